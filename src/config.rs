@@ -1,0 +1,108 @@
+//! Every setting of the analysis, with its default: the one source of truth for defaults.
+//! The whole struct is written to `session.json` and the recording sidecar so that an analysis
+//! can be reproduced exactly.
+
+use serde::{Deserialize, Serialize};
+
+/// Signal conditioning, designed once per stream from its rates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConditioningConfig {
+    /// EMG band-pass high-pass corner, Hz (SENIAM 10–20 Hz).
+    pub emg_highpass_hz: f64,
+    /// EMG band-pass low-pass corner, Hz. Moved below Nyquist (with a warning) when the rate is
+    /// under 1 kHz.
+    pub emg_lowpass_hz: f64,
+    /// Butterworth order of each side of the band-pass (even; built from second-order sections).
+    pub emg_filter_order: usize,
+    /// Mains notch: `None` (default, as SENIAM advises) or Some(50.0 | 60.0). Harmonics inside
+    /// the pass band are notched too.
+    pub notch_hz: Option<f64>,
+    /// Quality factor of each notch.
+    pub notch_q: f64,
+    /// High-pass on the abdominal channel against ECG bleed (Drake & Callaghan 2006), Hz;
+    /// 4th-order Butterworth. `None` disables it.
+    pub abd_ecg_highpass_hz: Option<f64>,
+    /// Moving-RMS envelope window, ms (~50 ms for onset timing).
+    pub envelope_window_ms: f64,
+    /// Pressure low-pass, Hz (2nd-order Butterworth, twice: 4th order).
+    pub pressure_lowpass_hz: f64,
+}
+
+impl Default for ConditioningConfig {
+    fn default() -> Self {
+        ConditioningConfig {
+            emg_highpass_hz: 20.0,
+            emg_lowpass_hz: 450.0,
+            emg_filter_order: 4,
+            notch_hz: None,
+            notch_q: 30.0,
+            abd_ecg_highpass_hz: Some(30.0),
+            envelope_window_ms: 50.0,
+            pressure_lowpass_hz: 10.0,
+        }
+    }
+}
+
+/// The causal contraction detector (Hodges & Bui style double threshold with hysteresis).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DetectorConfig {
+    /// Rest statistics come from this calibration span at the start of the stream, seconds
+    /// (after `calibration_skip_s`, which lets filters and the envelope settle).
+    pub calibration_s: f64,
+    pub calibration_skip_s: f64,
+    /// Onset threshold: rest mean + `onset_k` · rest SD ...
+    pub onset_k: f64,
+    /// ... but at least rest mean · (1 + `onset_min_rel`) for EMG envelopes (guards against a
+    /// very steady rest floor making every ripple an onset) ...
+    pub onset_min_rel: f64,
+    /// ... and at least this many cmH2O above rest for pressure.
+    pub pressure_min_rise: f64,
+    /// The envelope must stay above the onset threshold this long to confirm an onset, ms.
+    pub onset_hold_ms: f64,
+    /// Offset threshold: rest mean + `offset_k` · rest SD (hysteresis, below the onset threshold).
+    pub offset_k: f64,
+    /// The envelope must stay below the offset threshold this long to end a contraction, ms.
+    pub offset_hold_ms: f64,
+    /// Events shorter than this are not contractions (coughs or artifacts), seconds.
+    pub min_contraction_s: f64,
+    /// A short event seen on two or more channels within this window of each other is a cough, ms.
+    pub cough_coincidence_ms: f64,
+    /// Longest event that can be a cough, seconds.
+    pub cough_max_s: f64,
+    /// Rest statistics follow slow drift with this time constant while at rest, seconds
+    /// (0 disables re-baselining).
+    pub rebaseline_tau_s: f64,
+    /// How far back from the confirmed crossing the reported onset may be moved to where the
+    /// envelope left rest (mean + 1 SD), seconds.
+    pub onset_backtrack_max_s: f64,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            calibration_s: 5.0,
+            calibration_skip_s: 0.5,
+            onset_k: 3.0,
+            onset_min_rel: 0.3,
+            pressure_min_rise: 3.0,
+            onset_hold_ms: 30.0,
+            offset_k: 2.0,
+            offset_hold_ms: 150.0,
+            min_contraction_s: 0.3,
+            cough_coincidence_ms: 150.0,
+            cough_max_s: 0.6,
+            rebaseline_tau_s: 30.0,
+            onset_backtrack_max_s: 0.5,
+        }
+    }
+}
+
+/// Everything an analysis used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AnalysisConfig {
+    pub conditioning: ConditioningConfig,
+    pub detector: DetectorConfig,
+}

@@ -1,0 +1,50 @@
+//! Typed errors of the library. Each message names the file, line or port and says what to do.
+
+use std::path::PathBuf;
+
+/// Something wrong with an input file (a recording, a truth file, a sidecar).
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{}: cannot open: {source}. Check the path and that the file is readable.", path.display())]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: read failed at line {line}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        line: u64,
+        source: std::io::Error,
+    },
+    /// A problem at a known line of the file.
+    #[error("{}, line {line}: {message}", path.display())]
+    Parse {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    /// A problem with the file as a whole (no numeric column, no rate, ...).
+    #[error("{}: {message}", path.display())]
+    Format { path: PathBuf, message: String },
+}
+
+/// Something wrong while writing outputs (reports, recordings).
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{}: cannot write: {source}. Check free disk space and permissions; files already written are kept.", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: cannot draw the plot: {message}", path.display())]
+    Plot { path: PathBuf, message: String },
+}
+
+impl OutputError {
+    pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        OutputError::Write {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! knip: pelvic-floor muscle training with biofeedback.
+//!
+//! Samples flow `source → conditioning → detection → sinks`, one implementation for live sessions,
+//! replay and offline analysis. See `README.md` for the command line and file formats.
+
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod frame;
+pub mod sidecar;
+pub mod simulate;
+pub mod sink;
+pub mod source;
+pub mod truth;

@@ -1,0 +1,134 @@
+//! Ground truth of a simulated session: every contraction, cough and strain the simulated patient
+//! made, with the times the simulator used. Written beside a simulated recording as
+//! `FILE.truth.csv` and read back by the evaluation.
+
+use crate::error::InputError;
+use crate::frame::Role;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+
+/// What the simulated patient did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TruthKind {
+    /// A held voluntary contraction.
+    Squeeze,
+    /// A short (≈ 1 s) maximal contraction.
+    QuickFlick,
+    /// A cough: a short spike on every channel.
+    Cough,
+    /// Bearing down: pressure and abdominal EMG up, pelvic-floor EMG down.
+    Strain,
+    /// Abdominal co-activation during a squeeze (on the abdominal channel).
+    Coactivation,
+}
+
+impl TruthKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TruthKind::Squeeze => "squeeze",
+            TruthKind::QuickFlick => "quick_flick",
+            TruthKind::Cough => "cough",
+            TruthKind::Strain => "strain",
+            TruthKind::Coactivation => "coactivation",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TruthKind> {
+        [
+            TruthKind::Squeeze,
+            TruthKind::QuickFlick,
+            TruthKind::Cough,
+            TruthKind::Strain,
+            TruthKind::Coactivation,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+
+    /// Squeezes and quick flicks are the contractions a detector must find and count.
+    pub fn is_contraction(self) -> bool {
+        matches!(self, TruthKind::Squeeze | TruthKind::QuickFlick)
+    }
+}
+
+/// One true event on one channel. `onset_s` is where the activity starts to rise above rest,
+/// `offset_s` where it is back at rest (the end of the release ramp).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TruthEvent {
+    pub role: Role,
+    pub onset_s: f64,
+    pub offset_s: f64,
+    pub kind: TruthKind,
+    /// Level of the activity above rest: µV RMS for EMG, cmH2O for pressure.
+    pub amplitude: f64,
+    /// Repetition number within the protocol (1-based), 0 where it does not apply (coughs).
+    pub rep: u32,
+}
+
+pub const TRUTH_HEADER: &str = "channel,onset_s,offset_s,kind,amplitude,rep";
+
+pub fn write_truth_csv(path: &Path, events: &[TruthEvent]) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "{TRUTH_HEADER}")?;
+    for e in events {
+        writeln!(
+            out,
+            "{},{:.4},{:.4},{},{:.3},{}",
+            e.role.column_name(),
+            e.onset_s,
+            e.offset_s,
+            e.kind.as_str(),
+            e.amplitude,
+            e.rep
+        )?;
+    }
+    out.flush()
+}
+
+pub fn read_truth_csv(path: &Path) -> Result<Vec<TruthEvent>, InputError> {
+    let text = std::fs::read_to_string(path).map_err(|source| InputError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut events = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i as u64 + 1;
+        if i == 0 || line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |message: String| InputError::Parse {
+            path: path.to_path_buf(),
+            line: line_no,
+            message,
+        };
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() < 6 {
+            return Err(bad(format!(
+                "expected 6 fields ({TRUTH_HEADER}), found {}",
+                f.len()
+            )));
+        }
+        let role = Role::from_column_name(f[0])
+            .ok_or_else(|| bad(format!("unknown channel '{}'", f[0])))?;
+        let num = |s: &str, what: &str| {
+            s.trim()
+                .parse::<f64>()
+                .map_err(|_| bad(format!("{what} '{s}' is not a number")))
+        };
+        let kind = TruthKind::parse(f[3]).ok_or_else(|| bad(format!("unknown kind '{}'", f[3])))?;
+        events.push(TruthEvent {
+            role,
+            onset_s: num(f[1], "onset_s")?,
+            offset_s: num(f[2], "offset_s")?,
+            kind,
+            amplitude: num(f[4], "amplitude")?,
+            rep: f[5]
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!("rep '{}' is not a whole number", f[5])))?,
+        });
+    }
+    Ok(events)
+}
