@@ -65,12 +65,11 @@ pub struct DetectorConfig {
     pub offset_k: f64,
     /// The envelope must stay below the offset threshold this long to end a contraction, ms.
     pub offset_hold_ms: f64,
-    /// Events shorter than this are not contractions (coughs or artifacts), seconds.
+    /// Events shorter than this are never contractions: a short burst seen on two or more
+    /// channels at once is a cough, one on a single channel an artifact, seconds.
     pub min_contraction_s: f64,
-    /// A short event seen on two or more channels within this window of each other is a cough, ms.
+    /// Short bursts whose onsets are within this window on different channels are a cough, ms.
     pub cough_coincidence_ms: f64,
-    /// Longest event that can be a cough, seconds.
-    pub cough_max_s: f64,
     /// Rest statistics follow slow drift with this time constant while at rest, seconds
     /// (0 disables re-baselining).
     pub rebaseline_tau_s: f64,
@@ -90,9 +89,8 @@ impl Default for DetectorConfig {
             onset_hold_ms: 30.0,
             offset_k: 2.0,
             offset_hold_ms: 150.0,
-            min_contraction_s: 0.3,
+            min_contraction_s: 0.45,
             cough_coincidence_ms: 150.0,
-            cough_max_s: 0.6,
             rebaseline_tau_s: 30.0,
             onset_backtrack_max_s: 0.5,
         }

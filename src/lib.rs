@@ -12,3 +12,8 @@ pub mod simulate;
 pub mod sink;
 pub mod source;
 pub mod truth;
+pub mod dsp;
+pub mod detect;
+pub mod evaluate;
+pub mod pipeline;
+pub mod app;

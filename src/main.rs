@@ -1,1 +1,327 @@
-fn main() {}
+//! The `knip` command line: parse arguments, call the library, map errors to exit codes.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use knip::app::{self, AppError, DemoOptions};
+use knip::config::AnalysisConfig;
+use knip::simulate::{protocol_names, SimConfig};
+use knip::source::csv_file::{read_anomanor_markers, CsvOptions};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "knip",
+    version,
+    about = "Pelvic-floor muscle training with biofeedback: live contraction detection, hold and co-activation scoring, session reports",
+    after_help = "Start with `knip demo`: a simulated patient trains while you watch, and a report is written to ./knip-demo/."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A simulated patient does a guided session through the live pipeline; live status on the
+    /// terminal and a report written to disk.
+    Demo {
+        /// Protocol the simulated patient follows (see `knip protocols`).
+        #[arg(long, default_value = "strength")]
+        protocol: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Playback speed: 1 = real time, 10 = ten times faster.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// As fast as the CPU allows (overrides --speed).
+        #[arg(long)]
+        fast: bool,
+        /// Folder for the report and the recording.
+        #[arg(long, default_value = "knip-demo")]
+        out: PathBuf,
+        /// One line per event, no level bar (automatic when output is not a terminal).
+        #[arg(long)]
+        plain: bool,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Write a simulated session: FILE.csv, its sidecar FILE.json and ground truth FILE.truth.csv.
+    Simulate {
+        #[arg(long, default_value = "strength")]
+        protocol: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+        /// Channels to produce, comma-separated (pfm_emg, abd_emg, pressure).
+        #[arg(long, value_delimiter = ',', default_value = "pfm_emg,abd_emg,pressure")]
+        channels: Vec<String>,
+        /// EMG sampling rate, Hz.
+        #[arg(long, default_value_t = 2000.0)]
+        emg_rate: f64,
+        /// Pressure sampling rate, Hz.
+        #[arg(long, default_value_t = 100.0)]
+        pressure_rate: f64,
+    },
+    /// Analyse a recording (knip's own, or any CSV) and write contractions.csv, events.csv,
+    /// summary.csv, session.json and report.png into --out.
+    Analyze {
+        file: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Sampling rate when the file has no time_s column, Hz.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Column holding pelvic-floor EMG (name or 1-based number).
+        #[arg(long)]
+        pfm: Option<String>,
+        /// Column holding abdominal EMG.
+        #[arg(long)]
+        abd: Option<String>,
+        /// Column holding probe pressure.
+        #[arg(long)]
+        pressure: Option<String>,
+        /// EMG columns are already RMS envelopes: no band-pass, no RMS.
+        #[arg(long)]
+        envelope: bool,
+        /// Draw clinician markers from an anorectal-manometry text file (its `Annotations:` part).
+        #[arg(long)]
+        markers: Option<PathBuf>,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Score the detector against simulated sessions with known truth (F1, onset and hold errors).
+    Evaluate {
+        #[arg(long, default_value_t = 20)]
+        sessions: usize,
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Also write every session's scores as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// List the built-in protocols.
+    Protocols,
+}
+
+/// Analysis settings that can be changed from the command line; everything else is in
+/// `session.json` with its default.
+#[derive(Args, Clone)]
+struct Settings {
+    /// Mains notch at 50 or 60 Hz (and harmonics); off by default, as SENIAM advises.
+    #[arg(long)]
+    notch: Option<f64>,
+    /// Calibration rest at the start, seconds.
+    #[arg(long)]
+    calibration_s: Option<f64>,
+    /// Onset threshold: rest mean + K × rest SD.
+    #[arg(long)]
+    onset_k: Option<f64>,
+    /// Shortest contraction, seconds (shorter bursts are coughs or artifacts).
+    #[arg(long)]
+    min_contraction_s: Option<f64>,
+    /// Moving-RMS window, ms.
+    #[arg(long)]
+    envelope_ms: Option<f64>,
+}
+
+impl Settings {
+    fn config(&self) -> anyhow::Result<AnalysisConfig> {
+        let mut c = AnalysisConfig::default();
+        if let Some(n) = self.notch {
+            anyhow::ensure!(
+                n == 50.0 || n == 60.0,
+                "--notch takes 50 or 60 (the mains frequency), not {n}"
+            );
+            c.conditioning.notch_hz = Some(n);
+        }
+        if let Some(v) = self.calibration_s {
+            anyhow::ensure!(v > 0.0, "--calibration-s must be positive");
+            c.detector.calibration_s = v;
+        }
+        if let Some(v) = self.onset_k {
+            anyhow::ensure!(v > 0.0, "--onset-k must be positive");
+            c.detector.onset_k = v;
+        }
+        if let Some(v) = self.min_contraction_s {
+            anyhow::ensure!(v >= 0.0, "--min-contraction-s must not be negative");
+            c.detector.min_contraction_s = v;
+        }
+        if let Some(v) = self.envelope_ms {
+            anyhow::ensure!(v > 0.0, "--envelope-ms must be positive");
+            c.conditioning.envelope_window_ms = v;
+        }
+        Ok(c)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let input_error = e
+                .downcast_ref::<AppError>()
+                .is_some_and(|a| matches!(a, AppError::Input(_) | AppError::Pipeline(knip::pipeline::PipelineError::Input(_))));
+            ExitCode::from(if input_error { 2 } else { 1 })
+        }
+    }
+}
+
+fn parse_roles(names: &[String]) -> anyhow::Result<Vec<knip::frame::Role>> {
+    names
+        .iter()
+        .map(|n| {
+            knip::frame::Role::from_column_name(n.trim()).with_context(|| {
+                format!("unknown channel '{n}': use pfm_emg, abd_emg and/or pressure")
+            })
+        })
+        .collect()
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo {
+            protocol,
+            seed,
+            speed,
+            fast,
+            out,
+            plain,
+            settings,
+        } => {
+            let cfg = settings.config()?;
+            anyhow::ensure!(speed > 0.0, "--speed must be positive");
+            let stdout = std::io::stdout();
+            let bar = !plain && stdout.is_terminal();
+            let opts = DemoOptions {
+                sim: SimConfig {
+                    protocol,
+                    seed,
+                    ..SimConfig::default()
+                },
+                speed: (!fast).then_some(speed),
+                out_dir: out,
+                bar,
+            };
+            let outcome = app::demo(&opts, &cfg, Box::new(stdout))?;
+            println!();
+            println!("Report written to {}/", outcome.out_dir.display());
+            for f in ["report.png", "contractions.csv", "summary.csv", "events.csv", "session.json"] {
+                println!("  {}", outcome.out_dir.join(f).display());
+            }
+            println!("Recording: {} (+ .json sidecar, .truth.csv ground truth)", outcome.recording.display());
+            let s = &outcome.score;
+            println!(
+                "Detector vs the simulated truth: F1 {:.3} ({} found, {} missed, {} extra), median onset error {:.0} ms",
+                s.f1(),
+                s.true_positives,
+                s.false_negatives,
+                s.false_positives,
+                1000.0 * s.median_abs_onset_error_s()
+            );
+        }
+        Command::Simulate {
+            protocol,
+            seed,
+            out,
+            channels,
+            emg_rate,
+            pressure_rate,
+        } => {
+            let sim = SimConfig {
+                protocol,
+                seed,
+                emg_rate_hz: emg_rate,
+                pressure_rate_hz: pressure_rate,
+                roles: parse_roles(&channels)?,
+                ..SimConfig::default()
+            };
+            let o = app::simulate(&sim, &out, &AnalysisConfig::default())?;
+            println!(
+                "wrote {} ({} samples, {:.1} s), {} and {} ({} true events)",
+                o.recording.display(),
+                o.samples,
+                o.duration_s,
+                o.sidecar.display(),
+                o.truth.display(),
+                o.truth_events.len()
+            );
+        }
+        Command::Analyze {
+            file,
+            out,
+            rate,
+            pfm,
+            abd,
+            pressure,
+            envelope,
+            markers,
+            settings,
+        } => {
+            let cfg = settings.config()?;
+            let opts = CsvOptions {
+                rate_hz: rate,
+                pfm,
+                abd,
+                pressure,
+                envelope,
+                block_rows: 0,
+            };
+            let markers = match markers {
+                Some(p) => read_anomanor_markers(&p)?,
+                None => Vec::new(),
+            };
+            let o = app::analyze(&file, &opts, &cfg, &out, markers)?;
+            for w in &o.warnings {
+                eprintln!("warning: {w}");
+            }
+            let counted = o
+                .events
+                .iter()
+                .filter(|e| e.kind == knip::event::EventKind::Contraction)
+                .count();
+            println!(
+                "{}: {:.1} s analysed in {:.2} s; {counted} contractions; report in {}/",
+                file.display(),
+                o.end.end_time_s,
+                o.end.elapsed.as_secs_f64(),
+                o.out_dir.display()
+            );
+        }
+        Command::Evaluate {
+            sessions,
+            first_seed,
+            threads,
+            json,
+            settings,
+        } => {
+            let cfg = settings.config()?;
+            let threads = threads.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            let results = app::evaluate(sessions, first_seed, &cfg, threads)?;
+            print!("{}", knip::evaluate::format_table(&results));
+            if let Some(p) = json {
+                let text = serde_json::to_string_pretty(&results)?;
+                std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+            }
+        }
+        Command::Protocols => {
+            for (name, description) in protocol_names() {
+                println!("{name:10} {description}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,5 +1,7 @@
 //! Where results go: recordings, report tables, plots.
 
 pub mod decimate;
+pub mod live;
 pub mod plot;
+pub mod report;
 pub mod record;

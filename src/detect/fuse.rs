@@ -1,0 +1,262 @@
+//! Cross-channel decisions, made shortly after each per-channel event:
+//! - a short burst seen on two or more channels within `cough_coincidence_ms` is a **cough**;
+//!   a short burst on one channel alone is an **artifact**; neither ever counts;
+//! - a pressure rise with no pelvic-floor EMG contraction under it is a **strain** (bearing down),
+//!   when a pelvic-floor EMG channel exists to tell;
+//! - every pelvic-floor contraction gets the abdominal channel's level over its hold and the
+//!   co-activation index (ABD_rms − ABD_μ₀)/ABD_σ₀ (DOMAIN.md §5).
+//!
+//! Events are held only until every channel's stream has passed the event's decision time by
+//! `settle_s`, so that partners on slower or more delayed channels are known.
+
+use crate::config::DetectorConfig;
+use crate::detect::history::LevelHistory;
+use crate::event::{ContractionEvent, EventKind, OnsetNotice};
+use crate::frame::Role;
+use std::collections::VecDeque;
+
+/// Events of the last this many seconds are kept to find partners.
+const RECENT_SPAN_S: f64 = 30.0;
+/// Share of a pressure event that must be covered by pelvic-floor EMG activity for it to be a
+/// squeeze rather than a strain.
+const MIN_PFM_OVERLAP: f64 = 0.3;
+/// Skip this much of the hold before measuring co-activation (DOMAIN.md §5: skip its first 1 s).
+const COACTIVATION_SKIP_S: f64 = 1.0;
+
+#[derive(Debug)]
+pub struct EventFuser {
+    cfg: DetectorConfig,
+    roles: Vec<Role>,
+    settle_s: f64,
+    pending: Vec<ContractionEvent>,
+    recent: VecDeque<ContractionEvent>,
+    /// Onset time of the activity in progress on each channel.
+    active_since: Vec<Option<f64>>,
+    abd: Option<(usize, LevelHistory)>,
+}
+
+impl EventFuser {
+    /// `roles[i]` is channel i's role; `abd_history` is the abdominal channel's envelope history
+    /// (fed by the caller with [`EventFuser::push_abd_envelope`]).
+    pub fn new(cfg: &DetectorConfig, roles: Vec<Role>, abd_history: Option<LevelHistory>) -> Self {
+        let abd_channel = roles.iter().position(|r| *r == Role::AbdEmg);
+        let n = roles.len();
+        EventFuser {
+            settle_s: cfg.cough_coincidence_ms / 1000.0 + cfg.offset_hold_ms / 1000.0 + 0.3,
+            cfg: cfg.clone(),
+            roles,
+            pending: Vec::new(),
+            recent: VecDeque::new(),
+            active_since: vec![None; n],
+            abd: abd_channel.zip(abd_history),
+        }
+    }
+
+    /// How long after its decision an event may wait here, seconds of stream time.
+    pub fn settle_s(&self) -> f64 {
+        self.settle_s
+    }
+
+    pub fn abd_channel(&self) -> Option<usize> {
+        self.abd.as_ref().map(|(c, _)| *c)
+    }
+
+    pub fn push_abd_envelope(&mut self, start_index: u64, envelope: &[f64]) {
+        if let Some((_, h)) = self.abd.as_mut() {
+            h.push(start_index, envelope);
+        }
+    }
+
+    pub fn on_onset(&mut self, n: &OnsetNotice) {
+        if let Some(slot) = self.active_since.get_mut(n.channel) {
+            *slot = Some(n.onset_s);
+        }
+    }
+
+    pub fn on_event(&mut self, e: ContractionEvent) {
+        if let Some(slot) = self.active_since.get_mut(e.channel) {
+            *slot = None;
+        }
+        self.pending.push(e);
+    }
+
+    /// Decide every held event whose decision is at least `settle_s` behind `frontier_s` (the
+    /// time up to which every channel has been processed). `abd_rest` is the abdominal
+    /// detector's rest (μ₀, σ₀). Decided events are appended to `out` in onset order.
+    pub fn advance(
+        &mut self,
+        frontier_s: f64,
+        abd_rest: Option<(f64, f64)>,
+        out: &mut Vec<ContractionEvent>,
+    ) {
+        self.decide(|e, settle| e.decided_at_s + settle <= frontier_s, abd_rest, out);
+    }
+
+    /// End of stream: decide everything still held.
+    pub fn finish(&mut self, abd_rest: Option<(f64, f64)>, out: &mut Vec<ContractionEvent>) {
+        self.decide(|_, _| true, abd_rest, out);
+    }
+
+    fn decide(
+        &mut self,
+        ready: impl Fn(&ContractionEvent, f64) -> bool,
+        abd_rest: Option<(f64, f64)>,
+        out: &mut Vec<ContractionEvent>,
+    ) {
+        let settle = self.settle_s;
+        let first_out = out.len();
+        // Classify against everything known, the other ready events included.
+        for e in self.pending.iter().filter(|e| ready(e, settle)) {
+            let mut e = e.clone();
+            e.kind = self.classify(&e);
+            if e.kind == EventKind::Contraction {
+                self.measure_coactivation(&mut e, abd_rest);
+            }
+            out.push(e);
+        }
+        self.pending.retain(|e| !ready(e, settle));
+        out[first_out..].sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
+        // Remember decided events (with their final kind) as partners for later ones.
+        for e in &out[first_out..] {
+            self.recent.push_back(e.clone());
+        }
+        if let Some(last) = out.last() {
+            let horizon = last.decided_at_s - RECENT_SPAN_S;
+            while self.recent.front().is_some_and(|e| e.offset_s < horizon) {
+                self.recent.pop_front();
+            }
+        }
+    }
+
+    fn partners<'a>(&'a self, e: &'a ContractionEvent) -> impl Iterator<Item = &'a ContractionEvent> {
+        self.recent
+            .iter()
+            .chain(self.pending.iter())
+            .filter(move |o| o.channel != e.channel)
+    }
+
+    fn classify(&self, e: &ContractionEvent) -> EventKind {
+        let coincidence_s = self.cfg.cough_coincidence_ms / 1000.0;
+        let is_short = |x: &ContractionEvent| x.duration_s() < self.cfg.min_contraction_s;
+        if is_short(e) {
+            let coincident = self.partners(e).any(|o| {
+                is_short(o) && (o.onset_s - e.onset_s).abs() <= coincidence_s
+            });
+            return if coincident {
+                EventKind::Cough
+            } else {
+                EventKind::Artifact
+            };
+        }
+        if e.role == Role::Pressure {
+            if let Some(pfm) = self.roles.iter().position(|r| *r == Role::PfmEmg) {
+                let mut covered: f64 = self
+                    .partners(e)
+                    .filter(|o| o.channel == pfm && !is_short(o))
+                    .map(|o| overlap(e.onset_s, e.offset_s, o.onset_s, o.offset_s))
+                    .sum();
+                if let Some(since) = self.active_since[pfm] {
+                    covered += overlap(e.onset_s, e.offset_s, since, f64::INFINITY);
+                }
+                if covered < MIN_PFM_OVERLAP * e.duration_s() {
+                    return EventKind::Strain;
+                }
+            }
+        }
+        e.kind
+    }
+
+    fn measure_coactivation(&self, e: &mut ContractionEvent, abd_rest: Option<(f64, f64)>) {
+        let Some((abd_channel, history)) = self.abd.as_ref() else {
+            return;
+        };
+        if e.channel == *abd_channel || !e.role.is_pelvic_floor() {
+            return;
+        }
+        let skip = COACTIVATION_SKIP_S.min(0.25 * e.duration_s());
+        if let Some(mean) = history.mean_between(e.onset_s + skip, e.offset_s) {
+            e.abd_mean = Some(mean);
+            if let Some((mu, sd)) = abd_rest {
+                if sd > 0.0 {
+                    e.abd_index = Some((mean - mu) / sd);
+                }
+            }
+        }
+    }
+}
+
+fn overlap(a0: f64, a1: f64, b0: f64, b1: f64) -> f64 {
+    (a1.min(b1) - a0.max(b0)).max(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(channel: usize, role: Role, onset_s: f64, offset_s: f64, kind: EventKind) -> ContractionEvent {
+        ContractionEvent {
+            channel,
+            role,
+            kind,
+            onset_s,
+            offset_s,
+            peak: 10.0,
+            peak_time_s: onset_s,
+            mean: 8.0,
+            cv_pct: 5.0,
+            rise_s: 0.1,
+            release_s: 0.1,
+            rest_mean: 2.0,
+            rest_sd: 0.5,
+            abd_mean: None,
+            abd_index: None,
+            decided_at_s: offset_s + 0.15,
+        }
+    }
+
+    #[test]
+    fn coincident_short_bursts_are_coughs_and_lone_ones_artifacts() {
+        let roles = vec![Role::PfmEmg, Role::AbdEmg, Role::Pressure];
+        let mut f = EventFuser::new(&DetectorConfig::default(), roles, None);
+        f.on_event(ev(0, Role::PfmEmg, 20.0, 20.3, EventKind::Artifact));
+        f.on_event(ev(2, Role::Pressure, 20.05, 20.4, EventKind::Artifact));
+        f.on_event(ev(1, Role::AbdEmg, 40.0, 40.2, EventKind::Artifact));
+        let mut out = Vec::new();
+        f.advance(45.0, None, &mut out);
+        let kinds: Vec<_> = out.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![EventKind::Cough, EventKind::Cough, EventKind::Artifact]);
+    }
+
+    #[test]
+    fn pressure_without_pelvic_emg_is_a_strain_and_with_it_a_squeeze() {
+        let roles = vec![Role::PfmEmg, Role::Pressure];
+        let mut f = EventFuser::new(&DetectorConfig::default(), roles, None);
+        f.on_event(ev(0, Role::PfmEmg, 10.0, 15.0, EventKind::Contraction));
+        f.on_event(ev(1, Role::Pressure, 10.02, 15.1, EventKind::Contraction));
+        f.on_event(ev(1, Role::Pressure, 30.0, 34.0, EventKind::Contraction));
+        let mut out = Vec::new();
+        // Not yet settled: nothing out.
+        f.advance(15.1, None, &mut out);
+        assert!(out.is_empty());
+        f.finish(None, &mut out);
+        let kinds: Vec<_> = out.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![EventKind::Contraction, EventKind::Contraction, EventKind::Strain]
+        );
+    }
+
+    #[test]
+    fn coactivation_index_comes_from_the_abdominal_history() {
+        let roles = vec![Role::PfmEmg, Role::AbdEmg];
+        let mut h = LevelHistory::new(100.0, 0.0, 0.05, 60.0);
+        let abd: Vec<f64> = (0..2000).map(|i| if (1000..1500).contains(&i) { 11.0 } else { 3.0 }).collect();
+        h.push(0, &abd);
+        let mut f = EventFuser::new(&DetectorConfig::default(), roles, Some(h));
+        f.on_event(ev(0, Role::PfmEmg, 10.0, 15.0, EventKind::Contraction));
+        let mut out = Vec::new();
+        f.finish(Some((3.0, 1.0)), &mut out);
+        assert!((out[0].abd_mean.unwrap() - 11.0).abs() < 1e-9);
+        assert!((out[0].abd_index.unwrap() - 8.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,11 @@
+//! Causal contraction detection: a per-channel double-threshold state machine
+//! ([`channel::ChannelDetector`]) and a cross-channel stage ([`fuse::EventFuser`]) that tags coughs
+//! and strains and measures abdominal co-activation.
+
+pub mod channel;
+pub mod fuse;
+pub mod history;
+
+pub use channel::{ChannelDetector, DetectorOutput, Phase};
+pub use fuse::EventFuser;
+pub use history::LevelHistory;

@@ -1,0 +1,98 @@
+//! Moving-RMS envelope at O(1) per sample.
+
+/// Causal moving RMS over the last `window` samples. Keeps a running sum of squares; the sum
+/// is recomputed exactly once per window so rounding cannot drift over hours of signal.
+#[derive(Debug, Clone)]
+pub struct MovingRms {
+    squares: Vec<f64>,
+    pos: usize,
+    filled: usize,
+    sum: f64,
+}
+
+impl MovingRms {
+    /// `window` samples (at least 1).
+    pub fn new(window: usize) -> Self {
+        let window = window.max(1);
+        MovingRms {
+            squares: vec![0.0; window],
+            pos: 0,
+            filled: 0,
+            sum: 0.0,
+        }
+    }
+
+    /// Window length for `window_ms` at `rate_hz`.
+    pub fn for_rate(rate_hz: f64, window_ms: f64) -> Self {
+        Self::new((rate_hz * window_ms / 1000.0).round() as usize)
+    }
+
+    pub fn window(&self) -> usize {
+        self.squares.len()
+    }
+
+    /// Delay of the envelope behind the signal (half the window), in samples.
+    pub fn delay_samples(&self) -> f64 {
+        (self.squares.len() as f64 - 1.0) / 2.0
+    }
+
+    #[inline]
+    pub fn push(&mut self, x: f64) -> f64 {
+        let sq = x * x;
+        let old = self.squares[self.pos];
+        self.squares[self.pos] = sq;
+        self.sum += sq - old;
+        self.pos += 1;
+        if self.pos == self.squares.len() {
+            self.pos = 0;
+            // Exact recomputation once per window: amortised O(1), no drift.
+            self.sum = self.squares.iter().sum();
+        }
+        if self.filled < self.squares.len() {
+            self.filled += 1;
+        }
+        (self.sum.max(0.0) / self.filled as f64).sqrt()
+    }
+
+    /// Envelope of a block: `out[i]` is the RMS ending at `input[i]`.
+    pub fn process(&mut self, input: &[f64], out: &mut Vec<f64>) {
+        out.clear();
+        out.reserve(input.len());
+        for &x in input {
+            out.push(self.push(x));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equals_brute_force_rms() {
+        let x: Vec<f64> = (0..5000)
+            .map(|i| ((i * 2654435761u64 as usize) % 1000) as f64 / 100.0 - 5.0)
+            .collect();
+        let w = 37;
+        let mut m = MovingRms::new(w);
+        for (i, &v) in x.iter().enumerate() {
+            let got = m.push(v);
+            let lo = (i + 1).saturating_sub(w);
+            let win = &x[lo..=i];
+            let want = (win.iter().map(|a| a * a).sum::<f64>() / win.len() as f64).sqrt();
+            assert!((got - want).abs() < 1e-9, "sample {i}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn sine_rms_is_amplitude_over_sqrt2() {
+        let fs = 2000.0;
+        let mut m = MovingRms::for_rate(fs, 50.0);
+        assert_eq!(m.window(), 100);
+        let mut last = 0.0;
+        for i in 0..4000 {
+            last = m.push(10.0 * (2.0 * std::f64::consts::PI * 100.0 * i as f64 / fs).sin());
+        }
+        assert!((last - 10.0 / std::f64::consts::SQRT_2).abs() < 1e-6);
+    }
+}
