@@ -384,7 +384,7 @@ fn degenerate_inputs_do_not_panic() {
         kind: ShadeKind::Contraction,
         label: None,
     };
-    let cases = vec![
+    let cases = [
         ReportPlot::default(),
         ReportPlot {
             title: "no channels".into(),
@@ -447,6 +447,7 @@ fn degenerate_inputs_do_not_panic() {
         let path = dir.path().join(format!("case{k}.png"));
         write_report_png(&path, plot).unwrap_or_else(|e| panic!("case {k}: {e}"));
         let (w, _) = png_size(&std::fs::read(&path).unwrap());
+        std::fs::copy(&path, format!("/tmp/plot_degenerate_{k}.png")).unwrap();
         assert_eq!(w, 1800, "case {k}");
     }
 }

@@ -216,9 +216,9 @@ const MARKER_ROW_H: i32 = 22;
 const TITLE_PX: f64 = 34.0;
 const SUBTITLE_PX: f64 = 22.0;
 const LABEL_PX: f64 = 19.0;
-const TICK_PX: f64 = 17.0;
-const LEGEND_PX: f64 = 17.0;
-const NOTE_PX: f64 = 16.0;
+const TICK_PX: f64 = 18.0;
+const LEGEND_PX: f64 = 18.0;
+const NOTE_PX: f64 = 17.0;
 
 const INK: RGBColor = RGBColor(33, 37, 41);
 const MUTED: RGBColor = RGBColor(95, 102, 110);
@@ -390,15 +390,28 @@ fn time_range(plot: &ReportPlot) -> (f64, f64) {
     let mut t1 = if plot.duration_s.is_finite() && plot.duration_s > 0.0 {
         plot.duration_s
     } else {
-        let data = plot
-            .channels
-            .iter()
-            .flat_map(|c| c.raw.iter().chain(&c.envelope))
-            .map(|p| p.t_s);
-        let shades = plot.shades.iter().flat_map(|s| [s.start_s, s.end_s]);
-        data.chain(shades)
-            .filter(|t| t.is_finite())
-            .fold(0.0, f64::max)
+        // No usable duration: what the data cover, or else what the events and markers cover.
+        let finite_max = |it: &mut dyn Iterator<Item = f64>| {
+            it.filter(|t| t.is_finite())
+                .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))))
+        };
+        let data = finite_max(
+            &mut plot
+                .channels
+                .iter()
+                .flat_map(|c| c.raw.iter().chain(&c.envelope))
+                .map(|p| p.t_s),
+        );
+        data.or_else(|| {
+            finite_max(
+                &mut plot
+                    .shades
+                    .iter()
+                    .flat_map(|s| [s.start_s, s.end_s])
+                    .chain(plot.markers.iter().map(|m| m.0)),
+            )
+        })
+        .unwrap_or(0.0)
     };
     // Data before 0 (a device clock that does not start at 0) stays visible.
     let earliest = plot
@@ -416,7 +429,10 @@ fn time_range(plot: &ReportPlot) -> (f64, f64) {
 }
 
 fn legend_items(plot: &ReportPlot) -> Vec<(LegendSwatch, String)> {
-    let mut items = vec![(LegendSwatch::Band, "Signal (min–max)".to_string())];
+    let mut items = Vec::new();
+    if plot.channels.iter().any(|c| !c.raw.is_empty()) {
+        items.push((LegendSwatch::Band, "Signal (min–max)".to_string()));
+    }
     if plot.channels.iter().any(|c| !c.envelope.is_empty()) {
         items.push((
             LegendSwatch::Line,
@@ -515,7 +531,7 @@ fn robust_range(points: &[MinMaxPoint], q: f64) -> Option<(f64, f64)> {
 fn pad_range(lo: f64, hi: f64) -> (f64, f64) {
     let (mut lo, mut hi) = (lo, hi);
     let span = hi - lo;
-    if !(span > 1e-12 * hi.abs().max(lo.abs())) || span < f64::MIN_POSITIVE {
+    if span.is_nan() || span <= 1e-12 * hi.abs().max(lo.abs()) || span < f64::MIN_POSITIVE {
         let d = if hi.abs() > 0.0 { hi.abs() * 0.1 } else { 1.0 };
         lo -= d;
         hi += d;
@@ -586,7 +602,7 @@ fn panel_range(c: &PlotChannel) -> PanelRange {
 /// the number of decimals their labels need.
 fn nice_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, usize) {
     let span = hi - lo;
-    if !(span > 0.0) || !span.is_finite() {
+    if !span.is_finite() || span <= 0.0 {
         return (Vec::new(), 0);
     }
     let raw_step = span / target.max(1) as f64;
@@ -903,9 +919,13 @@ impl<'a> Figure<'a, '_> {
                     text_style(TICK_PX, false, RAW_AXIS, HPos::Left, VPos::Center),
                 )?;
             }
+            let right_label = match unit_of(label) {
+                Some(unit) => format!("Signal, right scale ({unit})"),
+                None => "Signal, right scale".to_string(),
+            };
             self.text(
-                "signal (right scale)",
-                (l.plot_right + 104, top + PANEL_H / 2),
+                &right_label,
+                (l.plot_right + 100, top + PANEL_H / 2),
                 text_style(NOTE_PX, false, RAW_AXIS, HPos::Center, VPos::Center)
                     .transform(FontTransform::Rotate90),
             )?;
@@ -930,6 +950,13 @@ impl<'a> Figure<'a, '_> {
                     yb.round() as i32,
                     RAW_BAND.filled(),
                 )?;
+                // Clipped by the robust range: a dark tick on the edge says "goes beyond".
+                if cols.hi[c] > rhi {
+                    self.rect(x, top + 1, x, top + 4, RAW_AXIS.filled())?;
+                }
+                if cols.lo[c] < rlo {
+                    self.rect(x, bottom - 4, x, bottom - 1, RAW_AXIS.filled())?;
+                }
             }
         }
 
@@ -973,7 +1000,7 @@ impl<'a> Figure<'a, '_> {
             }
         }
 
-        if ch.raw.iter().chain(&ch.envelope).all(|p| !(p.min <= p.max)) {
+        if !ch.raw.iter().chain(&ch.envelope).any(|p| p.min <= p.max) {
             self.text(
                 "no data",
                 ((l.plot_left + l.plot_right) / 2, top + PANEL_H / 2),
@@ -1224,14 +1251,21 @@ impl<'a> Figure<'a, '_> {
         let l = &self.layout;
         let bottom = l.panel_top(l.n_panels - 1) + PANEL_H;
         let (ticks, step) = time_ticks(l.t0, l.t1);
+        let mut last_right = i32::MIN / 2;
         for t in ticks {
             let x = l.x_of(t).round() as i32;
             if x < l.plot_left - 1 || x > l.plot_right + 1 {
                 continue;
             }
             self.rect(x, bottom, x, bottom + 6, FRAME.filled())?;
+            let label = format_time(t, step, l.minutes);
+            let w = self.text_width(&label, TICK_PX, false);
+            if x - w / 2 < last_right + 12 {
+                continue;
+            }
+            last_right = x + w / 2;
             self.text(
-                &format_time(t, step, l.minutes),
+                &label,
                 (x, bottom + 10),
                 text_style(TICK_PX, false, INK, HPos::Center, VPos::Top),
             )?;
@@ -1247,6 +1281,13 @@ impl<'a> Figure<'a, '_> {
             text_style(LABEL_PX, true, INK, HPos::Center, VPos::Top),
         )
     }
+}
+
+/// The unit in a label's trailing parentheses: "Pelvic floor EMG (µV)" → "µV".
+fn unit_of(label: &str) -> Option<&str> {
+    let inner = label.trim_end().strip_suffix(')')?;
+    let open = inner.rfind('(')?;
+    Some(&inner[open + 1..]).filter(|u| !u.is_empty())
 }
 
 /// Every how many contractions to print a number so that numbers do not overlap: 1, 2, 5, 10 …
