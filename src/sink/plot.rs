@@ -731,20 +731,61 @@ impl<'a> Figure<'a, '_> {
         Ok(())
     }
 
+    /// Draws text glyph by glyph at positions from the font's own metrics.
+    ///
+    /// plotters' ab_glyph renderer drops each glyph's left side bearing, which gives uneven
+    /// letter spacing ("sign al"); placing glyphs one by one with the bearing restored fixes it.
     fn text(&self, s: &str, pos: (i32, i32), style: TextStyle<'_>) -> Result<(), DrawError> {
         if s.is_empty() {
             return Ok(());
         }
-        self.root
-            .draw(&Text::new(s.to_string(), pos, style))
-            .map_err(de("text"))
+        let px = style.font.get_size();
+        let bold = matches!(style.font.get_style(), FontStyle::Bold);
+        let Some(m) = metrics::get(bold) else {
+            return self
+                .root
+                .draw(&Text::new(s.to_string(), pos, style))
+                .map_err(de("text"));
+        };
+        let scale = m.px_per_unit(px);
+        let width = m.width_units(s) as f64 * scale;
+        let start = match style.pos.h_pos {
+            HPos::Left => 0.0,
+            HPos::Center => -width / 2.0,
+            HPos::Right => -width,
+        };
+        let trans = style.font.get_transform();
+        let glyph_style = style.pos(Pos::new(HPos::Left, style.pos.v_pos));
+        let mut pen = start;
+        let mut buf = [0u8; 4];
+        for c in s.chars() {
+            let (advance, lsb) = m.h_metrics(c);
+            if !c.is_whitespace() {
+                let offset = (pen + (lsb as f64 * scale).floor()).round() as i32;
+                let (dx, dy) = trans.transform(offset, 0);
+                let glyph: &str = c.encode_utf8(&mut buf);
+                self.root
+                    .draw(&Text::new(
+                        glyph.to_string(),
+                        (pos.0 + dx, pos.1 + dy),
+                        glyph_style.clone(),
+                    ))
+                    .map_err(de("text"))?;
+            }
+            pen += advance as f64 * scale;
+        }
+        Ok(())
     }
 
     fn text_width(&self, s: &str, px: f64, bold: bool) -> i32 {
-        self.root
-            .estimate_text_size(s, &TextStyle::from(font(px, bold)))
-            .map(|(w, _)| w as i32)
-            .unwrap_or_else(|_| text_width_estimate(s, px))
+        match metrics::get(bold) {
+            Some(m) => (m.width_units(s) as f64 * m.px_per_unit(px)).ceil() as i32,
+            None => self
+                .root
+                .estimate_text_size(s, &TextStyle::from(font(px, bold)))
+                .map(|(w, _)| w as i32)
+                .unwrap_or_else(|_| text_width_estimate(s, px)),
+        }
     }
 
     /// A rectangle with both corners inclusive (the bitmap fill excludes the far edges).
@@ -1197,6 +1238,15 @@ impl<'a> Figure<'a, '_> {
             } else {
                 VPos::Top
             };
+            // A light box keeps the label readable over traces and marker lines.
+            let h = NOTE_PX.round() as i32;
+            let (by0, by1) = if s.kind == ShadeKind::Cue {
+                (y - h, y + 3)
+            } else {
+                (y - 2, y + h + 1)
+            };
+            let white = RGBColor(255, 255, 255).mix(0.8);
+            self.rect(left - 3, by0, left + w + 3, by1, white.filled())?;
             self.text(text, (x, y), text_style(NOTE_PX, false, INK, pos, v))?;
         }
         Ok(())
@@ -1283,6 +1333,159 @@ impl<'a> Figure<'a, '_> {
     }
 }
 
+/// Horizontal metrics read from the embedded TrueType fonts (`cmap` format 4, `hhea`, `hmtx`):
+/// enough to place glyphs with their side bearings.
+mod metrics {
+    use std::sync::OnceLock;
+
+    pub struct Metrics {
+        data: &'static [u8],
+        cmap4: usize,
+        hmtx: usize,
+        n_hmetrics: u16,
+        /// ab_glyph scales so that ascent − descent spans the requested pixel size.
+        height_units: f64,
+    }
+
+    /// The metrics of the regular or bold face; `None` if the font could not be read.
+    pub fn get(bold: bool) -> Option<&'static Metrics> {
+        static FACES: OnceLock<[Option<Metrics>; 2]> = OnceLock::new();
+        FACES
+            .get_or_init(|| {
+                [
+                    Metrics::parse(dejavu::sans::regular()),
+                    Metrics::parse(dejavu::sans::bold()),
+                ]
+            })
+            .get(usize::from(bold))?
+            .as_ref()
+    }
+
+    fn u16_at(d: &[u8], at: usize) -> Option<u16> {
+        Some(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]))
+    }
+
+    fn u32_at(d: &[u8], at: usize) -> Option<u32> {
+        Some(u32::from_be_bytes([
+            *d.get(at)?,
+            *d.get(at + 1)?,
+            *d.get(at + 2)?,
+            *d.get(at + 3)?,
+        ]))
+    }
+
+    fn table(d: &[u8], tag: &[u8; 4]) -> Option<usize> {
+        let n = u16_at(d, 4)? as usize;
+        (0..n)
+            .map(|i| 12 + 16 * i)
+            .find(|&rec| d.get(rec..rec + 4) == Some(&tag[..]))
+            .and_then(|rec| u32_at(d, rec + 8))
+            .map(|o| o as usize)
+    }
+
+    impl Metrics {
+        fn parse(data: &'static [u8]) -> Option<Metrics> {
+            let hhea = table(data, b"hhea")?;
+            let hmtx = table(data, b"hmtx")?;
+            let cmap = table(data, b"cmap")?;
+            let os2 = table(data, b"OS/2");
+            let n_hmetrics = u16_at(data, hhea + 34)?;
+            let (mut ascent, mut descent) = (
+                u16_at(data, hhea + 4)? as i16 as f64,
+                u16_at(data, hhea + 6)? as i16 as f64,
+            );
+            // USE_TYPO_METRICS (fsSelection bit 7) switches to the OS/2 typographic values.
+            if let Some(os2) = os2 {
+                if u16_at(data, os2 + 62)? & (1 << 7) != 0 {
+                    ascent = u16_at(data, os2 + 68)? as i16 as f64;
+                    descent = u16_at(data, os2 + 70)? as i16 as f64;
+                }
+            }
+            let n_sub = u16_at(data, cmap + 2)? as usize;
+            let cmap4 = (0..n_sub)
+                .filter_map(|i| {
+                    let rec = cmap + 4 + 8 * i;
+                    let (platform, encoding) = (u16_at(data, rec)?, u16_at(data, rec + 2)?);
+                    let sub = cmap + u32_at(data, rec + 4)? as usize;
+                    let unicode = platform == 0 || (platform == 3 && encoding == 1);
+                    (unicode && u16_at(data, sub)? == 4).then_some(sub)
+                })
+                .next()?;
+            (ascent - descent > 0.0).then_some(Metrics {
+                data,
+                cmap4,
+                hmtx,
+                n_hmetrics,
+                height_units: ascent - descent,
+            })
+        }
+
+        pub fn px_per_unit(&self, px: f64) -> f64 {
+            px / self.height_units
+        }
+
+        fn glyph_id(&self, c: char) -> u16 {
+            let c = c as u32;
+            if c > 0xFFFF {
+                return 0;
+            }
+            self.lookup4(c as u16).unwrap_or(0)
+        }
+
+        fn lookup4(&self, c: u16) -> Option<u16> {
+            let d = self.data;
+            let t = self.cmap4;
+            let seg_x2 = u16_at(d, t + 6)? as usize;
+            let ends = t + 14;
+            let starts = ends + seg_x2 + 2;
+            let deltas = starts + seg_x2;
+            let ranges = deltas + seg_x2;
+            for i in (0..seg_x2).step_by(2) {
+                if u16_at(d, ends + i)? < c {
+                    continue;
+                }
+                let start = u16_at(d, starts + i)?;
+                if start > c {
+                    return None;
+                }
+                let delta = u16_at(d, deltas + i)?;
+                let range = u16_at(d, ranges + i)? as usize;
+                if range == 0 {
+                    return Some(c.wrapping_add(delta));
+                }
+                let at = ranges + i + range + 2 * (c - start) as usize;
+                let g = u16_at(d, at)?;
+                return Some(if g == 0 { 0 } else { g.wrapping_add(delta) });
+            }
+            None
+        }
+
+        /// Advance width and left side bearing of a character, in font units.
+        pub fn h_metrics(&self, c: char) -> (u16, i16) {
+            let g = self.glyph_id(c);
+            let d = self.data;
+            let n = self.n_hmetrics.max(1);
+            let (adv_at, lsb_at) = if g < n {
+                let rec = self.hmtx + 4 * g as usize;
+                (rec, rec + 2)
+            } else {
+                (
+                    self.hmtx + 4 * (n as usize - 1),
+                    self.hmtx + 4 * n as usize + 2 * (g - n) as usize,
+                )
+            };
+            (
+                u16_at(d, adv_at).unwrap_or(0),
+                u16_at(d, lsb_at).unwrap_or(0) as i16,
+            )
+        }
+
+        pub fn width_units(&self, s: &str) -> u64 {
+            s.chars().map(|c| self.h_metrics(c).0 as u64).sum()
+        }
+    }
+}
+
 /// The unit in a label's trailing parentheses: "Pelvic floor EMG (µV)" → "µV".
 fn unit_of(label: &str) -> Option<&str> {
     let inner = label.trim_end().strip_suffix(')')?;
@@ -1310,6 +1513,26 @@ fn numbering_step(items: &[(i32, String)], width: impl Fn(&str) -> i32) -> usize
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn font_metrics_match_plotters_layout() {
+        ensure_fonts();
+        for bold in [false, true] {
+            let m = metrics::get(bold).expect("embedded font parses");
+            let style = if bold {
+                FontStyle::Bold
+            } else {
+                FontStyle::Normal
+            };
+            let f = FontDesc::new(FontFamily::SansSerif, 40.0, style);
+            let text = "0123456789µ—₂−abcdefghijklmnopqrstuvwxyz";
+            let ((x0, _), (x1, _)) = f.layout_box(text).expect("layout");
+            let ours = m.width_units(text) as f64 * m.px_per_unit(40.0);
+            let theirs = (x1 - x0) as f64;
+            assert!((ours - theirs).abs() < 0.02 * theirs, "{ours} vs {theirs}");
+            assert_ne!(m.h_metrics('µ').0, m.h_metrics('\u{FFFF}').0);
+        }
+    }
 
     #[test]
     fn nice_ticks_cover_range() {
