@@ -470,13 +470,18 @@ fn legend_items(plot: &ReportPlot) -> Vec<(LegendSwatch, String)> {
 const SWATCH_W: i32 = 34;
 const LEGEND_SPACING: i32 = 30;
 
-/// Estimated width of a legend entry; DejaVu Sans averages ~0.56 em per character.
+/// Width of a legend entry.
 fn legend_item_width(label: &str) -> i32 {
     SWATCH_W + 8 + text_width_estimate(label, LEGEND_PX)
 }
 
+/// Width of a text in the regular face, from the font's metrics (or ~0.58 em per character
+/// if the font cannot be read).
 fn text_width_estimate(s: &str, px: f64) -> i32 {
-    (s.chars().count() as f64 * px * 0.58).ceil() as i32
+    match metrics::get(false) {
+        Some(m) => (m.width_units(s) as f64 * m.px_per_unit(px)).ceil() as i32,
+        None => (s.chars().count() as f64 * px * 0.58).ceil() as i32,
+    }
 }
 
 fn wrap_legend(items: &[(LegendSwatch, String)], max_w: i32) -> Vec<Vec<usize>> {
