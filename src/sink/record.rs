@@ -232,18 +232,13 @@ impl RecordingWriter {
 
     /// Writes every pending row before `limit`, in time order.
     fn write_rows_before(&mut self, limit: u64) -> Result<(), OutputError> {
-        loop {
-            let Some(row) = self
-                .channels
-                .iter()
-                .filter_map(|c| c.pending.front().map(|p| p.0))
-                .min()
-            else {
-                break;
-            };
-            if row >= limit {
-                break;
-            }
+        while let Some(row) = self
+            .channels
+            .iter()
+            .filter_map(|c| c.pending.front().map(|p| p.0))
+            .min()
+            .filter(|&row| row < limit)
+        {
             self.line.clear();
             let t = self.sidecar.start_time_s + row as f64 / self.row_rate_hz;
             use std::fmt::Write as _;
