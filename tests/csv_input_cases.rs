@@ -449,3 +449,112 @@ fn small_blocks_cover_everything() {
     assert_eq!(all, (0..1000).map(|i| i as f64).collect::<Vec<_>>());
     assert!(s.next_block().unwrap().is_none());
 }
+
+#[test]
+fn trailing_separators_and_time_in_ms() {
+    let (_d, _p, r) = open(
+        "time_ms,pfm_emg,\n0,1,\n0.5,2,\n1.0,3,\n",
+        &CsvOptions::default(),
+    );
+    let mut s = r.unwrap();
+    assert_eq!(s.spec().channels.len(), 1);
+    assert!((s.spec().channels[0].rate_hz - 2000.0).abs() < 1e-6);
+    assert_eq!(read_all(&mut s).unwrap(), vec![vec![1.0, 2.0, 3.0]]);
+    // rows with a trailing comma under a header without one
+    let (_d, _p, r) = open("time_s,pfm_emg\n0,1,\n0.5,2,\n", &CsvOptions::default());
+    assert_eq!(read_all(&mut r.unwrap()).unwrap(), vec![vec![1.0, 2.0]]);
+}
+
+#[test]
+fn rate_from_header_without_time_column_warns() {
+    let (_d, _p, r) = open("# fs_hz=500\npfm_emg\n1\n2\n", &CsvOptions::default());
+    let s = r.unwrap();
+    assert_eq!(s.spec().channels[0].rate_hz, 500.0);
+    let w = s.warnings().join("\n");
+    assert!(
+        w.contains("no time column") && w.contains("fs_hz=500"),
+        "{w}"
+    );
+    // --rate given: the user said it, no warning about the rate
+    let (_d, _p, r) = open("# fs_hz=500 units=uV\npfm_emg\n1\n2\n", &rate(1000.0));
+    let s = r.unwrap();
+    assert_eq!(s.spec().channels[0].rate_hz, 1000.0);
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+}
+
+#[test]
+fn time_column_disagreeing_with_header_and_rate() {
+    let text = "# fs_hz=250\ntime_s,pfm_emg\n0,1\n0.001,2\n0.002,3\n";
+    let (_d, _p, r) = open(text, &rate(300.0));
+    let s = r.unwrap();
+    assert!(
+        (s.spec().channels[0].rate_hz - 1000.0).abs() < 1e-6,
+        "the time column wins"
+    );
+    let w = s.warnings().join("\n");
+    assert!(w.contains("--rate 300 ignored"), "{w}");
+    assert!(w.contains("the header says fs_hz=250"), "{w}");
+}
+
+#[test]
+fn slow_raw_emg_suggests_envelope() {
+    let (_d, _p, r) = open("time_s,pfm_emg\n0,1\n0.1,2\n", &CsvOptions::default());
+    let s = r.unwrap();
+    assert!(
+        s.warnings().iter().any(|w| w.contains("--envelope")),
+        "{:?}",
+        s.warnings()
+    );
+}
+
+#[test]
+fn bad_first_row_is_reported_even_before_the_rate_is_known() {
+    let e = error_of(
+        "time_s,pfm_emg\n0,1\nabc,2\n0.2,3\n",
+        &CsvOptions::default(),
+    );
+    assert_line_error(&e, 3, &["column \"time_s\": \"abc\" is not a number"]);
+}
+
+#[test]
+fn sidecar_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(dir.path(), "rec.csv", "time_s,pfm_emg\n0,1\n0.001,2\n");
+    // Not a knip sidecar: ignored with a warning.
+    std::fs::write(dir.path().join("rec.json"), "{\"hello\": 1}").unwrap();
+    let s = CsvSource::open(&csv, &CsvOptions::default()).unwrap();
+    assert!(s
+        .warnings()
+        .iter()
+        .any(|w| w.contains("not a knip sidecar")));
+    // A broken knip sidecar: an error naming the .json.
+    std::fs::write(
+        dir.path().join("rec.json"),
+        "{\"format\": \"knip-recording\", \"channels\": 3}",
+    )
+    .unwrap();
+    let e = CsvSource::open(&csv, &CsvOptions::default()).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("rec.json") && msg.contains("sidecar cannot be read"),
+        "{msg}"
+    );
+    // A sidecar naming a column the CSV does not have.
+    let spec = knip::frame::StreamSpec {
+        channels: vec![knip::frame::ChannelSpec::new(Role::AbdEmg, 1000.0)],
+        start_time_s: 0.0,
+    };
+    let sc = knip::sidecar::Sidecar::new("t", &spec, &Default::default());
+    std::fs::write(
+        dir.path().join("rec.json"),
+        serde_json::to_string(&sc).unwrap(),
+    )
+    .unwrap();
+    let msg = CsvSource::open(&csv, &CsvOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("\"abd_emg\"") && msg.contains("no such column"),
+        "{msg}"
+    );
+}

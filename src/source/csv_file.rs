@@ -39,8 +39,18 @@ const RATE_AGREEMENT: f64 = 0.005;
 const PRESCAN_ROWS: usize = 20_000;
 /// Below this rate a raw EMG column is suspicious (probably already an envelope).
 const MIN_RAW_EMG_RATE_HZ: f64 = 100.0;
-/// Names accepted for the time column (compared case-insensitively).
-const TIME_NAMES: [&str; 6] = ["time_s", "time", "t", "time:", "zeit", "zeit:"];
+/// Names accepted for the time column (compared case-insensitively), with the factor to seconds.
+const TIME_NAMES: [(&str, f64); 9] = [
+    ("time_s", 1.0),
+    ("time", 1.0),
+    ("t", 1.0),
+    ("time:", 1.0),
+    ("zeit", 1.0),
+    ("zeit:", 1.0),
+    ("timestamp", 1.0),
+    ("time_ms", 0.001),
+    ("t_ms", 0.001),
+];
 
 /// How to read a file that is not (or not only) described by a sidecar: the command-line flags.
 #[derive(Debug, Clone, Default)]
@@ -173,6 +183,17 @@ fn split_fields(line: &[u8], sep: Sep, out: &mut Vec<(usize, usize)>) {
                 out.push((s, line.len()));
             }
         }
+    }
+}
+
+/// Number of fields of a row, not counting one empty field after a trailing separator
+/// (`1,2,` against a header of two columns).
+fn field_count(line: &[u8], fields: &[(usize, usize)], expected: usize) -> usize {
+    match fields.last() {
+        Some(&(s, e)) if fields.len() == expected + 1 && line[s..e].trim_ascii().is_empty() => {
+            expected
+        }
+        _ => fields.len(),
     }
 }
 
@@ -317,6 +338,8 @@ pub struct CsvSource {
     n_fields: usize,
     names: Vec<String>,
     time_col: Option<usize>,
+    /// Factor from the time column's unit to seconds.
+    time_scale: f64,
     columns: Vec<Column>,
     spec: StreamSpec,
     /// Channels have their own rates and empty cells mean "no sample" (knip sidecar present).
@@ -460,7 +483,12 @@ impl CsvSource {
         } else {
             (1..=fields.len()).map(|i| i.to_string()).collect()
         };
-        let n_fields = fields.len();
+        // A trailing separator (`a,b,`) adds no column.
+        let mut names = names;
+        while names.len() > 1 && names.last().is_some_and(|n| n.is_empty()) {
+            names.pop();
+        }
+        let n_fields = names.len();
 
         // The first data row (to check there is one and which columns are numeric).
         let (data_offset, data_line_no) = if has_header {
@@ -510,12 +538,18 @@ impl CsvSource {
             });
         }
 
-        let time_col = if has_header {
-            names
+        let (time_col, time_scale) = if has_header {
+            TIME_NAMES
                 .iter()
-                .position(|n| TIME_NAMES.iter().any(|t| n.eq_ignore_ascii_case(t)))
+                .find_map(|(t, scale)| {
+                    names
+                        .iter()
+                        .position(|n| n.eq_ignore_ascii_case(t))
+                        .map(|i| (Some(i), *scale))
+                })
+                .unwrap_or((None, 1.0))
         } else {
-            None
+            (None, 1.0)
         };
 
         // Channels.
@@ -529,9 +563,14 @@ impl CsvSource {
                         list_columns(&names)
                     )));
                 }
-                if opts.pfm.is_some() || opts.abd.is_some() || opts.pressure.is_some() {
+                if opts.pfm.is_some()
+                    || opts.abd.is_some()
+                    || opts.pressure.is_some()
+                    || opts.envelope
+                {
                     warnings.push(
-                        "--pfm/--abd/--pressure ignored: the knip sidecar defines the channels"
+                        "--pfm/--abd/--pressure/--envelope ignored: the knip sidecar defines the \
+                         channels"
                             .to_string(),
                     );
                 }
@@ -632,13 +671,13 @@ impl CsvSource {
                 }
                 rows += 1;
                 split_fields(&lines.buf, sep, &mut fields);
-                if fields.len() != n_fields {
+                if field_count(&lines.buf, &fields, n_fields) != n_fields {
                     prescan_problem = true;
                     break;
                 }
                 let (s, e) = fields[tc];
                 let t = match parse_cell(&lines.buf[s..e], sep) {
-                    Cell::Num(t) if t.is_finite() => t,
+                    Cell::Num(t) if t.is_finite() => t * time_scale,
                     _ => {
                         prescan_problem = true;
                         break;
@@ -713,15 +752,19 @@ impl CsvSource {
                     let given = opts.rate_hz.or(meta.rate_hz.filter(|r| *r > 0.0));
                     match (given, time_col) {
                         (Some(r), _) => {
-                            if time_col.is_some() {
+                            let why = if time_col.is_some() {
+                                "only one data row (no time step to measure)"
+                            } else {
+                                "no time column"
+                            };
+                            if opts.rate_hz.is_none() {
                                 warnings.push(format!(
-                                    "only one data row: the rate {r} Hz comes from {}",
-                                    if opts.rate_hz.is_some() {
-                                        "--rate"
-                                    } else {
-                                        "the header"
-                                    }
+                                    "{why}: the rate {r} Hz comes from the header ({}); samples \
+                                     are taken at index/rate. Pass --rate HZ if it is wrong",
+                                    meta.rate_text
                                 ));
+                            } else if time_col.is_some() {
+                                warnings.push(format!("{why}: the rate {r} Hz comes from --rate"));
                             }
                             r
                         }
@@ -770,6 +813,7 @@ impl CsvSource {
             n_fields,
             names,
             time_col,
+            time_scale,
             next_index: vec![0; columns.len()],
             row_vals: vec![None; columns.len()],
             columns,
@@ -886,7 +930,7 @@ impl CsvSource {
             }
             let line = self.lines.line_no;
             split_fields(&self.lines.buf, self.sep, &mut self.fields);
-            let nf = self.fields.len();
+            let nf = field_count(&self.lines.buf, &self.fields, self.n_fields);
             if nf != self.n_fields {
                 if nf < self.n_fields && self.is_last_data_line()? {
                     self.warn_torn(line, &format!("{nf} of {} fields", self.n_fields));
@@ -911,7 +955,7 @@ impl CsvSource {
                 Some(tc) => {
                     let (s, e) = self.fields[tc];
                     match parse_cell(&self.lines.buf[s..e], self.sep) {
-                        Cell::Num(t) if t.is_finite() => Some(t),
+                        Cell::Num(t) if t.is_finite() => Some(t * self.time_scale),
                         other => {
                             if torn_candidate {
                                 self.warn_torn(line, "an unreadable time");
