@@ -109,7 +109,11 @@ fn anomanor_pressure_sensor_columns() {
             "by name, not number"
         );
         assert_eq!(ch.unit, "mmHg");
-        assert!(close(ch.rate_hz, 1.0 / step, 1e-6), "{rel}: {}", ch.rate_hz);
+        assert!(
+            close(ch.rate_hz, 1.0 / step, 1e-12),
+            "{rel}: {}",
+            ch.rate_hz
+        );
         assert_eq!(v.len(), n, "{rel}");
         let w = src.warnings().join("\n");
         assert!(
@@ -146,7 +150,7 @@ fn anomanor_raw_export_reads_up_to_annotations() {
     let (src, v) = stream("anomanor_hram_pressure/testduplicatesqueeze.txt", &opts);
     assert_eq!(v.len(), 1713);
     assert_eq!(src.spec().start_time_s, 31.83);
-    assert!(close(src.spec().channels[0].rate_hz, 1.0 / 0.17, 1e-6));
+    assert!(close(src.spec().channels[0].rate_hz, 1.0 / 0.17, 1e-12));
     assert_eq!(v[0], 51.64);
 }
 

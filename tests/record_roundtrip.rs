@@ -330,3 +330,40 @@ fn full_disk_gives_a_clear_error() {
     assert!(msg.contains("full.csv"), "{msg}");
     assert!(msg.contains("disk space"), "{msg}");
 }
+
+#[test]
+fn a_stalled_channel_does_not_hold_back_the_others_forever() {
+    // Pressure delivers nothing for 5 s, then its whole backlog: rows older than
+    // MAX_CHANNEL_LAG_S were written without it, so its first 3 s are dropped and counted lost.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stall.csv");
+    let spec = spec(0.0);
+    let sc = Sidecar::new("test", &spec, &AnalysisConfig::default());
+    let mut w = RecordingWriter::create(&path, &sc).unwrap();
+    for b in blocks(&spec, 5.0, 0.1, &[]) {
+        let mut b = b;
+        b.chunks[2].samples.clear();
+        w.write_block(&b).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap().lines().count() - 1;
+    assert!(
+        on_disk >= 6000,
+        "rows up to 3 s must be written, got {on_disk}"
+    );
+    let mut late = Block::with_channels(3);
+    late.chunks[0].start_index = 10_000;
+    late.chunks[1].start_index = 10_000;
+    late.chunks[2] = ChannelChunk {
+        start_index: 0,
+        samples: (0..500).map(|i| value(2, i)).collect(),
+    };
+    w.write_block(&late).unwrap();
+    assert_eq!(w.lost_samples(), 300);
+    w.finish().unwrap();
+
+    let mut src = CsvSource::open(&path, &CsvOptions::default()).unwrap();
+    let got = read_indexed(&mut src);
+    assert_eq!(got[0].len(), 10_000);
+    let want: Vec<(u64, f64)> = (300..500).map(|i| (i, value(2, i))).collect();
+    assert_eq!(got[2], want);
+}

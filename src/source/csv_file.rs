@@ -197,6 +197,30 @@ fn field_count(line: &[u8], fields: &[(usize, usize)], expected: usize) -> usize
     }
 }
 
+/// Digits after the decimal point of a printed number; `None` with an exponent.
+fn printed_decimals(raw: &[u8]) -> Option<usize> {
+    let f = trim_field(raw);
+    if f.iter().any(|c| matches!(c, b'e' | b'E')) {
+        return None;
+    }
+    Some(
+        f.iter()
+            .position(|&c| c == b'.' || c == b',')
+            .map_or(0, |p| f.len() - p - 1),
+    )
+}
+
+/// Seconds for messages: up to 6 decimals, no trailing zeros.
+fn secs(x: f64) -> String {
+    let s = format!("{x:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
 /// A field without surrounding blanks and double quotes.
 fn trim_field(f: &[u8]) -> &[u8] {
     let f = f.trim_ascii();
@@ -654,6 +678,7 @@ impl CsvSource {
 
         // Prescan the time column: first time and median step.
         let mut first_time = None;
+        let mut time_decimals = None;
         let mut steps = Vec::new();
         // The prescan stopped at a bad row (the stream will report it with its line).
         let mut prescan_problem = false;
@@ -663,6 +688,8 @@ impl CsvSource {
                 .map_err(|e| read_err(&lines, e))?;
             let mut prev: Option<f64> = None;
             let mut rows = 0;
+            // Decimals the times are printed with (None: some use an exponent).
+            let mut decimals = Some(0usize);
             while rows < PRESCAN_ROWS && lines.next().map_err(|e| read_err(&lines, e))? {
                 match classify(&lines.buf) {
                     LineKind::Blank | LineKind::Comment => continue,
@@ -676,6 +703,9 @@ impl CsvSource {
                     break;
                 }
                 let (s, e) = fields[tc];
+                decimals = decimals
+                    .zip(printed_decimals(&lines.buf[s..e]))
+                    .map(|(a, b)| a.max(b));
                 let t = match parse_cell(&lines.buf[s..e], sep) {
                     Cell::Num(t) if t.is_finite() => t * time_scale,
                     _ => {
@@ -694,8 +724,22 @@ impl CsvSource {
                 }
                 prev = Some(t);
             }
+            time_decimals = decimals;
         }
-        let median_step = median(&mut steps.clone());
+        // The median step, rounded to the time column's print resolution (0.13 s, not
+        // 0.12999999999999545 s from the difference of two printed times).
+        let median_step = median(&mut steps.clone()).map(|step| match time_decimals {
+            Some(d) if d <= 12 && time_scale == 1.0 => {
+                let p = 10f64.powi(d as i32);
+                let rounded = (step * p).round() / p;
+                if rounded > 0.0 {
+                    rounded
+                } else {
+                    step
+                }
+            }
+            _ => step,
+        });
 
         // Rates.
         let row_rate_hz;
@@ -723,7 +767,8 @@ impl CsvSource {
                         } else {
                             warnings.push(format!(
                                 "--rate {r} ignored: the time column gives {measured:.6} Hz \
-                                 (median step {step} s)"
+                                 (median step {} s)",
+                                secs(step)
                             ));
                         }
                     }
@@ -733,8 +778,9 @@ impl CsvSource {
                         } else if !agrees(m, measured) {
                             warnings.push(format!(
                                 "the header says {} but the time column gives {measured:.6} Hz \
-                                 (median step {step} s); using the time column",
-                                meta.rate_text
+                                 (median step {} s); using the time column",
+                                meta.rate_text,
+                                secs(step)
                             ));
                         }
                     }
@@ -742,8 +788,9 @@ impl CsvSource {
                         warnings.push(format!(
                             "the header marks the rate as approximate ({}): the time stamps are \
                              rounded or irregular; samples are taken at index/rate with \
-                             {rate:.6} Hz from the median time step ({step} s) as the device clock",
-                            meta.rate_text
+                             {rate:.6} Hz from the median time step ({} s) as the device clock",
+                            meta.rate_text,
+                            secs(step)
                         ));
                     }
                     rate
@@ -847,9 +894,10 @@ impl CsvSource {
                 src.jitter_warning = Some(src.warnings.len());
                 src.warnings.push(format!(
                     "irregular sampling: {n} of the first {} time steps deviate more than 5 % \
-                     from the median step {step} s; samples are taken at index/rate ({:.6} Hz) as \
+                     from the median step {} s; samples are taken at index/rate ({:.6} Hz) as \
                      the device clock, not at the stored times",
                     steps.len(),
+                    secs(step),
                     src.row_rate_hz
                 ));
             }
@@ -1052,7 +1100,7 @@ impl CsvSource {
              not at the stored times",
             self.irregular_steps,
             self.total_steps,
-            self.median_step_s.unwrap_or(0.0),
+            secs(self.median_step_s.unwrap_or(0.0)),
             self.first_irregular_line,
             self.row_rate_hz
         );
