@@ -1,1 +1,1403 @@
-//! (being written)
+//! Reading recordings from delimited text: knip's own (with a JSON sidecar) and other people's.
+//!
+//! The reader streams: a buffered reader goes line by line, fields are located as byte ranges in
+//! a reused buffer and only the time column and the chosen channel columns are parsed, so memory
+//! stays flat however long the file is and unused columns (which may hold `nan` or text) are
+//! never looked at.
+//!
+//! File rules, in the order they are applied:
+//! - Lines starting with `#` are comments anywhere; blank lines are skipped. Comments before the
+//!   first data row may carry metadata: `rate_hz=2000`, `fs_hz=250`, `fs_hz~1.852` (approximate),
+//!   `kind=emg_envelope`, `units=...`, or BioSPPy's `Sampling Rate (Hz):= 1000.00`.
+//! - The separator is detected from the first non-comment row: tab, then `;`, then `,`, else runs
+//!   of spaces. With `;` a decimal comma (`0,5`) is accepted.
+//! - That first row is a header of names unless all of its fields are numbers.
+//! - A line `Annotations:` ends the data (anomanor manometry exports put clinician markers after
+//!   it; read them with [`read_anomanor_markers`]).
+//! - Times come from a `time_s` / `time` / `t` / `TIME:` / `ZEIT:` column, else from `--rate`,
+//!   else from a rate in the comments.
+//! - With a knip sidecar (`FILE.json` beside `FILE.csv`) channels, roles, units and each channel's
+//!   own rate come from the sidecar, and an empty cell means "no sample of this channel on this
+//!   row". Without one, all channels share one rate and an empty cell is an error.
+
+use crate::error::InputError;
+use crate::frame::{Block, ChannelChunk, ChannelSpec, Role, SignalKind, StreamSpec};
+use crate::sidecar::{Sidecar, SIDECAR_FORMAT};
+use crate::source::Source;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Rows per block when [`CsvOptions::block_rows`] is 0.
+pub const DEFAULT_BLOCK_ROWS: usize = 4096;
+/// Time steps deviating from the median step by more than this fraction are "irregular".
+pub const JITTER_TOLERANCE: f64 = 0.05;
+/// A rate given in the header or with `--rate` is used instead of the one measured from the
+/// time column when the two agree within this fraction (the given one is more exact).
+const RATE_AGREEMENT: f64 = 0.005;
+/// Rows read at open to measure the median time step.
+const PRESCAN_ROWS: usize = 20_000;
+/// Below this rate a raw EMG column is suspicious (probably already an envelope).
+const MIN_RAW_EMG_RATE_HZ: f64 = 100.0;
+/// Names accepted for the time column (compared case-insensitively), with the factor to seconds.
+const TIME_NAMES: [(&str, f64); 9] = [
+    ("time_s", 1.0),
+    ("time", 1.0),
+    ("t", 1.0),
+    ("time:", 1.0),
+    ("zeit", 1.0),
+    ("zeit:", 1.0),
+    ("timestamp", 1.0),
+    ("time_ms", 0.001),
+    ("t_ms", 0.001),
+];
+
+/// How to read a file that is not (or not only) described by a sidecar: the command-line flags.
+#[derive(Debug, Clone, Default)]
+pub struct CsvOptions {
+    /// `--rate HZ`: the sampling rate when there is no time column (overrides header metadata).
+    pub rate_hz: Option<f64>,
+    /// `--pfm COL`: pelvic-floor EMG column, by name or 1-based number.
+    pub pfm: Option<String>,
+    /// `--abd COL`: abdominal EMG column.
+    pub abd: Option<String>,
+    /// `--pressure COL`: probe pressure column.
+    pub pressure: Option<String>,
+    /// `--envelope`: the EMG columns are already RMS envelopes ([`SignalKind::Envelope`]).
+    pub envelope: bool,
+    /// Rows per [`Block`] (default [`DEFAULT_BLOCK_ROWS`] when 0).
+    pub block_rows: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Sep {
+    Byte(u8),
+    Whitespace,
+}
+
+/// A field of a row, as a value.
+enum Cell {
+    Num(f64),
+    Empty,
+    Bad,
+}
+
+/// A buffered line reader that counts lines (1-based) and bytes (for seeking back).
+struct Lines {
+    inner: BufReader<File>,
+    buf: Vec<u8>,
+    /// Number of the line currently in `buf`.
+    line_no: u64,
+    /// Byte offset of the start of the next line.
+    offset: u64,
+    /// The line in `buf` ended with `\n` (a line without one is the last, possibly torn, line).
+    terminated: bool,
+}
+
+impl Lines {
+    /// Reads the next line into `buf` without its line ending; `false` at end of file.
+    fn next(&mut self) -> std::io::Result<bool> {
+        self.buf.clear();
+        let n = self.inner.read_until(b'\n', &mut self.buf)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if self.line_no == 0 && self.buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            self.buf.drain(..3);
+        }
+        self.line_no += 1;
+        self.offset += n as u64;
+        self.terminated = self.buf.last() == Some(&b'\n');
+        if self.terminated {
+            self.buf.pop();
+        }
+        if self.buf.last() == Some(&b'\r') {
+            self.buf.pop();
+        }
+        Ok(true)
+    }
+
+    fn seek_to(&mut self, offset: u64, line_no: u64) -> std::io::Result<()> {
+        self.inner.seek(SeekFrom::Start(offset))?;
+        self.offset = offset;
+        self.line_no = line_no;
+        Ok(())
+    }
+}
+
+/// What a non-data line is.
+enum LineKind {
+    Blank,
+    Comment,
+    EndOfData,
+    Data,
+}
+
+fn classify(line: &[u8]) -> LineKind {
+    let t = line.trim_ascii_start();
+    match t.first() {
+        None => LineKind::Blank,
+        Some(b'#') => LineKind::Comment,
+        Some(b'A') if t.trim_ascii_end() == b"Annotations:" => LineKind::EndOfData,
+        _ => LineKind::Data,
+    }
+}
+
+fn detect_sep(line: &[u8]) -> Sep {
+    for b in [b'\t', b';', b','] {
+        if line.contains(&b) {
+            return Sep::Byte(b);
+        }
+    }
+    Sep::Whitespace
+}
+
+/// Splits `line` into field byte ranges (into a reused vector: no allocation once it has grown).
+fn split_fields(line: &[u8], sep: Sep, out: &mut Vec<(usize, usize)>) {
+    out.clear();
+    match sep {
+        Sep::Byte(b) => {
+            let mut start = 0;
+            for (i, &c) in line.iter().enumerate() {
+                if c == b {
+                    out.push((start, i));
+                    start = i + 1;
+                }
+            }
+            out.push((start, line.len()));
+        }
+        Sep::Whitespace => {
+            let mut start = None;
+            for (i, &c) in line.iter().enumerate() {
+                let ws = c == b' ' || c == b'\t';
+                match (ws, start) {
+                    (true, Some(s)) => {
+                        out.push((s, i));
+                        start = None;
+                    }
+                    (false, None) => start = Some(i),
+                    _ => {}
+                }
+            }
+            if let Some(s) = start {
+                out.push((s, line.len()));
+            }
+        }
+    }
+}
+
+/// Number of fields of a row, not counting one empty field after a trailing separator
+/// (`1,2,` against a header of two columns).
+fn field_count(line: &[u8], fields: &[(usize, usize)], expected: usize) -> usize {
+    match fields.last() {
+        Some(&(s, e)) if fields.len() == expected + 1 && line[s..e].trim_ascii().is_empty() => {
+            expected
+        }
+        _ => fields.len(),
+    }
+}
+
+/// Digits after the decimal point of a printed number; `None` with an exponent.
+fn printed_decimals(raw: &[u8]) -> Option<usize> {
+    let f = trim_field(raw);
+    if f.iter().any(|c| matches!(c, b'e' | b'E')) {
+        return None;
+    }
+    Some(
+        f.iter()
+            .position(|&c| c == b'.' || c == b',')
+            .map_or(0, |p| f.len() - p - 1),
+    )
+}
+
+/// Seconds for messages: up to 6 decimals, no trailing zeros.
+fn secs(x: f64) -> String {
+    let s = format!("{x:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// A field without surrounding blanks and double quotes.
+fn trim_field(f: &[u8]) -> &[u8] {
+    let f = f.trim_ascii();
+    if f.len() >= 2 && f[0] == b'"' && f[f.len() - 1] == b'"' {
+        f[1..f.len() - 1].trim_ascii()
+    } else {
+        f
+    }
+}
+
+fn parse_cell(raw: &[u8], sep: Sep) -> Cell {
+    let f = trim_field(raw);
+    if f.is_empty() {
+        return Cell::Empty;
+    }
+    let parsed = std::str::from_utf8(f)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok());
+    match parsed {
+        Some(v) => Cell::Num(v),
+        None if sep == Sep::Byte(b';') && f.len() < 64 && f.contains(&b',') => {
+            // Decimal comma, as European spreadsheets write it beside `;` separators.
+            let mut tmp = [0u8; 64];
+            tmp[..f.len()].copy_from_slice(f);
+            for c in &mut tmp[..f.len()] {
+                if *c == b',' {
+                    *c = b'.';
+                }
+            }
+            match std::str::from_utf8(&tmp[..f.len()])
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+            {
+                Some(v) => Cell::Num(v),
+                None => Cell::Bad,
+            }
+        }
+        None => Cell::Bad,
+    }
+}
+
+/// A number (including `nan`/`inf`: a row of them is data, not a header).
+fn is_numeric(raw: &[u8], sep: Sep) -> bool {
+    matches!(parse_cell(raw, sep), Cell::Num(_))
+}
+
+/// A finite number: a column that can be a channel.
+fn is_finite_number(raw: &[u8], sep: Sep) -> bool {
+    matches!(parse_cell(raw, sep), Cell::Num(v) if v.is_finite())
+}
+
+/// Metadata found in the comment lines before the data.
+#[derive(Debug, Default)]
+struct Meta {
+    rate_hz: Option<f64>,
+    rate_approx: bool,
+    rate_text: String,
+    envelope: Option<bool>,
+    units: Option<String>,
+}
+
+/// Parses `key=value` / `key~value` pairs of a comment line. A value runs up to the next
+/// ` key=` token, so `units=ADC counts (12-bit) kind=raw_emg` gives `ADC counts (12-bit)`.
+fn parse_meta_comment(line: &str, meta: &mut Meta) {
+    let body = line.trim_start().trim_start_matches('#').trim();
+    // BioSPPy "Simple Text Format": `# Sampling Rate (Hz):= 1000.00`
+    if let Some(pos) = body.find(":=") {
+        if body[..pos].to_ascii_lowercase().contains("sampling rate") {
+            if let Ok(v) = body[pos + 2..].trim().parse::<f64>() {
+                meta.rate_hz = Some(v);
+                meta.rate_text = body.to_string();
+            }
+        }
+        return;
+    }
+    // Find key tokens: a word of [A-Za-z0-9_] at the start or after whitespace, followed by = or ~.
+    let bytes = body.as_bytes();
+    let mut keys: Vec<(usize, usize, usize)> = Vec::new(); // (key start, key end, value start)
+    let mut i = 0;
+    while i < bytes.len() {
+        if i == 0 || bytes[i - 1].is_ascii_whitespace() {
+            let mut j = i;
+            while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
+                j += 1;
+            }
+            if j > i && j < bytes.len() && (bytes[j] == b'=' || bytes[j] == b'~') {
+                keys.push((i, j, j + 1));
+                i = j + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    for (k, &(ks, ke, vs)) in keys.iter().enumerate() {
+        let ve = keys.get(k + 1).map_or(bytes.len(), |n| n.0);
+        let key = body[ks..ke].to_ascii_lowercase();
+        let value = body[vs..ve].trim();
+        let approx = bytes[ke] == b'~';
+        match key.as_str() {
+            "rate_hz" | "fs_hz" | "fs" | "sampling_rate" | "sample_rate" | "srate" => {
+                if let Ok(v) = value.parse::<f64>() {
+                    meta.rate_hz = Some(v);
+                    meta.rate_approx = approx;
+                    meta.rate_text = format!("{}{}{}", &body[ks..ke], &body[ke..vs], value);
+                }
+            }
+            "kind" => {
+                let v = value.to_ascii_lowercase();
+                if v.contains("envelope") || v.contains("rms") {
+                    meta.envelope = Some(true);
+                } else if v.contains("raw") {
+                    meta.envelope = Some(false);
+                }
+            }
+            "units" | "unit" => {
+                // Keep the unit itself, not the explanation in parentheses.
+                let unit = value.split(" (").next().unwrap_or(value).trim();
+                if !unit.is_empty() {
+                    meta.units = Some(unit.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A chosen channel: its column and where it sits in the stream spec.
+#[derive(Debug, Clone)]
+struct Column {
+    index: usize,
+    name: String,
+}
+
+/// Streams a delimited text recording as [`Block`]s. See the module documentation for the rules.
+pub struct CsvSource {
+    path: PathBuf,
+    lines: Lines,
+    sep: Sep,
+    n_fields: usize,
+    names: Vec<String>,
+    time_col: Option<usize>,
+    /// Factor from the time column's unit to seconds.
+    time_scale: f64,
+    columns: Vec<Column>,
+    spec: StreamSpec,
+    /// Channels have their own rates and empty cells mean "no sample" (knip sidecar present).
+    multi_rate: bool,
+    /// Fastest rate: the row rate.
+    row_rate_hz: f64,
+    next_index: Vec<u64>,
+    /// Median time step and the line of the previous time value, for the jitter check.
+    median_step_s: Option<f64>,
+    prev_time: Option<(f64, u64)>,
+    irregular_steps: u64,
+    first_irregular_line: u64,
+    total_steps: u64,
+    jitter_warning: Option<usize>,
+    block_rows: usize,
+    warnings: Vec<String>,
+    fields: Vec<(usize, usize)>,
+    row_vals: Vec<Option<f64>>,
+    /// A row read but held over to start the next block (after a gap in a knip recording).
+    carry: Option<f64>,
+    done: bool,
+}
+
+impl std::fmt::Debug for CsvSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsvSource")
+            .field("path", &self.path)
+            .field("spec", &self.spec)
+            .field("warnings", &self.warnings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn list_columns(names: &[String]) -> String {
+    names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !n.is_empty())
+        .map(|(i, n)| {
+            if n == &(i + 1).to_string() {
+                n.clone()
+            } else {
+                format!("{} ({})", n, i + 1)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Finds a column by exact name, then case-insensitive name, then 1-based number.
+fn find_column(names: &[String], wanted: &str) -> Option<usize> {
+    let wanted = wanted.trim();
+    if let Some(i) = names.iter().position(|n| n == wanted) {
+        return Some(i);
+    }
+    if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(wanted)) {
+        return Some(i);
+    }
+    match wanted.parse::<usize>() {
+        Ok(k) if k >= 1 && k <= names.len() => Some(k - 1),
+        _ => None,
+    }
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mid = values.len() / 2;
+    let (_, m, _) = values.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
+    Some(*m)
+}
+
+fn agrees(a: f64, b: f64) -> bool {
+    ((a / b) - 1.0).abs() <= RATE_AGREEMENT
+}
+
+impl CsvSource {
+    /// Opens a recording, reads its header, metadata and sidecar, measures the rate from the
+    /// first rows, and positions the stream at the first data row.
+    pub fn open(path: &Path, opts: &CsvOptions) -> Result<CsvSource, InputError> {
+        let file = File::open(path).map_err(|source| InputError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut warnings = Vec::new();
+        let sidecar = load_sidecar(path, &mut warnings)?;
+        let mut lines = Lines {
+            inner: BufReader::with_capacity(1 << 16, file),
+            buf: Vec::with_capacity(256),
+            line_no: 0,
+            offset: 0,
+            terminated: true,
+        };
+        let read_err = |lines: &Lines, source| InputError::Read {
+            path: path.to_path_buf(),
+            line: lines.line_no + 1,
+            source,
+        };
+        let fmt_err = |message: String| InputError::Format {
+            path: path.to_path_buf(),
+            message,
+        };
+
+        // Metadata comments and the first row.
+        let mut meta = Meta::default();
+        let mut first_offset;
+        loop {
+            first_offset = lines.offset;
+            if !lines.next().map_err(|e| read_err(&lines, e))? {
+                return Err(fmt_err(
+                    "the file is empty (no data rows). Was the recording stopped before it started?"
+                        .to_string(),
+                ));
+            }
+            match classify(&lines.buf) {
+                LineKind::Blank => {}
+                LineKind::Comment => {
+                    parse_meta_comment(&String::from_utf8_lossy(&lines.buf), &mut meta)
+                }
+                LineKind::EndOfData => {
+                    return Err(fmt_err("the file has no data rows".to_string()));
+                }
+                LineKind::Data => break,
+            }
+        }
+        let first_line_no = lines.line_no;
+        let sep = detect_sep(&lines.buf);
+        let mut fields = Vec::new();
+        split_fields(&lines.buf, sep, &mut fields);
+        let first = lines.buf.clone();
+        let has_header = fields.iter().any(|&(s, e)| {
+            let f = trim_field(&first[s..e]);
+            !f.is_empty() && !is_numeric(f, sep)
+        });
+        let names: Vec<String> = if has_header {
+            fields
+                .iter()
+                .map(|&(s, e)| String::from_utf8_lossy(trim_field(&first[s..e])).into_owned())
+                .collect()
+        } else {
+            (1..=fields.len()).map(|i| i.to_string()).collect()
+        };
+        // A trailing separator (`a,b,`) adds no column.
+        let mut names = names;
+        while names.len() > 1 && names.last().is_some_and(|n| n.is_empty()) {
+            names.pop();
+        }
+        let n_fields = names.len();
+
+        // The first data row (to check there is one and which columns are numeric).
+        let (data_offset, data_line_no) = if has_header {
+            loop {
+                let off = lines.offset;
+                if !lines.next().map_err(|e| read_err(&lines, e))? {
+                    return Err(fmt_err(format!(
+                        "the file has a header ({}) but no data rows",
+                        list_columns(&names)
+                    )));
+                }
+                match classify(&lines.buf) {
+                    LineKind::Blank => {}
+                    LineKind::Comment => {
+                        parse_meta_comment(&String::from_utf8_lossy(&lines.buf), &mut meta)
+                    }
+                    LineKind::EndOfData => {
+                        return Err(fmt_err(format!(
+                            "the file has a header ({}) but no data rows",
+                            list_columns(&names)
+                        )))
+                    }
+                    LineKind::Data => break (off, lines.line_no),
+                }
+            }
+        } else {
+            (first_offset, first_line_no)
+        };
+        let first_data = lines.buf.clone();
+        split_fields(&first_data, sep, &mut fields);
+        let numeric: Vec<bool> = (0..n_fields)
+            .map(|i| {
+                fields
+                    .get(i)
+                    .is_some_and(|&(s, e)| is_finite_number(&first_data[s..e], sep))
+            })
+            .collect();
+        if !numeric.iter().any(|&b| b) {
+            return Err(InputError::Parse {
+                path: path.to_path_buf(),
+                line: data_line_no,
+                message: format!(
+                    "no numeric column (columns: {}). Is this a recording of samples? knip reads \
+                     delimited text with one row per sample time.",
+                    list_columns(&names)
+                ),
+            });
+        }
+
+        let (time_col, time_scale) = if has_header {
+            TIME_NAMES
+                .iter()
+                .find_map(|(t, scale)| {
+                    names
+                        .iter()
+                        .position(|n| n.eq_ignore_ascii_case(t))
+                        .map(|i| (Some(i), *scale))
+                })
+                .unwrap_or((None, 1.0))
+        } else {
+            (None, 1.0)
+        };
+
+        // Channels.
+        let (columns, mut channels, multi_rate, sidecar_start) = match &sidecar {
+            Some(sc) => {
+                if time_col.is_none() {
+                    return Err(fmt_err(format!(
+                        "the knip sidecar {} is present but the file has no time_s column \
+                         (columns: {})",
+                        path.with_extension("json").display(),
+                        list_columns(&names)
+                    )));
+                }
+                if opts.pfm.is_some()
+                    || opts.abd.is_some()
+                    || opts.pressure.is_some()
+                    || opts.envelope
+                {
+                    warnings.push(
+                        "--pfm/--abd/--pressure/--envelope ignored: the knip sidecar defines the \
+                         channels"
+                            .to_string(),
+                    );
+                }
+                if opts.rate_hz.is_some() {
+                    warnings.push(
+                        "--rate ignored: the knip sidecar gives each channel's rate".to_string(),
+                    );
+                }
+                let mut cols = Vec::new();
+                for ch in &sc.channels {
+                    let Some(i) = names.iter().position(|n| n == &ch.name) else {
+                        return Err(fmt_err(format!(
+                            "the sidecar names channel \"{}\" but the file has no such column \
+                             (columns: {}). Do the CSV and its .json belong together?",
+                            ch.name,
+                            list_columns(&names)
+                        )));
+                    };
+                    if !(ch.rate_hz.is_finite() && ch.rate_hz > 0.0) {
+                        return Err(fmt_err(format!(
+                            "the sidecar gives channel \"{}\" the rate {} Hz; a rate must be positive",
+                            ch.name, ch.rate_hz
+                        )));
+                    }
+                    cols.push(Column {
+                        index: i,
+                        name: ch.name.clone(),
+                    });
+                }
+                if cols.is_empty() {
+                    return Err(fmt_err("the sidecar lists no channels".to_string()));
+                }
+                (cols, sc.channels.clone(), true, Some(sc.start_time_s))
+            }
+            None => {
+                let cols = choose_columns(&names, &numeric, time_col, opts)
+                    .map_err(|m| fmt_err(m.to_string()))?;
+                let envelope = opts.envelope || meta.envelope == Some(true);
+                let channels = cols
+                    .iter()
+                    .map(|(role, c)| ChannelSpec {
+                        name: c.name.clone(),
+                        role: *role,
+                        unit: meta
+                            .units
+                            .clone()
+                            .unwrap_or_else(|| role.default_unit().to_string()),
+                        rate_hz: 0.0,
+                        kind: if envelope && role.is_emg() {
+                            SignalKind::Envelope
+                        } else {
+                            SignalKind::Raw
+                        },
+                    })
+                    .collect::<Vec<_>>();
+                if meta.units.is_none() {
+                    warnings.push(format!(
+                        "no units in the file header: assuming {}",
+                        channels
+                            .iter()
+                            .map(|c| format!("{} for \"{}\"", c.unit, c.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                if meta.envelope == Some(true) && !opts.envelope {
+                    warnings.push(
+                        "the header says kind=emg_envelope: EMG columns are used as RMS envelopes \
+                         (no band-pass, no rectification)"
+                            .to_string(),
+                    );
+                }
+                (
+                    cols.into_iter().map(|(_, c)| c).collect(),
+                    channels,
+                    false,
+                    None,
+                )
+            }
+        };
+
+        // Prescan the time column: first time and median step.
+        let mut first_time = None;
+        let mut time_decimals = None;
+        let mut steps = Vec::new();
+        // The prescan stopped at a bad row (the stream will report it with its line).
+        let mut prescan_problem = false;
+        if let Some(tc) = time_col {
+            lines
+                .seek_to(data_offset, data_line_no - 1)
+                .map_err(|e| read_err(&lines, e))?;
+            let mut prev: Option<f64> = None;
+            let mut rows = 0;
+            // Decimals the times are printed with (None: some use an exponent).
+            let mut decimals = Some(0usize);
+            while rows < PRESCAN_ROWS && lines.next().map_err(|e| read_err(&lines, e))? {
+                match classify(&lines.buf) {
+                    LineKind::Blank | LineKind::Comment => continue,
+                    LineKind::EndOfData => break,
+                    LineKind::Data => {}
+                }
+                rows += 1;
+                split_fields(&lines.buf, sep, &mut fields);
+                if field_count(&lines.buf, &fields, n_fields) != n_fields {
+                    prescan_problem = true;
+                    break;
+                }
+                let (s, e) = fields[tc];
+                decimals = decimals
+                    .zip(printed_decimals(&lines.buf[s..e]))
+                    .map(|(a, b)| a.max(b));
+                let t = match parse_cell(&lines.buf[s..e], sep) {
+                    Cell::Num(t) if t.is_finite() => t * time_scale,
+                    _ => {
+                        prescan_problem = true;
+                        break;
+                    }
+                };
+                if let Some(p) = prev {
+                    if t <= p {
+                        prescan_problem = true;
+                        break;
+                    }
+                    steps.push(t - p);
+                } else {
+                    first_time = Some(t);
+                }
+                prev = Some(t);
+            }
+            time_decimals = decimals;
+        }
+        // The median step, rounded to the time column's print resolution (0.13 s, not
+        // 0.12999999999999545 s from the difference of two printed times).
+        let median_step = median(&mut steps.clone()).map(|step| match time_decimals {
+            Some(d) if d <= 12 && time_scale == 1.0 => {
+                let p = 10f64.powi(d as i32);
+                let rounded = (step * p).round() / p;
+                if rounded > 0.0 {
+                    rounded
+                } else {
+                    step
+                }
+            }
+            _ => step,
+        });
+
+        // Rates.
+        let row_rate_hz;
+        let mut median_step_s = None;
+        let mut deferred_error = None;
+        if multi_rate {
+            row_rate_hz = channels.iter().map(|c| c.rate_hz).fold(0.0, f64::max);
+        } else {
+            if let Some(r) = opts.rate_hz {
+                if !(r.is_finite() && r > 0.0) {
+                    return Err(fmt_err(format!(
+                        "--rate {r}: the rate must be a positive number of Hz"
+                    )));
+                }
+            }
+            let meta_exact = meta.rate_hz.filter(|r| *r > 0.0 && !meta.rate_approx);
+            let rate = match (time_col, median_step) {
+                (Some(_), Some(step)) => {
+                    let measured = 1.0 / step;
+                    median_step_s = Some(step);
+                    let mut rate = measured;
+                    if let Some(r) = opts.rate_hz {
+                        if agrees(r, measured) {
+                            rate = r;
+                        } else {
+                            warnings.push(format!(
+                                "--rate {r} ignored: the time column gives {measured:.6} Hz \
+                                 (median step {} s)",
+                                secs(step)
+                            ));
+                        }
+                    }
+                    if let Some(m) = meta_exact {
+                        if rate == measured && agrees(m, measured) {
+                            rate = m;
+                        } else if !agrees(m, measured) {
+                            warnings.push(format!(
+                                "the header says {} but the time column gives {measured:.6} Hz \
+                                 (median step {} s); using the time column",
+                                meta.rate_text,
+                                secs(step)
+                            ));
+                        }
+                    }
+                    if meta.rate_approx && meta.rate_hz.is_some() {
+                        warnings.push(format!(
+                            "the header marks the rate as approximate ({}): the time stamps are \
+                             rounded or irregular; samples are taken at index/rate with \
+                             {rate:.6} Hz from the median time step ({} s) as the device clock",
+                            meta.rate_text,
+                            secs(step)
+                        ));
+                    }
+                    rate
+                }
+                _ => {
+                    let given = opts.rate_hz.or(meta.rate_hz.filter(|r| *r > 0.0));
+                    match (given, time_col) {
+                        (Some(r), _) => {
+                            let why = if time_col.is_some() {
+                                "only one data row (no time step to measure)"
+                            } else {
+                                "no time column"
+                            };
+                            if opts.rate_hz.is_none() {
+                                warnings.push(format!(
+                                    "{why}: the rate {r} Hz comes from the header ({}); samples \
+                                     are taken at index/rate. Pass --rate HZ if it is wrong",
+                                    meta.rate_text
+                                ));
+                            } else if time_col.is_some() {
+                                warnings.push(format!("{why}: the rate {r} Hz comes from --rate"));
+                            }
+                            r
+                        }
+                        (None, Some(_)) => {
+                            let e = fmt_err(
+                                "cannot tell the rate: the time column has fewer than two \
+                                 increasing values; pass --rate HZ"
+                                    .to_string(),
+                            );
+                            if !prescan_problem {
+                                return Err(e);
+                            }
+                            // Report the bad row itself if the stream meets it.
+                            deferred_error = Some(e);
+                            1.0
+                        }
+                        (None, None) => {
+                            return Err(fmt_err(format!(
+                                "no time_s column and no rate: pass --rate HZ (columns: {})",
+                                list_columns(&names)
+                            )))
+                        }
+                    }
+                }
+            };
+            for c in &mut channels {
+                c.rate_hz = rate;
+            }
+            row_rate_hz = rate;
+            for c in &channels {
+                if c.role.is_emg() && c.kind == SignalKind::Raw && rate < MIN_RAW_EMG_RATE_HZ {
+                    warnings.push(format!(
+                        "\"{}\" is sampled at {rate:.3} Hz, too slow for raw EMG: if it is already \
+                         an RMS envelope pass --envelope",
+                        c.name
+                    ));
+                }
+            }
+        }
+
+        let start_time_s = sidecar_start.or(first_time).unwrap_or(0.0);
+        let mut src = CsvSource {
+            path: path.to_path_buf(),
+            lines,
+            sep,
+            n_fields,
+            names,
+            time_col,
+            time_scale,
+            next_index: vec![0; columns.len()],
+            row_vals: vec![None; columns.len()],
+            columns,
+            spec: StreamSpec {
+                channels,
+                start_time_s,
+            },
+            multi_rate,
+            row_rate_hz,
+            median_step_s,
+            prev_time: None,
+            irregular_steps: 0,
+            first_irregular_line: 0,
+            total_steps: 0,
+            jitter_warning: None,
+            block_rows: if opts.block_rows == 0 {
+                DEFAULT_BLOCK_ROWS
+            } else {
+                opts.block_rows
+            },
+            warnings,
+            fields,
+            carry: None,
+            done: false,
+        };
+        // Irregular steps already seen in the prescan are reported at once.
+        if let (Some(step), false) = (median_step, multi_rate) {
+            let tol = JITTER_TOLERANCE * step;
+            let n = steps.iter().filter(|s| (*s - step).abs() > tol).count();
+            if n > 0 {
+                src.jitter_warning = Some(src.warnings.len());
+                src.warnings.push(format!(
+                    "irregular sampling: {n} of the first {} time steps deviate more than 5 % \
+                     from the median step {} s; samples are taken at index/rate ({:.6} Hz) as \
+                     the device clock, not at the stored times",
+                    steps.len(),
+                    secs(step),
+                    src.row_rate_hz
+                ));
+            }
+        }
+        src.lines
+            .seek_to(data_offset, data_line_no - 1)
+            .map_err(|e| read_err(&src.lines, e))?;
+        if let Some(e) = deferred_error {
+            for _ in 0..PRESCAN_ROWS + 1 {
+                if src.read_row()?.is_none() {
+                    break;
+                }
+            }
+            return Err(e);
+        }
+        Ok(src)
+    }
+
+    /// Things the user should know about the file: irregular sampling, a rate taken from the
+    /// header, envelope assumed, a torn last line dropped. Warnings found while streaming
+    /// (irregular steps after the first rows, a torn last line) are added when they are met.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Path of the file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn parse_err(&self, line: u64, message: String) -> InputError {
+        InputError::Parse {
+            path: self.path.clone(),
+            line,
+            message,
+        }
+    }
+
+    fn cell_error(&self, col: usize, raw: &[u8], what: Cell) -> String {
+        let name = &self.names[col];
+        let text = String::from_utf8_lossy(trim_field(raw));
+        match what {
+            Cell::Empty => format!(
+                "column \"{name}\": empty cell — a gap in the recording. Without a knip sidecar \
+                 (.json) every row needs a value in each channel; cut the file or fill the gap"
+            ),
+            Cell::Bad => format!(
+                "column \"{name}\": \"{text}\" is not a number. Fix or delete the line, or choose \
+                 other columns with --pfm/--abd/--pressure"
+            ),
+            Cell::Num(v) if v.is_nan() => format!(
+                "NaN in column \"{name}\" (\"{text}\") — the recording has a gap or the device sent \
+                 garbage; cut the file before this line or fill the gap"
+            ),
+            Cell::Num(_) => format!(
+                "infinite value in column \"{name}\" (\"{text}\") — the device sent garbage or the \
+                 value overflowed"
+            ),
+        }
+    }
+
+    /// Reads the next data row into `row_vals` and returns its time (if any). `Ok(None)` at the
+    /// end of the data.
+    fn read_row(&mut self) -> Result<Option<Option<f64>>, InputError> {
+        loop {
+            let ok = self.lines.next().map_err(|source| InputError::Read {
+                path: self.path.clone(),
+                line: self.lines.line_no + 1,
+                source,
+            })?;
+            if !ok {
+                return Ok(None);
+            }
+            match classify(&self.lines.buf) {
+                LineKind::Blank | LineKind::Comment => continue,
+                LineKind::EndOfData => return Ok(None),
+                LineKind::Data => {}
+            }
+            let line = self.lines.line_no;
+            split_fields(&self.lines.buf, self.sep, &mut self.fields);
+            let nf = field_count(&self.lines.buf, &self.fields, self.n_fields);
+            if nf != self.n_fields {
+                if nf < self.n_fields && self.is_last_data_line()? {
+                    self.warn_torn(line, &format!("{nf} of {} fields", self.n_fields));
+                    return Ok(None);
+                }
+                return Err(self.parse_err(
+                    line,
+                    format!(
+                        "{nf} fields but the header has {} ({}). {}",
+                        self.n_fields,
+                        list_columns(&self.names),
+                        if nf < self.n_fields {
+                            "Is the line cut short, or a value missing?"
+                        } else {
+                            "Is there a separator inside a value, or are rows of two files mixed?"
+                        }
+                    ),
+                ));
+            }
+            let torn_candidate = !self.lines.terminated;
+            let time = match self.time_col {
+                Some(tc) => {
+                    let (s, e) = self.fields[tc];
+                    match parse_cell(&self.lines.buf[s..e], self.sep) {
+                        Cell::Num(t) if t.is_finite() => Some(t * self.time_scale),
+                        other => {
+                            if torn_candidate {
+                                self.warn_torn(line, "an unreadable time");
+                                return Ok(None);
+                            }
+                            let msg = self.cell_error(tc, &self.lines.buf[s..e], other);
+                            return Err(self.parse_err(line, msg));
+                        }
+                    }
+                }
+                None => None,
+            };
+            for k in 0..self.columns.len() {
+                let col = self.columns[k].index;
+                let (s, e) = self.fields[col];
+                let cell = parse_cell(&self.lines.buf[s..e], self.sep);
+                self.row_vals[k] = match cell {
+                    Cell::Num(v) if v.is_finite() => Some(v),
+                    Cell::Empty if self.multi_rate => None,
+                    other => {
+                        if torn_candidate {
+                            self.warn_torn(line, "an unreadable value");
+                            return Ok(None);
+                        }
+                        let msg = self.cell_error(col, &self.lines.buf[s..e], other);
+                        return Err(self.parse_err(line, msg));
+                    }
+                };
+            }
+            if let Some(t) = time {
+                if let Some((p, pline)) = self.prev_time {
+                    if t <= p {
+                        return Err(self.parse_err(
+                            line,
+                            format!(
+                                "time {t} is not after {p} on line {pline}: the time column must \
+                                 increase strictly (were two files joined, or the times rounded?)"
+                            ),
+                        ));
+                    }
+                    self.total_steps += 1;
+                    if let Some(step) = self.median_step_s {
+                        if ((t - p) - step).abs() > JITTER_TOLERANCE * step {
+                            if self.irregular_steps == 0 {
+                                self.first_irregular_line = line;
+                            }
+                            self.irregular_steps += 1;
+                        }
+                    }
+                }
+                self.prev_time = Some((t, line));
+            }
+            return Ok(Some(time));
+        }
+    }
+
+    /// After a short row: is there no further data row? Reads ahead (the caller stops either way).
+    fn is_last_data_line(&mut self) -> Result<bool, InputError> {
+        let line = self.lines.line_no;
+        loop {
+            let ok = self.lines.next().map_err(|source| InputError::Read {
+                path: self.path.clone(),
+                line: self.lines.line_no + 1,
+                source,
+            })?;
+            if !ok {
+                return Ok(true);
+            }
+            match classify(&self.lines.buf) {
+                LineKind::Blank | LineKind::Comment => continue,
+                LineKind::EndOfData => return Ok(true),
+                LineKind::Data => {
+                    self.lines.line_no = line;
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    fn warn_torn(&mut self, line: u64, what: &str) {
+        self.warnings.push(format!(
+            "line {line}, the last line, has {what}: it was cut off (the recording stopped while \
+             writing?) and is dropped"
+        ));
+    }
+
+    fn finish_warnings(&mut self) {
+        if self.irregular_steps == 0 {
+            return;
+        }
+        let text = format!(
+            "irregular sampling: {} of {} time steps deviate more than 5 % from the median step {} \
+             s (first at line {}); samples are taken at index/rate ({:.6} Hz) as the device clock, \
+             not at the stored times",
+            self.irregular_steps,
+            self.total_steps,
+            secs(self.median_step_s.unwrap_or(0.0)),
+            self.first_irregular_line,
+            self.row_rate_hz
+        );
+        match self.jitter_warning {
+            Some(i) => self.warnings[i] = text,
+            None => self.warnings.push(text),
+        }
+    }
+
+    /// Places the row in `row_vals` (time `time`) into `block`. Returns `false` (and leaves the
+    /// row for the next block) when a gap in a knip recording must start a new block.
+    fn place_row(&mut self, block: &mut Block, time: Option<f64>) -> bool {
+        if self.multi_rate {
+            if let Some(t) = time {
+                let t0 = self.spec.start_time_s;
+                // First, find gaps: a sample later than its channel's next index.
+                let mut split = false;
+                for k in 0..self.columns.len() {
+                    if self.row_vals[k].is_none() {
+                        continue;
+                    }
+                    let rate = self.spec.channels[k].rate_hz;
+                    let x = (t - t0) * rate - self.next_index[k] as f64;
+                    if x > 0.5 && !block.chunks[k].samples.is_empty() {
+                        split = true;
+                    }
+                }
+                if split {
+                    return false;
+                }
+                for k in 0..self.columns.len() {
+                    if self.row_vals[k].is_none() {
+                        continue;
+                    }
+                    let rate = self.spec.channels[k].rate_hz;
+                    let x = (t - t0) * rate - self.next_index[k] as f64;
+                    if x > 0.5 {
+                        // Lost samples: the chunk (still empty) starts later.
+                        self.next_index[k] += (x + 0.5).floor() as u64;
+                        block.chunks[k].start_index = self.next_index[k];
+                    }
+                }
+            }
+        }
+        for k in 0..self.columns.len() {
+            if let Some(v) = self.row_vals[k] {
+                block.chunks[k].samples.push(v);
+                self.next_index[k] += 1;
+            }
+        }
+        true
+    }
+}
+
+/// The columns for each role, without a sidecar.
+fn choose_columns(
+    names: &[String],
+    numeric: &[bool],
+    time_col: Option<usize>,
+    opts: &CsvOptions,
+) -> Result<Vec<(Role, Column)>, String> {
+    let flags = [
+        (Role::PfmEmg, "--pfm", &opts.pfm),
+        (Role::AbdEmg, "--abd", &opts.abd),
+        (Role::Pressure, "--pressure", &opts.pressure),
+    ];
+    let mut chosen: Vec<(Role, Column)> = Vec::new();
+    for (role, flag, value) in flags {
+        if let Some(wanted) = value {
+            let Some(i) = find_column(names, wanted) else {
+                return Err(format!(
+                    "{flag} {wanted}: no such column. Available columns: {} (give a name or a \
+                     1-based number)",
+                    list_columns(names)
+                ));
+            };
+            if Some(i) == time_col {
+                return Err(format!(
+                    "{flag} {wanted}: that is the time column; choose a signal column from: {}",
+                    list_columns(names)
+                ));
+            }
+            if let Some((other, _)) = chosen.iter().find(|(_, c)| c.index == i) {
+                return Err(format!(
+                    "{flag} {wanted}: column \"{}\" is already used for {other}",
+                    names[i]
+                ));
+            }
+            chosen.push((
+                role,
+                Column {
+                    index: i,
+                    name: names[i].clone(),
+                },
+            ));
+        }
+    }
+    // Default names for roles without a flag, unless that column is already taken.
+    for role in Role::ALL {
+        if chosen.iter().any(|(r, _)| *r == role) {
+            continue;
+        }
+        let Some(i) = names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(role.column_name()))
+        else {
+            continue;
+        };
+        if chosen.iter().any(|(_, c)| c.index == i) {
+            continue;
+        }
+        chosen.push((
+            role,
+            Column {
+                index: i,
+                name: names[i].clone(),
+            },
+        ));
+    }
+    if chosen.is_empty() {
+        // The only non-time numeric column is the pelvic-floor EMG.
+        let candidates: Vec<usize> = (0..names.len())
+            .filter(|&i| Some(i) != time_col && numeric[i])
+            .collect();
+        if candidates.len() == 1 {
+            let i = candidates[0];
+            chosen.push((
+                Role::PfmEmg,
+                Column {
+                    index: i,
+                    name: names[i].clone(),
+                },
+            ));
+        }
+    }
+    if chosen.is_empty() {
+        return Err(format!(
+            "no channel column found: the columns are {}. Name the channels pfm_emg, abd_emg, \
+             pressure, or choose them with --pfm COL, --abd COL, --pressure COL (a column name or \
+             a 1-based number)",
+            list_columns(names)
+        ));
+    }
+    chosen.sort_by_key(|(r, _)| Role::ALL.iter().position(|x| x == r));
+    Ok(chosen)
+}
+
+/// Loads `FILE.json` beside `FILE.csv` if it is a knip sidecar. Another JSON file there is
+/// ignored with a warning; a knip sidecar that does not parse is an error.
+fn load_sidecar(path: &Path, warnings: &mut Vec<String>) -> Result<Option<Sidecar>, InputError> {
+    let json_path = path.with_extension("json");
+    if json_path == path || !json_path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&json_path).map_err(|source| InputError::Open {
+        path: json_path.clone(),
+        source,
+    })?;
+    let value: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            warnings.push(format!(
+                "{} is not JSON ({e}); read as a file without sidecar",
+                json_path.display()
+            ));
+            return Ok(None);
+        }
+    };
+    if value.get("format").and_then(|f| f.as_str()) != Some(SIDECAR_FORMAT) {
+        warnings.push(format!(
+            "{} is not a knip sidecar (no \"format\": \"{SIDECAR_FORMAT}\"); ignored",
+            json_path.display()
+        ));
+        return Ok(None);
+    }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| InputError::Format {
+            path: json_path,
+            message: format!(
+                "the knip sidecar cannot be read: {e}. Restore it from a backup or move it away to \
+                 read the CSV without it"
+            ),
+        })
+}
+
+impl Source for CsvSource {
+    fn spec(&self) -> &StreamSpec {
+        &self.spec
+    }
+
+    fn next_block(&mut self) -> Result<Option<Block>, InputError> {
+        if self.done {
+            return Ok(None);
+        }
+        let n = self.columns.len();
+        let mut block = Block {
+            chunks: (0..n)
+                .map(|k| ChannelChunk {
+                    start_index: self.next_index[k],
+                    samples: Vec::with_capacity(self.block_rows.min(1 << 16)),
+                })
+                .collect(),
+        };
+        let mut rows = 0;
+        if let Some(t) = self.carry.take() {
+            self.place_row(&mut block, Some(t));
+            rows += 1;
+        }
+        while rows < self.block_rows {
+            let time = match self.read_row()? {
+                Some(t) => t,
+                None => {
+                    self.done = true;
+                    self.finish_warnings();
+                    break;
+                }
+            };
+            if !self.place_row(&mut block, time) {
+                self.carry = time;
+                break;
+            }
+            rows += 1;
+        }
+        if block.is_empty() {
+            Ok(None)
+        } else {
+            Ok(Some(block))
+        }
+    }
+}
+
+/// Reads the clinicians' markers at the end of an anomanor manometry export (`.txt`): the
+/// `(time_s, label)` pairs after the `Annotations:` line, e.g. `(52.26, "# Squeeze 1")`.
+///
+/// Times are on the file's own `TIME:` axis (the normalized CSVs in `data/` start at 0: subtract
+/// the first TIME value). They are returned as stored, including `-1` which anomanor uses for a
+/// manoeuvre that was not done. Labels that are not UTF-8 are read as Latin-1.
+pub fn read_anomanor_markers(txt_path: &Path) -> Result<Vec<(f64, String)>, InputError> {
+    let file = File::open(txt_path).map_err(|source| InputError::Open {
+        path: txt_path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    let mut in_markers = false;
+    let mut markers = Vec::new();
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| InputError::Read {
+                path: txt_path.to_path_buf(),
+                line: line_no + 1,
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let line = buf.trim_ascii();
+        if !in_markers {
+            in_markers = line == b"Annotations:";
+            continue;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        let split = line
+            .iter()
+            .position(|c| c.is_ascii_whitespace())
+            .unwrap_or(line.len());
+        let (time_text, label) = (&line[..split], line[split..].trim_ascii());
+        let time = std::str::from_utf8(time_text)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|t| t.is_finite())
+            .ok_or_else(|| InputError::Parse {
+                path: txt_path.to_path_buf(),
+                line: line_no,
+                message: format!(
+                    "marker time \"{}\" is not a number (expected \"<seconds> <label>\")",
+                    String::from_utf8_lossy(time_text)
+                ),
+            })?;
+        let label = match std::str::from_utf8(label) {
+            Ok(s) => s.to_string(),
+            Err(_) => label.iter().map(|&b| b as char).collect(),
+        };
+        markers.push((time, label));
+    }
+    if !in_markers {
+        return Err(InputError::Format {
+            path: txt_path.to_path_buf(),
+            message: "no \"Annotations:\" line: not an anomanor export with markers".to_string(),
+        });
+    }
+    Ok(markers)
+}

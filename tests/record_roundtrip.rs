@@ -1,0 +1,369 @@
+//! RecordingWriter → CsvSource: multi-rate recordings come back with the same samples, rates,
+//! roles and units; lost samples stay lost at the right index; write errors name the path.
+
+use knip::config::AnalysisConfig;
+use knip::error::OutputError;
+use knip::frame::{Block, ChannelChunk, ChannelSpec, Role, SignalKind, StreamSpec};
+use knip::sidecar::Sidecar;
+use knip::sink::record::RecordingWriter;
+use knip::source::csv_file::{CsvOptions, CsvSource};
+use knip::source::Source;
+use std::path::Path;
+
+fn spec(start: f64) -> StreamSpec {
+    let mut p = ChannelSpec::new(Role::Pressure, 100.0);
+    p.unit = "mmHg".into();
+    StreamSpec {
+        channels: vec![
+            ChannelSpec::new(Role::PfmEmg, 2000.0),
+            ChannelSpec::new(Role::AbdEmg, 2000.0),
+            p,
+        ],
+        start_time_s: start,
+    }
+}
+
+fn value(ch: usize, i: u64) -> f64 {
+    // Values with many digits, negative and positive, to test the shortest round-trip format.
+    ((i as f64 * 0.37 + ch as f64).sin() * 123.456789) / (1.0 + ch as f64 * 7.0)
+}
+
+/// Blocks of ~`span_s` seconds; `skip` = sample ranges (per channel) left out as "lost".
+fn blocks(spec: &StreamSpec, total_s: f64, span_s: f64, skip: &[(usize, u64, u64)]) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut t = 0.0;
+    while t < total_s - 1e-9 {
+        let t1 = (t + span_s).min(total_s);
+        let mut b = Block::with_channels(spec.channels.len());
+        let mut cut = false;
+        for (k, c) in spec.channels.iter().enumerate() {
+            let i0 = (t * c.rate_hz).round() as u64;
+            let i1 = (t1 * c.rate_hz).round() as u64;
+            let kept: Vec<u64> = (i0..i1)
+                .filter(|i| !skip.iter().any(|&(ch, a, z)| ch == k && *i >= a && *i < z))
+                .collect();
+            // A lost range splits the chunk: emit the part after it in its own block.
+            let first = kept.first().copied().unwrap_or(i0);
+            let contiguous: Vec<u64> = kept
+                .iter()
+                .copied()
+                .enumerate()
+                .take_while(|(n, i)| *i == first + *n as u64)
+                .map(|(_, i)| i)
+                .collect();
+            if contiguous.len() != kept.len() {
+                cut = true;
+            }
+            b.chunks[k] = ChannelChunk {
+                start_index: first,
+                samples: contiguous.iter().map(|&i| value(k, i)).collect(),
+            };
+            if cut {
+                let rest: Vec<u64> = kept[contiguous.len()..].to_vec();
+                let mut b2 = Block::with_channels(spec.channels.len());
+                for (kk, cc) in b2.chunks.iter_mut().enumerate() {
+                    cc.start_index = if kk == k { rest[0] } else { 0 };
+                }
+                b2.chunks[k].samples = rest.iter().map(|&i| value(k, i)).collect();
+                out.push(b);
+                out.push(b2);
+                b = Block::with_channels(spec.channels.len());
+                cut = false;
+            }
+        }
+        out.push(b);
+        t = t1;
+    }
+    out
+}
+
+/// Per channel: (index, value) of every sample.
+fn read_indexed(src: &mut CsvSource) -> Vec<Vec<(u64, f64)>> {
+    let n = src.spec().channels.len();
+    let mut out = vec![Vec::new(); n];
+    while let Some(b) = src.next_block().unwrap() {
+        for (k, c) in b.chunks.iter().enumerate() {
+            for (j, v) in c.samples.iter().enumerate() {
+                out[k].push((c.start_index + j as u64, *v));
+            }
+        }
+    }
+    out
+}
+
+fn expected(spec: &StreamSpec, total_s: f64, skip: &[(usize, u64, u64)]) -> Vec<Vec<(u64, f64)>> {
+    spec.channels
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            (0..(total_s * c.rate_hz).round() as u64)
+                .filter(|i| !skip.iter().any(|&(ch, a, z)| ch == k && *i >= a && *i < z))
+                .map(|i| (i, value(k, i)))
+                .collect()
+        })
+        .collect()
+}
+
+fn write_recording(path: &Path, spec: &StreamSpec, blocks: &[Block]) -> Sidecar {
+    let mut sc = Sidecar::new("test", spec, &AnalysisConfig::default());
+    sc.channels[0].kind = SignalKind::Raw;
+    let mut w = RecordingWriter::create(path, &sc).unwrap();
+    for b in blocks {
+        w.write_block(b).unwrap();
+    }
+    w.finish().unwrap();
+    sc
+}
+
+#[test]
+fn round_trip_2khz_and_100hz() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.csv");
+    let spec = spec(12.5);
+    // Blocks of uneven spans, 3.3 s in all.
+    let bl = blocks(&spec, 3.3, 0.0137, &[]);
+    write_recording(&path, &spec, &bl);
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("time_s,pfm_emg,abd_emg,pressure"));
+    let row0: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(row0[0], "12.500000");
+    assert!(
+        row0.iter().all(|f| !f.is_empty()),
+        "all channels have sample 0"
+    );
+    let row1: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(row1[0], "12.500500");
+    assert_eq!(row1[3], "", "pressure has no sample on row 1");
+    assert_eq!(text.lines().count(), 1 + 6600);
+    let sidecar_text = std::fs::read_to_string(dir.path().join("session.json")).unwrap();
+    assert!(sidecar_text.contains("knip-recording"));
+
+    let mut src = CsvSource::open(&path, &CsvOptions::default()).unwrap();
+    assert_eq!(src.spec(), &spec, "rates, roles, units, names, start time");
+    let got = read_indexed(&mut src);
+    assert_eq!(
+        got,
+        expected(&spec, 3.3, &[]),
+        "samples identical (shortest round-trip)"
+    );
+    assert_eq!(got[2].len(), 330);
+    assert!(src.warnings().is_empty(), "{:?}", src.warnings());
+}
+
+#[test]
+fn lost_samples_stay_lost_at_their_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lossy.csv");
+    let spec = spec(0.0);
+    // All channels lose 0.2 s (a radio drop-out), and the EMG alone loses 7 more samples later.
+    let skip = [
+        (0, 2000, 2400),
+        (1, 2000, 2400),
+        (2, 100, 120),
+        (0, 3001, 3008),
+    ];
+    let bl = blocks(&spec, 2.0, 0.05, &skip);
+    write_recording(&path, &spec, &bl);
+
+    let sc: Sidecar =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("lossy.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        sc.lost_samples,
+        400 + 400 + 20 + 7,
+        "finish rewrote the sidecar"
+    );
+
+    let mut src = CsvSource::open(&path, &CsvOptions::default()).unwrap();
+    let got = read_indexed(&mut src);
+    assert_eq!(got, expected(&spec, 2.0, &skip));
+}
+
+#[test]
+fn rates_that_do_not_divide() {
+    // 2000 Hz EMG with a 30 Hz pressure: samples sit on the nearest row, indices come back.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.csv");
+    let mut spec = spec(0.0);
+    spec.channels[2].rate_hz = 30.0;
+    spec.channels.remove(1);
+    let bl = blocks(&spec, 2.0, 0.1, &[]);
+    write_recording(&path, &spec, &bl);
+    let mut src = CsvSource::open(&path, &CsvOptions::default()).unwrap();
+    assert_eq!(src.spec().channels[1].rate_hz, 30.0);
+    assert_eq!(read_indexed(&mut src), expected(&spec, 2.0, &[]));
+}
+
+#[test]
+fn sidecar_multi_rate_file_written_by_hand() {
+    // A knip recording as another program might produce it: pressure every 4th row.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("hand.csv");
+    let spec = StreamSpec {
+        channels: vec![
+            ChannelSpec::new(Role::PfmEmg, 400.0),
+            ChannelSpec::new(Role::Pressure, 100.0),
+        ],
+        start_time_s: 0.0,
+    };
+    let sc = Sidecar::new("hand", &spec, &AnalysisConfig::default());
+    std::fs::write(
+        dir.path().join("hand.json"),
+        serde_json::to_string(&sc).unwrap(),
+    )
+    .unwrap();
+    let mut text = String::from("# written by hand\ntime_s,pfm_emg,pressure\n");
+    for r in 0..40 {
+        let p = if r % 4 == 0 {
+            format!("{}", r / 4)
+        } else {
+            String::new()
+        };
+        text.push_str(&format!("{:.4},{},{p}\n", r as f64 / 400.0, r));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let mut src = CsvSource::open(&csv, &CsvOptions::default()).unwrap();
+    assert_eq!(src.spec().channels[0].rate_hz, 400.0);
+    assert_eq!(src.spec().channels[1].rate_hz, 100.0);
+    let got = read_indexed(&mut src);
+    assert_eq!(got[0].len(), 40);
+    assert_eq!(got[1], (0..10).map(|i| (i, i as f64)).collect::<Vec<_>>());
+
+    // Without the sidecar, the empty pressure cell is an error on line 4.
+    std::fs::remove_file(dir.path().join("hand.json")).unwrap();
+    let mut src = CsvSource::open(&csv, &CsvOptions::default()).unwrap();
+    let e = loop {
+        match src.next_block() {
+            Err(e) => break e,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("expected an error"),
+        }
+    };
+    let msg = e.to_string();
+    assert!(
+        msg.contains("hand.csv, line 4") && msg.contains("empty cell"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn flushes_at_least_every_second_of_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.csv");
+    let spec = spec(0.0);
+    let sc = Sidecar::new("test", &spec, &AnalysisConfig::default());
+    let mut w = RecordingWriter::create(&path, &sc).unwrap();
+    // The sidecar and the header are on disk before any sample.
+    assert!(dir.path().join("live.json").is_file());
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "time_s,pfm_emg,abd_emg,pressure\n"
+    );
+    for b in blocks(&spec, 2.5, 0.1, &[]) {
+        w.write_block(&b).unwrap();
+    }
+    // Not finished: at least 2 s of rows must already be readable.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let rows = text.lines().count() - 1;
+    assert!(rows >= 4000, "only {rows} rows on disk");
+    drop(w); // a crash: no finish()
+    let mut src = CsvSource::open(&path, &CsvOptions::default()).unwrap();
+    let got = read_indexed(&mut src);
+    assert!(got[0].len() >= 4000);
+}
+
+#[test]
+fn write_errors_name_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(0.0);
+    let sc = Sidecar::new("test", &spec, &AnalysisConfig::default());
+    // Directory does not exist.
+    let path = dir.path().join("missing_dir").join("x.csv");
+    let e = RecordingWriter::create(&path, &sc)
+        .err()
+        .expect("must fail");
+    assert!(matches!(e, OutputError::Write { .. }));
+    assert!(e.to_string().contains("missing_dir"), "{e}");
+
+    // Blocks out of order.
+    let path = dir.path().join("order.csv");
+    let mut w = RecordingWriter::create(&path, &sc).unwrap();
+    let bl = blocks(&spec, 0.2, 0.1, &[]);
+    w.write_block(&bl[1]).unwrap();
+    let e = w.write_block(&bl[0]).unwrap_err();
+    assert!(
+        e.to_string().contains("order.csv") && e.to_string().contains("in order"),
+        "{e}"
+    );
+
+    // Wrong channel count.
+    let e = w.write_block(&Block::with_channels(2)).unwrap_err();
+    assert!(e.to_string().contains("2 channels"), "{e}");
+
+    // A name that cannot be a column.
+    let mut bad = sc.clone();
+    bad.channels[0].name = "a,b".into();
+    let e = RecordingWriter::create(&dir.path().join("bad.csv"), &bad)
+        .err()
+        .expect("must fail");
+    assert!(e.to_string().contains("a,b"), "{e}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn full_disk_gives_a_clear_error() {
+    // /dev/full accepts the open and fails every write with ENOSPC.
+    if !Path::new("/dev/full").exists() {
+        panic!("/dev/full is missing on this Linux system");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("full.csv");
+    std::os::unix::fs::symlink("/dev/full", &link).unwrap();
+    let spec = spec(0.0);
+    let sc = Sidecar::new("test", &spec, &AnalysisConfig::default());
+    let e = RecordingWriter::create(&link, &sc)
+        .err()
+        .expect("must fail");
+    let msg = e.to_string();
+    assert!(msg.contains("full.csv"), "{msg}");
+    assert!(msg.contains("disk space"), "{msg}");
+}
+
+#[test]
+fn a_stalled_channel_does_not_hold_back_the_others_forever() {
+    // Pressure delivers nothing for 5 s, then its whole backlog: rows older than
+    // MAX_CHANNEL_LAG_S were written without it, so its first 3 s are dropped and counted lost.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stall.csv");
+    let spec = spec(0.0);
+    let sc = Sidecar::new("test", &spec, &AnalysisConfig::default());
+    let mut w = RecordingWriter::create(&path, &sc).unwrap();
+    for b in blocks(&spec, 5.0, 0.1, &[]) {
+        let mut b = b;
+        b.chunks[2].samples.clear();
+        w.write_block(&b).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap().lines().count() - 1;
+    assert!(
+        on_disk >= 6000,
+        "rows up to 3 s must be written, got {on_disk}"
+    );
+    let mut late = Block::with_channels(3);
+    late.chunks[0].start_index = 10_000;
+    late.chunks[1].start_index = 10_000;
+    late.chunks[2] = ChannelChunk {
+        start_index: 0,
+        samples: (0..500).map(|i| value(2, i)).collect(),
+    };
+    w.write_block(&late).unwrap();
+    assert_eq!(w.lost_samples(), 300);
+    w.finish().unwrap();
+
+    let mut src = CsvSource::open(&path, &CsvOptions::default()).unwrap();
+    let got = read_indexed(&mut src);
+    assert_eq!(got[0].len(), 10_000);
+    let want: Vec<(u64, f64)> = (300..500).map(|i| (i, value(2, i))).collect();
+    assert_eq!(got[2], want);
+}
