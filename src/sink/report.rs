@@ -231,6 +231,7 @@ impl ReportSink {
             summary: &'a [SummaryRow],
             notes: [&'static str; 2],
         }
+        let (mut w, p) = self.create("session.json")?;
         let s = Session {
             software: format!("knip {}", env!("CARGO_PKG_VERSION")),
             source: &self.source,
@@ -246,7 +247,6 @@ impl ReportSink {
                 "Co-activation flags use engineering thresholds (index > 3 = above abdominal rest mean + 3 SD): not validated.",
             ],
         };
-        let (mut w, p) = self.create("session.json")?;
         serde_json::to_writer_pretty(&mut w, &s)
             .map_err(|e| OutputError::write(&p, std::io::Error::other(e)))?;
         w.flush().map_err(|e| OutputError::write(&p, e))
