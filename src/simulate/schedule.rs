@@ -676,7 +676,7 @@ pub(crate) fn plan(protocol: Protocol, seed: u64) -> Plan {
     b.cue(0.0, CALIBRATION_REST_S, cue_text::REST, 0);
     let mut placed_coughs = 0;
     for (i, &item) in items.iter().enumerate() {
-        if protocol == Protocol::Long && b.t_free >= LONG_SESSION_S {
+        if protocol == Protocol::Long && b.last_end >= LONG_SESSION_S {
             break;
         }
         b.item(item, flick_gap);
