@@ -118,9 +118,12 @@ struct Settings {
     /// Mains notch at 50 or 60 Hz (and harmonics); off by default, as SENIAM advises.
     #[arg(long)]
     notch: Option<f64>,
-    /// Calibration rest at the start, seconds.
+    /// Length of the calibration rest, seconds.
     #[arg(long)]
     calibration_s: Option<f64>,
+    /// Where the calibration rest starts, seconds after the recording starts (a marked rest).
+    #[arg(long)]
+    calibration_start_s: Option<f64>,
     /// Onset threshold: rest mean + K × rest SD.
     #[arg(long)]
     onset_k: Option<f64>,
@@ -145,6 +148,10 @@ impl Settings {
         if let Some(v) = self.calibration_s {
             anyhow::ensure!(v > 0.0, "--calibration-s must be positive");
             c.detector.calibration_s = v;
+        }
+        if let Some(v) = self.calibration_start_s {
+            anyhow::ensure!(v >= 0.0, "--calibration-start-s must not be negative");
+            c.detector.calibration_skip_s = v;
         }
         if let Some(v) = self.onset_k {
             anyhow::ensure!(v > 0.0, "--onset-k must be positive");

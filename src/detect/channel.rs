@@ -21,6 +21,10 @@ use std::collections::VecDeque;
 const STATS_RATE_HZ: f64 = 200.0;
 /// After a contraction ends, rest statistics are not updated for this long (release tail).
 const REBASELINE_GUARD_S: f64 = 1.0;
+/// The onset threshold sits at least this factor × (rest P99 − rest median) above rest.
+/// For Gaussian-like rest P99 ≈ μ₀ + 2.3σ₀, below μ₀ + 3σ₀, so this only acts on rest with
+/// regular bumps such as ECG.
+const REST_P99_MARGIN: f64 = 1.2;
 /// Multiple of σ₀ that marks "left rest" when moving the onset back.
 const BACKTRACK_K: f64 = 1.0;
 
@@ -67,6 +71,9 @@ pub struct ChannelDetector {
     rest_mean: f64,
     rest_sd: f64,
     calibrated_sd: f64,
+    /// How far the calibration rest's 99th percentile sat above its median: rest with regular
+    /// bumps (ECG bleeding through on the abdominal channel) must not trigger onsets.
+    rest_p99_rise: f64,
     on_threshold: f64,
     off_threshold: f64,
     alpha: f64,
@@ -115,6 +122,7 @@ impl ChannelDetector {
             rest_mean: 0.0,
             rest_sd: 0.0,
             calibrated_sd: 0.0,
+            rest_p99_rise: 0.0,
             on_threshold: f64::INFINITY,
             off_threshold: f64::INFINITY,
             alpha: if tau_samples > 0.0 {
@@ -180,7 +188,9 @@ impl ChannelDetector {
         } else {
             self.cfg.onset_min_rel * self.rest_mean.abs()
         };
-        let rise = (self.cfg.onset_k * self.rest_sd).max(floor);
+        let rise = (self.cfg.onset_k * self.rest_sd)
+            .max(floor)
+            .max(REST_P99_MARGIN * self.rest_p99_rise);
         self.on_threshold = self.rest_mean + rise;
         let ratio = if self.cfg.onset_k > 0.0 {
             (self.cfg.offset_k / self.cfg.onset_k).clamp(0.0, 1.0)
@@ -197,6 +207,8 @@ impl ChannelDetector {
         }
         v.sort_by(|a, b| a.total_cmp(b));
         let median = v[v.len() / 2];
+        let p99 = v[((v.len() - 1) as f64 * 0.99).round() as usize];
+        self.rest_p99_rise = (p99 - median).max(0.0);
         let mut dev: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
         dev.sort_by(|a, b| a.total_cmp(b));
         let mad_sd = 1.4826 * dev[dev.len() / 2];
@@ -265,15 +277,21 @@ impl ChannelDetector {
     fn confirm_onset(&mut self, idx: u64, since: u64, out: &mut Vec<DetectorOutput>) {
         let back_threshold = self.rest_mean + BACKTRACK_K * self.rest_sd;
         // Walk back from the first crossing to where the envelope last was near rest.
+        // Pressure is smooth: also stop where it stops rising, so a breathing swell before the
+        // squeeze is not taken as part of it. An EMG envelope is too rough for that rule.
+        let smooth = self.is_pressure();
         let mut onset_index = since;
+        let mut later = f64::INFINITY;
         for &(i, v) in self.recent.iter().rev() {
             if i >= since {
+                later = v;
                 continue;
             }
-            if v <= back_threshold {
+            if v <= back_threshold || (smooth && v >= later) {
                 break;
             }
             onset_index = i;
+            later = v;
         }
         let mut active = Active {
             onset_index,
