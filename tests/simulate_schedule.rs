@@ -89,6 +89,7 @@ fn blocks_follow_the_device_clock() {
         (2000.0, 100.0, 0.05),
         (1000.0, 50.0, 0.033),
         (512.0, 64.0, 0.25),
+        (250.0, 10.0, 0.1),
     ] {
         let mut p = SimulatedPatient::new(&SimConfig {
             emg_rate_hz: emg,
