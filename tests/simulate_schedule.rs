@@ -89,6 +89,7 @@ fn blocks_follow_the_device_clock() {
         (2000.0, 100.0, 0.05),
         (1000.0, 50.0, 0.033),
         (512.0, 64.0, 0.25),
+        (250.0, 10.0, 0.1),
     ] {
         let mut p = SimulatedPatient::new(&SimConfig {
             emg_rate_hz: emg,
@@ -103,7 +104,7 @@ fn blocks_follow_the_device_clock() {
         assert_eq!(roles, Role::ALL.to_vec());
         let rates: Vec<f64> = spec.channels.iter().map(|c| c.rate_hz).collect();
         assert_eq!(rates, vec![emg, emg, pres]);
-        let mut next = vec![0u64; 3];
+        let mut next = [0u64; 3];
         let mut k = 0u64;
         while let Some(b) = p.next_block().unwrap() {
             let (t0, t1) = (k as f64 * block_s, (k + 1) as f64 * block_s);
@@ -124,9 +125,8 @@ fn blocks_follow_the_device_clock() {
             }
             k += 1;
         }
-        for c in 0..3 {
-            let fs = spec.channels[c].rate_hz;
-            assert_eq!(next[c], (p.duration_s() * fs - 1e-6).ceil() as u64);
+        for (n, ch) in next.iter().zip(&spec.channels) {
+            assert_eq!(*n, (p.duration_s() * ch.rate_hz - 1e-6).ceil() as u64);
         }
         assert_eq!(k, (p.duration_s() / block_s - 1e-6).ceil() as u64);
         assert!(p.next_block().unwrap().is_none(), "stays ended");

@@ -38,8 +38,8 @@
 //! | `mixed`    | 6 identification squeezes, 1 strain, 6 strength holds (fatigued as above, all valid), 3 instructed coughs, 5 quick flicks, 2 knack squeezes (cough 0.8–1.2 s after onset, held 1.0–1.5 s after the cough), 1 strain; every event separated by 2.5–4 s rest. |
 //! | `long`     | the `mixed` round repeated (10–30 s pause between rounds, fatigue restarting each round) until 3600 s: a one-hour session for benchmarks and memory tests. |
 //!
-//! In every protocol 0–2 spontaneous coughs happen at rest, ≥ 2.2 s after the previous event
-//! and ≥ 2.2 s before the next (the schedule waits for them).
+//! In every protocol 0–2 spontaneous coughs happen at rest, ≥ 2.2 s (`mixed`, `long`: ≥ 2.7 s)
+//! after the previous event and before the next (the schedule waits for them).
 //!
 //! # Signals
 //!

@@ -608,11 +608,13 @@ impl Builder {
         }
     }
 
-    /// A cough nobody asked for, in the rest after the last event: ≥ 2 s from any contraction.
+    /// A cough nobody asked for, in the rest after the last event: ≥ 2.2 s from any contraction.
+    /// The rest around it is the protocol's minimum gap + 0.2…1.5 s before, + 0.2…1.0 s after.
     fn spontaneous_cough(&mut self) {
-        let onset = self.last_end + self.r.range(2.2, 3.5);
+        let min_gap = self.gap.0;
+        let onset = self.last_end + min_gap + self.r.range(0.2, 1.5);
         let end = self.cough(onset);
-        self.t_free = self.t_free.max(end + self.r.range(2.2, 3.0));
+        self.t_free = self.t_free.max(end + min_gap + self.r.range(0.2, 1.0));
     }
 }
 
@@ -757,5 +759,48 @@ pub(crate) fn plan(protocol: Protocol, seed: u64) -> Plan {
         pressure: b.pressure,
         truth: b.truth,
         cues: b.cues,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pulse_shape_rises_holds_and_falls() {
+        let p = Pulse {
+            start_s: 10.0,
+            rise_s: 0.2,
+            plateau_s: 1.0,
+            fall_s: 0.4,
+            level: 1.0,
+            wobble: false,
+            median_hz: 0.0,
+        };
+        assert_eq!(p.shape(9.99), 0.0);
+        assert!(p.shape(10.0).abs() < 1e-12);
+        assert!((p.shape(10.1) - 0.5).abs() < 1e-6);
+        assert_eq!(p.shape(10.5), 1.0);
+        assert!((p.shape(11.4) - 0.5).abs() < 1e-6);
+        assert!(p.shape(11.6 - 1e-9) < 1e-6);
+        assert_eq!(p.shape(11.61), 0.0);
+        assert!((p.end_s() - 11.6).abs() < 1e-12);
+        // Monotone ramps.
+        let mut last = 0.0;
+        for i in 0..=200 {
+            let v = p.shape(10.0 + 0.001 * i as f64);
+            assert!(v >= last - 1e-12);
+            last = v;
+        }
+    }
+
+    #[test]
+    fn plan_ignores_nothing_but_the_seed() {
+        let a = plan(Protocol::Mixed, 77);
+        let b = plan(Protocol::Mixed, 77);
+        assert_eq!(a.truth, b.truth);
+        assert_eq!(a.pfm.activity, b.pfm.activity);
+        assert_eq!(a.abd.spikes, b.abd.spikes);
+        assert_eq!(a.pressure.coughs, b.pressure.coughs);
     }
 }
