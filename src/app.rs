@@ -2,6 +2,7 @@
 //! `main.rs` only parses arguments and maps errors to exit codes.
 
 use crate::config::AnalysisConfig;
+use crate::error::OutputError;
 use crate::evaluate::{score_channel, Score, SessionScore};
 use crate::event::ContractionEvent;
 use crate::frame::Role;
@@ -13,7 +14,6 @@ use crate::sink::record::RecordingWriter;
 use crate::sink::report::{ReportSink, ReportSource};
 use crate::source::csv_file::{CsvOptions, CsvSource};
 use crate::source::Source;
-use crate::error::OutputError;
 use crate::truth::{write_truth_csv, TruthEvent};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -70,8 +70,13 @@ impl Sink for EventCollector {
     }
 }
 
-fn take_events(h: &std::sync::Arc<std::sync::Mutex<Vec<ContractionEvent>>>) -> Vec<ContractionEvent> {
-    let mut v = h.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+fn take_events(
+    h: &std::sync::Arc<std::sync::Mutex<Vec<ContractionEvent>>>,
+) -> Vec<ContractionEvent> {
+    let mut v = h
+        .lock()
+        .map(|mut v| std::mem::take(&mut *v))
+        .unwrap_or_default();
     v.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
     v
 }
@@ -110,10 +115,16 @@ pub fn analyze(
         Pace::Unpaced,
     )?;
     warnings.extend(end.warnings.iter().cloned());
-    let files = ["contractions.csv", "events.csv", "summary.csv", "session.json", "report.png"]
-        .iter()
-        .map(|f| out_dir.join(f))
-        .collect();
+    let files = [
+        "contractions.csv",
+        "events.csv",
+        "summary.csv",
+        "session.json",
+        "report.png",
+    ]
+    .iter()
+    .map(|f| out_dir.join(f))
+    .collect();
     Ok(AnalyzeOutcome {
         out_dir: out_dir.to_path_buf(),
         files,
@@ -124,7 +135,11 @@ pub fn analyze(
 }
 
 /// `knip simulate`: write a simulated session (recording, sidecar and truth) without analysing it.
-pub fn simulate(sim: &SimConfig, out_csv: &Path, cfg: &AnalysisConfig) -> Result<SimulateOutcome, AppError> {
+pub fn simulate(
+    sim: &SimConfig,
+    out_csv: &Path,
+    cfg: &AnalysisConfig,
+) -> Result<SimulateOutcome, AppError> {
     let mut patient = SimulatedPatient::new(sim)?;
     let truth = patient.truth().to_vec();
     let mut sidecar = Sidecar::new("simulator", patient.spec(), cfg);
@@ -369,7 +384,12 @@ fn evaluate_one(protocol: &str, seed: u64, cfg: &AnalysisConfig) -> Result<Sessi
     let snr_note = serde_json::to_string(patient.params()).unwrap_or_default();
     let collector = EventCollector::default();
     let events = collector.handle();
-    pipeline::run(Box::new(patient), cfg, vec![Box::new(collector)], Pace::Unpaced)?;
+    pipeline::run(
+        Box::new(patient),
+        cfg,
+        vec![Box::new(collector)],
+        Pace::Unpaced,
+    )?;
     let events = take_events(&events);
     Ok(SessionScore {
         protocol: protocol.to_string(),

@@ -35,10 +35,16 @@ pub struct Score {
 
 impl Score {
     pub fn precision(&self) -> f64 {
-        ratio(self.true_positives, self.true_positives + self.false_positives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
     }
     pub fn recall(&self) -> f64 {
-        ratio(self.true_positives, self.true_positives + self.false_negatives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
     }
     pub fn f1(&self) -> f64 {
         ratio(
@@ -110,7 +116,8 @@ pub fn score_channel(truth: &[TruthEvent], detected: &[ContractionEvent], role: 
     for (ti, t) in true_contr.iter().enumerate() {
         for (di, d) in det.iter().enumerate() {
             let err = d.onset_s - t.onset_s;
-            if err.abs() <= MAX_ONSET_ERROR_S && overlaps(t.onset_s, t.offset_s, d.onset_s, d.offset_s)
+            if err.abs() <= MAX_ONSET_ERROR_S
+                && overlaps(t.onset_s, t.offset_s, d.onset_s, d.offset_s)
             {
                 pairs.push((err.abs(), ti, di));
             }
@@ -135,7 +142,10 @@ pub fn score_channel(truth: &[TruthEvent], detected: &[ContractionEvent], role: 
     s.false_negatives = t_used.iter().filter(|u| !**u).count();
     s.false_positives = d_used.iter().filter(|u| !**u).count();
 
-    for c in truth.iter().filter(|t| t.role == role && t.kind == TruthKind::Cough) {
+    for c in truth
+        .iter()
+        .filter(|t| t.role == role && t.kind == TruthKind::Cough)
+    {
         s.coughs_total += 1;
         // A cough inside a squeeze (the knack) is part of that squeeze: only a contraction that
         // overlaps the cough and no true contraction counts the cough.
@@ -157,7 +167,10 @@ pub fn score_channel(truth: &[TruthEvent], detected: &[ContractionEvent], role: 
             s.coughs_tagged += 1;
         }
     }
-    for st in truth.iter().filter(|t| t.role == role && t.kind == TruthKind::Strain) {
+    for st in truth
+        .iter()
+        .filter(|t| t.role == role && t.kind == TruthKind::Strain)
+    {
         s.strains_total += 1;
         if detected.iter().any(|d| {
             d.role == role
@@ -300,7 +313,10 @@ mod tests {
             det(40.0, 40.3, EventKind::Cough),
         ];
         let s = score_channel(&t, &d, Role::PfmEmg);
-        assert_eq!((s.true_positives, s.false_positives, s.false_negatives), (2, 2, 1));
+        assert_eq!(
+            (s.true_positives, s.false_positives, s.false_negatives),
+            (2, 2, 1)
+        );
         assert!((s.f1() - 4.0 / 7.0).abs() < 1e-12);
         assert_eq!(s.coughs_counted, 0);
         assert_eq!(s.coughs_tagged, 1);

@@ -3,17 +3,17 @@
 //! Samples flow `source → conditioning → detection → sinks`, one implementation for live sessions,
 //! replay and offline analysis. See `README.md` for the command line and file formats.
 
+pub mod app;
 pub mod config;
+pub mod detect;
+pub mod dsp;
 pub mod error;
+pub mod evaluate;
 pub mod event;
 pub mod frame;
+pub mod pipeline;
 pub mod sidecar;
 pub mod simulate;
 pub mod sink;
 pub mod source;
 pub mod truth;
-pub mod dsp;
-pub mod detect;
-pub mod evaluate;
-pub mod pipeline;
-pub mod app;

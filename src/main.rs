@@ -56,7 +56,11 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Channels to produce, comma-separated (pfm_emg, abd_emg, pressure).
-        #[arg(long, value_delimiter = ',', default_value = "pfm_emg,abd_emg,pressure")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "pfm_emg,abd_emg,pressure"
+        )]
         channels: Vec<String>,
         /// EMG sampling rate, Hz.
         #[arg(long, default_value_t = 2000.0)]
@@ -175,9 +179,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let input_error = e
-                .downcast_ref::<AppError>()
-                .is_some_and(|a| matches!(a, AppError::Input(_) | AppError::Pipeline(knip::pipeline::PipelineError::Input(_))));
+            let input_error = e.downcast_ref::<AppError>().is_some_and(|a| {
+                matches!(
+                    a,
+                    AppError::Input(_)
+                        | AppError::Pipeline(knip::pipeline::PipelineError::Input(_))
+                )
+            });
             ExitCode::from(if input_error { 2 } else { 1 })
         }
     }
@@ -222,10 +230,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let outcome = app::demo(&opts, &cfg, Box::new(stdout))?;
             println!();
             println!("Report written to {}/", outcome.out_dir.display());
-            for f in ["report.png", "contractions.csv", "summary.csv", "events.csv", "session.json"] {
+            for f in [
+                "report.png",
+                "contractions.csv",
+                "summary.csv",
+                "events.csv",
+                "session.json",
+            ] {
                 println!("  {}", outcome.out_dir.join(f).display());
             }
-            println!("Recording: {} (+ .json sidecar, .truth.csv ground truth)", outcome.recording.display());
+            println!(
+                "Recording: {} (+ .json sidecar, .truth.csv ground truth)",
+                outcome.recording.display()
+            );
             let s = &outcome.score;
             println!(
                 "Detector vs the simulated truth: F1 {:.3} ({} found, {} missed, {} extra), median onset error {:.0} ms",
@@ -321,7 +338,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", knip::evaluate::format_table(&results));
             if let Some(p) = json {
                 let text = serde_json::to_string_pretty(&results)?;
-                std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+                std::fs::write(&p, text)
+                    .with_context(|| format!("cannot write {}", p.display()))?;
             }
         }
         Command::Protocols => {

@@ -294,18 +294,20 @@ pub fn run(
         });
 
         // Processing: conditioning, detection, fusion.
-        let worker = scope.spawn(move || -> Result<Vec<crate::pipeline::ChannelOutcome>, InputError> {
-            for item in block_rx {
-                let block = item?;
-                let p = processor.process(block);
-                if proc_tx.send(p).is_err() {
-                    return Ok(processor.outcome());
+        let worker = scope.spawn(
+            move || -> Result<Vec<crate::pipeline::ChannelOutcome>, InputError> {
+                for item in block_rx {
+                    let block = item?;
+                    let p = processor.process(block);
+                    if proc_tx.send(p).is_err() {
+                        return Ok(processor.outcome());
+                    }
                 }
-            }
-            let tail = processor.finish();
-            let _ = proc_tx.send(tail);
-            Ok(processor.outcome())
-        });
+                let tail = processor.finish();
+                let _ = proc_tx.send(tail);
+                Ok(processor.outcome())
+            },
+        );
 
         // Sinks, on this thread.
         let mut sink_error = None;
@@ -322,7 +324,9 @@ pub fn run(
                 }
             }
         }
-        reader.join().map_err(|_| PipelineError::Thread("acquisition"))?;
+        reader
+            .join()
+            .map_err(|_| PipelineError::Thread("acquisition"))?;
         let channels = worker
             .join()
             .map_err(|_| PipelineError::Thread("processing"))??;

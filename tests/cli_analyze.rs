@@ -47,11 +47,25 @@ fn simulate_then_analyze_writes_every_report_file_with_the_contractions_found() 
     assert_eq!(squeezes, 10, "identification: 10 squeezes simulated");
 
     let out = dir.path().join("report");
-    let o = knip(&["analyze", csv.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = knip(&[
+        "analyze",
+        csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    for f in ["contractions.csv", "events.csv", "summary.csv", "session.json", "report.png"] {
+    for f in [
+        "contractions.csv",
+        "events.csv",
+        "summary.csv",
+        "session.json",
+        "report.png",
+    ] {
         let p = out.join(f);
-        assert!(p.exists() && std::fs::metadata(&p).unwrap().len() > 0, "{f} missing");
+        assert!(
+            p.exists() && std::fs::metadata(&p).unwrap().len() > 0,
+            "{f} missing"
+        );
     }
     let contractions = std::fs::read_to_string(out.join("contractions.csv")).unwrap();
     let mut lines = contractions.lines();
@@ -59,15 +73,22 @@ fn simulate_then_analyze_writes_every_report_file_with_the_contractions_found() 
         lines.next().unwrap(),
         "n,channel,onset_s,offset_s,duration_s,peak,mean,cv_pct,rise_s,release_s,unit,abd_mean,abd_index,abd_flag"
     );
-    let pfm_rows: Vec<&str> = lines.filter(|l| l.split(',').nth(1) == Some("pfm_emg")).collect();
+    let pfm_rows: Vec<&str> = lines
+        .filter(|l| l.split(',').nth(1) == Some("pfm_emg"))
+        .collect();
     assert_eq!(pfm_rows.len(), 10, "{contractions}");
     // Every pelvic contraction carries the abdominal level during its hold.
-    assert!(pfm_rows.iter().all(|r| !r.split(',').nth(11).unwrap().is_empty()));
+    assert!(pfm_rows
+        .iter()
+        .all(|r| !r.split(',').nth(11).unwrap().is_empty()));
 
     let session: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("session.json")).unwrap()).unwrap();
     assert_eq!(session["settings"]["conditioning"]["emg_highpass_hz"], 20.0);
-    assert_eq!(session["settings"]["conditioning"]["notch_hz"], serde_json::Value::Null);
+    assert_eq!(
+        session["settings"]["conditioning"]["notch_hz"],
+        serde_json::Value::Null
+    );
     assert_eq!(session["channels"].as_array().unwrap().len(), 3);
 
     let png = std::fs::read(out.join("report.png")).unwrap();
@@ -93,7 +114,14 @@ fn notch_setting_is_applied_and_recorded() {
     assert_eq!(session["settings"]["conditioning"]["notch_hz"], 50.0);
     let applied = &session["channels"][0]["applied"]["notch_hz"];
     assert_eq!(applied[0], 50.0, "{applied}");
-    let bad = knip(&["analyze", csv.to_str().unwrap(), "--out", out.to_str().unwrap(), "--notch", "55"]);
+    let bad = knip(&[
+        "analyze",
+        csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--notch",
+        "55",
+    ]);
     assert!(!bad.status.success());
     assert!(text(&bad).contains("50 or 60"), "{}", text(&bad));
 }
@@ -104,7 +132,11 @@ fn notch_setting_is_applied_and_recorded() {
 fn bad_inputs_give_clear_errors_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let cases: Vec<(&str, &str, Vec<&str>)> = vec![
-        ("no_numbers.csv", "name,comment\nabc,def\nghi,jkl\n", vec!["no_numbers.csv"]),
+        (
+            "no_numbers.csv",
+            "name,comment\nabc,def\nghi,jkl\n",
+            vec!["no_numbers.csv"],
+        ),
         (
             "ragged.csv",
             "time_s,pfm_emg\n0.000,1.0\n0.001,2.0\n0.002\n0.003,4.0\n",
@@ -129,7 +161,12 @@ fn bad_inputs_give_clear_errors_naming_file_and_line() {
     for (name, content, needles) in cases {
         let p = dir.path().join(name);
         std::fs::write(&p, content).unwrap();
-        let o = knip(&["analyze", p.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()]);
+        let o = knip(&[
+            "analyze",
+            p.to_str().unwrap(),
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+        ]);
         let t = text(&o);
         assert_eq!(o.status.code(), Some(2), "{name}: {t}");
         assert!(!t.contains("panicked"), "{name}: {t}");
@@ -138,7 +175,12 @@ fn bad_inputs_give_clear_errors_naming_file_and_line() {
         }
     }
     let missing = dir.path().join("missing.csv");
-    let o = knip(&["analyze", missing.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()]);
+    let o = knip(&[
+        "analyze",
+        missing.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("missing.csv"), "{}", text(&o));
 }
@@ -147,18 +189,40 @@ fn bad_inputs_give_clear_errors_naming_file_and_line() {
 fn demo_runs_fast_and_writes_its_report_and_recording() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let o = knip(&["demo", "--fast", "--protocol", "identify", "--seed", "2", "--out", out.to_str().unwrap()]);
+    let o = knip(&[
+        "demo",
+        "--fast",
+        "--protocol",
+        "identify",
+        "--seed",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     // Live lines: cues and verdicts as they happen, then the closing summary.
     assert!(t.contains("Squeeze"), "{t}");
     assert!(t.contains("squeeze held"), "{t}");
-    for f in ["report.png", "contractions.csv", "summary.csv", "session.json", "recording.csv", "recording.json", "recording.truth.csv"] {
+    for f in [
+        "report.png",
+        "contractions.csv",
+        "summary.csv",
+        "session.json",
+        "recording.csv",
+        "recording.json",
+        "recording.truth.csv",
+    ] {
         assert!(out.join(f).exists(), "{f} missing: {t}");
     }
     // The recording it made analyses to the same contractions.
     let again = dir.path().join("again");
-    let o = knip(&["analyze", out.join("recording.csv").to_str().unwrap(), "--out", again.to_str().unwrap()]);
+    let o = knip(&[
+        "analyze",
+        out.join("recording.csv").to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let a = std::fs::read_to_string(out.join("contractions.csv")).unwrap();
     let b = std::fs::read_to_string(again.join("contractions.csv")).unwrap();

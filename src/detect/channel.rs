@@ -241,7 +241,9 @@ impl ChannelDetector {
         self.recent.push_back((idx, e));
         match self.phase {
             Phase::Calibrating => {
-                if idx >= self.calibration_start && (idx - self.calibration_start) % self.stats_step == 0 {
+                if idx >= self.calibration_start
+                    && (idx - self.calibration_start) % self.stats_step == 0
+                {
                     self.calibration.push(e);
                 }
                 if idx + 1 >= self.calibration_end {
@@ -298,7 +300,11 @@ impl ChannelDetector {
             peak: f64::NEG_INFINITY,
             peak_index: onset_index,
             thinned: Vec::new(),
-            baseline: if self.is_pressure() { self.rest_mean } else { 0.0 },
+            baseline: if self.is_pressure() {
+                self.rest_mean
+            } else {
+                0.0
+            },
         };
         for &(i, v) in self.recent.iter().filter(|(i, _)| *i >= onset_index) {
             if v > active.peak {
@@ -362,8 +368,12 @@ impl ChannelDetector {
         let skip_s = (0.25 * duration_s).min(1.0);
         let tail_s = (0.15 * duration_s).min(0.5);
         let dt = self.stats_step as f64 / self.rate_hz;
-        let n = (((offset_index - a.onset_index) / self.stats_step + 1) as usize).min(a.thinned.len());
-        let (mut lo, mut hi) = ((skip_s / dt) as usize, n.saturating_sub((tail_s / dt) as usize));
+        let n =
+            (((offset_index - a.onset_index) / self.stats_step + 1) as usize).min(a.thinned.len());
+        let (mut lo, mut hi) = (
+            (skip_s / dt) as usize,
+            n.saturating_sub((tail_s / dt) as usize),
+        );
         if lo >= hi {
             (lo, hi) = (0, n);
         }
@@ -467,7 +477,8 @@ mod tests {
     #[test]
     fn finds_one_contraction_with_onset_and_offset_near_the_truth() {
         let rate = 1000.0;
-        let mut det = ChannelDetector::new(&DetectorConfig::default(), 0, Role::PfmEmg, rate, 0.0, 0.0);
+        let mut det =
+            ChannelDetector::new(&DetectorConfig::default(), 0, Role::PfmEmg, rate, 0.0, 0.0);
         let out = run(&mut det, &synthetic(rate));
         let events: Vec<_> = out
             .iter()
@@ -496,7 +507,14 @@ mod tests {
     #[test]
     fn pressure_events_are_measured_above_the_tracked_baseline() {
         let rate = 100.0;
-        let mut det = ChannelDetector::new(&DetectorConfig::default(), 0, Role::Pressure, rate, 0.0, 0.0);
+        let mut det = ChannelDetector::new(
+            &DetectorConfig::default(),
+            0,
+            Role::Pressure,
+            rate,
+            0.0,
+            0.0,
+        );
         let env: Vec<f64> = synthetic(rate).iter().map(|v| v + 15.0).collect();
         let out = run(&mut det, &env);
         let e = out
@@ -516,7 +534,8 @@ mod tests {
         for v in &mut env[10_000..10_150] {
             *v = 30.0;
         }
-        let mut det = ChannelDetector::new(&DetectorConfig::default(), 0, Role::PfmEmg, rate, 0.0, 0.0);
+        let mut det =
+            ChannelDetector::new(&DetectorConfig::default(), 0, Role::PfmEmg, rate, 0.0, 0.0);
         let out = run(&mut det, &env);
         let kinds: Vec<_> = out
             .iter()
@@ -530,7 +549,8 @@ mod tests {
 
     #[test]
     fn constant_input_never_triggers_and_never_panics() {
-        let mut det = ChannelDetector::new(&DetectorConfig::default(), 0, Role::PfmEmg, 500.0, 0.0, 0.0);
+        let mut det =
+            ChannelDetector::new(&DetectorConfig::default(), 0, Role::PfmEmg, 500.0, 0.0, 0.0);
         let out = run(&mut det, &vec![5.0; 10_000]);
         assert!(out.is_empty());
         assert!(det.rest().is_some());

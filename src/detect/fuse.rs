@@ -89,7 +89,11 @@ impl EventFuser {
         abd_rest: Option<(f64, f64)>,
         out: &mut Vec<ContractionEvent>,
     ) {
-        self.decide(|e, settle| e.decided_at_s + settle <= frontier_s, abd_rest, out);
+        self.decide(
+            |e, settle| e.decided_at_s + settle <= frontier_s,
+            abd_rest,
+            out,
+        );
     }
 
     /// End of stream: decide everything still held.
@@ -128,7 +132,10 @@ impl EventFuser {
         }
     }
 
-    fn partners<'a>(&'a self, e: &'a ContractionEvent) -> impl Iterator<Item = &'a ContractionEvent> {
+    fn partners<'a>(
+        &'a self,
+        e: &'a ContractionEvent,
+    ) -> impl Iterator<Item = &'a ContractionEvent> {
         self.recent
             .iter()
             .chain(self.pending.iter())
@@ -139,9 +146,9 @@ impl EventFuser {
         let coincidence_s = self.cfg.cough_coincidence_ms / 1000.0;
         let is_short = |x: &ContractionEvent| x.duration_s() < self.cfg.min_contraction_s;
         if is_short(e) {
-            let coincident = self.partners(e).any(|o| {
-                is_short(o) && (o.onset_s - e.onset_s).abs() <= coincidence_s
-            });
+            let coincident = self
+                .partners(e)
+                .any(|o| is_short(o) && (o.onset_s - e.onset_s).abs() <= coincidence_s);
             return if coincident {
                 EventKind::Cough
             } else {
@@ -193,7 +200,13 @@ fn overlap(a0: f64, a1: f64, b0: f64, b1: f64) -> f64 {
 mod tests {
     use super::*;
 
-    fn ev(channel: usize, role: Role, onset_s: f64, offset_s: f64, kind: EventKind) -> ContractionEvent {
+    fn ev(
+        channel: usize,
+        role: Role,
+        onset_s: f64,
+        offset_s: f64,
+        kind: EventKind,
+    ) -> ContractionEvent {
         ContractionEvent {
             channel,
             role,
@@ -224,7 +237,10 @@ mod tests {
         let mut out = Vec::new();
         f.advance(45.0, None, &mut out);
         let kinds: Vec<_> = out.iter().map(|e| e.kind).collect();
-        assert_eq!(kinds, vec![EventKind::Cough, EventKind::Cough, EventKind::Artifact]);
+        assert_eq!(
+            kinds,
+            vec![EventKind::Cough, EventKind::Cough, EventKind::Artifact]
+        );
     }
 
     #[test]
@@ -242,7 +258,11 @@ mod tests {
         let kinds: Vec<_> = out.iter().map(|e| e.kind).collect();
         assert_eq!(
             kinds,
-            vec![EventKind::Contraction, EventKind::Contraction, EventKind::Strain]
+            vec![
+                EventKind::Contraction,
+                EventKind::Contraction,
+                EventKind::Strain
+            ]
         );
     }
 
@@ -250,7 +270,9 @@ mod tests {
     fn coactivation_index_comes_from_the_abdominal_history() {
         let roles = vec![Role::PfmEmg, Role::AbdEmg];
         let mut h = LevelHistory::new(100.0, 0.0, 0.05, 60.0);
-        let abd: Vec<f64> = (0..2000).map(|i| if (1000..1500).contains(&i) { 11.0 } else { 3.0 }).collect();
+        let abd: Vec<f64> = (0..2000)
+            .map(|i| if (1000..1500).contains(&i) { 11.0 } else { 3.0 })
+            .collect();
         h.push(0, &abd);
         let mut f = EventFuser::new(&DetectorConfig::default(), roles, Some(h));
         f.on_event(ev(0, Role::PfmEmg, 10.0, 15.0, EventKind::Contraction));

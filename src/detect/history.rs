@@ -51,9 +51,8 @@ impl LevelHistory {
     /// Mean level over `[from_s, to_s)` from the buckets still held; `None` when none are.
     pub fn mean_between(&self, from_s: f64, to_s: f64) -> Option<f64> {
         let cap = self.sums.len() as u64;
-        let position = |t: f64| {
-            ((t - self.start_time_s) * self.rate_hz).max(0.0) / self.bucket_samples as f64
-        };
+        let position =
+            |t: f64| ((t - self.start_time_s) * self.rate_hz).max(0.0) / self.bucket_samples as f64;
         // Buckets overlapping the half-open span.
         let first = (position(from_s).floor() as u64).max((self.current + 1).saturating_sub(cap));
         let last = (position(to_s).ceil() as u64)

@@ -40,12 +40,13 @@ fn section(
             nyquist_hz,
         });
     }
-    let coeffs = Coefficients::<f64>::from_params(kind, rate_hz.hz(), corner_hz.hz(), q).map_err(
-        |_| DesignError::OutsideNyquist {
-            corner_hz,
-            nyquist_hz,
-        },
-    )?;
+    let coeffs =
+        Coefficients::<f64>::from_params(kind, rate_hz.hz(), corner_hz.hz(), q).map_err(|_| {
+            DesignError::OutsideNyquist {
+                corner_hz,
+                nyquist_hz,
+            }
+        })?;
     Ok(DirectForm2Transposed::<f64>::new(coeffs))
 }
 
@@ -222,7 +223,9 @@ mod tests {
                 .then(Cascade::butterworth_lowpass(fs, 300.0, 4).unwrap())
                 .then(Cascade::notch(fs, 50.0, 30.0).unwrap())
         };
-        let x: Vec<f64> = (0..3000).map(|i| ((i * 7919) % 113) as f64 - 56.0).collect();
+        let x: Vec<f64> = (0..3000)
+            .map(|i| ((i * 7919) % 113) as f64 - 56.0)
+            .collect();
         let mut one = make();
         let by_sample: Vec<f64> = x.iter().map(|&v| one.run(v)).collect();
         let mut blocks = make();

@@ -3,5 +3,5 @@
 pub mod decimate;
 pub mod live;
 pub mod plot;
-pub mod report;
 pub mod record;
+pub mod report;

@@ -116,7 +116,12 @@ impl Sink for ReportSink {
             return Ok(());
         };
         self.events.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
-        let summary = Summary::compute(&spec, &self.events, &end.channels, end.end_time_s - spec.start_time_s);
+        let summary = Summary::compute(
+            &spec,
+            &self.events,
+            &end.channels,
+            end.end_time_s - spec.start_time_s,
+        );
         self.write_contractions(&spec)?;
         self.write_events(&spec)?;
         self.write_summary(&summary)?;
@@ -127,7 +132,10 @@ impl Sink for ReportSink {
 }
 
 fn unit_of(spec: &StreamSpec, channel: usize) -> &str {
-    spec.channels.get(channel).map(|c| c.unit.as_str()).unwrap_or("")
+    spec.channels
+        .get(channel)
+        .map(|c| c.unit.as_str())
+        .unwrap_or("")
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -144,7 +152,11 @@ impl ReportSink {
         )
         .map_err(io)?;
         let mut n = 0;
-        for e in self.events.iter().filter(|e| e.kind == EventKind::Contraction) {
+        for e in self
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::Contraction)
+        {
             n += 1;
             let flag = match e.abd_index {
                 Some(i) if i > COACTIVATION_INDEX_FLAG => "coactivation",
@@ -380,27 +392,68 @@ impl Summary {
             };
             if ch.role.is_pelvic_floor() {
                 row(name, "contractions", n.to_string(), "count");
-                row(name, "holds_2s_or_longer", holds.iter().filter(|h| **h >= IDENTIFICATION_HOLD_S).count().to_string(), "count");
-                row(name, "holds_5s_or_longer", holds.iter().filter(|h| **h >= STRENGTH_HOLD_S).count().to_string(), "count");
+                row(
+                    name,
+                    "holds_2s_or_longer",
+                    holds
+                        .iter()
+                        .filter(|h| **h >= IDENTIFICATION_HOLD_S)
+                        .count()
+                        .to_string(),
+                    "count",
+                );
+                row(
+                    name,
+                    "holds_5s_or_longer",
+                    holds
+                        .iter()
+                        .filter(|h| **h >= STRENGTH_HOLD_S)
+                        .count()
+                        .to_string(),
+                    "count",
+                );
                 row(name, "mean_hold", format!("{:.3}", mean(&holds)), "s");
-                row(name, "longest_hold", format!("{:.3}", holds.iter().cloned().fold(0.0, f64::max)), "s");
+                row(
+                    name,
+                    "longest_hold",
+                    format!("{:.3}", holds.iter().cloned().fold(0.0, f64::max)),
+                    "s",
+                );
                 let peaks: Vec<f64> = contractions.iter().map(|e| e.peak).collect();
                 row(name, "mean_peak", format!("{:.3}", mean(&peaks)), unit);
                 let means: Vec<f64> = contractions.iter().map(|e| e.mean).collect();
-                row(name, "mean_hold_level", format!("{:.3}", mean(&means)), unit);
+                row(
+                    name,
+                    "mean_hold_level",
+                    format!("{:.3}", mean(&means)),
+                    unit,
+                );
                 let cvs: Vec<f64> = contractions.iter().map(|e| e.cv_pct).collect();
                 row(name, "mean_hold_cv", format!("{:.1}", mean(&cvs)), "%");
                 let rises: Vec<f64> = contractions.iter().map(|e| e.rise_s).collect();
                 row(name, "mean_rise_time", format!("{:.3}", mean(&rises)), "s");
                 let releases: Vec<f64> = contractions.iter().map(|e| e.release_s).collect();
-                row(name, "mean_release_time", format!("{:.3}", mean(&releases)), "s");
+                row(
+                    name,
+                    "mean_release_time",
+                    format!("{:.3}", mean(&releases)),
+                    "s",
+                );
                 let idx: Vec<f64> = contractions.iter().filter_map(|e| e.abd_index).collect();
                 if !idx.is_empty() {
-                    row(name, "mean_abd_coactivation_index", format!("{:.2}", mean(&idx)), "SD above abdominal rest");
+                    row(
+                        name,
+                        "mean_abd_coactivation_index",
+                        format!("{:.2}", mean(&idx)),
+                        "SD above abdominal rest",
+                    );
                     row(
                         name,
                         "coactivated_contractions",
-                        idx.iter().filter(|i| **i > COACTIVATION_INDEX_FLAG).count().to_string(),
+                        idx.iter()
+                            .filter(|i| **i > COACTIVATION_INDEX_FLAG)
+                            .count()
+                            .to_string(),
                         "count (index > 3, not validated)",
                     );
                 }
@@ -412,11 +465,31 @@ impl Summary {
                     }
                 }
             }
-            row(name, "coughs", of(EventKind::Cough).count().to_string(), "count");
-            row(name, "strains", of(EventKind::Strain).count().to_string(), "count");
-            row(name, "artifacts", of(EventKind::Artifact).count().to_string(), "count");
+            row(
+                name,
+                "coughs",
+                of(EventKind::Cough).count().to_string(),
+                "count",
+            );
+            row(
+                name,
+                "strains",
+                of(EventKind::Strain).count().to_string(),
+                "count",
+            );
+            row(
+                name,
+                "artifacts",
+                of(EventKind::Artifact).count().to_string(),
+                "count",
+            );
             if ch.role == Role::AbdEmg {
-                row(name, "activity_bursts", of(EventKind::AbdominalActivity).count().to_string(), "count");
+                row(
+                    name,
+                    "activity_bursts",
+                    of(EventKind::AbdominalActivity).count().to_string(),
+                    "count",
+                );
             }
         }
         let coughs = events
@@ -425,7 +498,10 @@ impl Summary {
             .map(|e| (e.onset_s * 2.0).round() as i64)
             .collect::<std::collections::BTreeSet<_>>()
             .len();
-        let strains = events.iter().filter(|e| e.kind == EventKind::Strain).count();
+        let strains = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Strain)
+            .count();
         if coughs > 0 {
             headline.push(format!("{coughs} cough(s) tagged"));
         }
