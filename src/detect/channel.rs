@@ -21,9 +21,10 @@ use std::collections::VecDeque;
 const STATS_RATE_HZ: f64 = 200.0;
 /// After a contraction ends, rest statistics are not updated for this long (release tail).
 const REBASELINE_GUARD_S: f64 = 1.0;
-/// The onset threshold sits at least this factor × (rest P99 − rest median) above rest.
-/// For Gaussian-like rest P99 ≈ μ₀ + 2.3σ₀, below μ₀ + 3σ₀, so this only acts on rest with
-/// regular bumps such as ECG.
+/// On the abdominal channel the onset threshold sits at least this factor × (rest P99 − rest
+/// median) above rest: ECG bleeding through the 30 Hz high-pass leaves regular bumps that robust
+/// statistics ignore but that must not trigger onsets. (Not on other channels: there a twitch in
+/// the calibration would raise the threshold.)
 const REST_P99_MARGIN: f64 = 1.2;
 /// Multiple of σ₀ that marks "left rest" when moving the onset back.
 const BACKTRACK_K: f64 = 1.0;
@@ -188,9 +189,10 @@ impl ChannelDetector {
         } else {
             self.cfg.onset_min_rel * self.rest_mean.abs()
         };
-        let rise = (self.cfg.onset_k * self.rest_sd)
-            .max(floor)
-            .max(REST_P99_MARGIN * self.rest_p99_rise);
+        let mut rise = (self.cfg.onset_k * self.rest_sd).max(floor);
+        if self.role == Role::AbdEmg {
+            rise = rise.max(REST_P99_MARGIN * self.rest_p99_rise);
+        }
         self.on_threshold = self.rest_mean + rise;
         let ratio = if self.cfg.onset_k > 0.0 {
             (self.cfg.offset_k / self.cfg.onset_k).clamp(0.0, 1.0)
@@ -212,6 +214,11 @@ impl ChannelDetector {
         let mut dev: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
         dev.sort_by(|a, b| a.total_cmp(b));
         let mad_sd = 1.4826 * dev[dev.len() / 2];
+        // An envelope's rest distribution is skewed (long upper tail): its upper spread,
+        // P84 − median (= σ for a Gaussian), is what decides false onsets.
+        let p84 = v[((v.len() - 1) as f64 * 0.8413).round() as usize];
+        let upper_sd = (p84 - median).max(0.0);
+        let mad_sd = mad_sd.max(upper_sd);
         // A perfectly constant rest (a synthetic or saturated channel) still needs a spread.
         let sd = mad_sd.max(1e-6 * median.abs()).max(1e-12);
         self.rest_mean = median;

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 /// Buckets kept per trace for the plot (about one per pixel column).
 const PLOT_POINTS: usize = 3000;
+/// More short artifacts than this are not drawn (they would grey out the whole plot).
+const MAX_ARTIFACTS_DRAWN: usize = 30;
 /// A hold at least this long is a valid identification squeeze (DOMAIN.md §1: hold 2 s).
 const IDENTIFICATION_HOLD_S: f64 = 2.0;
 /// A hold at least this long is a valid strength squeeze (DOMAIN.md §1: hold 5 s).
@@ -288,7 +290,11 @@ impl ReportSink {
                 Role::AbdEmg => "Abdominal EMG",
                 Role::Pressure => "Pressure",
             };
-            let label = format!("{what} ({})", ch.unit);
+            let label = if ch.name == ch.role.column_name() {
+                format!("{what} ({})", ch.unit)
+            } else {
+                format!("{} as {what} ({})", ch.name, ch.unit)
+            };
             let is_envelope_input = outcome
                 .map(|o| o.applied.input_kind == crate::frame::SignalKind::Envelope)
                 .unwrap_or(false);
@@ -305,9 +311,17 @@ impl ReportSink {
                 rest_level: outcome.and_then(|o| o.rest_mean),
             });
         }
+        // Short artifacts are drawn only while they are few enough to mean something; their
+        // count is always in summary.csv and each one in events.csv.
+        let artifacts = self
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::Artifact)
+            .count();
         let shades = self
             .events
             .iter()
+            .filter(|e| e.kind != EventKind::Artifact || artifacts <= MAX_ARTIFACTS_DRAWN)
             .map(|e| {
                 let mut s = plot::shade_from_event(e);
                 s.channel = s.channel.map(|c| position[c]);
