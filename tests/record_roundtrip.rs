@@ -23,8 +23,24 @@ fn spec(start: f64) -> StreamSpec {
     }
 }
 
+/// Same indices on every channel, values equal to the 7 significant digits the writer keeps.
+fn assert_close(got: &[Vec<(u64, f64)>], want: &[Vec<(u64, f64)>]) {
+    assert_eq!(got.len(), want.len(), "channel count");
+    for (c, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.len(), w.len(), "channel {c}: sample count");
+        for ((gi, gv), (wi, wv)) in g.iter().zip(w) {
+            assert_eq!(gi, wi, "channel {c}: index");
+            let tol = 5e-7 * wv.abs().max(1e-300);
+            assert!(
+                (gv - wv).abs() <= tol,
+                "channel {c}, index {wi}: {gv} vs {wv}"
+            );
+        }
+    }
+}
+
 fn value(ch: usize, i: u64) -> f64 {
-    // Values with many digits, negative and positive, to test the shortest round-trip format.
+    // Values with many digits, negative and positive: written to 7 significant digits.
     ((i as f64 * 0.37 + ch as f64).sin() * 123.456789) / (1.0 + ch as f64 * 7.0)
 }
 
@@ -143,11 +159,7 @@ fn round_trip_2khz_and_100hz() {
     let mut src = CsvSource::open(&path, &CsvOptions::default()).unwrap();
     assert_eq!(src.spec(), &spec, "rates, roles, units, names, start time");
     let got = read_indexed(&mut src);
-    assert_eq!(
-        got,
-        expected(&spec, 3.3, &[]),
-        "samples identical (shortest round-trip)"
-    );
+    assert_close(&got, &expected(&spec, 3.3, &[]));
     assert_eq!(got[2].len(), 330);
     assert!(src.warnings().is_empty(), "{:?}", src.warnings());
 }
@@ -178,7 +190,7 @@ fn lost_samples_stay_lost_at_their_index() {
 
     let mut src = CsvSource::open(&path, &CsvOptions::default()).unwrap();
     let got = read_indexed(&mut src);
-    assert_eq!(got, expected(&spec, 2.0, &skip));
+    assert_close(&got, &expected(&spec, 2.0, &skip));
 }
 
 #[test]
@@ -193,7 +205,7 @@ fn rates_that_do_not_divide() {
     write_recording(&path, &spec, &bl);
     let mut src = CsvSource::open(&path, &CsvOptions::default()).unwrap();
     assert_eq!(src.spec().channels[1].rate_hz, 30.0);
-    assert_eq!(read_indexed(&mut src), expected(&spec, 2.0, &[]));
+    assert_close(&read_indexed(&mut src), &expected(&spec, 2.0, &[]));
 }
 
 #[test]
@@ -365,5 +377,5 @@ fn a_stalled_channel_does_not_hold_back_the_others_forever() {
     let got = read_indexed(&mut src);
     assert_eq!(got[0].len(), 10_000);
     let want: Vec<(u64, f64)> = (300..500).map(|i| (i, value(2, i))).collect();
-    assert_eq!(got[2], want);
+    assert_close(&got[2..3], &[want]);
 }

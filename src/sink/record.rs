@@ -247,7 +247,7 @@ impl RecordingWriter {
                 self.line.push(',');
                 if ch.pending.front().is_some_and(|p| p.0 == row) {
                     if let Some((_, v)) = ch.pending.pop_front() {
-                        let _ = write!(self.line, "{v}");
+                        write_significant(&mut self.line, v);
                     }
                 }
             }
@@ -282,5 +282,29 @@ impl RecordingWriter {
             write_sidecar(&self.json_path, &self.sidecar)?;
         }
         Ok(())
+    }
+}
+
+/// Significant digits kept for sample values: 7, far below any sensor's resolution (a 24-bit
+/// ADC resolves about 1 part in 10⁷ of its range) at about half the size of a full round-trip.
+pub const VALUE_SIGNIFICANT_DIGITS: i32 = 7;
+
+/// Write `v` with [`VALUE_SIGNIFICANT_DIGITS`] significant digits, trailing zeros dropped.
+fn write_significant(out: &mut String, v: f64) {
+    use std::fmt::Write as _;
+    if v == 0.0 || !v.is_finite() {
+        let _ = write!(out, "{v}");
+        return;
+    }
+    let magnitude = v.abs().log10().floor() as i32;
+    let decimals = (VALUE_SIGNIFICANT_DIGITS - 1 - magnitude).clamp(0, 15) as usize;
+    let start = out.len();
+    let _ = write!(out, "{v:.decimals$}");
+    if decimals > 0 {
+        let trimmed = out[start..]
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .len();
+        out.truncate(start + trimmed);
     }
 }
