@@ -33,8 +33,14 @@ pub struct LiveStatus {
     next_bar_s: f64,
     bar_drawn: bool,
     contractions: usize,
+    /// An onset on the bar channel not yet announced: it is announced once it has lasted
+    /// [`ANNOUNCE_AFTER_S`], so a cough is not first greeted as a squeeze.
+    pending_onset: Option<f64>,
     path: String,
 }
+
+/// An onset is announced once the activity has lasted this long (the shortest contraction).
+const ANNOUNCE_AFTER_S: f64 = 0.45;
 
 impl LiveStatus {
     /// `bar`: redraw a level bar in place (pass true only for a terminal).
@@ -51,6 +57,7 @@ impl LiveStatus {
             next_bar_s: 0.0,
             bar_drawn: false,
             contractions: 0,
+            pending_onset: None,
             path: "standard output".to_string(),
         }
     }
@@ -153,28 +160,37 @@ impl Sink for LiveStatus {
             self.line(&format!("{:7.1} s ▶ {}", cue.time_s, cue.text))?;
         }
         for n in &p.onsets {
-            if n.role.is_pelvic_floor() && Some(n.channel) == self.bar_channel {
-                self.line(&format!(
-                    "{:7.1} s   squeeze started on {}",
-                    n.onset_s,
-                    self.channel_name(n.channel)
-                ))?;
+            if Some(n.channel) == self.bar_channel {
+                self.pending_onset = Some(n.onset_s);
             }
         }
         for e in &p.events {
+            let on_bar = Some(e.channel) == self.bar_channel;
+            if on_bar {
+                self.pending_onset = None;
+            }
             let shown = match e.kind {
-                EventKind::Contraction | EventKind::Strain => {
-                    Some(e.channel) == self.bar_channel || e.role == Role::Pressure
-                }
-                EventKind::Cough => Some(e.channel) == self.bar_channel,
+                EventKind::Contraction | EventKind::Cough => on_bar,
+                // Bearing down shows on pressure while the pelvic EMG stays quiet.
+                EventKind::Strain => true,
                 EventKind::Artifact | EventKind::AbdominalActivity => false,
             };
-            if e.kind == EventKind::Contraction && Some(e.channel) == self.bar_channel {
+            if e.kind == EventKind::Contraction && on_bar {
                 self.contractions += 1;
             }
             if shown {
                 let v = self.verdict(e);
                 self.line(&v)?;
+            }
+        }
+        if let Some(onset_s) = self.pending_onset {
+            if p.frontier_s >= onset_s + ANNOUNCE_AFTER_S {
+                self.pending_onset = None;
+                let name = self
+                    .bar_channel
+                    .map(|c| self.channel_name(c))
+                    .unwrap_or_default();
+                self.line(&format!("{onset_s:7.1} s   squeeze started on {name}"))?;
             }
         }
         if let Some(c) = self.bar_channel {
