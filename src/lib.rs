@@ -12,6 +12,7 @@ pub mod evaluate;
 pub mod event;
 pub mod frame;
 pub mod pipeline;
+pub mod session;
 pub mod sidecar;
 pub mod simulate;
 pub mod sink;

@@ -121,6 +121,7 @@ use crate::truth::TruthEvent;
 use serde::Serialize;
 use synth::{EmgSynth, PressureSynth};
 
+pub use schedule::guided::GuidedParams;
 pub use schedule::{CALIBRATION_REST_S, END_REST_MIN_S, LONG_SESSION_S};
 
 /// Bumped whenever the same (protocol, seed) would give different samples or truth.
@@ -172,6 +173,31 @@ pub struct Cue {
     pub text: String,
     /// Rep number (1-based within its kind), 0 for rest and coughs.
     pub rep: u32,
+}
+
+/// What the simulated patient did in one repetition of a guided session, and whether that
+/// repetition should pass: the reference the session scoring is tested against.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepTruth {
+    /// Index into the session's phases (calibration included).
+    pub phase: usize,
+    /// 1-based repetition within the phase.
+    pub rep: u32,
+    pub cue_s: f64,
+    /// `good`, `short`, `weak`, `strain`, `late_squeeze`, `rest`.
+    pub outcome: String,
+    pub pass: bool,
+    /// The failed rep that ends an `until_failure` set.
+    pub ends_set: bool,
+    pub squeeze_onset_s: Option<f64>,
+    /// Onset → start of release, seconds.
+    pub hold_s: Option<f64>,
+    /// Level relative to the patient's rep-1 level.
+    pub level_rel: f64,
+    pub coactivated: bool,
+    pub strain: bool,
+    /// Knack: when the cough started.
+    pub cough_onset_s: Option<f64>,
 }
 
 /// Every drawn property of the simulated patient and a few counts of the session.
@@ -308,6 +334,8 @@ pub struct SimulatedPatient {
     truth: Vec<TruthEvent>,
     cues: Vec<Cue>,
     params: PatientParams,
+    reps: Vec<RepTruth>,
+    guided: Option<GuidedParams>,
     duration_s: f64,
     block_s: f64,
     block_index: u64,
@@ -337,6 +365,22 @@ fn check_rate(what: &str, v: f64, lo: f64, hi: f64) -> Result<(), SimError> {
 
 impl SimulatedPatient {
     pub fn new(cfg: &SimConfig) -> Result<Self, SimError> {
+        let protocol = Self::check(cfg)?;
+        let plan = schedule::plan(protocol, cfg.seed);
+        Self::from_plan(cfg, plan, Vec::new(), None)
+    }
+
+    /// A patient who follows a guided session's phases (see `schedule::guided`). The protocol
+    /// name in `cfg` is ignored; rates, channels and block length are used as usual.
+    pub fn guided(cfg: &SimConfig, phases: &[crate::session::protocol::Phase]) -> Result<Self, SimError> {
+        let mut checked = cfg.clone();
+        checked.protocol = "strength".into();
+        Self::check(&checked)?;
+        let (plan, reps, gp) = schedule::guided::plan_guided(phases, cfg.seed);
+        Self::from_plan(cfg, plan, reps, Some(gp))
+    }
+
+    fn check(cfg: &SimConfig) -> Result<Protocol, SimError> {
         let protocol = Protocol::parse(&cfg.protocol).ok_or_else(|| SimError::UnknownProtocol {
             name: cfg.protocol.clone(),
             known: PROTOCOLS
@@ -360,8 +404,15 @@ impl SimulatedPatient {
                 )));
             }
         }
+        Ok(protocol)
+    }
 
-        let plan = schedule::plan(protocol, cfg.seed);
+    fn from_plan(
+        cfg: &SimConfig,
+        plan: schedule::Plan,
+        reps: Vec<RepTruth>,
+        guided: Option<GuidedParams>,
+    ) -> Result<Self, SimError> {
         let duration_s = plan.params.duration_s;
         let mut specs = Vec::with_capacity(cfg.roles.len());
         let mut channels = Vec::with_capacity(cfg.roles.len());
@@ -415,6 +466,8 @@ impl SimulatedPatient {
             truth,
             cues: plan.cues,
             params: plan.params,
+            reps,
+            guided,
             duration_s,
             block_s: cfg.block_s,
             block_index: 0,
@@ -445,6 +498,16 @@ impl SimulatedPatient {
 
     pub fn params(&self) -> &PatientParams {
         &self.params
+    }
+
+    /// Guided sessions: what the patient did in every repetition (empty otherwise).
+    pub fn rep_truth(&self) -> &[RepTruth] {
+        &self.reps
+    }
+
+    /// Guided sessions: the extra drawn choices (straining patient, PERFECT E/R/F).
+    pub fn guided_params(&self) -> Option<&GuidedParams> {
+        self.guided.as_ref()
     }
 }
 

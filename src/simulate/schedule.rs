@@ -7,6 +7,8 @@ use super::{Cue, PatientParams, Protocol, SIMULATOR_VERSION};
 use crate::frame::Role;
 use crate::truth::{TruthEvent, TruthKind};
 
+pub(crate) mod guided;
+
 /// Stream tags of [`Rng::stream`]: one independent generator per purpose.
 pub(crate) mod tag {
     pub const PATIENT: u64 = 1;
@@ -113,7 +115,7 @@ pub(crate) struct Plan {
 
 /// Draw the patient: every property that does not depend on the protocol. Drawn in a fixed
 /// order from the `PATIENT` stream, so the same seed gives the same patient in every protocol.
-fn draw_patient(protocol: Protocol, seed: u64) -> PatientParams {
+pub(crate) fn draw_patient(protocol: Protocol, seed: u64) -> PatientParams {
     let mut r = Rng::stream(seed, tag::PATIENT);
     let pfm_rest_floor_uv = r.range(2.0, 7.0);
     let abd_rest_floor_uv = r.range(2.0, 7.0);

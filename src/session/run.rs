@@ -1,0 +1,1123 @@
+//! The session runner: turns the pipeline's output (envelopes, onsets, decided events) into
+//! cues, per-repetition scores and the live state the patient sees. It is a plain struct fed
+//! block by block ([`SessionRunner::push`]), so tests drive it without threads, and
+//! [`SessionSink`] plugs it into [`crate::pipeline::run`] with views and the report writer.
+
+use super::calibrate::{mean_sd, Calibration, ChannelCalibration};
+use super::fatigue::{slope, MedianFrequency};
+use super::protocol::{Phase, PhaseKind, Protocol};
+use super::score::{secs, CoactFlag, Reason, RepScore, ScoringConfig, Verdict};
+use super::timeline::{Slot, Timeline};
+use crate::error::OutputError;
+use crate::event::{ContractionEvent, EventKind};
+use crate::frame::{Role, StreamSpec};
+use crate::pipeline::{Processed, RunEnd, RunStart, Sink};
+use crate::sink::decimate::TraceDecimator;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Resolution of the envelope history kept for scoring and the report, seconds.
+pub const HISTORY_BIN_S: f64 = 0.01;
+/// Smoothing for hold statistics and MVC, bins (250 ms, DOMAIN.md §4).
+const HOLD_SMOOTH_BINS: usize = 25;
+/// A contraction belongs to the slot whose cue it follows; it may anticipate the cue by this.
+const ANTICIPATION_S: f64 = 0.5;
+/// Points kept per channel for the report's min/max trace.
+const PLOT_POINTS: usize = 1800;
+/// Seconds at the start of the relax part of a rep during which the cue says "Relax fully".
+const RELAX_WORDS_S: f64 = 2.0;
+
+/// How a session is set up.
+#[derive(Debug, Clone)]
+pub struct SessionSetup {
+    pub protocol: Protocol,
+    /// A saved calibration: the calibration phases are skipped.
+    pub calibration: Option<Calibration>,
+    pub scoring: ScoringConfig,
+    /// Valid holds already done today (for "7 of 30 today").
+    pub done_today: u32,
+}
+
+impl SessionSetup {
+    pub fn new(protocol: Protocol) -> Self {
+        SessionSetup {
+            protocol,
+            calibration: None,
+            scoring: ScoringConfig::default(),
+            done_today: 0,
+        }
+    }
+
+    /// The phases run: calibration first unless a saved calibration is given.
+    pub fn phases(&self) -> Vec<Phase> {
+        self.protocol.session_phases(self.calibration.is_none())
+    }
+}
+
+/// Keys pressed in the live view, read by the source (pause, quit) and the runner (markers).
+#[derive(Debug, Default)]
+pub struct Controls {
+    pub paused: AtomicBool,
+    pub quit: AtomicBool,
+    pub marker_requests: AtomicU32,
+}
+
+/// What the live view shows. Rebuilt after every block.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LiveState {
+    pub protocol: String,
+    pub phase_name: String,
+    pub phase_no: usize,
+    pub phase_count: usize,
+    pub phase_kind: Option<PhaseKind>,
+    /// The instruction of the phase, in plain words.
+    pub instruction: String,
+    /// The big word(s): "Squeeze", "Hold 3…", "Relax fully".
+    pub headline: String,
+    pub in_work: bool,
+    /// Seconds left in the current part (work or rest).
+    pub countdown_s: f64,
+    pub rep: u32,
+    pub reps_in_phase: u32,
+    pub valid_today: u32,
+    pub daily_goal: u32,
+    /// Current level (envelope), in `unit`, and as %MVC once calibrated.
+    pub level: f64,
+    pub unit: String,
+    pub level_pct_mvc: Option<f64>,
+    pub target_pct_mvc: Option<(f64, f64)>,
+    pub abd_warning: bool,
+    /// Latest verdict: words and whether it passed.
+    pub verdict: Option<(String, bool)>,
+    pub time_s: f64,
+    pub paused: bool,
+    pub markers: usize,
+    pub calibrating: bool,
+    pub finished: bool,
+}
+
+/// Envelope of one channel at 100 Hz (mean per 10-ms bin) for the whole session.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub values: Vec<f64>,
+    acc: f64,
+    n: u32,
+    bin: u64,
+}
+
+impl History {
+    fn push(&mut self, start_s: f64, rate_hz: f64, samples: &[f64]) {
+        for (k, &v) in samples.iter().enumerate() {
+            let t = start_s + k as f64 / rate_hz;
+            let b = (t / HISTORY_BIN_S).floor().max(0.0) as u64;
+            if b != self.bin && self.n > 0 {
+                self.close();
+            }
+            while (self.values.len() as u64) < b {
+                let last = self.values.last().copied().unwrap_or(v);
+                self.values.push(last);
+            }
+            self.bin = b;
+            if v.is_finite() {
+                self.acc += v;
+                self.n += 1;
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if self.n > 0 {
+            let m = self.acc / f64::from(self.n);
+            if (self.values.len() as u64) == self.bin {
+                self.values.push(m);
+            }
+        }
+        self.acc = 0.0;
+        self.n = 0;
+    }
+
+    fn idx(t: f64) -> usize {
+        (t / HISTORY_BIN_S).floor().max(0.0) as usize
+    }
+
+    /// Values in `[from_s, to_s)`.
+    pub fn slice(&self, from_s: f64, to_s: f64) -> &[f64] {
+        let a = Self::idx(from_s).min(self.values.len());
+        let b = Self::idx(to_s).min(self.values.len()).max(a);
+        &self.values[a..b]
+    }
+
+    /// Moving average over `w` bins of `[from_s, to_s)` (centred), with the bin times.
+    pub fn smoothed(&self, from_s: f64, to_s: f64, w: usize) -> Vec<(f64, f64)> {
+        let a = Self::idx(from_s).min(self.values.len());
+        let b = Self::idx(to_s).min(self.values.len()).max(a);
+        let half = w / 2;
+        (a..b)
+            .map(|i| {
+                let lo = i.saturating_sub(half);
+                let hi = (i + half + 1).min(self.values.len());
+                let s: f64 = self.values[lo..hi].iter().sum();
+                (i as f64 * HISTORY_BIN_S, s / (hi - lo) as f64)
+            })
+            .collect()
+    }
+
+    pub fn latest(&self, bins: usize) -> Option<f64> {
+        let n = self.values.len();
+        if n == 0 {
+            return None;
+        }
+        let lo = n.saturating_sub(bins.max(1));
+        Some(self.values[lo..].iter().sum::<f64>() / (n - lo) as f64)
+    }
+}
+
+/// Per-repetition working state.
+#[derive(Debug, Clone)]
+struct RepState {
+    slot: Slot,
+    score: RepScore,
+    /// The contraction scored (on the scoring channel, or the other pelvic channel).
+    primary: Option<ContractionEvent>,
+    /// Finalized at the slot's end (later events may still refine it).
+    closed: bool,
+}
+
+/// The whole outcome of a session, for reports.
+#[derive(Debug, Clone)]
+pub struct SessionResult {
+    pub protocol: Protocol,
+    pub phases: Vec<Phase>,
+    pub reps: Vec<RepScore>,
+    pub calibration: Option<Calibration>,
+    pub calibration_source: String,
+    pub events: Vec<ContractionEvent>,
+    pub markers: Vec<(f64, String)>,
+    pub spec: Option<StreamSpec>,
+    /// Envelope histories by channel (100 Hz).
+    pub history: Vec<History>,
+    /// Conditioned signal, min/max decimated, by channel.
+    pub raw: Vec<TraceDecimator>,
+    pub scoring_channel: Option<usize>,
+    pub scoring: ScoringConfig,
+    pub end_time_s: f64,
+    /// (phase, rep, reason) where an `until_failure` set ended; `ok` when every rep was done.
+    pub set_ends: Vec<(usize, u32, Reason)>,
+    pub stopped_early: bool,
+    pub done_today: u32,
+    /// Median-frequency points (time, Hz) of every 1-s window inside contractions.
+    pub median_points: Vec<(f64, f64)>,
+}
+
+/// Drives a session from processed blocks.
+pub struct SessionRunner {
+    setup: SessionSetup,
+    phases: Vec<Phase>,
+    timeline: Timeline,
+    spec: Option<StreamSpec>,
+    pfm: Option<usize>,
+    abd: Option<usize>,
+    pressure: Option<usize>,
+    score_ch: Option<usize>,
+    history: Vec<History>,
+    raw: Vec<TraceDecimator>,
+    reps: Vec<RepState>,
+    events: Vec<ContractionEvent>,
+    calibration: Option<Calibration>,
+    calibration_source: String,
+    mf: Option<MedianFrequency>,
+    mf_buf: Vec<f64>,
+    /// Onset of the scoring-channel contraction in progress.
+    active_onset_s: Option<f64>,
+    median_points: Vec<(f64, f64)>,
+    markers: Vec<(f64, String)>,
+    lines: Vec<String>,
+    live: LiveState,
+    frontier_s: f64,
+    set_ends: Vec<(usize, u32, Reason)>,
+    max_hold_s: Option<f64>,
+    last_level: f64,
+    last_abd: f64,
+    stopped_early: bool,
+}
+
+impl SessionRunner {
+    pub fn new(setup: SessionSetup) -> Self {
+        let phases = setup.phases();
+        let calibration = setup.calibration.clone();
+        let calibration_source = calibration
+            .as_ref()
+            .map(|c| c.source.clone())
+            .unwrap_or_else(|| "this session".into());
+        let live = LiveState {
+            protocol: setup.protocol.name.clone(),
+            phase_count: phases.len(),
+            daily_goal: setup.protocol.daily_goal_reps,
+            valid_today: setup.done_today,
+            ..Default::default()
+        };
+        SessionRunner {
+            timeline: Timeline::new(phases.clone(), 0.0),
+            phases,
+            setup,
+            spec: None,
+            pfm: None,
+            abd: None,
+            pressure: None,
+            score_ch: None,
+            history: Vec::new(),
+            raw: Vec::new(),
+            reps: Vec::new(),
+            events: Vec::new(),
+            calibration,
+            calibration_source,
+            mf: None,
+            mf_buf: Vec::new(),
+            active_onset_s: None,
+            median_points: Vec::new(),
+            markers: Vec::new(),
+            lines: Vec::new(),
+            live,
+            frontier_s: 0.0,
+            set_ends: Vec::new(),
+            max_hold_s: None,
+            last_level: 0.0,
+            last_abd: 0.0,
+            stopped_early: false,
+        }
+    }
+
+    pub fn live(&self) -> &LiveState {
+        &self.live
+    }
+
+    /// Lines for a plain (no terminal) view, taken once.
+    pub fn take_lines(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.lines)
+    }
+
+    pub fn reps(&self) -> Vec<RepScore> {
+        self.reps.iter().map(|r| r.score.clone()).collect()
+    }
+
+    /// The stream is known: pick channels, open the first slot.
+    pub fn start(&mut self, spec: &StreamSpec) {
+        self.pfm = spec.channel_index(Role::PfmEmg);
+        self.abd = spec.channel_index(Role::AbdEmg);
+        self.pressure = spec.channel_index(Role::Pressure);
+        self.score_ch = self.pfm.or(self.pressure);
+        self.history = vec![History::default(); spec.channels.len()];
+        self.raw = spec
+            .channels
+            .iter()
+            .map(|c| TraceDecimator::new(c.rate_hz, spec.start_time_s, PLOT_POINTS))
+            .collect();
+        if let Some(p) = self.pfm {
+            self.mf = Some(MedianFrequency::new(spec.channels[p].rate_hz));
+        }
+        self.live.unit = self
+            .score_ch
+            .map(|c| spec.channels[c].unit.clone())
+            .unwrap_or_default();
+        self.spec = Some(spec.clone());
+        if let Some(s) = self.timeline.current() {
+            self.open_slot(s);
+        }
+    }
+
+    /// A marker at the current time (the `m` key).
+    pub fn marker(&mut self, label: &str) {
+        let t = self.frontier_s;
+        self.markers.push((t, label.to_string()));
+        self.live.markers = self.markers.len();
+        self.lines.push(format!("{} marker {}", clock(t), self.markers.len()));
+    }
+
+    pub fn set_paused(&mut self, paused: bool) {
+        if self.live.paused != paused {
+            self.lines.push(format!(
+                "{} {}",
+                clock(self.frontier_s),
+                if paused { "paused" } else { "resumed" }
+            ));
+        }
+        self.live.paused = paused;
+    }
+
+    /// One processed block.
+    pub fn push(&mut self, p: &Processed) {
+        let Some(spec) = self.spec.clone() else {
+            return;
+        };
+        for (i, chunk) in p.envelope.iter().enumerate() {
+            let Some(ch) = spec.channels.get(i) else {
+                continue;
+            };
+            let t0 = spec.time_s(i, chunk.start_index);
+            if let Some(h) = self.history.get_mut(i) {
+                h.push(t0, ch.rate_hz, &chunk.samples);
+            }
+            if let Some(&last) = chunk.samples.last() {
+                if Some(i) == self.score_ch {
+                    self.last_level = last;
+                }
+                if Some(i) == self.abd {
+                    self.last_abd = last;
+                }
+            }
+        }
+        for (i, chunk) in p.filtered.iter().enumerate() {
+            if let Some(d) = self.raw.get_mut(i) {
+                d.push(chunk.start_index, &chunk.samples);
+            }
+            if Some(i) == self.pfm {
+                self.feed_median(&spec, i, chunk.start_index, &chunk.samples);
+            }
+        }
+        for n in &p.onsets {
+            if Some(n.channel) == self.score_ch {
+                self.active_onset_s = Some(n.onset_s);
+                self.mf_buf.clear();
+            }
+        }
+        for e in &p.events {
+            self.events.push(e.clone());
+            if Some(e.channel) == self.score_ch && e.kind == EventKind::Contraction {
+                self.active_onset_s = None;
+            }
+            self.on_event(e);
+        }
+        self.frontier_s = self.frontier_s.max(p.frontier_s);
+        self.advance_timeline();
+        self.update_live();
+    }
+
+    fn feed_median(&mut self, spec: &StreamSpec, ch: usize, start: u64, samples: &[f64]) {
+        let Some(onset) = self.active_onset_s else {
+            return;
+        };
+        let Some(mf) = self.mf.as_mut() else {
+            return;
+        };
+        let rate = spec.channels[ch].rate_hz;
+        for (k, &x) in samples.iter().enumerate() {
+            let t = spec.time_s(ch, start + k as u64);
+            if t < onset + 1.0 {
+                continue;
+            }
+            self.mf_buf.push(x);
+            if self.mf_buf.len() == mf.len() {
+                if let Some(m) = mf.median_hz(&self.mf_buf) {
+                    self.median_points.push((t - 0.5 * mf.len() as f64 / rate, m));
+                }
+                self.mf_buf.clear();
+            }
+        }
+    }
+
+    fn open_slot(&mut self, s: Slot) {
+        let ph = &self.phases[s.phase];
+        let score = RepScore {
+            phase: s.phase,
+            phase_name: ph.name.clone(),
+            kind: format!("{:?}", ph.kind).to_lowercase(),
+            rep: s.rep,
+            cue_s: s.cue_s,
+            target_s: self.target_s(ph),
+            ..Default::default()
+        };
+        if s.rep == 1 {
+            self.lines.push(format!(
+                "{} — {} ({} × {}) —",
+                clock(s.cue_s),
+                ph.name,
+                ph.reps,
+                secs(ph.work_s)
+            ));
+        }
+        self.lines.push(format!(
+            "{} {} {}/{}: {}",
+            clock(s.cue_s),
+            ph.name,
+            s.rep,
+            ph.reps,
+            ph.cue
+        ));
+        self.reps.push(RepState {
+            slot: s,
+            score,
+            primary: None,
+            closed: false,
+        });
+    }
+
+    fn target_s(&self, ph: &Phase) -> f64 {
+        if ph.hold_from_max_hold {
+            self.max_hold_s.unwrap_or(ph.work_s).min(ph.work_s)
+        } else {
+            ph.work_s
+        }
+    }
+
+    /// The repetition whose window holds `t`.
+    fn rep_at(&self, t: f64) -> Option<usize> {
+        self.reps.iter().rposition(|r| {
+            t >= r.slot.cue_s - ANTICIPATION_S && t < r.slot.end_s - ANTICIPATION_S
+        })
+    }
+
+    fn on_event(&mut self, e: &ContractionEvent) {
+        let Some(i) = self.rep_at(e.onset_s) else {
+            return;
+        };
+        let kind = self.phases[self.reps[i].slot.phase].kind;
+        if !kind.is_contraction() {
+            return;
+        }
+        let is_pelvic = e.kind == EventKind::Contraction && e.role.is_pelvic_floor();
+        let on_score = Some(e.channel) == self.score_ch;
+        let take = is_pelvic
+            && match &self.reps[i].primary {
+                None => true,
+                Some(p) => {
+                    // Prefer the scoring channel, then the longer contraction.
+                    let p_score = Some(p.channel) == self.score_ch;
+                    (on_score && !p_score)
+                        || (on_score == p_score && e.duration_s() > p.duration_s())
+                }
+            };
+        if take {
+            self.reps[i].primary = Some(e.clone());
+        }
+        if take || e.kind == EventKind::Strain || e.kind == EventKind::AbdominalActivity {
+            let announce = !self.reps[i].closed || take;
+            self.score_rep(i, announce);
+        }
+    }
+
+    /// Move through every slot that has ended.
+    fn advance_timeline(&mut self) {
+        while let Some(s) = self.timeline.current() {
+            if self.frontier_s < s.end_s {
+                break;
+            }
+            let Some(i) = self.reps.iter().rposition(|r| r.slot == s) else {
+                break;
+            };
+            self.close_rep(i);
+            let ph = self.phases[s.phase].clone();
+            let reason = self.reps[i].score.reason;
+            let failed = self.reps[i].score.verdict == Some(Verdict::Fail)
+                && reason.is_some_and(|r| r.ends_set());
+            if ph.until_failure && failed {
+                self.set_ends
+                    .push((s.phase, s.rep, reason.unwrap_or(Reason::Ok)));
+                self.lines.push(format!(
+                    "{} set over after {} reps ({})",
+                    clock(s.end_s),
+                    s.rep - 1,
+                    reason.map_or("", |r| r.as_str())
+                ));
+            } else if ph.until_failure && s.rep == ph.reps {
+                self.set_ends.push((s.phase, s.rep, Reason::Ok));
+            }
+            if ph.kind == PhaseKind::Mvc && s.rep == ph.reps {
+                self.calibrate();
+            }
+            match self.timeline.advance(failed, s.end_s) {
+                Some(next) => self.open_slot(next),
+                None => {
+                    self.live.finished = true;
+                    self.lines
+                        .push(format!("{} session complete", clock(s.end_s)));
+                }
+            }
+        }
+    }
+
+    /// The end of a repetition's slot: score what was found, or say nothing was.
+    fn close_rep(&mut self, i: usize) {
+        self.reps[i].closed = true;
+        let kind = self.phases[self.reps[i].slot.phase].kind;
+        if kind == PhaseKind::Rest {
+            self.score_rest(i);
+            return;
+        }
+        if self.reps[i].score.verdict.is_none() {
+            if self.active_onset_s.is_some() && kind == PhaseKind::Endurance {
+                return;
+            }
+            self.score_rep(i, true);
+        }
+    }
+
+    fn score_rest(&mut self, i: usize) {
+        let s = self.reps[i].slot;
+        let Some(c) = self.score_ch else {
+            return;
+        };
+        let v = self.history[c].slice(s.cue_s + 1.0, s.work_end_s);
+        let busy = self
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::Contraction && e.onset_s >= s.cue_s && e.onset_s < s.end_s);
+        let r = &mut self.reps[i].score;
+        if let Some((m, sd)) = mean_sd(v) {
+            r.rest_mean = Some(m);
+            r.rest_cv_pct = (m > 0.0).then(|| 100.0 * sd / m);
+        }
+        r.verdict = Some(Verdict::Info);
+        r.reason = Some(Reason::Ok);
+        r.message = if busy {
+            "Try to stay relaxed the whole time".into()
+        } else {
+            format!(
+                "Rest {:.1} {}, steady {:.0} %",
+                r.rest_mean.unwrap_or(0.0),
+                self.live.unit,
+                r.rest_cv_pct.unwrap_or(0.0)
+            )
+        };
+        let msg = r.message.clone();
+        self.lines
+            .push(format!("{} rest: {}", clock(s.work_end_s), msg));
+    }
+
+    fn calibrate(&mut self) {
+        if self.calibration.is_some() {
+            return;
+        }
+        let Some(spec) = self.spec.clone() else {
+            return;
+        };
+        let base = self
+            .reps
+            .iter()
+            .find(|r| self.phases[r.slot.phase].kind == PhaseKind::Rest)
+            .map(|r| r.slot);
+        let mvcs: Vec<Slot> = self
+            .reps
+            .iter()
+            .filter(|r| self.phases[r.slot.phase].kind == PhaseKind::Mvc)
+            .map(|r| r.slot)
+            .collect();
+        let Some(base) = base else {
+            return;
+        };
+        let mut channels = Vec::new();
+        for (i, ch) in spec.channels.iter().enumerate() {
+            let Some((rest_mean, rest_sd)) =
+                mean_sd(self.history[i].slice(base.cue_s + 1.0, base.work_end_s))
+            else {
+                continue;
+            };
+            let mvc = mvcs
+                .iter()
+                .flat_map(|s| self.history[i].smoothed(s.cue_s, s.end_s, HOLD_SMOOTH_BINS))
+                .map(|p| p.1)
+                .fold(f64::NEG_INFINITY, f64::max);
+            if mvc.is_finite() && mvc > rest_mean {
+                channels.push(ChannelCalibration {
+                    role: ch.role,
+                    unit: ch.unit.clone(),
+                    rest_mean,
+                    rest_sd,
+                    mvc,
+                });
+            }
+        }
+        let text: Vec<String> = channels
+            .iter()
+            .map(|c| format!("{} rest {:.1} MVC {:.1} {}", c.role, c.rest_mean, c.mvc, c.unit))
+            .collect();
+        self.lines.push(format!(
+            "{} calibrated: {}",
+            clock(self.frontier_s),
+            text.join(", ")
+        ));
+        self.calibration = Some(Calibration {
+            channels,
+            source: "this session".into(),
+        });
+    }
+
+    fn cal(&self, ch: usize) -> Option<&ChannelCalibration> {
+        let role = self.spec.as_ref()?.channels.get(ch)?.role;
+        self.calibration.as_ref()?.channel(role)
+    }
+
+    /// Score repetition `i` from what is known now.
+    fn score_rep(&mut self, i: usize, announce: bool) {
+        let slot = self.reps[i].slot;
+        let ph = self.phases[slot.phase].clone();
+        let cfg = self.setup.scoring.clone();
+        let window = (slot.cue_s - ANTICIPATION_S, slot.end_s - ANTICIPATION_S);
+        let in_window = |e: &&ContractionEvent| e.onset_s >= window.0 && e.onset_s < window.1;
+        let strain = self
+            .events
+            .iter()
+            .filter(in_window)
+            .any(|e| e.kind == EventKind::Strain);
+        let primary = self.reps[i].primary.clone();
+        let mut r = RepScore {
+            strain,
+            ..self.reps[i].score.clone()
+        };
+        r.target_s = self.target_s(&ph);
+        let Some(e) = primary else {
+            r.verdict = Some(Verdict::Fail);
+            r.reason = Some(if strain { Reason::Strain } else { Reason::Missing });
+            r.message = if strain {
+                "You pushed down — lift up and in instead".into()
+            } else {
+                "No squeeze found".into()
+            };
+            self.finish_score(i, r, announce);
+            return;
+        };
+        let ch = e.channel;
+        let cal = self.cal(ch).cloned();
+        let rest = cal.as_ref().map_or(e.rest_mean, |c| c.rest_mean);
+        let sm = self.history[ch].smoothed(e.onset_s, e.offset_s, HOLD_SMOOTH_BINS);
+        let peak = sm.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        let fall_rel = if ph.kind == PhaseKind::MaxHold {
+            cfg.perfect_fall_rel
+        } else {
+            0.5
+        };
+        let level = rest + fall_rel * (peak - rest);
+        let up = sm.iter().find(|p| p.1 >= level).map(|p| p.0);
+        let down = sm.iter().rev().find(|p| p.1 >= level).map(|p| p.0);
+        let hold = match (up, down) {
+            (Some(a), Some(b)) if b > a => b - a,
+            _ => 0.0,
+        };
+        r.onset_s = Some(e.onset_s);
+        r.cue_to_onset_s = Some(e.onset_s - slot.cue_s);
+        r.offset_s = Some(e.offset_s);
+        r.hold_s = Some(hold);
+        r.peak = peak.is_finite().then_some(peak);
+        r.release_s = Some(e.release_s);
+        if let (Some(a), Some(b)) = (up, down) {
+            let vals: Vec<f64> = self.history[ch]
+                .slice((a + 1.0).min(b), b)
+                .to_vec();
+            if let Some((m, sd)) = mean_sd(&vals) {
+                r.cv_pct = (m > 0.0).then(|| 100.0 * sd / m);
+                r.mean_pct_mvc = cal.as_ref().map(|c| c.pct_mvc(m));
+            }
+        }
+        r.peak_pct_mvc = cal.as_ref().map(|c| c.pct_mvc(peak));
+        if let (Some(c), Some((lo, _))) = (cal.as_ref(), ph.target_pct_mvc) {
+            let above = self.history[ch]
+                .smoothed(e.onset_s, e.offset_s, HOLD_SMOOTH_BINS)
+                .iter()
+                .filter(|p| c.pct_mvc(p.1) >= lo)
+                .count();
+            r.above_band_s = Some(above as f64 * HISTORY_BIN_S);
+        }
+        let next_cue = slot.end_s;
+        r.returned_to_rest = (ph.rest_s > 0.0).then_some(e.offset_s <= next_cue);
+        // Co-activation.
+        let abd_lead_ms = self
+            .events
+            .iter()
+            .filter(|a| a.role == Role::AbdEmg && a.kind == EventKind::AbdominalActivity)
+            .filter(|a| a.onset_s < e.offset_s && a.offset_s > e.onset_s)
+            .map(|a| 1000.0 * (e.onset_s - a.onset_s))
+            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+        r.abd_index = e.abd_index;
+        r.abd_lead_ms = abd_lead_ms;
+        // A knack's cough works the abdomen by design: no co-activation verdict there.
+        r.coact_flag = e
+            .abd_index
+            .filter(|_| ph.kind != PhaseKind::Knack)
+            .map(|ix| CoactFlag::classify(ix, abd_lead_ms, &cfg));
+        // Fatigue: median frequency of the windows inside this contraction.
+        let mf: Vec<(f64, f64)> = self
+            .median_points
+            .iter()
+            .copied()
+            .filter(|p| p.0 >= e.onset_s && p.0 <= e.offset_s)
+            .collect();
+        if !mf.is_empty() {
+            r.median_hz = Some(mf.iter().map(|p| p.1).sum::<f64>() / mf.len() as f64);
+            if mf.len() >= 3 {
+                r.median_slope_hz_per_s = slope(&mf);
+            }
+        }
+        // Knack: when was the cough?
+        if ph.kind == PhaseKind::Knack {
+            r.cough_onset_s = self.cough_onset(window, &e, &cfg);
+            r.knack_lead_s = r.cough_onset_s.map(|c| c - e.onset_s);
+        }
+        let first_peak = self
+            .reps
+            .iter()
+            .find(|x| x.slot.phase == slot.phase && x.score.peak.is_some())
+            .filter(|x| x.slot.rep < slot.rep)
+            .and_then(|x| x.score.peak);
+        let weak = ph.until_failure
+            && first_peak.is_some_and(|f| peak - rest < cfg.fail_peak_rel * (f - rest));
+        let unit = self.live.unit.clone();
+        let (verdict, reason, message) = match ph.kind {
+            PhaseKind::Mvc => (
+                Verdict::Info,
+                Reason::Ok,
+                format!("Strongest so far: {peak:.0} {unit}"),
+            ),
+            PhaseKind::Rest => (Verdict::Info, Reason::Ok, String::new()),
+            PhaseKind::Hold => {
+                if strain {
+                    (Verdict::Fail, Reason::Strain, "You pushed down — lift up and in instead".into())
+                } else if hold < r.target_s - cfg.hold_tolerance_s {
+                    (
+                        Verdict::Fail,
+                        Reason::Short,
+                        format!("Held {} — aim for {}", secs(hold), secs(r.target_s)),
+                    )
+                } else if weak {
+                    (Verdict::Fail, Reason::Weak, "Weaker now — that is your limit today".into())
+                } else if r.returned_to_rest == Some(false) {
+                    (Verdict::Fail, Reason::NoRest, "Let go completely before the next one".into())
+                } else if r.coact_flag == Some(CoactFlag::Red) {
+                    (Verdict::Pass, Reason::Ok, format!("Good hold — {} — keep your tummy soft", secs(hold)))
+                } else {
+                    (Verdict::Pass, Reason::Ok, format!("Good hold — {}", secs(hold)))
+                }
+            }
+            PhaseKind::Flick => {
+                if weak {
+                    (Verdict::Fail, Reason::Weak, "Weaker now — that is enough".into())
+                } else {
+                    (Verdict::Pass, Reason::Ok, "Good quick squeeze".into())
+                }
+            }
+            PhaseKind::Endurance => (
+                Verdict::Pass,
+                Reason::Ok,
+                match r.above_band_s {
+                    Some(s) => format!("Kept it up {}", secs(s)),
+                    None => format!("Kept it up {}", secs(hold)),
+                },
+            ),
+            PhaseKind::MaxHold => {
+                self.max_hold_s = Some(hold.min(ph.work_s));
+                (Verdict::Pass, Reason::Ok, format!("Held {}", secs(hold)))
+            }
+            PhaseKind::Knack => match r.knack_lead_s {
+                Some(l) if l >= cfg.knack_min_lead_s && e.offset_s > e.onset_s + l + 0.3 => (
+                    Verdict::Pass,
+                    Reason::Ok,
+                    format!("Good knack — squeezed {} before the cough", secs(l)),
+                ),
+                Some(_) => (Verdict::Fail, Reason::LateSqueeze, "Squeeze first, then cough".into()),
+                None => (Verdict::Fail, Reason::LateSqueeze, "No cough found — squeeze, then cough".into()),
+            },
+        };
+        r.verdict = Some(verdict);
+        r.reason = Some(reason);
+        r.message = message;
+        self.finish_score(i, r, announce);
+    }
+
+    fn finish_score(&mut self, i: usize, r: RepScore, announce: bool) {
+        let was_pass = self.reps[i].score.passed();
+        let counts = self.phases[r.phase].kind == PhaseKind::Hold;
+        if counts && r.passed() && !was_pass {
+            self.live.valid_today += 1;
+        } else if counts && was_pass && !r.passed() {
+            self.live.valid_today = self.live.valid_today.saturating_sub(1);
+        }
+        let changed = self.reps[i].score.message != r.message;
+        if announce && changed && !r.message.is_empty() {
+            self.live.verdict = Some((r.message.clone(), r.verdict != Some(Verdict::Fail)));
+            self.lines.push(format!(
+                "{} {} {}: {}",
+                clock(self.frontier_s),
+                r.phase_name,
+                r.rep,
+                r.message
+            ));
+        }
+        self.reps[i].score = r;
+    }
+
+    /// Knack: the first cough event in the window, else the onset of the largest fast pressure
+    /// jump inside the squeeze.
+    fn cough_onset(&self, window: (f64, f64), e: &ContractionEvent, cfg: &ScoringConfig) -> Option<f64> {
+        let ev = self
+            .events
+            .iter()
+            .filter(|c| c.kind == EventKind::Cough && c.onset_s >= window.0 && c.onset_s < e.offset_s)
+            .map(|c| c.onset_s)
+            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.min(x))));
+        if ev.is_some() {
+            return ev;
+        }
+        let p = self.pressure?;
+        let v = self.history[p].smoothed(e.onset_s, e.offset_s, 1);
+        let (imax, &(tmax, vmax)) = v
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1 .1.total_cmp(&b.1 .1))?;
+        // The level before the spike: the median of the 0.3 s ending 0.4 s before the peak.
+        let before: Vec<f64> = v
+            .iter()
+            .filter(|q| q.0 >= tmax - 0.7 && q.0 < tmax - 0.4)
+            .map(|q| q.1)
+            .collect();
+        let mut sorted = before.clone();
+        sorted.sort_by(f64::total_cmp);
+        let base = *sorted.get(sorted.len() / 2)?;
+        if vmax - base < cfg.cough_min_jump_cmh2o {
+            return None;
+        }
+        let thr = base + 0.1 * (vmax - base);
+        let start = v[..imax].iter().rposition(|q| q.1 <= thr).map_or(imax, |k| k + 1);
+        Some(v[start].0 - self.pressure_delay_s())
+    }
+
+    /// The pressure low-pass delays the trace; the detector's own pressure events carry it.
+    fn pressure_delay_s(&self) -> f64 {
+        0.0
+    }
+
+    fn update_live(&mut self) {
+        let t = self.frontier_s;
+        self.live.time_s = t;
+        if let Some(c) = self.score_ch {
+            self.live.level = self.last_level;
+            self.live.level_pct_mvc = self.cal(c).map(|k| k.pct_mvc(self.last_level));
+        }
+        self.live.abd_warning = match (self.abd, self.abd.and_then(|a| self.cal(a))) {
+            (Some(a), Some(k)) => {
+                let x = self.history[a].latest(10).unwrap_or(self.last_abd);
+                x > k.rest_mean + self.setup.scoring.abd_warning_k * k.rest_sd.max(0.05 * k.rest_mean)
+            }
+            _ => false,
+        };
+        self.live.calibrating = self.calibration.is_none();
+        let Some(s) = self.timeline.current() else {
+            self.live.headline = "Well done — session complete".into();
+            self.live.in_work = false;
+            self.live.countdown_s = 0.0;
+            return;
+        };
+        let ph = &self.phases[s.phase];
+        self.live.phase_name = ph.name.clone();
+        self.live.phase_no = s.phase + 1;
+        self.live.phase_kind = Some(ph.kind);
+        self.live.instruction = ph.cue.clone();
+        self.live.rep = s.rep;
+        self.live.reps_in_phase = ph.reps;
+        self.live.target_pct_mvc = ph.target_pct_mvc;
+        let in_work = t < s.work_end_s;
+        self.live.in_work = in_work;
+        let left = if in_work { s.work_end_s - t } else { s.end_s - t };
+        self.live.countdown_s = left.max(0.0);
+        let elapsed = t - s.cue_s;
+        let n = left.ceil().max(1.0) as u32;
+        self.live.headline = match (ph.kind, in_work) {
+            (PhaseKind::Rest, _) => format!("Relax — let it sink {n}…"),
+            (PhaseKind::Flick, true) => "Quick squeeze!".into(),
+            (PhaseKind::Knack, true) if elapsed < 1.0 => "Squeeze…".into(),
+            (PhaseKind::Knack, true) => "…now cough!".into(),
+            (PhaseKind::Endurance, true) => format!("Keep it up {n}…"),
+            (_, true) if elapsed < 1.0 => "Squeeze".into(),
+            (_, true) => format!("Hold {n}…"),
+            (PhaseKind::Flick, false) => "Let go".into(),
+            (_, false) if t - s.work_end_s < RELAX_WORDS_S => "Relax fully".into(),
+            (_, false) => format!("Rest {n}…"),
+        };
+    }
+
+    /// Close the session (end of stream or `q`).
+    pub fn finish(mut self, end_time_s: f64, stopped_early: bool) -> SessionResult {
+        self.frontier_s = self.frontier_s.max(end_time_s);
+        self.stopped_early = stopped_early;
+        // Score whatever is still open.
+        let open: Vec<usize> = (0..self.reps.len())
+            .filter(|&i| self.reps[i].score.verdict.is_none())
+            .collect();
+        for i in open {
+            if self.reps[i].slot.end_s <= self.frontier_s + 1e-9 || self.reps[i].primary.is_some() {
+                self.close_rep(i);
+                if self.reps[i].score.verdict.is_none() {
+                    self.score_rep(i, false);
+                }
+            }
+        }
+        if stopped_early {
+            self.lines.push(format!("{} stopped early", clock(self.frontier_s)));
+        }
+        self.live.finished = true;
+        SessionResult {
+            protocol: self.setup.protocol.clone(),
+            phases: self.phases.clone(),
+            reps: self
+                .reps
+                .iter()
+                .filter(|r| r.score.verdict.is_some())
+                .map(|r| r.score.clone())
+                .collect(),
+            calibration: self.calibration.clone(),
+            calibration_source: self.calibration_source.clone(),
+            events: self.events.clone(),
+            markers: self.markers.clone(),
+            spec: self.spec.clone(),
+            history: std::mem::take(&mut self.history),
+            raw: std::mem::take(&mut self.raw),
+            scoring_channel: self.score_ch,
+            scoring: self.setup.scoring.clone(),
+            end_time_s: self.frontier_s,
+            set_ends: self.set_ends.clone(),
+            stopped_early,
+            done_today: self.setup.done_today,
+            median_points: std::mem::take(&mut self.median_points),
+        }
+    }
+}
+
+/// `m:ss.s` for the plain lines.
+pub fn clock(t: f64) -> String {
+    let m = (t / 60.0).floor();
+    format!("{:>2}:{:04.1}", m as u64, t - 60.0 * m)
+}
+
+/// A way of showing the session as it happens.
+pub trait SessionView: Send {
+    fn start(&mut self, live: &LiveState) -> Result<(), OutputError>;
+    /// After every block: the state and the event lines since the last call.
+    fn update(&mut self, live: &LiveState, lines: &[String]) -> Result<(), OutputError>;
+    fn finish(&mut self, live: &LiveState, lines: &[String]) -> Result<(), OutputError>;
+}
+
+/// One line per event, for pipes, logs and `--plain`.
+pub struct PlainView {
+    out: Box<dyn std::io::Write + Send>,
+}
+
+impl PlainView {
+    pub fn new(out: Box<dyn std::io::Write + Send>) -> Self {
+        PlainView { out }
+    }
+    fn write(&mut self, lines: &[String]) -> Result<(), OutputError> {
+        for l in lines {
+            writeln!(self.out, "{l}").map_err(|e| OutputError::write("standard output", e))?;
+        }
+        if !lines.is_empty() {
+            self.out
+                .flush()
+                .map_err(|e| OutputError::write("standard output", e))?;
+        }
+        Ok(())
+    }
+}
+
+impl SessionView for PlainView {
+    fn start(&mut self, live: &LiveState) -> Result<(), OutputError> {
+        self.write(&[format!("knip session: {}", live.protocol)])
+    }
+    fn update(&mut self, _: &LiveState, lines: &[String]) -> Result<(), OutputError> {
+        self.write(lines)
+    }
+    fn finish(&mut self, _: &LiveState, lines: &[String]) -> Result<(), OutputError> {
+        self.write(lines)
+    }
+}
+
+/// The session as a pipeline sink: runner, views, and the result handed back at the end.
+pub struct SessionSink {
+    runner: Option<SessionRunner>,
+    views: Vec<Box<dyn SessionView>>,
+    controls: Arc<Controls>,
+    markers_seen: u32,
+    result: Arc<Mutex<Option<SessionResult>>>,
+}
+
+impl SessionSink {
+    pub fn new(
+        runner: SessionRunner,
+        views: Vec<Box<dyn SessionView>>,
+        controls: Arc<Controls>,
+    ) -> Self {
+        SessionSink {
+            runner: Some(runner),
+            views,
+            controls,
+            markers_seen: 0,
+            result: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Where the result lands when the run finishes.
+    pub fn result_handle(&self) -> Arc<Mutex<Option<SessionResult>>> {
+        self.result.clone()
+    }
+}
+
+impl Sink for SessionSink {
+    fn start(&mut self, start: &RunStart) -> Result<(), OutputError> {
+        let Some(r) = self.runner.as_mut() else {
+            return Ok(());
+        };
+        r.start(&start.spec);
+        r.update_live();
+        let live = r.live().clone();
+        let lines = r.take_lines();
+        for v in self.views.iter_mut() {
+            v.start(&live)?;
+            v.update(&live, &lines)?;
+        }
+        Ok(())
+    }
+
+    fn block(&mut self, p: &Processed) -> Result<(), OutputError> {
+        let Some(r) = self.runner.as_mut() else {
+            return Ok(());
+        };
+        r.push(p);
+        let asked = self.controls.marker_requests.load(Ordering::SeqCst);
+        while self.markers_seen < asked {
+            self.markers_seen += 1;
+            r.marker(&format!("M{}", self.markers_seen));
+        }
+        r.set_paused(self.controls.paused.load(Ordering::SeqCst));
+        let lines = r.take_lines();
+        let live = r.live().clone();
+        for v in self.views.iter_mut() {
+            v.update(&live, &lines)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, end: &RunEnd) -> Result<(), OutputError> {
+        let Some(r) = self.runner.take() else {
+            return Ok(());
+        };
+        let stopped = self.controls.quit.load(Ordering::SeqCst);
+        let mut result = r.finish(end.end_time_s, stopped);
+        let live = LiveState {
+            finished: true,
+            ..Default::default()
+        };
+        let mut lines = vec![format!(
+            "{} valid holds of {} today",
+            result.reps.iter().filter(|x| x.passed() && x.kind == "hold").count() as u32
+                + result.done_today,
+            result.protocol.daily_goal_reps
+        )];
+        if result.stopped_early {
+            lines.push("session stopped early; report written for what was done".into());
+        }
+        for v in self.views.iter_mut() {
+            v.finish(&live, &lines)?;
+        }
+        result.end_time_s = result.end_time_s.max(end.end_time_s);
+        if let Ok(mut slot) = self.result.lock() {
+            *slot = Some(result);
+        }
+        Ok(())
+    }
+}
