@@ -47,6 +47,17 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
     },
+    /// A guided training or assessment session (see `knip protocols`) with a simulated patient:
+    /// calibration, cues, live view, per-rep verdicts; reports into --out.
+    Session {
+        /// Built-in protocol name or a protocol .toml file.
+        #[arg(long, default_value = "strength")]
+        protocol: String,
+        #[command(flatten)]
+        guided: GuidedArgs,
+        #[command(flatten)]
+        settings: Settings,
+    },
     /// Write a simulated session: FILE.csv, its sidecar FILE.json and ground truth FILE.truth.csv.
     Simulate {
         #[arg(long, default_value = "strength")]
@@ -113,6 +124,55 @@ enum Command {
     },
     /// List the built-in protocols.
     Protocols,
+}
+
+/// Options of guided sessions.
+#[derive(Args, Clone)]
+struct GuidedArgs {
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Playback speed: 1 = real time, 10 = ten times faster.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// As fast as the CPU allows (overrides --speed).
+    #[arg(long)]
+    fast: bool,
+    #[arg(long, default_value = "knip-session")]
+    out: PathBuf,
+    /// One line per event instead of the full-screen view (automatic without a terminal).
+    #[arg(long)]
+    plain: bool,
+    /// A saved calibration.json: skip the rest baseline and the maximal squeezes.
+    #[arg(long)]
+    calibration: Option<PathBuf>,
+    /// Valid holds already done today, for "7 of 30 today".
+    #[arg(long, default_value_t = 0)]
+    done_today: u32,
+}
+
+fn run_guided_cmd(protocol: &str, g: GuidedArgs, settings: Settings) -> anyhow::Result<()> {
+    use knip::session::{calibrate::Calibration, drive, protocol::Protocol, score::ScoringConfig};
+    let cfg = settings.config()?;
+    anyhow::ensure!(g.speed > 0.0, "--speed must be positive");
+    let protocol = Protocol::load(protocol)?;
+    let calibration = g.calibration.as_deref().map(Calibration::load).transpose()?;
+    let tui = !g.plain && std::io::stdout().is_terminal();
+    let o = drive::GuidedOptions {
+        protocol,
+        seed: g.seed,
+        speed: (!g.fast).then_some(g.speed),
+        out_dir: g.out.clone(),
+        tui,
+        calibration,
+        done_today: g.done_today,
+        scoring: ScoringConfig::default(),
+    };
+    let (_, files) = drive::run_guided(&o, &cfg, Box::new(std::io::stdout()))?;
+    println!("Report written to {}/", g.out.display());
+    for f in files {
+        println!("  {}", f.display());
+    }
+    Ok(())
 }
 
 /// Analysis settings that can be changed from the command line; everything else is in
@@ -204,6 +264,32 @@ fn parse_roles(names: &[String]) -> anyhow::Result<Vec<knip::frame::Role>> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Session {
+            protocol,
+            guided,
+            settings,
+        } => run_guided_cmd(&protocol, guided, settings)?,
+        Command::Demo {
+            protocol,
+            seed,
+            speed,
+            fast,
+            out,
+            plain,
+            settings,
+        } if knip::session::protocol::Protocol::load(&protocol).is_ok() => run_guided_cmd(
+            &protocol,
+            GuidedArgs {
+                seed,
+                speed,
+                fast,
+                out,
+                plain,
+                calibration: None,
+                done_today: 0,
+            },
+            settings,
+        )?,
         Command::Demo {
             protocol,
             seed,
@@ -343,8 +429,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Protocols => {
+            println!("Guided sessions (knip session / knip demo --protocol NAME, or a .toml file):");
+            for p in knip::session::protocol::builtin_protocols() {
+                println!("  {:10} {}", p.name, p.description);
+            }
+            println!("Simulator-only protocols (knip simulate, knip evaluate, knip demo):");
             for (name, description) in protocol_names() {
-                println!("{name:10} {description}");
+                println!("  {name:10} {description}");
             }
         }
     }

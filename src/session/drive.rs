@@ -257,3 +257,59 @@ pub fn evaluate_session(protocol: &str, seed: u64, cfg: &AnalysisConfig) -> Resu
     let out = run_simulated(&s, cfg, Vec::new(), Arc::new(Controls::default()), |p| Box::new(p))?;
     Ok(agreement(protocol, seed, &out))
 }
+
+/// Options of `knip session` / `knip demo` with a simulated patient.
+#[derive(Debug, Clone)]
+pub struct GuidedOptions {
+    pub protocol: Protocol,
+    pub seed: u64,
+    pub speed: Option<f64>,
+    pub out_dir: PathBuf,
+    /// Full-screen live view (a terminal); otherwise one line per event.
+    pub tui: bool,
+    pub calibration: Option<Calibration>,
+    pub done_today: u32,
+    pub scoring: ScoringConfig,
+}
+
+/// Run a guided session with a simulated patient, live view, and write the reports.
+pub fn run_guided(
+    o: &GuidedOptions,
+    cfg: &AnalysisConfig,
+    out: Box<dyn std::io::Write + Send>,
+) -> Result<(SimulatedOutcome, Vec<PathBuf>), SessionError> {
+    let controls = Arc::new(Controls::default());
+    let view: Box<dyn SessionView> = if o.tui {
+        Box::new(crate::sink::tui::TuiView::new(controls.clone()))
+    } else {
+        Box::new(super::run::PlainView::new(out))
+    };
+    let s = SimulatedSession {
+        setup: SessionSetup {
+            protocol: o.protocol.clone(),
+            calibration: o.calibration.clone(),
+            scoring: o.scoring.clone(),
+            done_today: o.done_today,
+        },
+        sim: session_sim(o.seed),
+        speed: o.speed,
+    };
+    let outcome = run_simulated(&s, cfg, vec![view], controls, |p| Box::new(p))?;
+    let title = format!(
+        "knip session — {}, simulated patient seed {}",
+        o.protocol.name, o.seed
+    );
+    let files = crate::sink::session_report::write_session_report(&o.out_dir, &outcome.result, &title)?;
+    let truth = o.out_dir.join("truth_reps.json");
+    std::fs::write(
+        &truth,
+        serde_json::to_string_pretty(&serde_json::json!({
+            "reps": outcome.truth,
+            "patient": outcome.patient.params(),
+            "guided": outcome.patient.guided_params(),
+        }))
+        .unwrap_or_default(),
+    )
+    .map_err(|e| OutputError::write(&truth, e))?;
+    Ok((outcome, files))
+}

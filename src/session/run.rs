@@ -489,7 +489,8 @@ impl SessionRunner {
         if take {
             self.reps[i].primary = Some(e.clone());
         }
-        if take || e.kind == EventKind::Strain || e.kind == EventKind::AbdominalActivity {
+        let refines = self.reps[i].primary.is_some() && e.kind == EventKind::AbdominalActivity;
+        if take || e.kind == EventKind::Strain || refines {
             let announce = !self.reps[i].closed || take;
             self.score_rep(i, announce);
         }
@@ -698,6 +699,7 @@ impl SessionRunner {
         r.hold_s = Some(hold);
         r.peak = peak.is_finite().then_some(peak);
         r.release_s = Some(e.release_s);
+        r.rise_s = Some(e.rise_s);
         if let (Some(a), Some(b)) = (up, down) {
             let vals: Vec<f64> = self.history[ch]
                 .slice((a + 1.0).min(b), b)

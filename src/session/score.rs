@@ -148,6 +148,8 @@ pub struct RepScore {
     pub mean_pct_mvc: Option<f64>,
     /// Over the hold, first second skipped.
     pub cv_pct: Option<f64>,
+    /// Onset → peak, seconds.
+    pub rise_s: Option<f64>,
     /// Peak → back to rest, seconds.
     pub release_s: Option<f64>,
     pub returned_to_rest: Option<bool>,

@@ -1,7 +1,10 @@
 //! Where results go: recordings, report tables, plots.
 
+pub mod assessment_plot;
 pub mod decimate;
 pub mod live;
 pub mod plot;
 pub mod record;
 pub mod report;
+pub mod session_report;
+pub mod tui;

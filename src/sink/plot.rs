@@ -192,7 +192,7 @@ fn temp_path(path: &Path) -> Option<PathBuf> {
 }
 
 /// Registers the embedded fonts with plotters, once per process.
-fn ensure_fonts() {
+pub(crate) fn ensure_fonts() {
     static FONTS: Once = Once::new();
     FONTS.call_once(|| {
         // The embedded fonts are valid; if they were not, drawing text reports the error.

@@ -33,11 +33,13 @@ struct Timing {
     rise: f64,
     fall: f64,
     counter: u32,
+    /// Median frequency of the activity (fatigued holds), else the patient's rep-1 value.
+    median_hz: Option<f64>,
 }
 
 fn squeeze(b: &mut Builder, g: &mut Rng, t: &mut RepTruth, tm: Timing, hold: f64, rel: f64) {
     let before = b.p.coactivated_count;
-    let median = b.p.pfm_median_hz_rep1 * g.range(0.97, 1.03);
+    let median = tm.median_hz.unwrap_or(b.p.pfm_median_hz_rep1) * g.range(0.97, 1.03);
     b.contraction(
         TruthKind::Squeeze,
         tm.counter,
@@ -140,11 +142,12 @@ pub(crate) fn plan_guided(phases: &[Phase], seed: u64) -> (Plan, Vec<RepTruth>, 
             && matches!(ph.kind, PhaseKind::Hold)
             && !ph.hold_from_max_hold
             && g.chance(0.25);
-        let tm = Timing {
+        let mut tm = Timing {
             onset,
             rise,
             fall,
             counter,
+            median_hz: None,
         };
         let mut failed = false;
         match ph.kind {
@@ -176,11 +179,13 @@ pub(crate) fn plan_guided(phases: &[Phase], seed: u64) -> (Plan, Vec<RepTruth>, 
                 let n = b.p.reps_to_failure;
                 if slot.rep < n {
                     let hold = ph.work_s + g.range(0.2, 0.8);
-                    let (rel, _) = b.level_of_hold(slot.rep);
+                    let (rel, median) = b.level_of_hold(slot.rep);
+                    tm.median_hz = Some(median);
                     squeeze(&mut b, &mut g, &mut t, tm, hold, 0.92 * rel);
                 } else {
                     let hold = g.range(0.4, 0.8) * ph.work_s;
                     let rel = b.p.failure_level_rel;
+                    tm.median_hz = Some(b.p.pfm_median_hz_at_failure);
                     squeeze(&mut b, &mut g, &mut t, tm, hold, rel);
                     t.outcome = "short".into();
                     failed = true;
