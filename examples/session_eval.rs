@@ -3,8 +3,18 @@ use knip::config::AnalysisConfig;
 use knip::session::drive::evaluate_session;
 
 fn main() -> anyhow::Result<()> {
-    let n: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(12);
-    let protocols = ["strength", "identify", "function", "glazer", "perfect", "endurance"];
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    let protocols = [
+        "strength",
+        "identify",
+        "function",
+        "glazer",
+        "perfect",
+        "endurance",
+    ];
     let cfg = AnalysisConfig::default();
     let (mut v, mut va, mut tp, mut fnn, mut tn, mut fp, mut st, mut sf) = (0, 0, 0, 0, 0, 0, 0, 0);
     let mut ends = Vec::new();
@@ -27,10 +37,31 @@ fn main() -> anyhow::Result<()> {
         for d in &a.disagreements {
             println!("  {d}");
         }
-        println!("{p} seed {}: verdicts {}/{} coact tp{} fn{} tn{} fp{} strains {}/{} set_end {:?}", i + 1, a.verdicts_agree, a.verdicts, a.coact_tp, a.coact_fn, a.coact_tn, a.coact_fp, a.strains_flagged, a.strains, a.set_end);
+        println!(
+            "{p} seed {}: verdicts {}/{} coact tp{} fn{} tn{} fp{} strains {}/{} set_end {:?}",
+            i + 1,
+            a.verdicts_agree,
+            a.verdicts,
+            a.coact_tp,
+            a.coact_fn,
+            a.coact_tn,
+            a.coact_fp,
+            a.strains_flagged,
+            a.strains,
+            a.set_end
+        );
     }
-    println!("verdict agreement {va}/{v} = {:.3}", va as f64 / v.max(1) as f64);
-    println!("co-activation sensitivity {:.3} ({tp}/{}), specificity {:.3} ({tn}/{})", tp as f64 / (tp + fnn).max(1) as f64, tp + fnn, tn as f64 / (tn + fp).max(1) as f64, tn + fp);
+    println!(
+        "verdict agreement {va}/{v} = {:.3}",
+        va as f64 / v.max(1) as f64
+    );
+    println!(
+        "co-activation sensitivity {:.3} ({tp}/{}), specificity {:.3} ({tn}/{})",
+        tp as f64 / (tp + fnn).max(1) as f64,
+        tp + fnn,
+        tn as f64 / (tn + fp).max(1) as f64,
+        tn + fp
+    );
     println!("strains flagged {sf}/{st}");
     println!("set ends (truth, measured): {ends:?}");
     knack.sort_by(f64::total_cmp);

@@ -155,7 +155,11 @@ fn run_guided_cmd(protocol: &str, g: GuidedArgs, settings: Settings) -> anyhow::
     let cfg = settings.config()?;
     anyhow::ensure!(g.speed > 0.0, "--speed must be positive");
     let protocol = Protocol::load(protocol)?;
-    let calibration = g.calibration.as_deref().map(Calibration::load).transpose()?;
+    let calibration = g
+        .calibration
+        .as_deref()
+        .map(Calibration::load)
+        .transpose()?;
     let tui = !g.plain && std::io::stdout().is_terminal();
     let o = drive::GuidedOptions {
         protocol,
@@ -429,7 +433,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Protocols => {
-            println!("Guided sessions (knip session / knip demo --protocol NAME, or a .toml file):");
+            println!(
+                "Guided sessions (knip session / knip demo --protocol NAME, or a .toml file):"
+            );
             for p in knip::session::protocol::builtin_protocols() {
                 println!("  {:10} {}", p.name, p.description);
             }

@@ -193,7 +193,7 @@ fn demo_runs_fast_and_writes_its_report_and_recording() {
         "demo",
         "--fast",
         "--protocol",
-        "identify",
+        "mixed",
         "--seed",
         "2",
         "--out",

@@ -79,7 +79,8 @@ impl Source for ControlledSource {
                 .zip(&spec.channels)
                 .map(|(c, ch)| c.end_index() as f64 / ch.rate_hz)
                 .fold(0.0, f64::max);
-            let due = Duration::from_secs_f64((end_s / speed.max(1e-3)).max(0.0)) + self.paused_total;
+            let due =
+                Duration::from_secs_f64((end_s / speed.max(1e-3)).max(0.0)) + self.paused_total;
             let now = t0.elapsed();
             if due > now {
                 std::thread::sleep(due - now);
@@ -239,11 +240,17 @@ pub fn agreement(protocol: &str, seed: u64, out: &SimulatedOutcome) -> Agreement
 }
 
 /// Settings used by the evaluation and the README figures.
-pub fn evaluate_session(protocol: &str, seed: u64, cfg: &AnalysisConfig) -> Result<Agreement, SessionError> {
-    let p = Protocol::load(protocol).map_err(|e| SessionError::Output(OutputError::Plot {
-        path: PathBuf::from(protocol),
-        message: e.to_string(),
-    }))?;
+pub fn evaluate_session(
+    protocol: &str,
+    seed: u64,
+    cfg: &AnalysisConfig,
+) -> Result<Agreement, SessionError> {
+    let p = Protocol::load(protocol).map_err(|e| {
+        SessionError::Output(OutputError::Plot {
+            path: PathBuf::from(protocol),
+            message: e.to_string(),
+        })
+    })?;
     let s = SimulatedSession {
         setup: SessionSetup {
             scoring: ScoringConfig::default(),
@@ -254,7 +261,9 @@ pub fn evaluate_session(protocol: &str, seed: u64, cfg: &AnalysisConfig) -> Resu
         sim: session_sim(seed),
         speed: None,
     };
-    let out = run_simulated(&s, cfg, Vec::new(), Arc::new(Controls::default()), |p| Box::new(p))?;
+    let out = run_simulated(&s, cfg, Vec::new(), Arc::new(Controls::default()), |p| {
+        Box::new(p)
+    })?;
     Ok(agreement(protocol, seed, &out))
 }
 
@@ -299,7 +308,8 @@ pub fn run_guided(
         "knip session — {}, simulated patient seed {}",
         o.protocol.name, o.seed
     );
-    let files = crate::sink::session_report::write_session_report(&o.out_dir, &outcome.result, &title)?;
+    let files =
+        crate::sink::session_report::write_session_report(&o.out_dir, &outcome.result, &title)?;
     let truth = o.out_dir.join("truth_reps.json");
     std::fs::write(
         &truth,

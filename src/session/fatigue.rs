@@ -81,7 +81,11 @@ impl MedianFrequency {
             let p = c.norm_sqr();
             if acc + p >= 0.5 * total {
                 // Interpolate inside the bin.
-                let frac = if p > 0.0 { (0.5 * total - acc) / p } else { 0.0 };
+                let frac = if p > 0.0 {
+                    (0.5 * total - acc) / p
+                } else {
+                    0.0
+                };
                 return Some((k as f64 - 0.5 + frac) * bin_hz);
             }
             acc += p;

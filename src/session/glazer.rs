@@ -17,7 +17,8 @@ pub const OLEKSY_2020_UV: [(&str, f64, f64); 5] = [
 ];
 
 /// Healthy medians in %MVC with another probe [Med Sci Monit 2025;31:e950086].
-pub const MSM_2025_PCT_MVC: [(&str, f64); 3] = [("pre-rest", 22.0), ("flicks", 58.0), ("tonic", 62.0)];
+pub const MSM_2025_PCT_MVC: [(&str, f64); 3] =
+    [("pre-rest", 22.0), ("flicks", 58.0), ("tonic", 62.0)];
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct GlazerRow {
@@ -54,10 +55,20 @@ pub fn glazer_table(r: &SessionResult) -> Vec<GlazerRow> {
             continue;
         }
         // Work segments, first second skipped (flicks are too short to skip).
-        let skip = if ph.kind == PhaseKind::Flick { 0.0 } else { 1.0 };
+        let skip = if ph.kind == PhaseKind::Flick {
+            0.0
+        } else {
+            1.0
+        };
         let mut vals = Vec::new();
         for x in &reps {
-            let end = x.cue_s + ph.work_s + if ph.kind == PhaseKind::Flick { 1.0 } else { 0.0 };
+            let end = x.cue_s
+                + ph.work_s
+                + if ph.kind == PhaseKind::Flick {
+                    1.0
+                } else {
+                    0.0
+                };
             vals.extend_from_slice(r.history[ch].slice(x.cue_s + skip, end));
         }
         let ms = mean_sd(&vals);
@@ -69,12 +80,22 @@ pub fn glazer_table(r: &SessionResult) -> Vec<GlazerRow> {
             cv_pct: ms.filter(|m| m.0 > 0.0).map(|m| 100.0 * m.1 / m.0),
             peak: peak.is_finite().then_some(peak),
             mean_pct_mvc: cal.zip(ms).map(|(c, m)| c.pct_mvc(m.0)),
-            time_before_peak_s: contraction.then(|| avg(reps.iter().filter_map(|x| x.rise_s))).flatten(),
-            time_after_peak_s: contraction.then(|| avg(reps.iter().filter_map(|x| x.release_s))).flatten(),
+            time_before_peak_s: contraction
+                .then(|| avg(reps.iter().filter_map(|x| x.rise_s)))
+                .flatten(),
+            time_after_peak_s: contraction
+                .then(|| avg(reps.iter().filter_map(|x| x.release_s)))
+                .flatten(),
             median_hz: avg(reps.iter().filter_map(|x| x.median_hz)),
             median_slope_hz_per_s: avg(reps.iter().filter_map(|x| x.median_slope_hz_per_s)),
-            normal_uv: OLEKSY_2020_UV.iter().find(|n| n.0 == ph.name).map(|n| (n.1, n.2)),
-            normal_pct_mvc: MSM_2025_PCT_MVC.iter().find(|n| n.0 == ph.name).map(|n| n.1),
+            normal_uv: OLEKSY_2020_UV
+                .iter()
+                .find(|n| n.0 == ph.name)
+                .map(|n| (n.1, n.2)),
+            normal_pct_mvc: MSM_2025_PCT_MVC
+                .iter()
+                .find(|n| n.0 == ph.name)
+                .map(|n| n.1),
         });
     }
     rows

@@ -59,13 +59,17 @@ pub fn perfect(r: &SessionResult) -> Perfect {
                 .map(|c| c.rest_mean);
             let v = r.history[pc].smoothed(x.cue_s, x.cue_s + 12.0, 25);
             let before = r.history[pc].slice(x.cue_s - 2.0, x.cue_s);
-            let base = rest.or_else(|| (!before.is_empty()).then(|| before.iter().sum::<f64>() / before.len() as f64));
+            let base = rest.or_else(|| {
+                (!before.is_empty()).then(|| before.iter().sum::<f64>() / before.len() as f64)
+            });
             base.map(|b| v.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max) - b)
                 .filter(|x| x.is_finite())
         }
         _ => None,
     };
-    let count = |p: Option<usize>| p.map(|p| r.reps.iter().filter(|x| x.phase == p && x.passed()).count() as u32);
+    let count = |p: Option<usize>| {
+        p.map(|p| r.reps.iter().filter(|x| x.phase == p && x.passed()).count() as u32)
+    };
     Perfect {
         power: peak_rise.map(|x| band_of(x).0),
         power_band: peak_rise.map(|x| band_of(x).1.to_string()),

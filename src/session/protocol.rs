@@ -205,32 +205,95 @@ pub fn builtin_protocols() -> Vec<Protocol> {
         training(
             "relax",
             "step 1a: three 10-s relaxations; rest level and steadiness",
-            vec![phase("relax", Rest, "Let the pelvic floor sink and relax", 3, 10.0, 3.0, false, None)],
+            vec![phase(
+                "relax",
+                Rest,
+                "Let the pelvic floor sink and relax",
+                3,
+                10.0,
+                3.0,
+                false,
+                None,
+            )],
         ),
         training(
             "identify",
             "step 1b: 10 squeezes, hold 2 s, relax fully at least 2 s",
-            vec![phase("identify", Hold, "Squeeze and lift", 10, 2.0, 4.0, false, Some(STRONG_BAND_PCT))],
+            vec![phase(
+                "identify",
+                Hold,
+                "Squeeze and lift",
+                10,
+                2.0,
+                4.0,
+                false,
+                Some(STRONG_BAND_PCT),
+            )],
         ),
         training(
             "strength",
             "step 2: hold 5 s, rest 5 s, until a hold fails (goal 30 a day), then 5 quick squeezes",
             vec![
-                phase("strength", Hold, "Squeeze and hold", 30, 5.0, 5.0, true, Some(STRONG_BAND_PCT)),
-                phase("quick", Flick, "Quick squeeze, let go", 5, 1.0, 3.0, false, Some(STRONG_BAND_PCT)),
+                phase(
+                    "strength",
+                    Hold,
+                    "Squeeze and hold",
+                    30,
+                    5.0,
+                    5.0,
+                    true,
+                    Some(STRONG_BAND_PCT),
+                ),
+                phase(
+                    "quick",
+                    Flick,
+                    "Quick squeeze, let go",
+                    5,
+                    1.0,
+                    3.0,
+                    false,
+                    Some(STRONG_BAND_PCT),
+                ),
             ],
         ),
         training(
             "endurance",
             "step 3: squeeze firmly as long as you can (up to 60 s), twice",
-            vec![phase("endurance", Endurance, "Squeeze and keep it up", 2, 60.0, 15.0, false, Some(LIGHT_BAND_PCT))],
+            vec![phase(
+                "endurance",
+                Endurance,
+                "Squeeze and keep it up",
+                2,
+                60.0,
+                15.0,
+                false,
+                Some(LIGHT_BAND_PCT),
+            )],
         ),
         training(
             "function",
             "step 3: light 10-s squeezes, then squeeze before you cough (the knack)",
             vec![
-                phase("light", Hold, "Light squeeze, hold", 3, 10.0, 5.0, false, Some(LIGHT_BAND_PCT)),
-                phase("knack", Knack, "Squeeze, then cough", 3, 4.0, 6.0, false, Some(STRONG_BAND_PCT)),
+                phase(
+                    "light",
+                    Hold,
+                    "Light squeeze, hold",
+                    3,
+                    10.0,
+                    5.0,
+                    false,
+                    Some(LIGHT_BAND_PCT),
+                ),
+                phase(
+                    "knack",
+                    Knack,
+                    "Squeeze, then cough",
+                    3,
+                    4.0,
+                    6.0,
+                    false,
+                    Some(STRONG_BAND_PCT),
+                ),
             ],
         ),
         assessment(
@@ -238,9 +301,36 @@ pub fn builtin_protocols() -> Vec<Protocol> {
             "Glazer sEMG assessment: rest 60 s, 5 flicks, 5 tonic 10 s, endurance 60 s, rest 60 s",
             vec![
                 phase("pre-rest", Rest, "Rest quietly", 1, 60.0, 0.0, false, None),
-                phase("flicks", Flick, "Quick squeeze, as fast as you can", 5, 1.0, 10.0, false, Some(STRONG_BAND_PCT)),
-                phase("tonic", Hold, "Squeeze as strong as you can and hold", 5, 10.0, 10.0, false, Some(STRONG_BAND_PCT)),
-                phase("endurance", Endurance, "Squeeze at a level you can hold for 60 s", 1, 60.0, 0.0, false, Some(LIGHT_BAND_PCT)),
+                phase(
+                    "flicks",
+                    Flick,
+                    "Quick squeeze, as fast as you can",
+                    5,
+                    1.0,
+                    10.0,
+                    false,
+                    Some(STRONG_BAND_PCT),
+                ),
+                phase(
+                    "tonic",
+                    Hold,
+                    "Squeeze as strong as you can and hold",
+                    5,
+                    10.0,
+                    10.0,
+                    false,
+                    Some(STRONG_BAND_PCT),
+                ),
+                phase(
+                    "endurance",
+                    Endurance,
+                    "Squeeze at a level you can hold for 60 s",
+                    1,
+                    60.0,
+                    0.0,
+                    false,
+                    Some(LIGHT_BAND_PCT),
+                ),
                 phase("post-rest", Rest, "Rest quietly", 1, 60.0, 0.0, false, None),
             ],
         ),
@@ -248,9 +338,27 @@ pub fn builtin_protocols() -> Vec<Protocol> {
             "perfect",
             "PERFECT assessment: maximal hold (E), repeated holds (R), fast squeezes (F)",
             vec![
-                phase("endurance", MaxHold, "Squeeze as hard as you can and hold", 1, 10.0, 10.0, false, Some(STRONG_BAND_PCT)),
+                phase(
+                    "endurance",
+                    MaxHold,
+                    "Squeeze as hard as you can and hold",
+                    1,
+                    10.0,
+                    10.0,
+                    false,
+                    Some(STRONG_BAND_PCT),
+                ),
                 perfect_r,
-                phase("fast", Flick, "Quick hard squeeze, let go", 10, 1.0, 2.0, true, Some(STRONG_BAND_PCT)),
+                phase(
+                    "fast",
+                    Flick,
+                    "Quick hard squeeze, let go",
+                    10,
+                    1.0,
+                    2.0,
+                    true,
+                    Some(STRONG_BAND_PCT),
+                ),
             ],
         ),
     ]
@@ -375,7 +483,15 @@ mod tests {
         let names: Vec<String> = builtin_protocols().into_iter().map(|p| p.name).collect();
         assert_eq!(
             names,
-            ["relax", "identify", "strength", "endurance", "function", "glazer", "perfect"]
+            [
+                "relax",
+                "identify",
+                "strength",
+                "endurance",
+                "function",
+                "glazer",
+                "perfect"
+            ]
         );
         for p in builtin_protocols() {
             p.validate().unwrap();
@@ -385,7 +501,11 @@ mod tests {
     #[test]
     fn glazer_lasts_about_340_s() {
         let g = Protocol::load("glazer").unwrap();
-        let total: f64 = g.phases.iter().map(|p| p.cycle_s() * f64::from(p.reps)).sum();
+        let total: f64 = g
+            .phases
+            .iter()
+            .map(|p| p.cycle_s() * f64::from(p.reps))
+            .sum();
         assert!((total - 340.0).abs() < 20.0, "{total}");
     }
 

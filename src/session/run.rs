@@ -330,7 +330,8 @@ impl SessionRunner {
         let t = self.frontier_s;
         self.markers.push((t, label.to_string()));
         self.live.markers = self.markers.len();
-        self.lines.push(format!("{} marker {}", clock(t), self.markers.len()));
+        self.lines
+            .push(format!("{} marker {}", clock(t), self.markers.len()));
     }
 
     pub fn set_paused(&mut self, paused: bool) {
@@ -408,7 +409,8 @@ impl SessionRunner {
             self.mf_buf.push(x);
             if self.mf_buf.len() == mf.len() {
                 if let Some(m) = mf.median_hz(&self.mf_buf) {
-                    self.median_points.push((t - 0.5 * mf.len() as f64 / rate, m));
+                    self.median_points
+                        .push((t - 0.5 * mf.len() as f64 / rate, m));
                 }
                 self.mf_buf.clear();
             }
@@ -461,9 +463,9 @@ impl SessionRunner {
 
     /// The repetition whose window holds `t`.
     fn rep_at(&self, t: f64) -> Option<usize> {
-        self.reps.iter().rposition(|r| {
-            t >= r.slot.cue_s - ANTICIPATION_S && t < r.slot.end_s - ANTICIPATION_S
-        })
+        self.reps
+            .iter()
+            .rposition(|r| t >= r.slot.cue_s - ANTICIPATION_S && t < r.slot.end_s - ANTICIPATION_S)
     }
 
     fn on_event(&mut self, e: &ContractionEvent) {
@@ -558,10 +560,9 @@ impl SessionRunner {
             return;
         };
         let v = self.history[c].slice(s.cue_s + 1.0, s.work_end_s);
-        let busy = self
-            .events
-            .iter()
-            .any(|e| e.kind == EventKind::Contraction && e.onset_s >= s.cue_s && e.onset_s < s.end_s);
+        let busy = self.events.iter().any(|e| {
+            e.kind == EventKind::Contraction && e.onset_s >= s.cue_s && e.onset_s < s.end_s
+        });
         let r = &mut self.reps[i].score;
         if let Some((m, sd)) = mean_sd(v) {
             r.rest_mean = Some(m);
@@ -629,7 +630,12 @@ impl SessionRunner {
         }
         let text: Vec<String> = channels
             .iter()
-            .map(|c| format!("{} rest {:.1} MVC {:.1} {}", c.role, c.rest_mean, c.mvc, c.unit))
+            .map(|c| {
+                format!(
+                    "{} rest {:.1} MVC {:.1} {}",
+                    c.role, c.rest_mean, c.mvc, c.unit
+                )
+            })
             .collect();
         self.lines.push(format!(
             "{} calibrated: {}",
@@ -667,7 +673,11 @@ impl SessionRunner {
         r.target_s = self.target_s(&ph);
         let Some(e) = primary else {
             r.verdict = Some(Verdict::Fail);
-            r.reason = Some(if strain { Reason::Strain } else { Reason::Missing });
+            r.reason = Some(if strain {
+                Reason::Strain
+            } else {
+                Reason::Missing
+            });
             r.message = if strain {
                 "You pushed down — lift up and in instead".into()
             } else {
@@ -701,9 +711,7 @@ impl SessionRunner {
         r.release_s = Some(e.release_s);
         r.rise_s = Some(e.rise_s);
         if let (Some(a), Some(b)) = (up, down) {
-            let vals: Vec<f64> = self.history[ch]
-                .slice((a + 1.0).min(b), b)
-                .to_vec();
+            let vals: Vec<f64> = self.history[ch].slice((a + 1.0).min(b), b).to_vec();
             if let Some((m, sd)) = mean_sd(&vals) {
                 r.cv_pct = (m > 0.0).then(|| 100.0 * sd / m);
                 r.mean_pct_mvc = cal.as_ref().map(|c| c.pct_mvc(m));
@@ -771,7 +779,11 @@ impl SessionRunner {
             PhaseKind::Rest => (Verdict::Info, Reason::Ok, String::new()),
             PhaseKind::Hold => {
                 if strain {
-                    (Verdict::Fail, Reason::Strain, "You pushed down — lift up and in instead".into())
+                    (
+                        Verdict::Fail,
+                        Reason::Strain,
+                        "You pushed down — lift up and in instead".into(),
+                    )
                 } else if hold < r.target_s - cfg.hold_tolerance_s {
                     (
                         Verdict::Fail,
@@ -779,18 +791,38 @@ impl SessionRunner {
                         format!("Held {} — aim for {}", secs(hold), secs(r.target_s)),
                     )
                 } else if weak {
-                    (Verdict::Fail, Reason::Weak, "Weaker now — that is your limit today".into())
+                    (
+                        Verdict::Fail,
+                        Reason::Weak,
+                        "Weaker now — that is your limit today".into(),
+                    )
                 } else if r.returned_to_rest == Some(false) {
-                    (Verdict::Fail, Reason::NoRest, "Let go completely before the next one".into())
+                    (
+                        Verdict::Fail,
+                        Reason::NoRest,
+                        "Let go completely before the next one".into(),
+                    )
                 } else if r.coact_flag == Some(CoactFlag::Red) {
-                    (Verdict::Pass, Reason::Ok, format!("Good hold — {} — keep your tummy soft", secs(hold)))
+                    (
+                        Verdict::Pass,
+                        Reason::Ok,
+                        format!("Good hold — {} — keep your tummy soft", secs(hold)),
+                    )
                 } else {
-                    (Verdict::Pass, Reason::Ok, format!("Good hold — {}", secs(hold)))
+                    (
+                        Verdict::Pass,
+                        Reason::Ok,
+                        format!("Good hold — {}", secs(hold)),
+                    )
                 }
             }
             PhaseKind::Flick => {
                 if weak {
-                    (Verdict::Fail, Reason::Weak, "Weaker now — that is enough".into())
+                    (
+                        Verdict::Fail,
+                        Reason::Weak,
+                        "Weaker now — that is enough".into(),
+                    )
                 } else {
                     (Verdict::Pass, Reason::Ok, "Good quick squeeze".into())
                 }
@@ -813,8 +845,16 @@ impl SessionRunner {
                     Reason::Ok,
                     format!("Good knack — squeezed {} before the cough", secs(l)),
                 ),
-                Some(_) => (Verdict::Fail, Reason::LateSqueeze, "Squeeze first, then cough".into()),
-                None => (Verdict::Fail, Reason::LateSqueeze, "No cough found — squeeze, then cough".into()),
+                Some(_) => (
+                    Verdict::Fail,
+                    Reason::LateSqueeze,
+                    "Squeeze first, then cough".into(),
+                ),
+                None => (
+                    Verdict::Fail,
+                    Reason::LateSqueeze,
+                    "No cough found — squeeze, then cough".into(),
+                ),
             },
         };
         r.verdict = Some(verdict);
@@ -847,11 +887,18 @@ impl SessionRunner {
 
     /// Knack: the first cough event in the window, else the onset of the largest fast pressure
     /// jump inside the squeeze.
-    fn cough_onset(&self, window: (f64, f64), e: &ContractionEvent, cfg: &ScoringConfig) -> Option<f64> {
+    fn cough_onset(
+        &self,
+        window: (f64, f64),
+        e: &ContractionEvent,
+        cfg: &ScoringConfig,
+    ) -> Option<f64> {
         let ev = self
             .events
             .iter()
-            .filter(|c| c.kind == EventKind::Cough && c.onset_s >= window.0 && c.onset_s < e.offset_s)
+            .filter(|c| {
+                c.kind == EventKind::Cough && c.onset_s >= window.0 && c.onset_s < e.offset_s
+            })
             .map(|c| c.onset_s)
             .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.min(x))));
         if ev.is_some() {
@@ -876,7 +923,10 @@ impl SessionRunner {
             return None;
         }
         let thr = base + 0.1 * (vmax - base);
-        let start = v[..imax].iter().rposition(|q| q.1 <= thr).map_or(imax, |k| k + 1);
+        let start = v[..imax]
+            .iter()
+            .rposition(|q| q.1 <= thr)
+            .map_or(imax, |k| k + 1);
         Some(v[start].0 - self.pressure_delay_s())
     }
 
@@ -895,7 +945,8 @@ impl SessionRunner {
         self.live.abd_warning = match (self.abd, self.abd.and_then(|a| self.cal(a))) {
             (Some(a), Some(k)) => {
                 let x = self.history[a].latest(10).unwrap_or(self.last_abd);
-                x > k.rest_mean + self.setup.scoring.abd_warning_k * k.rest_sd.max(0.05 * k.rest_mean)
+                x > k.rest_mean
+                    + self.setup.scoring.abd_warning_k * k.rest_sd.max(0.05 * k.rest_mean)
             }
             _ => false,
         };
@@ -916,7 +967,14 @@ impl SessionRunner {
         self.live.target_pct_mvc = ph.target_pct_mvc;
         let in_work = t < s.work_end_s;
         self.live.in_work = in_work;
-        let left = if in_work { s.work_end_s - t } else { s.end_s - t };
+        if !in_work {
+            self.live.instruction = "Let go and breathe".into();
+        }
+        let left = if in_work {
+            s.work_end_s - t
+        } else {
+            s.end_s - t
+        };
         self.live.countdown_s = left.max(0.0);
         let elapsed = t - s.cue_s;
         let n = left.ceil().max(1.0) as u32;
@@ -951,7 +1009,8 @@ impl SessionRunner {
             }
         }
         if stopped_early {
-            self.lines.push(format!("{} stopped early", clock(self.frontier_s)));
+            self.lines
+                .push(format!("{} stopped early", clock(self.frontier_s)));
         }
         self.live.finished = true;
         SessionResult {
@@ -1106,7 +1165,11 @@ impl Sink for SessionSink {
         };
         let mut lines = vec![format!(
             "{} valid holds of {} today",
-            result.reps.iter().filter(|x| x.passed() && x.kind == "hold").count() as u32
+            result
+                .reps
+                .iter()
+                .filter(|x| x.passed() && x.kind == "hold")
+                .count() as u32
                 + result.done_today,
             result.protocol.daily_goal_reps
         )];

@@ -372,7 +372,10 @@ impl SimulatedPatient {
 
     /// A patient who follows a guided session's phases (see `schedule::guided`). The protocol
     /// name in `cfg` is ignored; rates, channels and block length are used as usual.
-    pub fn guided(cfg: &SimConfig, phases: &[crate::session::protocol::Phase]) -> Result<Self, SimError> {
+    pub fn guided(
+        cfg: &SimConfig,
+        phases: &[crate::session::protocol::Phase],
+    ) -> Result<Self, SimError> {
         let mut checked = cfg.clone();
         checked.protocol = "strength".into();
         Self::check(&checked)?;

@@ -73,8 +73,11 @@ pub fn write_assessment_png(
             "MF Hz *",
             "Normal (healthy)",
         ];
-        root.draw(&Rectangle::new([(30, y - 8), (W as i32 - 30, y + 40)], HEAD_BG.filled()))
-            .map_err(|e| perr(e.to_string()))?;
+        root.draw(&Rectangle::new(
+            [(30, y - 8), (W as i32 - 30, y + 40)],
+            HEAD_BG.filled(),
+        ))
+        .map_err(|e| perr(e.to_string()))?;
         for (x, hd) in cols.iter().zip(heads.iter()) {
             t(hd, *x, y, style(21.0, true, INK))?;
         }
@@ -83,8 +86,11 @@ pub fn write_assessment_png(
             for (x, cell) in cols.iter().zip(row.iter()) {
                 t(cell, *x, y, style(21.0, false, INK))?;
             }
-            root.draw(&PathElement::new(vec![(30, y + 42), (W as i32 - 30, y + 42)], RULE))
-                .map_err(|e| perr(e.to_string()))?;
+            root.draw(&PathElement::new(
+                vec![(30, y + 42), (W as i32 - 30, y + 42)],
+                RULE,
+            ))
+            .map_err(|e| perr(e.to_string()))?;
             y += 56;
         }
         y += 10;
@@ -98,14 +104,22 @@ pub fn write_assessment_png(
         }
     }
     if !rows_p.is_empty() {
-        t("PERFECT (Laycock & Jerwood 2001)", 40, y, style(26.0, true, INK))?;
+        t(
+            "PERFECT (Laycock & Jerwood 2001)",
+            40,
+            y,
+            style(26.0, true, INK),
+        )?;
         y += 50;
         for row in &rows_p {
             t(&row[0], 50, y, style(30.0, true, RGBColor(16, 52, 138)))?;
             t(&row[1], 110, y + 4, style(26.0, true, INK))?;
             t(&row[2], 300, y + 8, style(20.0, false, MUTED))?;
-            root.draw(&PathElement::new(vec![(30, y + 46), (W as i32 - 30, y + 46)], RULE))
-                .map_err(|e| perr(e.to_string()))?;
+            root.draw(&PathElement::new(
+                vec![(30, y + 46), (W as i32 - 30, y + 46)],
+                RULE,
+            ))
+            .map_err(|e| perr(e.to_string()))?;
             y += 56;
         }
         y += 10;

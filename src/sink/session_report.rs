@@ -28,69 +28,201 @@ fn opt(v: Option<f64>, d: usize) -> String {
 /// Session metrics: (metric, value, unit, note).
 pub fn summary_rows(r: &SessionResult) -> Vec<(String, String, String, String)> {
     let mut rows: Vec<(String, String, String, String)> = Vec::new();
-    let mut add = |m: &str, v: String, u: &str, n: &str| rows.push((m.into(), v, u.into(), n.into()));
+    let mut add =
+        |m: &str, v: String, u: &str, n: &str| rows.push((m.into(), v, u.into(), n.into()));
     let unit = r
         .scoring_channel
         .and_then(|c| r.spec.as_ref().map(|s| s.channels[c].unit.clone()))
         .unwrap_or_default();
-    add("protocol", r.protocol.name.clone(), "", &r.protocol.description);
-    add("duration", format!("{:.1}", r.end_time_s), "s", if r.stopped_early { "stopped early" } else { "" });
+    add(
+        "protocol",
+        r.protocol.name.clone(),
+        "",
+        &r.protocol.description,
+    );
+    add(
+        "duration",
+        format!("{:.1}", r.end_time_s),
+        "s",
+        if r.stopped_early { "stopped early" } else { "" },
+    );
     let holds: Vec<_> = r.reps.iter().filter(|x| x.kind == "hold").collect();
     let valid = holds.iter().filter(|x| x.passed()).count() as u32;
     add("valid_holds", valid.to_string(), "reps", "this session");
-    add("valid_holds_today", (valid + r.done_today).to_string(), "reps", "");
-    add("daily_goal", r.protocol.daily_goal_reps.to_string(), "reps", "leaflet: 30 a day");
+    add(
+        "valid_holds_today",
+        (valid + r.done_today).to_string(),
+        "reps",
+        "",
+    );
+    add(
+        "daily_goal",
+        r.protocol.daily_goal_reps.to_string(),
+        "reps",
+        "leaflet: 30 a day",
+    );
     for (p, rep, reason) in &r.set_ends {
         let name = &r.phases[*p].name;
         let (n, rule) = if *reason == Reason::Ok {
             (*rep, "every rep done".to_string())
         } else {
-            (rep - 1, match reason {
-                Reason::Short => format!("rep {rep} held under the target minus {:.2} s", r.scoring.hold_tolerance_s),
-                Reason::Weak => format!("rep {rep} peak below {:.0} % of rep 1 ({NOT_VALIDATED})", 100.0 * r.scoring.fail_peak_rel),
-                Reason::Missing => format!("no squeeze in rep {rep}"),
-                _ => reason.as_str().to_string(),
-            })
+            (
+                rep - 1,
+                match reason {
+                    Reason::Short => format!(
+                        "rep {rep} held under the target minus {:.2} s",
+                        r.scoring.hold_tolerance_s
+                    ),
+                    Reason::Weak => format!(
+                        "rep {rep} peak below {:.0} % of rep 1 ({NOT_VALIDATED})",
+                        100.0 * r.scoring.fail_peak_rel
+                    ),
+                    Reason::Missing => format!("no squeeze in rep {rep}"),
+                    _ => reason.as_str().to_string(),
+                },
+            )
         };
-        add(&format!("{name}_reps_to_failure"), n.to_string(), "reps", &rule);
+        add(
+            &format!("{name}_reps_to_failure"),
+            n.to_string(),
+            "reps",
+            &rule,
+        );
     }
-    let flicks = r.reps.iter().filter(|x| x.kind == "flick" && x.passed()).count();
+    let flicks = r
+        .reps
+        .iter()
+        .filter(|x| x.kind == "flick" && x.passed())
+        .count();
     add("quick_flicks", flicks.to_string(), "reps", "");
-    if let Some(e) = r.reps.iter().filter(|x| x.kind == "endurance").filter_map(|x| x.above_band_s).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x)))) {
-        add("endurance_above_band", format!("{e:.1}"), "s", "longest; band lower edge");
+    if let Some(e) = r
+        .reps
+        .iter()
+        .filter(|x| x.kind == "endurance")
+        .filter_map(|x| x.above_band_s)
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+    {
+        add(
+            "endurance_above_band",
+            format!("{e:.1}"),
+            "s",
+            "longest; band lower edge",
+        );
     }
     // Fatigue over the strength set.
     let strength: Vec<_> = holds.iter().filter(|x| x.peak.is_some()).collect();
     if strength.len() >= 2 {
         let first = strength[0].peak.unwrap_or(0.0);
-        let last_valid = strength.iter().rev().find(|x| x.passed()).and_then(|x| x.peak);
+        let last_valid = strength
+            .iter()
+            .rev()
+            .find(|x| x.passed())
+            .and_then(|x| x.peak);
         if let Some(l) = last_valid.filter(|_| first > 0.0) {
-            add("peak_decline", format!("{:.1}", 100.0 * (first - l) / first), "%", "rep 1 to last valid hold");
+            add(
+                "peak_decline",
+                format!("{:.1}", 100.0 * (first - l) / first),
+                "%",
+                "rep 1 to last valid hold",
+            );
         }
-        let mf: Vec<(f64, f64)> = strength.iter().filter_map(|x| x.median_hz.map(|m| (f64::from(x.rep), m))).collect();
+        let mf: Vec<(f64, f64)> = strength
+            .iter()
+            .filter_map(|x| x.median_hz.map(|m| (f64::from(x.rep), m)))
+            .collect();
         if let Some(s) = slope(&mf) {
-            add("median_frequency_slope_over_reps", format!("{s:.2}"), "Hz/rep", "falls with fatigue");
+            add(
+                "median_frequency_slope_over_reps",
+                format!("{s:.2}"),
+                "Hz/rep",
+                "falls with fatigue",
+            );
         }
     }
-    if let Some(s) = r.reps.iter().filter(|x| x.kind == "endurance").filter_map(|x| x.median_slope_hz_per_s).next() {
-        add("median_frequency_slope_in_hold", format!("{s:.3}"), "Hz/s", "research metric; noisy below 10 dB SNR");
+    if let Some(s) = r
+        .reps
+        .iter()
+        .filter(|x| x.kind == "endurance")
+        .filter_map(|x| x.median_slope_hz_per_s)
+        .next()
+    {
+        add(
+            "median_frequency_slope_in_hold",
+            format!("{s:.3}"),
+            "Hz/s",
+            "research metric; noisy below 10 dB SNR",
+        );
     }
-    let flags = |f: CoactFlag| r.reps.iter().filter(|x| x.coact_flag == Some(f)).count().to_string();
-    add("coactivation_green", flags(CoactFlag::Green), "reps", NOT_VALIDATED);
-    add("coactivation_amber", flags(CoactFlag::Amber), "reps", NOT_VALIDATED);
-    add("coactivation_red", flags(CoactFlag::Red), "reps", NOT_VALIDATED);
-    add("strains", r.reps.iter().filter(|x| x.strain).count().to_string(), "reps", "bearing down instead of squeezing");
+    let flags = |f: CoactFlag| {
+        r.reps
+            .iter()
+            .filter(|x| x.coact_flag == Some(f))
+            .count()
+            .to_string()
+    };
+    add(
+        "coactivation_green",
+        flags(CoactFlag::Green),
+        "reps",
+        NOT_VALIDATED,
+    );
+    add(
+        "coactivation_amber",
+        flags(CoactFlag::Amber),
+        "reps",
+        NOT_VALIDATED,
+    );
+    add(
+        "coactivation_red",
+        flags(CoactFlag::Red),
+        "reps",
+        NOT_VALIDATED,
+    );
+    add(
+        "strains",
+        r.reps.iter().filter(|x| x.strain).count().to_string(),
+        "reps",
+        "bearing down instead of squeezing",
+    );
     let knacks: Vec<_> = r.reps.iter().filter(|x| x.kind == "knack").collect();
     if !knacks.is_empty() {
-        add("knacks_good", knacks.iter().filter(|x| x.passed()).count().to_string(), "reps", "squeeze before the cough, held through it");
+        add(
+            "knacks_good",
+            knacks.iter().filter(|x| x.passed()).count().to_string(),
+            "reps",
+            "squeeze before the cough, held through it",
+        );
     }
-    add("coactivation_thresholds", format!("amber index >= {}, red >= {} or abdomen first by >= {} ms", r.scoring.coact_amber_index, r.scoring.coact_red_index, r.scoring.coact_abd_lead_red_ms), "", NOT_VALIDATED);
-    add("hold_tolerance", format!("{}", r.scoring.hold_tolerance_s), "s", NOT_VALIDATED);
+    add(
+        "coactivation_thresholds",
+        format!(
+            "amber index >= {}, red >= {} or abdomen first by >= {} ms",
+            r.scoring.coact_amber_index, r.scoring.coact_red_index, r.scoring.coact_abd_lead_red_ms
+        ),
+        "",
+        NOT_VALIDATED,
+    );
+    add(
+        "hold_tolerance",
+        format!("{}", r.scoring.hold_tolerance_s),
+        "s",
+        NOT_VALIDATED,
+    );
     add("calibration", r.calibration_source.clone(), "", "");
     if let (Some(c), Some(sc)) = (r.calibration.as_ref(), r.scoring_channel) {
         if let Some(cc) = r.spec.as_ref().and_then(|s| c.channel(s.channels[sc].role)) {
-            add("rest_level", format!("{:.2}", cc.rest_mean), &unit, "calibration baseline");
-            add("mvc", format!("{:.2}", cc.mvc), &unit, "best of 3, 250 ms smoothing");
+            add(
+                "rest_level",
+                format!("{:.2}", cc.rest_mean),
+                &unit,
+                "calibration baseline",
+            );
+            add(
+                "mvc",
+                format!("{:.2}", cc.mvc),
+                &unit,
+                "best of 3, 250 ms smoothing",
+            );
         }
     }
     add("markers", r.markers.len().to_string(), "", "");
@@ -102,7 +234,11 @@ fn write_err(p: &Path) -> impl Fn(std::io::Error) -> OutputError + '_ {
 }
 
 /// Write every report file into `dir`; returns the paths written.
-pub fn write_session_report(dir: &Path, r: &SessionResult, title: &str) -> Result<Vec<PathBuf>, OutputError> {
+pub fn write_session_report(
+    dir: &Path,
+    r: &SessionResult,
+    title: &str,
+) -> Result<Vec<PathBuf>, OutputError> {
     std::fs::create_dir_all(dir).map_err(write_err(dir))?;
     let mut files = Vec::new();
     // reps.csv
@@ -138,7 +274,13 @@ pub fn write_session_report(dir: &Path, r: &SessionResult, title: &str) -> Resul
     {
         let mut w = std::io::BufWriter::new(std::fs::File::create(&p).map_err(write_err(&p))?);
         writeln!(w, "metric,value,unit,note").map_err(write_err(&p))?;
-        let q = |s: &str| if s.contains(',') { format!("\"{}\"", s.replace('"', "'")) } else { s.to_string() };
+        let q = |s: &str| {
+            if s.contains(',') {
+                format!("\"{}\"", s.replace('"', "'"))
+            } else {
+                s.to_string()
+            }
+        };
         for (m, v, u, n) in summary_rows(r) {
             writeln!(w, "{},{},{},{}", q(&m), q(&v), q(&u), q(&n)).map_err(write_err(&p))?;
         }
@@ -146,7 +288,11 @@ pub fn write_session_report(dir: &Path, r: &SessionResult, title: &str) -> Resul
     }
     files.push(p);
     let glazer = (r.protocol.name == "glazer").then(|| glazer_table(r));
-    let perf = r.phases.iter().any(|p| p.kind == PhaseKind::MaxHold).then(|| perfect(r));
+    let perf = r
+        .phases
+        .iter()
+        .any(|p| p.kind == PhaseKind::MaxHold)
+        .then(|| perfect(r));
     // session.json
     let p = dir.join("session.json");
     let json = serde_json::json!({
@@ -165,11 +311,15 @@ pub fn write_session_report(dir: &Path, r: &SessionResult, title: &str) -> Resul
         "perfect": perf,
         "stream": r.spec,
     });
-    std::fs::write(&p, serde_json::to_string_pretty(&json).unwrap_or_default()).map_err(write_err(&p))?;
+    std::fs::write(&p, serde_json::to_string_pretty(&json).unwrap_or_default())
+        .map_err(write_err(&p))?;
     files.push(p);
     if let Some(c) = &r.calibration {
         let p = dir.join("calibration.json");
-        c.save(&p).map_err(|e| OutputError::Plot { path: p.clone(), message: e.to_string() })?;
+        c.save(&p).map_err(|e| OutputError::Plot {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
         files.push(p);
     }
     let p = dir.join("report.png");
@@ -177,7 +327,13 @@ pub fn write_session_report(dir: &Path, r: &SessionResult, title: &str) -> Resul
     files.push(p);
     if r.protocol.kind == ProtocolKind::Assessment {
         let p = dir.join("assessment.png");
-        crate::sink::assessment_plot::write_assessment_png(&p, r, glazer.as_deref(), perf.as_ref(), title)?;
+        crate::sink::assessment_plot::write_assessment_png(
+            &p,
+            r,
+            glazer.as_deref(),
+            perf.as_ref(),
+            title,
+        )?;
         files.push(p);
     }
     Ok(files)
@@ -221,10 +377,18 @@ pub fn report_plot(r: &SessionResult, title: &str) -> ReportPlot {
             PlotChannel {
                 name: ch.name.clone(),
                 label,
-                raw: if ch.role == Role::Pressure { Vec::new() } else { r.raw[i].points() },
+                raw: if ch.role == Role::Pressure {
+                    Vec::new()
+                } else {
+                    r.raw[i].points()
+                },
                 envelope: minmax(&r.history[i].values, 1800),
                 onset_threshold: None,
-                rest_level: r.calibration.as_ref().and_then(|c| c.channel(ch.role)).map(|c| c.rest_mean),
+                rest_level: r
+                    .calibration
+                    .as_ref()
+                    .and_then(|c| c.channel(ch.role))
+                    .map(|c| c.rest_mean),
             }
         })
         .collect();
@@ -244,21 +408,41 @@ pub fn report_plot(r: &SessionResult, title: &str) -> ReportPlot {
                 end_s: off,
                 channel: panel_of(c),
                 kind: ShadeKind::Contraction,
-                label: Some(if x.verdict == Some(crate::session::score::Verdict::Fail) { format!("{}✗", x.rep) } else { x.rep.to_string() }),
+                label: Some(if x.verdict == Some(crate::session::score::Verdict::Fail) {
+                    format!("{}✗", x.rep)
+                } else {
+                    x.rep.to_string()
+                }),
             });
             if x.flagged() {
                 if let Some(a) = spec.channel_index(Role::AbdEmg) {
-                    shades.push(Shade { start_s: on, end_s: off, channel: panel_of(a), kind: ShadeKind::AbdominalActivity, label: x.coact_flag.map(|f| f.as_str().to_string()) });
+                    shades.push(Shade {
+                        start_s: on,
+                        end_s: off,
+                        channel: panel_of(a),
+                        kind: ShadeKind::AbdominalActivity,
+                        label: x.coact_flag.map(|f| f.as_str().to_string()),
+                    });
                 }
             }
         }
     }
     for e in &r.events {
         if matches!(e.kind, EventKind::Strain | EventKind::Cough) {
-            shades.push(Shade { start_s: e.onset_s, end_s: e.offset_s, channel: panel_of(e.channel), kind: e.kind.into(), label: None });
+            shades.push(Shade {
+                start_s: e.onset_s,
+                end_s: e.offset_s,
+                channel: panel_of(e.channel),
+                kind: e.kind.into(),
+                label: None,
+            });
         }
     }
-    let valid = r.reps.iter().filter(|x| x.kind == "hold" && x.passed()).count();
+    let valid = r
+        .reps
+        .iter()
+        .filter(|x| x.kind == "hold" && x.passed())
+        .count();
     let mut markers = r.markers.clone();
     for (p, rep, reason) in &r.set_ends {
         if *reason != Reason::Ok {
@@ -292,7 +476,11 @@ pub fn glazer_lines(rows: &[GlazerRow]) -> Vec<[String; 8]> {
                 opt(g.cv_pct, 0),
                 opt(g.peak, 1),
                 opt(g.mean_pct_mvc, 0),
-                format!("{} / {}", opt(g.time_before_peak_s, 2), opt(g.time_after_peak_s, 2)),
+                format!(
+                    "{} / {}",
+                    opt(g.time_before_peak_s, 2),
+                    opt(g.time_after_peak_s, 2)
+                ),
                 opt(g.median_hz, 0),
                 match (g.normal_uv, g.normal_pct_mvc) {
                     (Some((m, s)), Some(p)) => format!("{m:.1} ± {s:.1} µV · {p:.0} %MVC"),

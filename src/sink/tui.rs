@@ -157,7 +157,8 @@ impl Widget for Gauge<'_> {
         for y in 0..bar_rows {
             for x in 0..inner.width {
                 let cell = &mut buf[(inner.x + x, inner.y + y)];
-                let in_target = band.is_some_and(|(lo, hi)| x >= col(lo) && x < col(hi).max(col(lo) + 1));
+                let in_target =
+                    band.is_some_and(|(lo, hi)| x >= col(lo) && x < col(hi).max(col(lo) + 1));
                 if x < filled {
                     cell.set_symbol("█").set_fg(fill_color);
                 } else if in_target {
@@ -174,7 +175,11 @@ impl Widget for Gauge<'_> {
             buf.set_string(inner.x + x, y, s, style);
         };
         put(0, "0", Style::default().fg(Color::Gray));
-        put(col(100.0).saturating_sub(2), "100%", Style::default().fg(Color::Gray));
+        put(
+            col(100.0).saturating_sub(2),
+            "100%",
+            Style::default().fg(Color::Gray),
+        );
         if let Some((lo, hi)) = band {
             let label = format!("target {lo:.0}–{hi:.0} %");
             put(col(lo), &label, Style::default().fg(Color::Green));
@@ -183,10 +188,7 @@ impl Widget for Gauge<'_> {
 }
 
 fn counter(f: &mut Frame, r: Rect, live: &LiveState) {
-    let left = format!(
-        "{} of {} today",
-        live.valid_today, live.daily_goal
-    );
+    let left = format!("{} of {} today", live.valid_today, live.daily_goal);
     let mid = format!("rep {} of {}", live.rep, live.reps_in_phase);
     let right = format!(
         "{} {:.0} s",
@@ -309,9 +311,7 @@ impl SessionView for TuiView {
                         controls.quit.store(true, Ordering::SeqCst);
                         controls.paused.store(false, Ordering::SeqCst);
                     }
-                    KeyCode::Char('c')
-                        if k.modifiers.contains(event::KeyModifiers::CONTROL) =>
-                    {
+                    KeyCode::Char('c') if k.modifiers.contains(event::KeyModifiers::CONTROL) => {
                         controls.quit.store(true, Ordering::SeqCst);
                         controls.paused.store(false, Ordering::SeqCst);
                     }

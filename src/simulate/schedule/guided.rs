@@ -55,8 +55,8 @@ fn squeeze(b: &mut Builder, g: &mut Rng, t: &mut RepTruth, tm: Timing, hold: f64
     t.hold_s = Some(hold);
     t.level_rel = rel;
 }
-use crate::truth::TruthKind;
 use crate::frame::Role;
+use crate::truth::TruthKind;
 
 /// Independent stream for the guided patient's choices.
 const GUIDED_TAG: u64 = 50;
@@ -192,7 +192,11 @@ pub(crate) fn plan_guided(phases: &[Phase], seed: u64) -> (Plan, Vec<RepTruth>, 
                 }
             }
             PhaseKind::Hold => {
-                let level = if light { g.range(0.40, 0.45) } else { g.range(0.85, 1.0) };
+                let level = if light {
+                    g.range(0.40, 0.45)
+                } else {
+                    g.range(0.85, 1.0)
+                };
                 if g.chance(0.12) {
                     let hold = ph.work_s * g.range(0.3, 0.6);
                     squeeze(&mut b, &mut g, &mut t, tm, hold.max(0.7), level);
@@ -206,11 +210,24 @@ pub(crate) fn plan_guided(phases: &[Phase], seed: u64) -> (Plan, Vec<RepTruth>, 
             PhaseKind::Flick => {
                 let total = g.range(0.6, 1.0);
                 let weak = ph.until_failure && slot.rep > gp.perfect_f;
-                let rel = if weak { g.range(0.15, 0.25) } else { g.range(0.8, 1.0) };
+                let rel = if weak {
+                    g.range(0.15, 0.25)
+                } else {
+                    g.range(0.8, 1.0)
+                };
                 let r = g.range(0.08, 0.15);
                 let f = g.range(0.08, 0.15);
                 let before = b.p.coactivated_count;
-                b.contraction(TruthKind::QuickFlick, counter, onset, r, total - r - f, f, rel, b.p.pfm_median_hz_rep1);
+                b.contraction(
+                    TruthKind::QuickFlick,
+                    counter,
+                    onset,
+                    r,
+                    total - r - f,
+                    f,
+                    rel,
+                    b.p.pfm_median_hz_rep1,
+                );
                 t.coactivated = b.p.coactivated_count > before;
                 t.squeeze_onset_s = Some(onset);
                 t.hold_s = Some(total);
@@ -242,7 +259,16 @@ pub(crate) fn plan_guided(phases: &[Phase], seed: u64) -> (Plan, Vec<RepTruth>, 
                     let late_onset = cough_end + g.range(0.6, 1.0);
                     let hold = g.range(1.5, 2.0);
                     let before = b.p.coactivated_count;
-                    b.contraction(TruthKind::Squeeze, counter, late_onset, rise, hold - rise, fall, 0.9, b.p.pfm_median_hz_rep1);
+                    b.contraction(
+                        TruthKind::Squeeze,
+                        counter,
+                        late_onset,
+                        rise,
+                        hold - rise,
+                        fall,
+                        0.9,
+                        b.p.pfm_median_hz_rep1,
+                    );
                     t.coactivated = b.p.coactivated_count > before;
                     t.squeeze_onset_s = Some(late_onset);
                     t.hold_s = Some(hold);

@@ -1,0 +1,177 @@
+//! The live view: screens at known moments of a simulated session (ratatui `TestBackend`),
+//! and the real binary in a pseudo-terminal (`script`), where `m` drops a marker and `q` ends
+//! the session with its report written.
+
+use knip::config::AnalysisConfig;
+use knip::pipeline::Processor;
+use knip::session::drive::session_sim;
+use knip::session::protocol::Protocol;
+use knip::session::run::{LiveState, SessionRunner, SessionSetup};
+use knip::simulate::SimulatedPatient;
+use knip::source::Source;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+/// Live states of the strength session (seed 1) at the given device times.
+fn states_at(times: &[f64]) -> Vec<LiveState> {
+    let setup = SessionSetup::new(Protocol::load("strength").unwrap());
+    let mut patient = SimulatedPatient::guided(&session_sim(1), &setup.phases()).unwrap();
+    let mut proc = Processor::new(patient.spec(), &AnalysisConfig::default()).unwrap();
+    let mut runner = SessionRunner::new(setup);
+    runner.start(patient.spec());
+    let mut out = Vec::new();
+    let mut k = 0;
+    while let Some(block) = patient.next_block().unwrap() {
+        let p = proc.process(block);
+        runner.push(&p);
+        while k < times.len() && p.frontier_s >= times[k] {
+            out.push(runner.live().clone());
+            k += 1;
+        }
+        if k == times.len() {
+            break;
+        }
+    }
+    out
+}
+
+fn screen(live: &LiveState) -> String {
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| knip::sink::tui::draw(f, live)).unwrap();
+    let buf = t.backend().buffer().clone();
+    (0..24)
+        .map(|y| {
+            (0..80)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn check_snapshot(name: &str, text: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, text).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        text,
+        want,
+        "screen differs from {} (UPDATE_SNAPSHOTS=1 to accept):\n{text}",
+        path.display()
+    );
+}
+
+#[test]
+fn screens_at_known_moments() {
+    // 3.0 s into strength rep 1 (cue at 40 s): holding. 47.5 s: relaxing after a good hold.
+    // 73.0 s: rep 4, which the patient does with her abdomen working (red in the report).
+    let s = states_at(&[5.0, 43.0, 47.5, 73.0]);
+    let hold = screen(&s[1]);
+    assert!(hold.contains("H O L D   2 …"), "{hold}");
+    assert!(hold.contains("0 of 30 today"), "{hold}");
+    assert!(hold.contains("rep 1 of 30"), "{hold}");
+    assert!(hold.contains("target 50–100 %"), "{hold}");
+    assert!(hold.contains("Tummy soft"), "{hold}");
+    assert!(hold.contains("█"), "gauge filled while squeezing:\n{hold}");
+    check_snapshot("strength_hold.txt", &hold);
+
+    let relax = screen(&s[2]);
+    assert!(relax.contains("R E S T   3 …"), "{relax}");
+    assert!(relax.contains("Let go and breathe"), "{relax}");
+    assert!(relax.contains("Good hold — 5."), "{relax}");
+    assert!(relax.contains("1 of 30 today"), "{relax}");
+    check_snapshot("strength_relax.txt", &relax);
+
+    let abd = screen(&s[3]);
+    assert!(abd.contains("TUMMY IS WORKING"), "{abd}");
+    check_snapshot("strength_abdomen.txt", &abd);
+
+    let calib = screen(&s[0]);
+    assert!(calib.contains("calibrating"), "{calib}");
+    // Every line fits 80 columns.
+    for l in [&hold, &relax, &abd, &calib] {
+        assert!(l.lines().all(|x| x.chars().count() <= 80));
+    }
+}
+
+#[test]
+fn real_binary_in_a_pseudo_terminal_marks_and_quits_cleanly() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("`script` (util-linux) not installed; skipping the pseudo-terminal test");
+        return;
+    }
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s");
+    let cmd = format!(
+        "{} session --protocol strength --speed 5 --out {}",
+        env!("CARGO_BIN_EXE_knip"),
+        out.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .env("COLUMNS", "80")
+        .env("LINES", "24")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Wait until the view is up (the session clock passes the calibration), then mark and quit.
+    // Keys are repeated until the session ends: they are ignored before raw mode is on.
+    let mut sent_marker = false;
+    let mut status = None;
+    for _ in 0..400 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        let key: &[u8] = if !sent_marker { b"m" } else { b"q" };
+        let _ = stdin.write_all(key);
+        let _ = stdin.flush();
+        if !sent_marker {
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            sent_marker = true;
+        }
+    }
+    let status = match status {
+        Some(s) => s,
+        None => {
+            let _ = child.kill();
+            panic!("the session did not end on q");
+        }
+    };
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(status.success(), "{text}");
+    assert!(
+        text.contains("of 30 today"),
+        "the live view was drawn: {text}"
+    );
+    assert!(text.contains("\u{1b}[?1049h"), "alternate screen entered");
+    assert!(
+        text.contains("\u{1b}[?1049l"),
+        "alternate screen left (terminal restored)"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("session.json")).unwrap()).unwrap();
+    assert_eq!(json["stopped_early"], true);
+    assert!(
+        !json["markers"].as_array().unwrap().is_empty(),
+        "m dropped a marker"
+    );
+    assert!(out.join("report.png").exists() && out.join("reps.csv").exists());
+}
