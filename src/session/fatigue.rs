@@ -72,7 +72,7 @@ impl MedianFrequency {
             .process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch)
             .ok()?;
         let total: f64 = self.spectrum.iter().skip(1).map(|c| c.norm_sqr()).sum();
-        if !(total > 0.0) {
+        if total.is_nan() || total <= 0.0 {
             return None;
         }
         let bin_hz = self.rate_hz / self.window.len() as f64;
