@@ -34,6 +34,15 @@ fn main() -> anyhow::Result<()> {
             ends.push(e);
         }
         knack.extend(a.knack_errors_s.iter().copied());
+        if let Some(p) = a.perfect {
+            println!("  PERFECT simulated {:?} measured {:?}", p.0, p.1);
+        }
+        for e in &a.endurance {
+            println!(
+                "  endurance simulated hold {:.1} s, measured above band {:?}",
+                e.0, e.1
+            );
+        }
         for d in &a.disagreements {
             println!("  {d}");
         }
@@ -65,6 +74,11 @@ fn main() -> anyhow::Result<()> {
     println!("strains flagged {sf}/{st}");
     println!("set ends (truth, measured): {ends:?}");
     knack.sort_by(f64::total_cmp);
-    println!("knack |error| s: n {} max {:?}", knack.len(), knack.last());
+    println!(
+        "knack |error| s: n {} median {:?} max {:?}",
+        knack.len(),
+        knack.get(knack.len() / 2),
+        knack.last()
+    );
     Ok(())
 }

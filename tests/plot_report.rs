@@ -236,6 +236,7 @@ fn synth_plot(s: &Synth, title: &str) -> ReportPlot {
             envelope: env.points(),
             onset_threshold: thr,
             rest_level: rest,
+            targets: Vec::new(),
         })
         .collect();
     ReportPlot {
@@ -381,6 +382,7 @@ fn channel(raw: Vec<MinMaxPoint>, envelope: Vec<MinMaxPoint>) -> PlotChannel {
         envelope,
         onset_threshold: Some(5.0),
         rest_level: Some(f64::NAN),
+        targets: Vec::new(),
     }
 }
 

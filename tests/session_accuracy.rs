@@ -76,4 +76,29 @@ fn session_scores_agree_with_simulated_truth() {
     for e in &knacks {
         assert!(*e <= 0.1, "knack timing error {e} s: {knacks:?}");
     }
+
+    // PERFECT: E within 0.5 s, R and F exact.
+    let perfect: Vec<_> = all.iter().filter_map(|a| a.perfect).collect();
+    assert!(perfect.len() >= 4, "{perfect:?}");
+    for ((e, r, f), (me, mr, mf)) in &perfect {
+        let me = me.expect("E measured");
+        assert!(
+            (me - e.min(10.0)).abs() <= 0.5,
+            "E {me} vs {e}: {perfect:?}"
+        );
+        assert_eq!((Some(*r), Some(*f)), (*mr, *mf), "{perfect:?}");
+    }
+    // Endurance: seconds above the band's lower edge never exceed the hold, and miss little.
+    let endurance: Vec<_> = all
+        .iter()
+        .flat_map(|a| a.endurance.iter().copied())
+        .collect();
+    assert!(endurance.len() >= 8, "{endurance:?}");
+    for (hold, above) in &endurance {
+        let above = above.expect("measured");
+        assert!(
+            above <= hold + 0.5 && above >= 0.85 * hold,
+            "{above} vs {hold}: {endurance:?}"
+        );
+    }
 }

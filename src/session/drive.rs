@@ -118,7 +118,9 @@ pub fn run_simulated(
     let patient = SimulatedPatient::guided(&s.sim, &phases)?;
     let keep = SimulatedPatient::guided(&s.sim, &phases)?;
     let truth = patient.rep_truth().to_vec();
-    let runner = SessionRunner::new(s.setup.clone());
+    let mut setup = s.setup.clone();
+    setup.pressure_delay_s = super::run::pressure_delay_s(patient.spec(), cfg);
+    let runner = SessionRunner::new(setup);
     let sink = SessionSink::new(runner, views, controls.clone());
     let handle = sink.result_handle();
     let source = ControlledSource::new(wrap(patient), controls, s.speed);
@@ -164,6 +166,10 @@ pub struct Agreement {
     pub set_end: Option<(u32, u32)>,
     /// Knack: |measured − true| lead, seconds, per good knack.
     pub knack_errors_s: Vec<f64>,
+    /// PERFECT: simulated (E s, R, F) and measured.
+    pub perfect: Option<((f64, u32, u32), (Option<f64>, Option<u32>, Option<u32>))>,
+    /// Endurance reps: (simulated hold s, measured seconds above the band's lower edge).
+    pub endurance: Vec<(f64, Option<f64>)>,
 }
 
 /// Compare a session's reps with the patient's truth, rep by rep.
@@ -227,7 +233,38 @@ pub fn agreement(protocol: &str, seed: u64, out: &SimulatedOutcome) -> Agreement
             }
         }
     }
-    if let Some(t) = out.truth.iter().find(|t| t.ends_set) {
+    if out
+        .result
+        .phases
+        .iter()
+        .any(|p| p.kind == PhaseKind::MaxHold)
+    {
+        if let Some(g) = out.patient.guided_params() {
+            let m = super::perfect::perfect(&out.result);
+            a.perfect = Some((
+                (g.perfect_e_s, g.perfect_r, g.perfect_f),
+                (m.endurance_s, m.repetitions, m.fast),
+            ));
+        }
+    }
+    for t in out
+        .truth
+        .iter()
+        .filter(|t| out.result.phases[t.phase].kind == PhaseKind::Endurance)
+    {
+        let measured = out
+            .result
+            .reps
+            .iter()
+            .find(|r| r.phase == t.phase && r.rep == t.rep)
+            .and_then(|r| r.above_band_s);
+        if let Some(h) = t.hold_s {
+            a.endurance.push((h, measured));
+        }
+    }
+    if let Some(t) = out.truth.iter().find(|t| {
+        t.ends_set && t.phase == out.truth.iter().find(|x| x.ends_set).map_or(0, |x| x.phase)
+    }) {
         let end = out
             .result
             .set_ends
@@ -256,6 +293,7 @@ pub fn evaluate_session(
             scoring: ScoringConfig::default(),
             calibration: None::<Calibration>,
             done_today: 0,
+            pressure_delay_s: 0.0,
             protocol: p,
         },
         sim: session_sim(seed),
@@ -299,6 +337,7 @@ pub fn run_guided(
             calibration: o.calibration.clone(),
             scoring: o.scoring.clone(),
             done_today: o.done_today,
+            pressure_delay_s: 0.0,
         },
         sim: session_sim(o.seed),
         speed: o.speed,

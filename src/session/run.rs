@@ -36,6 +36,25 @@ pub struct SessionSetup {
     pub scoring: ScoringConfig,
     /// Valid holds already done today (for "7 of 30 today").
     pub done_today: u32,
+    /// Lag of the conditioned pressure behind the input (its low-pass), seconds: subtracted
+    /// from cough times found on the pressure trace. See [`pressure_delay_s`].
+    pub pressure_delay_s: f64,
+}
+
+/// The pressure channel's conditioning delay for `spec` under `cfg` (0 without pressure).
+pub fn pressure_delay_s(spec: &StreamSpec, cfg: &crate::config::AnalysisConfig) -> f64 {
+    spec.channel_index(Role::Pressure)
+        .and_then(|i| {
+            let mut w = Vec::new();
+            crate::dsp::condition::ChannelConditioner::design(
+                &spec.channels[i],
+                &cfg.conditioning,
+                &mut w,
+            )
+            .ok()
+            .map(|c| c.applied().delay_s)
+        })
+        .unwrap_or(0.0)
 }
 
 impl SessionSetup {
@@ -45,6 +64,7 @@ impl SessionSetup {
             calibration: None,
             scoring: ScoringConfig::default(),
             done_today: 0,
+            pressure_delay_s: 0.0,
         }
     }
 
@@ -932,7 +952,7 @@ impl SessionRunner {
 
     /// The pressure low-pass delays the trace; the detector's own pressure events carry it.
     fn pressure_delay_s(&self) -> f64 {
-        0.0
+        self.setup.pressure_delay_s
     }
 
     fn update_live(&mut self) {

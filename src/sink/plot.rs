@@ -42,6 +42,18 @@ pub struct PlotChannel {
     pub onset_threshold: Option<f64>,
     /// Drawn as a dashed line on the envelope scale.
     pub rest_level: Option<f64>,
+    /// Target bands of guided sessions: two lines (low, high) on the envelope scale within a
+    /// time window.
+    pub targets: Vec<TargetSegment>,
+}
+
+/// A target band shown during one cue window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TargetSegment {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub lo: f64,
+    pub hi: f64,
 }
 
 /// A shaded time window.
@@ -230,6 +242,7 @@ const ENVELOPE: RGBColor = RGBColor(16, 52, 138);
 const THRESHOLD: RGBColor = RGBColor(170, 40, 150);
 const REST: RGBColor = RGBColor(70, 70, 70);
 const MARKER: RGBColor = RGBColor(70, 45, 120);
+const TARGET: RGBColor = RGBColor(20, 140, 60);
 const CONTRACTION_TEXT: RGBColor = RGBColor(24, 105, 40);
 
 fn shade_color(kind: ShadeKind) -> RGBAColor {
@@ -447,6 +460,9 @@ fn legend_items(plot: &ReportPlot) -> Vec<(LegendSwatch, String)> {
     }
     if plot.channels.iter().any(|c| c.rest_level.is_some()) {
         items.push((LegendSwatch::Dashed(REST), "Rest level".to_string()));
+    }
+    if plot.channels.iter().any(|c| !c.targets.is_empty()) {
+        items.push((LegendSwatch::Dashed(TARGET), "Target band".to_string()));
     }
     for kind in [
         ShadeKind::Contraction,
@@ -1012,6 +1028,24 @@ impl<'a> Figure<'a, '_> {
                 let y = self.y_of(i, v, range.lo, range.hi).round() as i32;
                 if y > top && y < bottom {
                     self.dashed_hline(y, l.plot_left + 1, l.plot_right - 1, color)?;
+                }
+            }
+        }
+
+        // Target bands of guided sessions: low and high lines over each cue window.
+        for seg in &ch.targets {
+            let xa = (l.x_of(seg.start_s).round() as i32).max(l.plot_left + 1);
+            let xb = (l.x_of(seg.end_s).round() as i32).min(l.plot_right - 1);
+            if xb <= xa {
+                continue;
+            }
+            for v in [seg.lo, seg.hi] {
+                if !v.is_finite() {
+                    continue;
+                }
+                let y = self.y_of(i, v, range.lo, range.hi).round() as i32;
+                if y > top && y < bottom {
+                    self.rect(xa, y - 1, xb, y, TARGET.filled())?;
                 }
             }
         }

@@ -309,6 +309,7 @@ impl ReportSink {
                 envelope: self.envelope[i].points(),
                 onset_threshold: outcome.and_then(|o| o.onset_threshold),
                 rest_level: outcome.and_then(|o| o.rest_mean),
+                targets: Vec::new(),
             });
         }
         // Short artifacts are drawn only while they are few enough to mean something; their

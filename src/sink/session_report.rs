@@ -14,7 +14,9 @@ use crate::session::protocol::{PhaseKind, ProtocolKind};
 use crate::session::run::{SessionResult, HISTORY_BIN_S};
 use crate::session::score::{CoactFlag, Reason};
 use crate::sink::decimate::MinMaxPoint;
-use crate::sink::plot::{write_report_png, PlotChannel, ReportPlot, Shade, ShadeKind};
+use crate::sink::plot::{
+    write_report_png, PlotChannel, ReportPlot, Shade, ShadeKind, TargetSegment,
+};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -339,6 +341,33 @@ pub fn write_session_report(
     Ok(files)
 }
 
+/// Target bands of the reps on channel `ch`, in the channel's unit (from %MVC above rest).
+fn target_segments(r: &SessionResult, ch: usize) -> Vec<TargetSegment> {
+    let Some(spec) = r.spec.as_ref() else {
+        return Vec::new();
+    };
+    let role = spec.channels[ch].role;
+    if !role.is_pelvic_floor() {
+        return Vec::new();
+    }
+    let Some(cal) = r.calibration.as_ref().and_then(|c| c.channel(role)) else {
+        return Vec::new();
+    };
+    let level = |pct: f64| cal.rest_mean + pct / 100.0 * (cal.mvc - cal.rest_mean);
+    r.reps
+        .iter()
+        .filter_map(|x| {
+            let ph = &r.phases[x.phase];
+            ph.target_pct_mvc.map(|(lo, hi)| TargetSegment {
+                start_s: x.cue_s,
+                end_s: x.cue_s + ph.work_s,
+                lo: level(lo),
+                hi: level(hi),
+            })
+        })
+        .collect()
+}
+
 fn minmax(values: &[f64], max_points: usize) -> Vec<MinMaxPoint> {
     let per = values.len().div_ceil(max_points.max(1)).max(1);
     values
@@ -389,6 +418,7 @@ pub fn report_plot(r: &SessionResult, title: &str) -> ReportPlot {
                     .as_ref()
                     .and_then(|c| c.channel(ch.role))
                     .map(|c| c.rest_mean),
+                targets: target_segments(r, i),
             }
         })
         .collect();
