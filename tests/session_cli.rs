@@ -29,6 +29,17 @@ fn demo_defaults_to_strength_and_glazer_writes_the_assessment() {
         assert!(out.join(f).exists(), "{f}");
     }
     assert!(!out.join("assessment.png").exists());
+    // The raw recording it made analyses like any other.
+    for f in ["recording.csv", "recording.json", "recording.truth.csv"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let o = knip(&[
+        "analyze",
+        out.join("recording.csv").to_str().unwrap(),
+        "--out",
+        dir.path().join("a").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     assert!(summary.contains("not validated"), "{summary}");
     assert!(summary.contains("strength_reps_to_failure"), "{summary}");

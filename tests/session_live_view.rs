@@ -129,33 +129,65 @@ fn real_binary_in_a_pseudo_terminal_marks_and_quits_cleanly() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    // Wait until the view is up (the session clock passes the calibration), then mark and quit.
-    // Keys are repeated until the session ends: they are ignored before raw mode is on.
-    let mut sent_marker = false;
+    // Collect the screen output on a thread, so keys are sent only once the view is up (the
+    // alternate screen is entered after raw mode is on).
+    let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = screen.clone();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let shown = |s: &str| String::from_utf8_lossy(&screen.lock().unwrap()).contains(s);
+    let send = |stdin: &mut std::process::ChildStdin, k: &[u8]| {
+        let _ = stdin.write_all(k);
+        let _ = stdin.flush();
+    };
+    let mut step = 0;
     let mut status = None;
-    for _ in 0..400 {
+    for _ in 0..600 {
         std::thread::sleep(std::time::Duration::from_millis(100));
         if let Some(s) = child.try_wait().unwrap() {
             status = Some(s);
             break;
         }
-        let key: &[u8] = if !sent_marker { b"m" } else { b"q" };
-        let _ = stdin.write_all(key);
-        let _ = stdin.flush();
-        if !sent_marker {
-            std::thread::sleep(std::time::Duration::from_millis(700));
-            sent_marker = true;
+        // Once the view is up: marker, pause, resume, then quit (repeated until it ends).
+        // Keys are spaced out so the session sees each state for a few frames.
+        match step {
+            0 if shown("\u{1b}[?1049h") => {
+                send(&mut stdin, b"m");
+                step = 1;
+            }
+            1..=4 => step += 1,
+            5 => {
+                send(&mut stdin, b" ");
+                step = 6;
+            }
+            6..=9 => step += 1,
+            10 => {
+                send(&mut stdin, b" ");
+                step = 11;
+            }
+            11 => send(&mut stdin, b"q"),
+            _ => {}
         }
     }
     let status = match status {
         Some(s) => s,
         None => {
             let _ = child.kill();
-            panic!("the session did not end on q");
+            panic!("the session did not end on q (step {step})");
         }
     };
-    let output = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    reader.join().unwrap();
+    let output = screen.lock().unwrap().clone();
+    let text = String::from_utf8_lossy(&output).to_string();
     assert!(status.success(), "{text}");
     assert!(
         text.contains("of 30 today"),
@@ -168,7 +200,12 @@ fn real_binary_in_a_pseudo_terminal_marks_and_quits_cleanly() {
     );
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("session.json")).unwrap()).unwrap();
-    assert_eq!(json["stopped_early"], true);
+    assert_eq!(
+        json["stopped_early"],
+        true,
+        "step {step}, {} bytes of screen",
+        output.len()
+    );
     assert!(
         !json["markers"].as_array().unwrap().is_empty(),
         "m dropped a marker"

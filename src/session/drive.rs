@@ -90,6 +90,71 @@ impl Source for ControlledSource {
     }
 }
 
+/// Records every raw block to a knip recording before passing it on. A write failure stops
+/// the recording, not the session; it is reported at the end.
+pub struct RecordingSource {
+    inner: Box<dyn Source>,
+    writer: Option<crate::sink::record::RecordingWriter>,
+    error: Arc<std::sync::Mutex<Option<OutputError>>>,
+}
+
+impl RecordingSource {
+    pub fn new(
+        inner: Box<dyn Source>,
+        writer: crate::sink::record::RecordingWriter,
+        error: Arc<std::sync::Mutex<Option<OutputError>>>,
+    ) -> Self {
+        RecordingSource {
+            inner,
+            writer: Some(writer),
+            error,
+        }
+    }
+
+    fn fail(&mut self, e: OutputError) {
+        self.writer = None;
+        if let Ok(mut slot) = self.error.lock() {
+            slot.get_or_insert(e);
+        }
+    }
+}
+
+impl Source for RecordingSource {
+    fn spec(&self) -> &StreamSpec {
+        self.inner.spec()
+    }
+
+    fn next_block(&mut self) -> Result<Option<Block>, InputError> {
+        let b = self.inner.next_block()?;
+        match &b {
+            Some(block) => {
+                if let Some(w) = self.writer.as_mut() {
+                    if let Err(e) = w.write_block(block) {
+                        self.fail(e);
+                    }
+                }
+            }
+            None => {
+                if let Some(w) = self.writer.take() {
+                    if let Err(e) = w.finish() {
+                        self.fail(e);
+                    }
+                }
+            }
+        }
+        Ok(b)
+    }
+}
+
+impl Drop for RecordingSource {
+    /// Ended early (`q`): close the recording with what was written.
+    fn drop(&mut self) {
+        if let Some(w) = self.writer.take() {
+            let _ = w.finish();
+        }
+    }
+}
+
 /// A simulated guided session.
 pub struct SimulatedSession {
     pub setup: SessionSetup,
@@ -342,7 +407,35 @@ pub fn run_guided(
         sim: session_sim(o.seed),
         speed: o.speed,
     };
-    let outcome = run_simulated(&s, cfg, vec![view], controls, |p| Box::new(p))?;
+    std::fs::create_dir_all(&o.out_dir).map_err(|e| OutputError::write(&o.out_dir, e))?;
+    let recording = o.out_dir.join("recording.csv");
+    let record_error = Arc::new(std::sync::Mutex::new(None));
+    let rec_err = record_error.clone();
+    let rec_path = recording.clone();
+    let protocol_name = o.protocol.name.clone();
+    let seed = o.seed;
+    let mut setup_error = None;
+    let outcome = run_simulated(&s, cfg, vec![view], controls, |p| {
+        let truth = p.truth().to_vec();
+        let mut sidecar = crate::sidecar::Sidecar::new("simulator", p.spec(), cfg);
+        sidecar.protocol = Some(format!("session:{protocol_name}"));
+        sidecar.seed = Some(seed);
+        sidecar.notes = Some("simulated patient following a guided session".into());
+        let truth_path = crate::app::truth_path_for(&rec_path);
+        if let Err(e) = crate::truth::write_truth_csv(&truth_path, &truth) {
+            setup_error = Some(OutputError::write(&truth_path, e));
+        }
+        match crate::sink::record::RecordingWriter::create(&rec_path, &sidecar) {
+            Ok(w) => Box::new(RecordingSource::new(Box::new(p), w, rec_err)),
+            Err(e) => {
+                setup_error = Some(e);
+                Box::new(p)
+            }
+        }
+    })?;
+    if let Some(e) = setup_error.or_else(|| record_error.lock().ok().and_then(|mut e| e.take())) {
+        return Err(SessionError::Output(e));
+    }
     let title = format!(
         "knip session — {}, simulated patient seed {}",
         o.protocol.name, o.seed

@@ -213,6 +213,8 @@ pub struct SessionResult {
     pub calibration_source: String,
     pub events: Vec<ContractionEvent>,
     pub markers: Vec<(f64, String)>,
+    /// Device times at which the session was paused (space).
+    pub pauses: Vec<f64>,
     pub spec: Option<StreamSpec>,
     /// Envelope histories by channel (100 Hz).
     pub history: Vec<History>,
@@ -251,6 +253,8 @@ pub struct SessionRunner {
     active_onset_s: Option<f64>,
     median_points: Vec<(f64, f64)>,
     markers: Vec<(f64, String)>,
+    /// Device times at which the session was paused.
+    pauses: Vec<f64>,
     lines: Vec<String>,
     live: LiveState,
     frontier_s: f64,
@@ -296,6 +300,7 @@ impl SessionRunner {
             active_onset_s: None,
             median_points: Vec::new(),
             markers: Vec::new(),
+            pauses: Vec::new(),
             lines: Vec::new(),
             live,
             frontier_s: 0.0,
@@ -356,6 +361,9 @@ impl SessionRunner {
 
     pub fn set_paused(&mut self, paused: bool) {
         if self.live.paused != paused {
+            if paused {
+                self.pauses.push(self.frontier_s);
+            }
             self.lines.push(format!(
                 "{} {}",
                 clock(self.frontier_s),
@@ -1046,6 +1054,7 @@ impl SessionRunner {
             calibration_source: self.calibration_source.clone(),
             events: self.events.clone(),
             markers: self.markers.clone(),
+            pauses: self.pauses.clone(),
             spec: self.spec.clone(),
             history: std::mem::take(&mut self.history),
             raw: std::mem::take(&mut self.raw),
