@@ -211,6 +211,11 @@ pub fn session_sim(seed: u64) -> SimConfig {
     }
 }
 
+/// Simulated PERFECT: E seconds, R, F.
+pub type PerfectTruth = (f64, u32, u32);
+/// Measured PERFECT: E seconds, R, F.
+pub type PerfectMeasured = (Option<f64>, Option<u32>, Option<u32>);
+
 /// How the scoring of one simulated session agreed with the patient's truth.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Agreement {
@@ -232,7 +237,7 @@ pub struct Agreement {
     /// Knack: |measured − true| lead, seconds, per good knack.
     pub knack_errors_s: Vec<f64>,
     /// PERFECT: simulated (E s, R, F) and measured.
-    pub perfect: Option<((f64, u32, u32), (Option<f64>, Option<u32>, Option<u32>))>,
+    pub perfect: Option<(PerfectTruth, PerfectMeasured)>,
     /// Endurance reps: (simulated hold s, measured seconds above the band's lower edge).
     pub endurance: Vec<(f64, Option<f64>)>,
 }
@@ -440,8 +445,9 @@ pub fn run_guided(
         "knip session — {}, simulated patient seed {}",
         o.protocol.name, o.seed
     );
-    let files =
+    let mut files =
         crate::sink::session_report::write_session_report(&o.out_dir, &outcome.result, &title)?;
+    files.push(recording);
     let truth = o.out_dir.join("truth_reps.json");
     std::fs::write(
         &truth,
@@ -453,5 +459,6 @@ pub fn run_guided(
         .unwrap_or_default(),
     )
     .map_err(|e| OutputError::write(&truth, e))?;
+    files.push(truth);
     Ok((outcome, files))
 }

@@ -39,7 +39,14 @@ pub fn write_assessment_png(
     };
     let rows_g = glazer.map(glazer_lines).unwrap_or_default();
     let rows_p = perfect.map(perfect_lines).unwrap_or_default();
-    let h = 260 + 56 * (rows_g.len() + rows_p.len()) as u32 + 200;
+    let section = |n: usize, head: u32, tail: u32| {
+        if n == 0 {
+            0
+        } else {
+            head + 56 * n as u32 + tail
+        }
+    };
+    let h = 130 + section(rows_g.len(), 56, 100) + section(rows_p.len(), 50, 10) + 60;
     let root = BitMapBackend::new(path, (W, h)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| perr(e.to_string()))?;
     let t = |s: &str, x: i32, y: i32, st: TextStyle| {
