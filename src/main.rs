@@ -148,6 +148,10 @@ struct GuidedArgs {
     /// Valid holds already done today, for "7 of 30 today".
     #[arg(long, default_value_t = 0)]
     done_today: u32,
+    /// Scoring thresholds (TOML, any subset of the fields in session.json's `scoring`); the
+    /// defaults are engineering choices, not validated.
+    #[arg(long)]
+    scoring: Option<PathBuf>,
 }
 
 fn run_guided_cmd(protocol: &str, g: GuidedArgs, settings: Settings) -> anyhow::Result<()> {
@@ -169,7 +173,10 @@ fn run_guided_cmd(protocol: &str, g: GuidedArgs, settings: Settings) -> anyhow::
         tui,
         calibration,
         done_today: g.done_today,
-        scoring: ScoringConfig::default(),
+        scoring: match g.scoring.as_deref() {
+            Some(p) => ScoringConfig::from_toml_file(p)?,
+            None => ScoringConfig::default(),
+        },
     };
     let (_, files) = drive::run_guided(&o, &cfg, Box::new(std::io::stdout()))?;
     println!("Report written to {}/", g.out.display());
@@ -291,6 +298,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 plain,
                 calibration: None,
                 done_today: 0,
+                scoring: None,
             },
             settings,
         )?,

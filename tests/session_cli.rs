@@ -106,6 +106,27 @@ fn protocols_are_listed_and_custom_toml_loads_or_explains() {
     let t = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("h 2/2: Squeeze"), "{t}");
+    // Thresholds are configurable: an amber index nobody reaches leaves every rep green.
+    let sc = dir.path().join("scoring.toml");
+    std::fs::write(&sc, "coact_amber_index = 1e9\ncoact_red_index = 1e9\n").unwrap();
+    let o = knip(&[
+        "session",
+        "--fast",
+        "--protocol",
+        "glazer",
+        "--scoring",
+        sc.to_str().unwrap(),
+        "--out",
+        dir.path().join("sc").to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let summary = std::fs::read_to_string(dir.path().join("sc/summary.csv")).unwrap();
+    assert!(summary.contains("coactivation_amber,0,"), "{summary}");
+    assert!(summary.contains("coactivation_red,0,"), "{summary}");
+    std::fs::write(&sc, "coact_amber_idx = 2\n").unwrap();
+    let o = knip(&["session", "--fast", "--scoring", sc.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("coact_amber_idx"));
     std::fs::write(&p, "name = \"bad\"\n").unwrap();
     let o = knip(&["session", "--fast", "--protocol", p.to_str().unwrap()]);
     assert!(!o.status.success());

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Scoring thresholds. All engineering defaults, **not validated**.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ScoringConfig {
     /// A hold passes when it lasts at least the target minus this, seconds.
     pub hold_tolerance_s: f64,
@@ -43,6 +43,28 @@ impl Default for ScoringConfig {
             abd_warning_k: 3.0,
         }
     }
+}
+
+impl ScoringConfig {
+    /// Thresholds from a TOML file; fields left out keep their defaults.
+    pub fn from_toml_file(path: &std::path::Path) -> Result<ScoringConfig, ScoringError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScoringError {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ScoringError {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// A scoring file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("scoring thresholds {path}: {message}")]
+pub struct ScoringError {
+    pub path: String,
+    pub message: String,
 }
 
 /// Abdominal co-activation flag of one repetition.
