@@ -34,6 +34,9 @@ fn main() -> anyhow::Result<()> {
             ends.push(e);
         }
         knack.extend(a.knack_errors_s.iter().copied());
+        if a.knack_errors_s.iter().any(|e| *e > 0.08) {
+            println!("  knack errors {:?}", a.knack_errors_s);
+        }
         if let Some(p) = a.perfect {
             println!("  PERFECT simulated {:?} measured {:?}", p.0, p.1);
         }
@@ -43,7 +46,7 @@ fn main() -> anyhow::Result<()> {
                 e.0, e.1
             );
         }
-        for d in &a.disagreements {
+        for d in a.disagreements.iter().chain(&a.coact_misses) {
             println!("  {d}");
         }
         println!(

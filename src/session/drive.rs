@@ -225,6 +225,8 @@ pub struct Agreement {
     pub verdicts: u32,
     pub verdicts_agree: u32,
     pub disagreements: Vec<String>,
+    /// Co-activated reps left green, with their index.
+    pub coact_misses: Vec<String>,
     /// Co-activation: true positives, false negatives, true negatives, false positives.
     pub coact_tp: u32,
     pub coact_fn: u32,
@@ -290,7 +292,16 @@ pub fn agreement(protocol: &str, seed: u64, out: &SimulatedOutcome) -> Agreement
         } else if t.squeeze_onset_s.is_some() && r.coact_flag.is_some() {
             match (t.coactivated, r.flagged()) {
                 (true, true) => a.coact_tp += 1,
-                (true, false) => a.coact_fn += 1,
+                (true, false) => {
+                    a.coact_fn += 1;
+                    a.coact_misses.push(format!(
+                        "{protocol} seed {seed} {} rep {}: index {:?}, level {:.2} x pelvic",
+                        r.phase_name,
+                        r.rep,
+                        r.abd_index.map(|x| (x * 100.0).round() / 100.0),
+                        t.level_rel
+                    ));
+                }
                 (false, false) => a.coact_tn += 1,
                 (false, true) => a.coact_fp += 1,
             }

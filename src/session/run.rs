@@ -787,7 +787,20 @@ impl SessionRunner {
         // Knack: when was the cough?
         if ph.kind == PhaseKind::Knack {
             r.cough_onset_s = self.cough_onset(window, &e, &cfg);
-            r.knack_lead_s = r.cough_onset_s.map(|c| c - e.onset_s);
+            // The squeeze starts where the first pelvic channel saw it start: on weak EMG the
+            // pressure rise is often found earlier, and the cough is timed on pressure too.
+            let squeeze_onset_s = self
+                .events
+                .iter()
+                .filter(|p| {
+                    p.kind == EventKind::Contraction
+                        && p.role.is_pelvic_floor()
+                        && p.onset_s < e.offset_s
+                        && p.offset_s > e.onset_s
+                })
+                .map(|p| p.onset_s)
+                .fold(e.onset_s, f64::min);
+            r.knack_lead_s = r.cough_onset_s.map(|c| c - squeeze_onset_s);
         }
         let first_peak = self
             .reps
