@@ -36,6 +36,7 @@
 //! | `identify` | 10 identification squeezes: cue every 4 s (2 s squeeze, 2 s relax), hold (onset → start of release) 1.8–2.6 s, level 0.9–1.1 × rep 1 level; ≥ 2 s rest between (the cue waits if needed). |
 //! | `strength` | 5-s holds every 10 s until failure: holds 1 … N−1 last 5.1–5.6 s with level `exp(−λ(k−1))` × (0.97–1.03) (from 1 down to 0.60–0.75 at rep N−1) and median frequency falling linearly from `pfm_median_hz_rep1` to `pfm_median_hz_at_failure` at rep N; rep N = `reps_to_failure` (8–30) fails: hold 2–4 s **and** level 0.30–0.42 × rep 1. Then 3–6 s more rest and 5 quick flicks (0.6–1.0 s, ramps 0.08–0.15 s, 2–3 s apart, level 0.75–1.05 × rep 1). |
 //! | `mixed`    | 6 identification squeezes, 1 strain, 6 strength holds (fatigued as above, all valid), 3 instructed coughs, 5 quick flicks, 2 knack squeezes (cough 0.8–1.2 s after onset, held 1.0–1.5 s after the cough), 1 strain; every event separated by 2.5–4 s rest. |
+//! | guided     | [`SimulatedPatient::guided`]: follows a guided session's phases and cues (`knip session`, `knip demo`); per-rep truth in [`RepTruth`]; see `schedule/guided.rs`. |
 //! | `long`     | the `mixed` round repeated (10–30 s pause between rounds, fatigue restarting each round) until 3600 s: a one-hour session for benchmarks and memory tests. |
 //!
 //! In every protocol 0–2 spontaneous coughs happen at rest, ≥ 2.2 s (`mixed`, `long`: ≥ 2.7 s)
