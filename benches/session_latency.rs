@@ -13,8 +13,9 @@ use knip::session::protocol::Protocol;
 use knip::session::run::{SessionRunner, SessionSetup};
 use knip::simulate::SimulatedPatient;
 use knip::source::Source;
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
+use ratatui::backend::{CrosstermBackend, TestBackend};
+use ratatui::layout::Rect;
+use ratatui::{Terminal, TerminalOptions, Viewport};
 use std::time::Instant;
 
 fn blocks() -> (SimulatedPatient, Vec<Block>) {
@@ -37,6 +38,15 @@ fn latency(c: &mut Criterion) {
     let mut runner = SessionRunner::new(setup.clone());
     runner.start(patient.spec());
     let mut term = Terminal::new(TestBackend::new(80, 24)).expect("backend");
+    // The real backend's escape-code encoding too (into memory, as a terminal would receive it).
+    let mut real = Terminal::with_options(
+        CrosstermBackend::new(std::io::sink()),
+        TerminalOptions {
+            viewport: Viewport::Fixed(Rect::new(0, 0, 80, 24)),
+        },
+    )
+    .expect("crossterm backend");
+    let mut us_real: Vec<f64> = Vec::with_capacity(blocks.len());
     let mut us: Vec<f64> = Vec::with_capacity(blocks.len());
     for b in blocks.iter().cloned() {
         let t = Instant::now();
@@ -45,7 +55,17 @@ fn latency(c: &mut Criterion) {
         term.draw(|f| knip::sink::tui::draw(f, runner.live()))
             .expect("draw");
         us.push(t.elapsed().as_secs_f64() * 1e6);
+        let t = Instant::now();
+        real.draw(|f| knip::sink::tui::draw(f, runner.live()))
+            .expect("draw");
+        us_real.push(t.elapsed().as_secs_f64() * 1e6);
     }
+    us_real.sort_by(f64::total_cmp);
+    println!(
+        "session_latency: crossterm encoding of each redraw p50 {:.0} µs, p99 {:.0} µs",
+        us_real[us_real.len() / 2],
+        us_real[((us_real.len() - 1) as f64 * 0.99).round() as usize]
+    );
     us.sort_by(f64::total_cmp);
     let q = |x: f64| us[((us.len() - 1) as f64 * x).round() as usize];
     println!(
