@@ -6,12 +6,14 @@
 pub mod app;
 pub mod config;
 pub mod detect;
+pub mod device;
 pub mod dsp;
 pub mod error;
 pub mod evaluate;
 pub mod event;
 pub mod frame;
 pub mod pipeline;
+pub mod record_cmd;
 pub mod sidecar;
 pub mod simulate;
 pub mod sink;

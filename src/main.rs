@@ -113,6 +113,77 @@ enum Command {
     },
     /// List the built-in protocols.
     Protocols,
+    /// List serial ports with their USB ids and names, and the wire format each probably speaks.
+    Devices {
+        /// Also listen to this port for a moment and tell its format from what arrives.
+        #[arg(long)]
+        probe: Option<String>,
+        /// How long to listen with --probe, seconds.
+        #[arg(long, default_value_t = 2.0)]
+        listen_s: f64,
+        #[arg(long, default_value_t = knip::source::serial::DEFAULT_BAUD)]
+        baud: u32,
+    },
+    /// Record a sensor on a serial port through the live pipeline: live status, a crash-safe
+    /// recording (CSV + sidecar + raw bytes) and the report in --out. Ctrl-C stops cleanly.
+    Record {
+        /// The serial port, e.g. /dev/ttyACM0, /dev/ttyUSB0, COM3 (see `knip devices`).
+        #[arg(long)]
+        port: String,
+        /// Wire format: `line` (text lines) or `cyton` (OpenBCI Cyton packets).
+        #[arg(long, value_parser = ["line", "cyton"])]
+        format: String,
+        #[arg(long, default_value_t = knip::source::serial::DEFAULT_BAUD)]
+        baud: u32,
+        /// Sampling rate of a text-line device, Hz (when it does not send `# rate_hz=`).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Channel roles in column order, or role:column (1-based): `pfm_emg,abd_emg`,
+        /// `pfm_emg:1,abd_emg:2` (for a Cyton: board channels).
+        #[arg(long)]
+        channels: Option<String>,
+        /// Width of a text device's sample counter in the first column, bits (8, 16, 32).
+        #[arg(long)]
+        seq_bits: Option<u32>,
+        /// Valid range of a text device's values, `MIN,MAX`; values outside are lost samples.
+        #[arg(long, allow_hyphen_values = true)]
+        range: Option<String>,
+        /// Cyton channel gain (firmware default 24).
+        #[arg(long, default_value_t = knip::source::cyton::DEFAULT_GAIN)]
+        gain: f64,
+        /// Stop after this many seconds of device time.
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Give up waiting for an unplugged device after this many seconds (default: wait
+        /// until Ctrl-C).
+        #[arg(long)]
+        reconnect_timeout: Option<f64>,
+        /// Folder for the recording and the report.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        plain: bool,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Play a recording (decoded CSV, or the raw bytes `recording.raw`) through the live
+    /// pipeline and views; a raw replay reproduces the session's events exactly.
+    Replay {
+        file: PathBuf,
+        /// Playback speed: 1 = real time.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// As fast as the CPU allows (overrides --speed).
+        #[arg(long)]
+        fast: bool,
+        /// Report folder (default: FILE's folder / replay-<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        plain: bool,
+        #[command(flatten)]
+        settings: Settings,
+    },
 }
 
 /// Analysis settings that can be changed from the command line; everything else is in
@@ -185,7 +256,9 @@ fn main() -> ExitCode {
                     AppError::Input(_)
                         | AppError::Pipeline(knip::pipeline::PipelineError::Input(_))
                 )
-            });
+            }) || e
+                .downcast_ref::<knip::record_cmd::RecordError>()
+                .is_some_and(|r| r.is_input_error());
             ExitCode::from(if input_error { 2 } else { 1 })
         }
     }
@@ -346,6 +419,179 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for (name, description) in protocol_names() {
                 println!("{name:10} {description}");
             }
+        }
+        Command::Devices {
+            probe,
+            listen_s,
+            baud,
+        } => match probe {
+            Some(path) => {
+                let r = knip::device::probe_port(
+                    &path,
+                    baud,
+                    std::time::Duration::from_secs_f64(listen_s.max(0.1)),
+                )
+                .map_err(anyhow::Error::msg)?;
+                println!(
+                    "{}: {} ({} bytes in {listen_s} s)",
+                    r.path,
+                    r.format.unwrap_or("unknown format"),
+                    r.bytes
+                );
+                println!("  {}", r.detail);
+            }
+            None => {
+                let ports = knip::device::list_ports()
+                    .context("cannot list the serial ports of this machine")?;
+                print!("{}", knip::device::format_ports(&ports));
+            }
+        },
+        Command::Record {
+            port,
+            format,
+            baud,
+            rate,
+            channels,
+            seq_bits,
+            range,
+            gain,
+            duration,
+            reconnect_timeout,
+            out,
+            plain,
+            settings,
+        } => {
+            use knip::source::link::{parse_channel_requests, LinkConfig, StopHandle, WireFormat};
+            let cfg = settings.config()?;
+            if let Some(b) = seq_bits {
+                anyhow::ensure!(
+                    matches!(b, 8 | 16 | 32),
+                    "--seq-bits takes 8, 16 or 32, not {b}"
+                );
+            }
+            if let Some(r) = rate {
+                anyhow::ensure!(r > 0.0 && r.is_finite(), "--rate must be positive");
+            }
+            let value_range = match range {
+                Some(text) => {
+                    let (lo, hi) = text
+                        .split_once(',')
+                        .and_then(|(a, b)| {
+                            Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?))
+                        })
+                        .filter(|(a, b)| a < b)
+                        .with_context(|| {
+                            format!("--range takes MIN,MAX with MIN < MAX, not `{text}`")
+                        })?;
+                    Some((lo, hi))
+                }
+                None => None,
+            };
+            let wire = if format == "cyton" {
+                anyhow::ensure!(gain > 0.0, "--gain must be positive");
+                WireFormat::Cyton(knip::source::cyton::CytonConfig { gain })
+            } else {
+                WireFormat::Line(knip::source::line::LineConfig {
+                    rate_hz: rate,
+                    seq_bits,
+                    value_range,
+                })
+            };
+            let mut link = LinkConfig::new(wire);
+            if let Some(c) = channels {
+                link.channels = parse_channel_requests(&c).map_err(anyhow::Error::msg)?;
+            }
+            link.duration_s = duration;
+            link.reconnect_timeout_s = reconnect_timeout;
+            let stop = StopHandle::default();
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                // A second Ctrl-C ends at once (the recording is safe on disk anyway).
+                let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, stop.flag());
+                let _ = signal_hook::flag::register(sig, stop.flag());
+            }
+            let stdout = std::io::stdout();
+            let bar = !plain && stdout.is_terminal();
+            let opts = knip::record_cmd::RecordOptions {
+                serial: knip::source::serial::SerialOptions { port, baud, link },
+                out_dir: out,
+                bar,
+            };
+            let o = knip::record_cmd::record(
+                &opts,
+                &cfg,
+                Box::new(stdout),
+                Box::new(std::io::stderr()),
+                Some(stop),
+            )?;
+            println!();
+            for w in &o.warnings {
+                eprintln!("warning: {w}");
+            }
+            let s = &o.link.stats;
+            println!(
+                "{} samples recorded ({:.1} s device time); {} lost ({} while unplugged, {} gap(s)); {} unplug(s)",
+                s.samples,
+                o.end.end_time_s,
+                s.lost_samples,
+                s.lost_while_unplugged,
+                o.link.gaps.len(),
+                s.disconnects
+            );
+            if o.link.format == "cyton" {
+                println!(
+                    "Cyton loss is counted from its 1-byte counter, modulo 256: a gap of 256                      packets (1.02 s) or more looks shorter than it was."
+                );
+            }
+            println!(
+                "Recording: {} (+ .json, {}, {})",
+                o.recording.display(),
+                o.raw.display(),
+                o.gaps.display()
+            );
+            println!("Report written to {}/", o.out_dir.display());
+        }
+        Command::Replay {
+            file,
+            speed,
+            fast,
+            out,
+            plain,
+            settings,
+        } => {
+            let cfg = settings.config()?;
+            anyhow::ensure!(speed > 0.0, "--speed must be positive");
+            let out = out.unwrap_or_else(|| {
+                let stem = file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_else(|| "recording".into());
+                file.with_file_name(format!("replay-{stem}"))
+            });
+            let stdout = std::io::stdout();
+            let bar = !plain && stdout.is_terminal();
+            let opts = knip::record_cmd::ReplayOptions {
+                input: file.clone(),
+                speed: (!fast).then_some(speed),
+                out_dir: out,
+                bar,
+            };
+            let o = knip::record_cmd::replay(&opts, &cfg, Box::new(stdout))?;
+            println!();
+            for w in &o.warnings {
+                eprintln!("warning: {w}");
+            }
+            let counted = o
+                .events
+                .iter()
+                .filter(|e| e.kind == knip::event::EventKind::Contraction)
+                .count();
+            println!(
+                "{} ({} replay): {:.1} s, {counted} contractions; report in {}/",
+                file.display(),
+                o.kind,
+                o.end.end_time_s,
+                o.out_dir.display()
+            );
         }
     }
     Ok(())
