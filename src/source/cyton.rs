@@ -3,12 +3,14 @@
 //!
 //! A packet is 33 bytes: `0xA0`, a 1-byte sample counter, 8 × 24-bit big-endian two's
 //! complement samples, 6 aux bytes, and a footer `0xC0`–`0xC6`. `0xA0` also occurs inside data,
-//! so a packet is accepted only when its footer is valid; after a bad one the decoder searches
-//! byte by byte and, while searching, also wants the next packet's header right behind a
-//! candidate before accepting it (a random `0xA0 … 0xCx` pair in garbage is then 256× rarer).
+//! so a packet is accepted only when its footer is valid and the next packet's header follows
+//! it (while searching the decoder waits for that header; in sync it checks it when already
+//! received). After a bad packet it searches byte by byte. A packet followed by garbage is
+//! therefore dropped (and counted lost by the counter) rather than risk accepting a torn one:
+//! a lost sample is a clean gap, a torn one a spike.
 //!
-//! The counter wraps every 256 packets, so loss is counted modulo 256: a gap of 256 packets or
-//! more looks like a shorter one (or like none). Sample times come from the counter and the
+//! The counter wraps every 256 packets, so loss is counted modulo 256: a run of 255 or more lost
+//! packets looks shorter than it was (or like none). Sample times come from the counter and the
 //! nominal rate, never from arrival time (the dongle's FTDI latency timer delivers packets in
 //! 16 ms clumps).
 
@@ -129,15 +131,15 @@ impl CytonDecoder {
                 self.skip(stats);
                 continue;
             }
-            if !self.in_sync {
-                // Searching: want the next packet's header behind this candidate.
-                match avail.get(PACKET_BYTES) {
-                    None => break,
-                    Some(&HEADER) => {}
-                    Some(_) => {
-                        self.skip(stats);
-                        continue;
-                    }
+            // The next packet's header must follow. Searching, wait for it; in sync, check it
+            // when it is already here (a torn packet can end in a byte that looks like a
+            // footer: then the real header lies inside its 33 bytes, not right behind it).
+            match avail.get(PACKET_BYTES) {
+                None if !self.in_sync => break,
+                None | Some(&HEADER) => {}
+                Some(_) => {
+                    self.skip(stats);
+                    continue;
                 }
             }
             let counter = avail[1];
