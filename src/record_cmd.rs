@@ -62,6 +62,9 @@ pub enum RecordError {
     Output(#[from] OutputError),
     #[error(transparent)]
     Pipeline(#[from] crate::pipeline::PipelineError),
+    /// Writing the recording failed (full disk): the message names the file.
+    #[error("{0}")]
+    RecordingFailed(String),
 }
 
 impl RecordError {
@@ -189,14 +192,13 @@ pub fn record(
         Pace::Unpaced,
     );
     let link_report = snapshot(&link);
+    // A failed recording (full disk) is the news, even if the report failed after it.
+    if let Some(e) = &link_report.recording_error {
+        let _ = write_link_json(&opts.out_dir, &link_report);
+        return Err(RecordError::RecordingFailed(e.clone()));
+    }
     write_link_json(&opts.out_dir, &link_report)?;
     let end = result?;
-    if let Some(e) = &link_report.recording_error {
-        return Err(RecordError::Output(OutputError::write(
-            &recording,
-            std::io::Error::other(e.clone()),
-        )));
-    }
     warnings.extend(end.warnings.iter().cloned());
     warnings.extend(link_report.warnings.iter().cloned());
     let mut events = events.lock().map(|v| v.clone()).unwrap_or_default();

@@ -33,7 +33,10 @@ fn stream(emu: &mut CytonEmulator, items: &[Vec<u8>]) {
     }
 }
 
-fn collect(source: &mut SerialSource, until: impl Fn(&BTreeMap<u64, Vec<f64>>) -> bool) -> BTreeMap<u64, Vec<f64>> {
+fn collect(
+    source: &mut SerialSource,
+    until: impl Fn(&BTreeMap<u64, Vec<f64>>) -> bool,
+) -> BTreeMap<u64, Vec<f64>> {
     let mut got = BTreeMap::new();
     let safety = Instant::now() + Duration::from_secs(20);
     while !until(&got) && Instant::now() < safety {
@@ -69,7 +72,9 @@ fn cyton_packets_with_garbage_and_counter_gaps_keep_exact_times() {
         }
         if k == 200 {
             // A brown-out burst full of fake headers and footers.
-            items.push(vec![0xA0, 0xC0, 0xA0, 0x00, 0xA0, 0xC6, 0x13, 0xA0, 0xA0, 0xFF, 0xC1]);
+            items.push(vec![
+                0xA0, 0xC0, 0xA0, 0x00, 0xA0, 0xC6, 0x13, 0xA0, 0xA0, 0xFF, 0xC1,
+            ]);
             items.push(vec![0x55; 40]);
         }
         if k == 420 {
@@ -81,7 +86,10 @@ fn cyton_packets_with_garbage_and_counter_gaps_keep_exact_times() {
         expected.insert(k, vec![c[2] as f64 * scale, c[4] as f64 * scale]);
     }
     let device = std::thread::spawn(move || {
-        assert!(emu.wait_for_start(Duration::from_secs(5)), "host never sent `b`");
+        assert!(
+            emu.wait_for_start(Duration::from_secs(5)),
+            "host never sent `b`"
+        );
         stream(&mut emu, &items);
         // The host sends `s` when it stops.
         let until = Instant::now() + Duration::from_secs(5);
@@ -92,7 +100,11 @@ fn cyton_packets_with_garbage_and_counter_gaps_keep_exact_times() {
     });
     let mut source =
         SerialSource::open(&cyton_options(&vp.path(), "pfm_emg:3,abd_emg:5")).expect("open");
-    assert!(source.device().contains("Firmware: v3.1.2"), "{}", source.device());
+    assert!(
+        source.device().contains("Firmware: v3.1.2"),
+        "{}",
+        source.device()
+    );
     let spec = source.spec().clone();
     assert_eq!(spec.channels[0].role, Role::PfmEmg);
     assert_eq!(spec.channels[1].role, Role::AbdEmg);
@@ -103,12 +115,18 @@ fn cyton_packets_with_garbage_and_counter_gaps_keep_exact_times() {
     source.stop_handle().stop();
     drop(source);
     let still_streaming = device.join().expect("device");
-    assert!(!still_streaming, "the host did not send `s` when it stopped");
+    assert!(
+        !still_streaming,
+        "the host did not send `s` when it stopped"
+    );
 
     assert_eq!(got.len(), expected.len());
     for (k, v) in &expected {
         let g = got.get(k).unwrap_or_else(|| panic!("packet {k} missing"));
-        assert!((g[0] - v[0]).abs() < 1e-9 && (g[1] - v[1]).abs() < 1e-9, "packet {k}");
+        assert!(
+            (g[0] - v[0]).abs() < 1e-9 && (g[1] - v[1]).abs() < 1e-9,
+            "packet {k}"
+        );
     }
     let r = report.lock().expect("report").clone();
     assert_eq!(r.stats.lost_samples, 10 + 1 + 1 + 254);
@@ -153,7 +171,10 @@ fn cyton_unplug_and_replug_restarts_streaming_and_marks_the_gap() {
         std::thread::sleep(Duration::from_millis(1000));
         // Back on the same path; the board needs its start command again.
         let mut emu = CytonEmulator::new(vp2.plug());
-        assert!(emu.wait_for_start(Duration::from_secs(5)), "no restart after replug");
+        assert!(
+            emu.wait_for_start(Duration::from_secs(5)),
+            "no restart after replug"
+        );
         let second: Vec<Vec<u8>> = (1000..1250u64).map(|k| cyton_packet(k).to_vec()).collect();
         stream(&mut emu, &second);
         emu
@@ -162,7 +183,9 @@ fn cyton_unplug_and_replug_restarts_streaming_and_marks_the_gap() {
     let report = source.report();
     let scale = uv_per_count(24.0);
     let last = cyton_counts(1249)[0] as f64 * scale;
-    let got = collect(&mut source, |g| g.values().any(|v| (v[0] - last).abs() < 1e-9));
+    let got = collect(&mut source, |g| {
+        g.values().any(|v| (v[0] - last).abs() < 1e-9)
+    });
     source.stop_handle().stop();
     let _emu = device.join().expect("device");
     for k in 0..250u64 {

@@ -198,7 +198,11 @@ fn cyton_gaps_and_garbage_keep_exact_indices() {
             got.push(abs);
         }
         for s in &sure {
-            prop_assert!(got.contains(s), "packet {} followed by a header was dropped", s);
+            prop_assert!(
+                got.contains(s),
+                "packet {} followed by a header was dropped",
+                s
+            );
         }
         let lost = got.last().map_or(0, |l| l - base + 1) - got.len() as u64;
         prop_assert_eq!(stats.lost_samples, lost);

@@ -9,6 +9,7 @@
 use knip::source::cyton::{encode_packet, CHANNELS};
 use serialport::{SerialPort, TTYPort};
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,15 @@ impl VirtualPort {
     /// Plug a device in: a new pty pair behind the link.
     pub fn plug(&self) -> Plug {
         let (mut master, slave) = TTYPort::pair().expect("pty pair");
+        // `knip` runs as a child process in some tests: it must not inherit the master end,
+        // or the pair never closes when the test pulls the cable.
+        for fd in [master.as_raw_fd(), slave.as_raw_fd()] {
+            // SAFETY: fcntl on descriptors this function owns.
+            unsafe {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
         master
             .set_timeout(Duration::from_millis(20))
             .expect("timeout");
@@ -71,15 +81,25 @@ pub fn sleep_until(t0: Instant, at: Duration) {
     }
 }
 
-/// Write all of `bytes`, retrying while the pty is full.
-pub fn write_all(port: &mut TTYPort, mut bytes: &[u8]) {
+/// Write all of `bytes`, retrying while the pty is full; gives up after 2 s without progress
+/// (nobody reads any more) and returns false.
+pub fn write_all(port: &mut TTYPort, mut bytes: &[u8]) -> bool {
+    let mut stuck_since = Instant::now();
     while !bytes.is_empty() {
         match port.write(bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(e) => panic!("emulated device cannot write: {e}"),
+            Ok(n) => {
+                bytes = &bytes[n..];
+                stuck_since = Instant::now();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                if stuck_since.elapsed() > Duration::from_secs(2) {
+                    return false;
+                }
+            }
+            Err(_) => return false,
         }
     }
+    true
 }
 
 /// Play text lines at `rate_hz`, `per_write` lines per write, paced in real time × `speed`.
@@ -95,7 +115,9 @@ pub fn play_lines(
         let at = Duration::from_secs_f64((k * per_write) as f64 / rate_hz / speed);
         sleep_until(t0, at);
         let text: String = chunk.concat();
-        write_all(port, text.as_bytes());
+        if !write_all(port, text.as_bytes()) {
+            return;
+        }
     }
 }
 
@@ -139,7 +161,7 @@ impl CytonEmulator {
                     match self.buf[i] {
                         b'v' => {
                             self.streaming = false;
-                            write_all(&mut self.plug.master, CYTON_BANNER);
+                            let _ = write_all(&mut self.plug.master, CYTON_BANNER);
                         }
                         b'b' => self.streaming = true,
                         b's' => self.streaming = false,
@@ -157,7 +179,7 @@ impl CytonEmulator {
     }
 
     pub fn write(&mut self, bytes: &[u8]) {
-        write_all(&mut self.plug.master, bytes);
+        let _ = write_all(&mut self.plug.master, bytes);
     }
 }
 
