@@ -160,7 +160,7 @@ impl LineDecoder {
         if line.last() == Some(&b'\r') {
             line.pop();
         }
-        let result = match std::str::from_utf8(&line) {
+        match std::str::from_utf8(&line) {
             Ok(text) => {
                 let text = text.trim();
                 if text.is_empty() {
@@ -181,9 +181,8 @@ impl LineDecoder {
                     stats.banner_lines += 1;
                 }
             }
-        };
+        }
         self.line = line;
-        result
     }
 
     /// A sample slot went by without a usable sample.

@@ -559,13 +559,16 @@ pub struct LinkSource<T: Transport> {
     stop: StopHandle,
     stats: LinkStats,
     report: Arc<Mutex<LinkReport>>,
-    status: Option<Box<dyn FnMut(&LinkStatus) + Send>>,
+    status: Option<StatusCallback>,
     recorder: Option<LinkRecorder>,
     /// Events seen before recording started (the probe), for the raw log.
     early: Option<Vec<TransportEvent>>,
     device: String,
     baud: u32,
 }
+
+/// Tells the user about the link (called on the reading thread).
+type StatusCallback = Box<dyn FnMut(&LinkStatus) + Send>;
 
 /// Events kept from before recording starts, at most (then the raw log cannot start).
 const MAX_EARLY_EVENTS: usize = 100_000;
