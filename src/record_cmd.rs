@@ -312,3 +312,37 @@ pub fn replay(
         warnings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{ChannelSpec, Role};
+
+    #[test]
+    fn a_250_hz_cyton_is_warned_about() {
+        let spec = StreamSpec {
+            channels: vec![
+                ChannelSpec::new(Role::PfmEmg, 250.0),
+                ChannelSpec::new(Role::Pressure, 250.0),
+            ],
+            start_time_s: 0.0,
+        };
+        let w = stream_warnings(
+            &spec,
+            Some(&WireFormat::Cyton(
+                crate::source::cyton::CytonConfig::default(),
+            )),
+        );
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].contains("250 Hz") && w[0].contains("125 Hz"),
+            "{}",
+            w[0]
+        );
+        let fast = StreamSpec {
+            channels: vec![ChannelSpec::new(Role::PfmEmg, 2000.0)],
+            start_time_s: 0.0,
+        };
+        assert!(stream_warnings(&fast, None).is_empty());
+    }
+}

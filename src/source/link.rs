@@ -1012,3 +1012,167 @@ impl<T: Transport> Source for LinkSource<T> {
         self.next_block_or_end().map_err(|e| e.into_input(&name))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plays a fixed list of events, then idles (host time advancing 0.1 s per idle).
+    struct Script {
+        events: VecDeque<TransportEvent>,
+        now_s: f64,
+    }
+
+    impl Transport for Script {
+        fn next_event(&mut self) -> Result<TransportEvent, LinkError> {
+            Ok(self.events.pop_front().unwrap_or_else(|| {
+                self.now_s += 0.1;
+                TransportEvent {
+                    host_s: self.now_s,
+                    kind: TransportEventKind::Idle,
+                }
+            }))
+        }
+        fn name(&self) -> &str {
+            "script"
+        }
+    }
+
+    fn data(host_s: f64, text: &str) -> TransportEvent {
+        TransportEvent {
+            host_s,
+            kind: TransportEventKind::Data(text.as_bytes().to_vec()),
+        }
+    }
+
+    fn start(events: Vec<TransportEvent>, cfg: impl FnOnce(&mut LinkConfig)) -> LinkSource<Script> {
+        let mut config = LinkConfig::new(WireFormat::Line(LineConfig::default()));
+        cfg(&mut config);
+        let now_s = events.last().map_or(0.0, |e| e.host_s);
+        LinkSource::start(
+            Script {
+                events: events.into(),
+                now_s,
+            },
+            config,
+            "test".into(),
+            115_200,
+        )
+        .expect("start")
+    }
+
+    fn drain(link: &mut LinkSource<Script>) -> Vec<(u64, f64)> {
+        let mut out = Vec::new();
+        while let Ok(Some(b)) = link.next_block_or_end() {
+            let c = &b.chunks[0];
+            out.extend(
+                c.samples
+                    .iter()
+                    .enumerate()
+                    .map(|(k, v)| (c.start_index + k as u64, *v)),
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn duration_stops_at_the_exact_sample() {
+        let mut text = String::from("# rate_hz=10\n");
+        for k in 0..50 {
+            text.push_str(&format!("{k}\n"));
+        }
+        let mut link = start(vec![data(0.0, &text)], |c| c.duration_s = Some(2.0));
+        let got = drain(&mut link);
+        assert_eq!(got.len(), 20);
+        assert_eq!(got[19], (19, 19.0));
+        let r = link.report();
+        let ended = r.lock().map(|r| r.ended_by.clone()).ok().flatten();
+        assert_eq!(ended.as_deref(), Some("the requested duration was reached"));
+    }
+
+    #[test]
+    fn reconnect_timeout_ends_the_stream_cleanly() {
+        let events = vec![
+            data(0.0, "# rate_hz=10\n1\n2\n"),
+            TransportEvent {
+                host_s: 0.2,
+                kind: TransportEventKind::Unplugged("gone".into()),
+            },
+        ];
+        let mut link = start(events, |c| c.reconnect_timeout_s = Some(1.0));
+        let statuses = Arc::new(Mutex::new(Vec::new()));
+        let s2 = statuses.clone();
+        link.on_status(move |s| s2.lock().expect("status").push(s.clone()));
+        let got = drain(&mut link);
+        assert_eq!(got, vec![(0, 1.0), (1, 2.0)]);
+        let st = statuses.lock().expect("status").clone();
+        assert!(matches!(st[0], LinkStatus::Unplugged { .. }));
+        assert!(st.iter().any(
+            |s| matches!(s, LinkStatus::Ending { reason } if reason.contains("did not come back"))
+        ));
+        // Silence is not reported while unplugged (the unplug was).
+        assert!(!st.iter().any(|s| matches!(s, LinkStatus::Silent { .. })));
+    }
+
+    #[test]
+    fn silence_is_reported_once_after_a_second() {
+        let mut link = start(vec![data(0.0, "# rate_hz=10\n1\n")], |c| {
+            c.duration_s = Some(10.0)
+        });
+        let statuses = Arc::new(Mutex::new(Vec::new()));
+        let s2 = statuses.clone();
+        link.on_status(move |s| s2.lock().expect("status").push(s.clone()));
+        let stop = link.stop_handle();
+        assert!(matches!(link.next_block_or_end(), Ok(Some(_))));
+        // 30 idle events = 3 s of host time, then stop.
+        for _ in 0..30 {
+            link.handle(TransportEvent {
+                host_s: link.transport.now_s + 0.1,
+                kind: TransportEventKind::Idle,
+            });
+            link.transport.now_s += 0.1;
+        }
+        stop.stop();
+        assert!(matches!(link.next_block_or_end(), Ok(None)));
+        let st = statuses.lock().expect("status").clone();
+        let silent: Vec<f64> = st
+            .iter()
+            .filter_map(|s| match s {
+                LinkStatus::Silent { for_s, .. } => Some(*for_s),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(silent.len(), 1);
+        assert!(silent[0] >= SILENCE_REPORT_S && silent[0] < SILENCE_REPORT_S + 0.15);
+    }
+
+    #[test]
+    fn channel_requests_parse_and_map() {
+        let r = parse_channel_requests("pfm_emg:3, abd_emg").expect("parse");
+        assert_eq!(r[0].column, Some(3));
+        assert_eq!(r[1].column, None);
+        assert!(parse_channel_requests("emg").is_err());
+        assert!(parse_channel_requests("pfm_emg:0").is_err());
+        let layout = Layout {
+            columns: (1..=3)
+                .map(|i| crate::source::wire::Column {
+                    name: format!("ch{i}"),
+                    unit: None,
+                })
+                .collect(),
+            rate_hz: Some(100.0),
+        };
+        let wire = WireFormat::Line(LineConfig::default());
+        let (cols, spec) = map_channels("p", &wire, &layout, &r).expect("map");
+        assert_eq!(cols, vec![2, 1]);
+        assert_eq!(spec.channels[0].role, Role::PfmEmg);
+        let err = map_channels("p", &wire, &layout, &[]).expect_err("ambiguous");
+        assert!(err.to_string().contains("--channels"));
+        let no_rate = Layout {
+            rate_hz: None,
+            ..layout
+        };
+        let err = map_channels("p", &wire, &no_rate, &r).expect_err("no rate");
+        assert!(err.to_string().contains("--rate"));
+    }
+}
