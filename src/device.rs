@@ -148,7 +148,7 @@ pub struct ProbeResult {
 pub fn probe_port(path: &str, baud: u32, listen: Duration) -> Result<ProbeResult, String> {
     let mut port = serialport::new(path, baud)
         .timeout(Duration::from_millis(50))
-        .open_native()
+        .open()
         .map_err(|e| format!("{path}: cannot open: {e}"))?;
     let mut bytes = Vec::new();
     let mut buf = [0u8; 4096];

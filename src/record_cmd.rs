@@ -2,7 +2,7 @@
 //!
 //! `record`: a device on a serial port through the live pipeline, with live status, a
 //! crash-safe recording (`recording.csv` + `.json`, the raw bytes in `recording.raw`, lost runs
-//! in `recording.gaps.csv`, all flushed at least every 0.5 s) and the report folder at the end.
+//! in `recording.gaps.csv`, all flushed at least every 0.25 s) and the report folder at the end.
 //! `replay`: a recording (decoded CSV or raw bytes) through the same pipeline and views.
 
 use crate::app::{AppError, EventCollector};

@@ -30,7 +30,7 @@ use std::time::Instant;
 /// No data for this long on an open port is reported (cable out, device off).
 pub const SILENCE_REPORT_S: f64 = 1.0;
 /// The CSV, raw log and gap list are flushed to the operating system at least this often.
-pub const RECORD_FLUSH_EVERY_S: f64 = 0.5;
+pub const RECORD_FLUSH_EVERY_S: f64 = 0.25;
 
 /// What a transport delivers.
 #[derive(Debug, Clone, PartialEq)]

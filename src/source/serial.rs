@@ -26,7 +26,7 @@ use super::Source;
 use crate::error::{InputError, OutputError};
 use crate::frame::{Block, StreamSpec};
 use crate::sidecar::Sidecar;
-use serialport::{SerialPort, TTYPort};
+use serialport::SerialPort;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -58,10 +58,11 @@ impl SerialOptions {
     }
 }
 
-fn open_port(path: &str, baud: u32) -> Result<TTYPort, LinkError> {
+fn open_port(path: &str, baud: u32) -> Result<Box<dyn SerialPort>, LinkError> {
+    // `open()` (not `open_native()`): the same code opens COM ports on Windows.
     serialport::new(path, baud)
         .timeout(READ_TIMEOUT)
-        .open_native()
+        .open()
         .map_err(|e| {
             let text = e.to_string();
             let lower = text.to_ascii_lowercase();
@@ -85,7 +86,7 @@ fn open_port(path: &str, baud: u32) -> Result<TTYPort, LinkError> {
 }
 
 /// Stop a streaming Cyton, soft-reset it, and start streaming. Returns its reset reply.
-fn cyton_start(port: &mut TTYPort, path: &str) -> Result<String, LinkError> {
+fn cyton_start(port: &mut Box<dyn SerialPort>, path: &str) -> Result<String, LinkError> {
     let io = |e: std::io::Error| LinkError::Io {
         port: path.to_string(),
         message: format!("cannot send commands to the Cyton: {e}"),
@@ -143,7 +144,7 @@ pub struct PortTransport {
     path: String,
     baud: u32,
     cyton: bool,
-    port: Option<TTYPort>,
+    port: Option<Box<dyn SerialPort>>,
     t0: Instant,
     next_try: Instant,
     buf: Vec<u8>,
