@@ -164,7 +164,13 @@ impl Sink for ReportSink {
             });
         }
         if self.lost_samples.iter().any(|&l| l > 0) {
-            let gaps = self.gaps.len();
+            // A gap across all channels counts once.
+            let gaps = self
+                .gaps
+                .iter()
+                .map(|g| (g.1 * 1e6).round() as i64)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
             summary
                 .headline
                 .push_str(&format!(" · {gaps} gap(s) in the signal"));
