@@ -176,6 +176,21 @@ fn record_with_an_unplug_then_replay_the_raw_bytes_exactly() {
             "{f} differs between the live session and its raw replay"
         );
     }
+    // Paced replay (the recorded arrival times ÷ 20) gives the same events.
+    let paced_dir = out.path().join("replay-paced");
+    run_ok(&[
+        "replay",
+        &rec_dir.join("recording.raw").display().to_string(),
+        "--speed",
+        "20",
+        "--plain",
+        "--out",
+        &paced_dir.display().to_string(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(rec_dir.join("events.csv")).expect("live"),
+        std::fs::read_to_string(paced_dir.join("events.csv")).expect("paced")
+    );
     // The decoded CSV replays too, at the original times (gap included), and analyses.
     let csv_dir = out.path().join("replay-csv");
     run_ok(&[
@@ -275,4 +290,55 @@ fn a_missing_port_says_what_to_do() {
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/dev/ttyKNIP-none"), "{stderr}");
     assert!(stderr.contains("knip devices"), "{stderr}");
+}
+
+#[test]
+fn record_a_cyton_for_a_set_duration() {
+    let vp = VirtualPort::new();
+    let out = tempfile::tempdir().expect("out dir");
+    let rec_dir = out.path().join("cyton");
+    let mut emu = CytonEmulator::new(vp.plug());
+    let device = std::thread::spawn(move || {
+        assert!(emu.wait_for_start(Duration::from_secs(10)), "no `b`");
+        let t0 = Instant::now();
+        let mut k = 0u64;
+        // Up to 4 s at 250 Hz in 16 ms clumps, until the host sends `s`.
+        while emu.streaming() && k < 1000 {
+            sleep_until(t0, Duration::from_secs_f64(k as f64 / 250.0));
+            let clump: Vec<u8> = (k..k + 4).flat_map(cyton_packet).collect();
+            emu.write(&clump);
+            emu.poll_commands();
+            k += 4;
+        }
+        k
+    });
+    let o = Command::new(knip_bin())
+        .args([
+            "record",
+            "--port",
+            &vp.path(),
+            "--format",
+            "cyton",
+            "--duration",
+            "2",
+            "--plain",
+            "--out",
+        ])
+        .arg(&rec_dir)
+        .output()
+        .expect("run knip record");
+    let sent = device.join().expect("device");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("the Cyton streams 250 Hz"), "{stderr}");
+    assert!(stdout.contains("modulo 256"), "{stdout}");
+    assert!(
+        sent < 1000,
+        "the host stopped the board (`s`) after the duration"
+    );
+    let rows = read_csv(&rec_dir.join("recording.csv"));
+    assert_eq!(rows[0], vec!["time_s", "pfm_emg", "abd_emg"]);
+    assert_eq!(rows.len() - 1, 500, "2 s at 250 Hz");
+    assert_eq!(rows[500][0], "1.996000");
 }
