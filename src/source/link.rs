@@ -54,7 +54,8 @@ pub enum TransportEventKind {
     End,
 }
 
-/// A byte source. `next_event` returns within about 0.25 s even when nothing happens.
+/// A byte source. `next_event` returns within about 0.25 s even when nothing happens (a
+/// replugged Cyton's restart handshake can take up to 3.5 s).
 pub trait Transport: Send {
     fn next_event(&mut self) -> Result<TransportEvent, LinkError>;
     /// The port path or file, for messages.
