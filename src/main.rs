@@ -4,6 +4,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use knip::app::{self, AppError, DemoOptions};
 use knip::config::AnalysisConfig;
+use knip::export::{export, parse_start, read_markers, ExportOptions};
+use knip::sink::edf::EdfFormat;
 use knip::simulate::{protocol_names, SimConfig};
 use knip::source::csv_file::{read_anomanor_markers, CsvOptions};
 use std::io::IsTerminal;
@@ -113,6 +115,62 @@ enum Command {
     },
     /// List the built-in protocols.
     Protocols,
+    /// Export a recording (knip CSV, any CSV, EDF/BDF) to EDF+ or BDF+ with annotations: cues,
+    /// phases, contractions, coughs, strains, lost-sample gaps and markers.
+    Export {
+        file: PathBuf,
+        /// edf (16-bit) or bdf (24-bit); default from the --out extension.
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Wall-clock start of the recording, RFC 3339 (default: the sidecar's started_at).
+        #[arg(long)]
+        start: Option<String>,
+        /// User markers: a CSV of time_s,text (or an anomanor export).
+        #[arg(long)]
+        markers: Option<PathBuf>,
+        /// Pseudonymous patient code for the EDF+ patient field (never a name).
+        #[arg(long)]
+        patient: Option<String>,
+        #[command(flatten)]
+        columns: Columns,
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+/// How to read a CSV without a sidecar (or pick EDF signals).
+#[derive(Args, Clone, Default)]
+struct Columns {
+    /// Sampling rate when the file has no time_s column, Hz.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Column (or EDF signal) holding pelvic-floor EMG (name or 1-based number).
+    #[arg(long)]
+    pfm: Option<String>,
+    /// Column (or EDF signal) holding abdominal EMG.
+    #[arg(long)]
+    abd: Option<String>,
+    /// Column (or EDF signal) holding probe pressure.
+    #[arg(long)]
+    pressure: Option<String>,
+    /// EMG columns are already RMS envelopes: no band-pass, no RMS.
+    #[arg(long)]
+    envelope: bool,
+}
+
+impl Columns {
+    fn options(&self) -> CsvOptions {
+        CsvOptions {
+            rate_hz: self.rate,
+            pfm: self.pfm.clone(),
+            abd: self.abd.clone(),
+            pressure: self.pressure.clone(),
+            envelope: self.envelope,
+            block_rows: 0,
+        }
+    }
 }
 
 /// Analysis settings that can be changed from the command line; everything else is in
@@ -341,6 +399,62 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::fs::write(&p, text)
                     .with_context(|| format!("cannot write {}", p.display()))?;
             }
+        }
+        Command::Export {
+            file,
+            format,
+            out,
+            start,
+            markers,
+            patient,
+            columns,
+            settings,
+        } => {
+            let cfg = settings.config()?;
+            let format = match format {
+                Some(f) => EdfFormat::parse(&f)
+                    .with_context(|| format!("--format {f}: use edf or bdf"))?,
+                None => EdfFormat::from_path(&out).with_context(|| {
+                    format!(
+                        "{}: give --format edf|bdf or an .edf/.bdf file name",
+                        out.display()
+                    )
+                })?,
+            };
+            let start = match start {
+                Some(s) => Some(parse_start(&s).with_context(|| {
+                    format!("--start {s}: use RFC 3339, e.g. 2026-11-27T09:30:00Z")
+                })?),
+                None => None,
+            };
+            let markers = match markers {
+                Some(p) => read_markers(&p)?,
+                None => Vec::new(),
+            };
+            let o = export(
+                &file,
+                &columns.options(),
+                &cfg,
+                &out,
+                &ExportOptions {
+                    format,
+                    start,
+                    markers,
+                    patient_code: patient,
+                },
+            )?;
+            for w in &o.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "wrote {} ({}, {} records of {} s, {} annotations, {} lost samples filled)",
+                o.edf.path.display(),
+                o.edf.format.name(),
+                o.edf.records,
+                o.edf.record_duration_s,
+                o.edf.annotations,
+                o.edf.lost_samples
+            );
         }
         Command::Protocols => {
             for (name, description) in protocol_names() {

@@ -2,6 +2,7 @@
 //! Every source yields [`Block`]s in device-clock order.
 
 pub mod csv_file;
+pub mod edf;
 
 use crate::error::InputError;
 use crate::frame::{Block, StreamSpec};
