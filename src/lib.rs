@@ -4,6 +4,7 @@
 //! replay and offline analysis. See `README.md` for the command line and file formats.
 
 pub mod app;
+pub mod batch;
 pub mod config;
 pub mod detect;
 pub mod dsp;
@@ -16,6 +17,7 @@ pub mod pipeline;
 pub mod private_file;
 pub mod sidecar;
 pub mod simulate;
+pub mod summary_table;
 pub mod sink;
 pub mod source;
 pub mod truth;

@@ -115,6 +115,20 @@ enum Command {
     },
     /// List the built-in protocols.
     Protocols,
+    /// Analyse every recording (.csv, .edf, .bdf) under DIR on all cores: a report folder each
+    /// and one batch.csv; files that cannot be analysed are listed with the reason and skipped.
+    Batch {
+        dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Recordings analysed at once (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[command(flatten)]
+        columns: Columns,
+        #[command(flatten)]
+        settings: Settings,
+    },
     /// Export a recording (knip CSV, any CSV, EDF/BDF) to EDF+ or BDF+ with annotations: cues,
     /// phases, contractions, coughs, strains, lost-sample gaps and markers.
     Export {
@@ -455,6 +469,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 o.edf.annotations,
                 o.edf.lost_samples
             );
+        }
+        Command::Batch {
+            dir,
+            out,
+            jobs,
+            columns,
+            settings,
+        } => {
+            let cfg = settings.config()?;
+            let jobs = jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            anyhow::ensure!(jobs >= 1, "--jobs must be at least 1");
+            let o = knip::batch::run(
+                &dir,
+                &out,
+                &knip::batch::BatchOptions {
+                    jobs,
+                    csv: columns.options(),
+                    cfg,
+                    progress_bar: std::io::stderr().is_terminal(),
+                },
+            )?;
+            let failed: Vec<_> = o.failed().collect();
+            println!(
+                "{} recordings in {:.2} s on {jobs} job(s): {} analysed, {} skipped; table {}",
+                o.rows.len(),
+                o.wall_s,
+                o.rows.len() - failed.len(),
+                failed.len(),
+                o.table.display()
+            );
+            for r in failed {
+                if let Err(reason) = &r.result {
+                    println!("  skipped {}: {reason}", r.file.display());
+                }
+            }
         }
         Command::Protocols => {
             for (name, description) in protocol_names() {
