@@ -101,7 +101,11 @@ pub fn report_name(relative: &Path) -> String {
     s.replace(['/', '\\'], "__")
 }
 
-fn analyse_one(path: &Path, report_dir: &Path, opts: &BatchOptions) -> Result<(SummaryTable, usize), String> {
+fn analyse_one(
+    path: &Path,
+    report_dir: &Path,
+    opts: &BatchOptions,
+) -> Result<(SummaryTable, usize), String> {
     let run = || -> Result<(SummaryTable, usize), AppError> {
         let o = app::analyze(path, &opts.csv, &opts.cfg, report_dir, Vec::new())?;
         let table = SummaryTable::read(&report_dir.join("summary.csv"))?;
@@ -118,7 +122,11 @@ fn analyse_one(path: &Path, report_dir: &Path, opts: &BatchOptions) -> Result<(S
 }
 
 /// Runs the batch and writes `out_dir/batch.csv`.
-pub fn run(input_dir: &Path, out_dir: &Path, opts: &BatchOptions) -> Result<BatchOutcome, AppError> {
+pub fn run(
+    input_dir: &Path,
+    out_dir: &Path,
+    opts: &BatchOptions,
+) -> Result<BatchOutcome, AppError> {
     let started = Instant::now();
     if !input_dir.is_dir() {
         return Err(AppError::Input(crate::error::InputError::Format {
@@ -193,7 +201,8 @@ pub fn run(input_dir: &Path, out_dir: &Path, opts: &BatchOptions) -> Result<Batc
 }
 
 /// Columns of `batch.csv`.
-pub const BATCH_HEADER: &str = "file,status,reason,duration_s,channel,contractions,holds_2s,holds_5s,\
+pub const BATCH_HEADER: &str =
+    "file,status,reason,duration_s,channel,contractions,holds_2s,holds_5s,\
 mean_hold_s,longest_hold_s,mean_peak,unit,rest_level,coactivated,coughs,strains,artifacts,warnings,\
 analysis_s,report_dir";
 

@@ -326,13 +326,17 @@ pub fn export(
         }
     }
     annotations.extend(event_annotations(&spec, &events));
-    annotations.extend(opened.markers.iter().chain(&opts.markers).map(|(t, text)| {
-        Annotation {
-            onset_s: *t,
-            duration_s: None,
-            text: format!("marker: {text}"),
-        }
-    }));
+    annotations.extend(
+        opened
+            .markers
+            .iter()
+            .chain(&opts.markers)
+            .map(|(t, text)| Annotation {
+                onset_s: *t,
+                duration_s: None,
+                text: format!("marker: {text}"),
+            }),
+    );
     let writer = writer
         .lock()
         .ok()

@@ -5,8 +5,8 @@ use clap::{Args, Parser, Subcommand};
 use knip::app::{self, AppError, DemoOptions};
 use knip::config::AnalysisConfig;
 use knip::export::{export, parse_start, read_markers, ExportOptions};
-use knip::sink::edf::EdfFormat;
 use knip::simulate::{protocol_names, SimConfig};
+use knip::sink::edf::EdfFormat;
 use knip::source::csv_file::{read_anomanor_markers, CsvOptions};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -95,6 +95,13 @@ enum Command {
         /// Draw clinician markers from an anorectal-manometry text file (its `Annotations:` part).
         #[arg(long)]
         markers: Option<PathBuf>,
+        /// Store the session's scores in the progress database under this pseudonymous id
+        /// (default: the sidecar's patient_id, if any).
+        #[arg(long)]
+        patient: Option<String>,
+        /// Progress database (default: progress.sqlite in the user's data folder).
+        #[arg(long)]
+        db: Option<PathBuf>,
         #[command(flatten)]
         settings: Settings,
     },
@@ -128,6 +135,44 @@ enum Command {
         columns: Columns,
         #[command(flatten)]
         settings: Settings,
+    },
+    /// A patient's progress over weeks from the progress database: progress.csv and
+    /// progress.png (squeezes/day vs the goal of 30, sessions and streaks, hold time, %MVC,
+    /// co-activation, rest level, six-month horizon). Without --patient, lists the patients.
+    Progress {
+        /// Pseudonymous patient id.
+        #[arg(long)]
+        patient: Option<String>,
+        #[arg(long, default_value = "knip-progress")]
+        out: PathBuf,
+        /// Database file (default: progress.sqlite in the user's data folder).
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Fill a progress database with simulated days of training (each session simulated and
+    /// analysed by the real pipeline), to try `knip progress`.
+    ProgressFill {
+        #[arg(long)]
+        patient: String,
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// Seed of the simulated course (adherence, sessions, which simulated patients).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// First day, YYYY-MM-DD (default: DAYS days before today).
+        #[arg(long)]
+        first_day: Option<String>,
+        /// The patient's UTC offset in minutes (which calendar day a session counts for).
+        #[arg(long, default_value_t = 60, allow_negative_numbers = true)]
+        utc_offset_min: i32,
+        /// EMG rate of the simulated sessions, Hz.
+        #[arg(long, default_value_t = 1000.0)]
+        emg_rate: f64,
+        /// Sessions simulated at once (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[arg(long)]
+        db: Option<PathBuf>,
     },
     /// Export a recording (knip CSV, any CSV, EDF/BDF) to EDF+ or BDF+ with annotations: cues,
     /// phases, contractions, coughs, strains, lost-sample gaps and markers.
@@ -361,6 +406,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             pressure,
             envelope,
             markers,
+            patient,
+            db,
             settings,
         } => {
             let cfg = settings.config()?;
@@ -392,6 +439,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 o.end.elapsed.as_secs_f64(),
                 o.out_dir.display()
             );
+            let sidecar = knip::export::read_sidecar_beside(&file);
+            if let Some(pid) =
+                patient.or_else(|| sidecar.as_ref().and_then(|s| s.patient_id.clone()))
+            {
+                let path = match db {
+                    Some(p) => p,
+                    None => knip::progress::default_db_path()?,
+                };
+                let rec = session_record(&pid, &file, &o.out_dir, sidecar.as_ref())?;
+                let conn = knip::progress::open(&path)?;
+                knip::progress::store(&conn, &rec)?;
+                println!(
+                    "stored in {} for patient {pid}: {} valid squeezes, {} contractions",
+                    path.display(),
+                    rec.valid_squeezes,
+                    rec.contractions
+                );
+            }
         }
         Command::Evaluate {
             sessions,
@@ -426,8 +491,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let cfg = settings.config()?;
             let format = match format {
-                Some(f) => EdfFormat::parse(&f)
-                    .with_context(|| format!("--format {f}: use edf or bdf"))?,
+                Some(f) => {
+                    EdfFormat::parse(&f).with_context(|| format!("--format {f}: use edf or bdf"))?
+                }
                 None => EdfFormat::from_path(&out).with_context(|| {
                     format!(
                         "{}: give --format edf|bdf or an .edf/.bdf file name",
@@ -509,6 +575,88 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Progress { patient, out, db } => {
+            let path = match db {
+                Some(p) => p,
+                None => knip::progress::default_db_path()?,
+            };
+            anyhow::ensure!(
+                path.exists(),
+                "{}: no progress database yet; analyse a session with --patient ID, or fill one \
+                 with `knip progress-fill --patient ID`",
+                path.display()
+            );
+            let conn = knip::progress::open(&path)?;
+            match patient {
+                None => {
+                    let list = knip::progress::patients(&conn)?;
+                    println!("{}: {} patient(s)", path.display(), list.len());
+                    for (id, n) in list {
+                        println!("  {id}  {n} sessions");
+                    }
+                }
+                Some(id) => {
+                    let r = knip::progress::write_report(&conn, &id, &out)?;
+                    let trained = r.days.iter().filter(|d| d.sessions > 0).count();
+                    println!(
+                        "patient {id}: {} sessions on {trained} of {} days; wrote {}",
+                        r.sessions,
+                        r.days.len(),
+                        r.files
+                            .iter()
+                            .map(|f| f.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+            }
+        }
+        Command::ProgressFill {
+            patient,
+            days,
+            seed,
+            first_day,
+            utc_offset_min,
+            emg_rate,
+            jobs,
+            db,
+        } => {
+            anyhow::ensure!(days >= 1, "--days must be at least 1");
+            let first_day = match first_day {
+                Some(s) => chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                    .with_context(|| format!("--first-day {s}: use YYYY-MM-DD"))?,
+                None => chrono::Utc::now().date_naive() - chrono::Duration::days(days as i64),
+            };
+            let path = match db {
+                Some(p) => p,
+                None => knip::progress::default_db_path()?,
+            };
+            let jobs = jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            let mut conn = knip::progress::open(&path)?;
+            let o = knip::progress::fill::fill(
+                &mut conn,
+                &knip::progress::fill::FillOptions {
+                    patient_id: patient.clone(),
+                    days,
+                    seed,
+                    first_day,
+                    utc_offset_min,
+                    emg_rate_hz: emg_rate,
+                    jobs,
+                },
+            )?;
+            println!(
+                "{}: {} simulated sessions on {} of {days} days for patient {patient} ({:.1} s)",
+                path.display(),
+                o.sessions,
+                o.days_trained,
+                o.wall_s
+            );
+        }
         Command::Protocols => {
             for (name, description) in protocol_names() {
                 println!("{name:10} {description}");
@@ -516,4 +664,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The progress record of an analysed recording: scores from its summary.csv, metadata from its
+/// sidecar (start time, protocol, device, probe, posture), else the file's modification time.
+fn session_record(
+    patient: &str,
+    file: &std::path::Path,
+    report_dir: &std::path::Path,
+    sidecar: Option<&knip::sidecar::Sidecar>,
+) -> anyhow::Result<knip::progress::SessionRecord> {
+    let table = knip::summary_table::SummaryTable::read(&report_dir.join("summary.csv"))?;
+    let started_at = sidecar
+        .and_then(|s| s.started_at.as_deref())
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .or_else(|| {
+            std::fs::metadata(file)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| chrono::DateTime::<chrono::Utc>::from(t).fixed_offset())
+        })
+        .with_context(|| format!("{}: no start time for the progress record", file.display()))?;
+    let mut rec = knip::progress::SessionRecord::new(patient, started_at);
+    if let Some(s) = sidecar {
+        rec.protocol = s.protocol.clone();
+        rec.device = Some(s.device.clone());
+        rec.probe = s.probe.clone();
+        rec.posture = s.posture.clone();
+    }
+    rec.source = std::fs::canonicalize(file)
+        .unwrap_or_else(|_| file.to_path_buf())
+        .display()
+        .to_string();
+    // No calibration in a plain analysis: %MVC stays empty (guided sessions fill it).
+    rec.fill_from_summary(&table, None);
+    Ok(rec)
 }

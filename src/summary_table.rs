@@ -77,9 +77,9 @@ impl SummaryTable {
         self.row("pfm_emg", "contractions")
             .map(|r| r.channel.as_str())
             .or_else(|| {
-            self.channels()
-                .into_iter()
-                .find(|c| self.row(c, "contractions").is_some())
-        })
+                self.channels()
+                    .into_iter()
+                    .find(|c| self.row(c, "contractions").is_some())
+            })
     }
 }

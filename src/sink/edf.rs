@@ -172,15 +172,16 @@ impl EdfWriter {
             return Err(invalid(path, "the recording has no channels".into()));
         }
         let rates: Vec<f64> = spec.channels.iter().map(|c| c.rate_hz).collect();
-        let (record_duration_s, samples_per_record) = record_duration_for(&rates).ok_or_else(|| {
-            invalid(
-                path,
-                format!(
-                    "the rates {rates:?} Hz give no whole number of samples in any EDF data \
+        let (record_duration_s, samples_per_record) =
+            record_duration_for(&rates).ok_or_else(|| {
+                invalid(
+                    path,
+                    format!(
+                        "the rates {rates:?} Hz give no whole number of samples in any EDF data \
                      record of 0.05-10 s; resample to a rate such as 250, 1000 or 2000 Hz first"
-                ),
-            )
-        })?;
+                    ),
+                )
+            })?;
         let mut spools = Vec::new();
         for (i, _) in spec.channels.iter().enumerate() {
             let name = path

@@ -21,7 +21,6 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-
 /// One signal of the header.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EdfSignal {
@@ -255,7 +254,9 @@ pub fn read_header(path: &Path) -> Result<EdfHeader, InputError> {
     } else {
         (declared as u64).min(present)
     };
-    if (record_duration_s.is_nan() || record_duration_s <= 0.0) && h.signals.iter().any(|s| !s.is_annotation()) {
+    if (record_duration_s.is_nan() || record_duration_s <= 0.0)
+        && h.signals.iter().any(|s| !s.is_annotation())
+    {
         return Err(format_err(
             path,
             format!("data record duration is {record_duration_s} s; cannot derive sample rates"),
@@ -314,7 +315,14 @@ fn unit_factor(role: Role, unit: &str) -> (f64, String) {
         (false, "mmHg") => (1.35951, "cmH2O".into()),
         (false, "hPa" | "mbar") => (1.0 / 0.980665, "cmH2O".into()),
         (false, "kPa") => (10.0 / 0.980665, "cmH2O".into()),
-        _ => (1.0, if u.is_empty() { "units".into() } else { u.into() }),
+        _ => (
+            1.0,
+            if u.is_empty() {
+                "units".into()
+            } else {
+                u.into()
+            },
+        ),
     }
 }
 
@@ -476,8 +484,8 @@ impl EdfSource {
             return Ok(());
         }
         let rb = self.header.record_bytes();
-        let discontinuous = self.header.reserved.starts_with("EDF+D")
-            || self.header.reserved.starts_with("BDF+D");
+        let discontinuous =
+            self.header.reserved.starts_with("EDF+D") || self.header.reserved.starts_with("BDF+D");
         let mut first_onset = None;
         let mut buf = Vec::new();
         for r in 0..self.header.records {
@@ -565,7 +573,15 @@ fn labels_list(h: &EdfHeader) -> String {
     h.signals
         .iter()
         .enumerate()
-        .map(|(i, s)| format!("{} '{}' ({} {}/record)", i + 1, s.label, s.unit, s.samples_per_record))
+        .map(|(i, s)| {
+            format!(
+                "{} '{}' ({} {}/record)",
+                i + 1,
+                s.label,
+                s.unit,
+                s.samples_per_record
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -641,7 +657,10 @@ impl Source for EdfSource {
 }
 
 /// `ChannelChunk` helper for tests and callers that want a whole file in memory (small files).
-pub fn read_all(path: &Path, opts: &CsvOptions) -> Result<(StreamSpec, Vec<ChannelChunk>), InputError> {
+pub fn read_all(
+    path: &Path,
+    opts: &CsvOptions,
+) -> Result<(StreamSpec, Vec<ChannelChunk>), InputError> {
     let mut src = EdfSource::open(path, opts)?;
     let spec = src.spec().clone();
     let mut out = vec![ChannelChunk::default(); spec.channels.len()];
