@@ -94,11 +94,30 @@ pub fn find_recordings(dir: &Path, skip: &Path) -> std::io::Result<Vec<PathBuf>>
     Ok(out)
 }
 
-/// Report folder name for a recording: its path under the input folder, `/` → `__`, no
-/// extension (`real/emg/a.csv` → `real__emg__a`).
-pub fn report_name(relative: &Path) -> String {
-    let s = relative.with_extension("").to_string_lossy().to_string();
-    s.replace(['/', '\\'], "__")
+/// Report folder names for recordings: the path under the input folder, `/` → `__`, without
+/// the extension (`real/emg/a.csv` → `real__emg__a`); where two recordings would share a name
+/// (`a.csv` and `a.edf`) both keep their extension (`a_csv`, `a_edf`).
+pub fn report_names(relative: &[PathBuf]) -> Vec<String> {
+    let flat = |p: &Path| p.to_string_lossy().replace(['/', '\\'], "__");
+    let short: Vec<String> = relative
+        .iter()
+        .map(|p| flat(&p.with_extension("")))
+        .collect();
+    relative
+        .iter()
+        .zip(&short)
+        .map(|(p, n)| {
+            if short.iter().filter(|m| *m == n).count() > 1 {
+                let ext = p
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                format!("{n}_{ext}")
+            } else {
+                n.clone()
+            }
+        })
+        .collect()
 }
 
 fn analyse_one(
@@ -152,15 +171,24 @@ pub fn run(
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    let relative: Vec<PathBuf> = files
+        .iter()
+        .map(|p| p.strip_prefix(input_dir).unwrap_or(p).to_path_buf())
+        .collect();
+    let names = report_names(&relative);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, BatchRow)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..opts.jobs.max(1).min(files.len().max(1)) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(path) = files.get(i) else { break };
-                let rel = path.strip_prefix(input_dir).unwrap_or(path).to_path_buf();
-                let report_dir = out_dir.join(report_name(&rel));
+                let (Some(path), Some(rel), Some(name)) =
+                    (files.get(i), relative.get(i), names.get(i))
+                else {
+                    break;
+                };
+                let rel = rel.clone();
+                let report_dir = out_dir.join(name);
                 let t = Instant::now();
                 let r = analyse_one(path, &report_dir, opts);
                 let (result, warnings) = match r {
