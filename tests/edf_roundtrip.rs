@@ -373,7 +373,7 @@ fn broken_files_are_refused_with_their_name() {
     let dir = tempfile::tempdir().expect("tempdir");
     let not = dir.path().join("notes.edf");
     std::fs::write(&not, "hello, this is text and not an EDF header at all").expect("write");
-    let msg = read_header(&not).err().expect("refused").to_string();
+    let msg = read_header(&not).expect_err("refused").to_string();
     assert!(msg.contains("notes.edf") && msg.contains("EDF"), "{msg}");
 
     let good = dir.path().join("g.edf");
@@ -381,7 +381,7 @@ fn broken_files_are_refused_with_their_name() {
     let bytes = std::fs::read(&good).expect("read");
     let cut = dir.path().join("cut.edf");
     std::fs::write(&cut, &bytes[..400]).expect("write");
-    let msg = read_header(&cut).err().expect("refused").to_string();
+    let msg = read_header(&cut).expect_err("refused").to_string();
     assert!(msg.contains("cut.edf") && msg.contains("signals"), "{msg}");
 
     let mut bad = bytes.clone();
@@ -389,7 +389,7 @@ fn broken_files_are_refused_with_their_name() {
         .copy_from_slice(b"abc     ");
     let badp = dir.path().join("bad.edf");
     std::fs::write(&badp, &bad).expect("write");
-    let msg = read_header(&badp).err().expect("refused").to_string();
+    let msg = read_header(&badp).expect_err("refused").to_string();
     assert!(
         msg.contains("bad.edf") && msg.contains("physical minimum") && msg.contains("abc"),
         "{msg}"
