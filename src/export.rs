@@ -76,6 +76,30 @@ pub fn read_sidecar_beside(csv: &Path) -> Option<Sidecar> {
         .filter(|s| s.format == SIDECAR_FORMAT)
 }
 
+/// Rewrites the sidecar beside `csv` after `change` (owner-only, via a temporary file).
+pub fn update_sidecar(csv: &Path, change: impl FnOnce(&mut Sidecar)) -> Result<(), AppError> {
+    let path = csv.with_extension("json");
+    let mut sidecar = read_sidecar_beside(csv).ok_or_else(|| {
+        AppError::Input(InputError::Format {
+            path: path.clone(),
+            message: "no knip sidecar to update".into(),
+        })
+    })?;
+    change(&mut sidecar);
+    let text = serde_json::to_string_pretty(&sidecar)
+        .map_err(|e| OutputError::write(&path, std::io::Error::other(e)))?;
+    let tmp = path.with_extension("json.tmp");
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = crate::private_file::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| AppError::Output(OutputError::write(&path, e)))
+}
+
 /// Reads user markers: an anomanor export (`Annotations:` section) or a CSV of
 /// `time_s,text` (a header line is optional; `#` lines are comments).
 pub fn read_markers(path: &Path) -> Result<Vec<(f64, String)>, InputError> {

@@ -70,6 +70,18 @@ enum Command {
         /// Pressure sampling rate, Hz.
         #[arg(long, default_value_t = 100.0)]
         pressure_rate: f64,
+        /// Probe or electrodes, recorded in the sidecar.
+        #[arg(long)]
+        probe: Option<String>,
+        /// Posture (lying, sitting, standing, walking), recorded in the sidecar.
+        #[arg(long)]
+        posture: Option<String>,
+        /// Pseudonymous patient id, recorded in the sidecar (never a name).
+        #[arg(long)]
+        patient: Option<String>,
+        /// Also write the session as EDF+ (.edf) or BDF+ (.bdf) with annotations.
+        #[arg(long)]
+        edf: Option<PathBuf>,
     },
     /// Analyse a recording (knip's own, or any CSV) and write contractions.csv, events.csv,
     /// summary.csv, session.json and report.png into --out.
@@ -377,6 +389,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             channels,
             emg_rate,
             pressure_rate,
+            probe,
+            posture,
+            patient,
+            edf,
         } => {
             let sim = SimConfig {
                 protocol,
@@ -396,6 +412,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 o.truth.display(),
                 o.truth_events.len()
             );
+            if probe.is_some() || posture.is_some() || patient.is_some() {
+                knip::export::update_sidecar(&o.recording, |s| {
+                    s.probe = probe;
+                    s.posture = posture;
+                    s.patient_id = patient;
+                })?;
+            }
+            if let Some(edf) = edf {
+                let format = EdfFormat::from_path(&edf)
+                    .with_context(|| format!("--edf {}: name it .edf or .bdf", edf.display()))?;
+                let e = export(
+                    &o.recording,
+                    &CsvOptions::default(),
+                    &AnalysisConfig::default(),
+                    &edf,
+                    &ExportOptions {
+                        format,
+                        start: None,
+                        markers: Vec::new(),
+                        patient_code: None,
+                    },
+                )?;
+                println!(
+                    "wrote {} ({}, {} annotations)",
+                    e.edf.path.display(),
+                    e.edf.format.name(),
+                    e.edf.annotations
+                );
+            }
         }
         Command::Analyze {
             file,

@@ -340,6 +340,21 @@ impl EdfWriter {
             .cloned()
             .chain(self.gaps.iter().cloned())
             .collect();
+        // Whole records: a tail shorter than a record is padded, and the true end is marked.
+        let end_s = self
+            .spools
+            .iter()
+            .zip(&self.spec.channels)
+            .map(|(s, c)| s.next_index as f64 / c.rate_hz)
+            .fold(0.0, f64::max);
+        if end_s + 1e-9 < records as f64 * self.record_duration_s {
+            all.push(Annotation {
+                onset_s: self.spec.start_time_s + end_s,
+                duration_s: None,
+                text: "end of recording (the rest of the last data record repeats the last value)"
+                    .into(),
+            });
+        }
         all.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
         let mut per_record: Vec<Vec<u8>> = vec![Vec::new(); records as usize];
         for (r, tal) in per_record.iter_mut().enumerate() {
