@@ -317,6 +317,12 @@ pub fn demo(
     if let Some(e) = record_error.lock().ok().and_then(|mut e| e.take()) {
         return Err(AppError::Output(e));
     }
+    for p in [
+        recording_path.clone(),
+        recording_path.with_extension("json"),
+    ] {
+        crate::private_file::restrict(&p).map_err(|e| OutputError::write(&p, e))?;
+    }
     let events = take_events(&events);
     let mut score = Score::default();
     for role in [Role::PfmEmg, Role::Pressure] {

@@ -21,6 +21,10 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+/// Larger data records than this are taken as a damaged header (a 2 kHz × 256-channel BDF
+/// record of 1 s is 1.5 MB).
+const MAX_RECORD_BYTES: u64 = 64 << 20;
+
 /// One signal of the header.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EdfSignal {
@@ -62,7 +66,10 @@ pub struct EdfHeader {
     /// `EDF+C`, `EDF+D`, `BDF+C`, `24BIT`, or empty for plain EDF.
     pub reserved: String,
     pub header_bytes: u64,
+    /// Data records present in the file (at most the declared number).
     pub records: u64,
+    /// The number the header declares (`None` for -1, still recording).
+    pub declared_records: Option<u64>,
     pub record_duration_s: f64,
     pub signals: Vec<EdfSignal>,
 }
@@ -242,13 +249,25 @@ pub fn read_header(path: &Path) -> Result<EdfHeader, InputError> {
         reserved: field(&fixed[192..236]),
         header_bytes,
         records: 0,
+        declared_records: None,
         record_duration_s,
         signals,
     };
+    if h.record_bytes() > MAX_RECORD_BYTES {
+        return Err(format_err(
+            path,
+            format!(
+                "a data record of {} bytes (samples per record × signals) is implausible; the \
+                 header is damaged",
+                h.record_bytes()
+            ),
+        ));
+    }
     let declared = num(&fixed[236..244], "number of data records")?;
     let len = f.metadata().map_err(io)?.len();
     let rb = h.record_bytes().max(1);
     let present = len.saturating_sub(header_bytes) / rb;
+    h.declared_records = (declared >= 0.0).then_some(declared as u64);
     h.records = if declared < 0.0 {
         present
     } else {
@@ -330,6 +349,14 @@ impl EdfSource {
     pub fn open(path: &Path, opts: &CsvOptions) -> Result<EdfSource, InputError> {
         let header = read_header(path)?;
         let mut warnings = Vec::new();
+        if let Some(d) = header.declared_records.filter(|d| *d > header.records) {
+            warnings.push(format!(
+                "{}: the header declares {d} data records but the file holds {}; reading those \
+                 (the file was cut short)",
+                path.display(),
+                header.records
+            ));
+        }
         let data: Vec<usize> = (0..header.signals.len())
             .filter(|&i| {
                 let s = &header.signals[i];
@@ -480,7 +507,14 @@ impl EdfSource {
             }
             at += n;
         }
-        if offsets.is_empty() {
+        let status = self.status.map(|st| {
+            let off: u64 = self.header.signals[..st]
+                .iter()
+                .map(|s| s.samples_per_record as u64 * bps)
+                .sum();
+            (off, self.header.signals[st].samples_per_record)
+        });
+        if offsets.is_empty() && status.is_none() {
             return Ok(());
         }
         let rb = self.header.record_bytes();
@@ -507,6 +541,31 @@ impl EdfSource {
             }
             let onset = keeping.unwrap_or(r as f64 * self.header.record_duration_s);
             first_onset.get_or_insert(onset);
+            if let Some((off, n)) = status {
+                buf.resize(n * bps as usize, 0);
+                let pos = self.header.header_bytes + r * rb + off;
+                self.reader
+                    .seek(SeekFrom::Start(pos))
+                    .and_then(|_| self.reader.read_exact(&mut buf))
+                    .map_err(|e| self.read_err(e))?;
+                let rate = n as f64 / self.header.record_duration_s;
+                for j in 0..n {
+                    let at = j * bps as usize;
+                    let v = if self.header.bdf {
+                        i32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], 0]) as i64
+                    } else {
+                        i16::from_le_bytes([buf[at], buf[at + 1]]) as i64
+                    };
+                    let trig = v & 0xFFFF;
+                    if self.last_status != Some(trig) {
+                        if self.last_status.is_some() {
+                            self.status_markers
+                                .push((onset + j as f64 / rate, format!("trigger {trig}")));
+                        }
+                        self.last_status = Some(trig);
+                    }
+                }
+            }
             if discontinuous {
                 self.record_onsets_s.push(onset);
             }
@@ -520,6 +579,9 @@ impl EdfSource {
             }
             for o in &mut self.record_onsets_s {
                 *o -= t0;
+            }
+            for m in &mut self.status_markers {
+                m.0 -= t0;
             }
         }
         Ok(())
@@ -539,8 +601,7 @@ impl EdfSource {
         &self.annotations
     }
 
-    /// Annotations as (time, label) markers for the report, plus Status trigger changes seen so
-    /// far.
+    /// Annotations and Status trigger changes as (time, label) markers for the report.
     pub fn markers(&self) -> Vec<(f64, String)> {
         self.annotations
             .iter()
@@ -549,7 +610,7 @@ impl EdfSource {
             .collect()
     }
 
-    /// Trigger changes on BioSemi's Status channel (available once the stream has been read).
+    /// Trigger changes on BioSemi's Status channel (low 16 bits), read when the file is opened.
     pub fn status_markers(&self) -> &[(f64, String)] {
         &self.status_markers
     }
@@ -632,22 +693,6 @@ impl Source for EdfSource {
                     chunk
                         .samples
                         .push((pmin + (d - dmin) as f64 * gain) * factor);
-                }
-            }
-            if let Some(st) = self.status {
-                let s = &self.header.signals[st];
-                let rate = s.samples_per_record as f64 / self.header.record_duration_s;
-                for j in 0..s.samples_per_record {
-                    let trig = self.sample(offsets[st] + j * bps) & 0xFFFF;
-                    if self.last_status != Some(trig) {
-                        if self.last_status.is_some() {
-                            self.status_markers.push((
-                                self.spec.start_time_s + record_start_s + j as f64 / rate,
-                                format!("trigger {trig}"),
-                            ));
-                        }
-                        self.last_status = Some(trig);
-                    }
                 }
             }
             self.next_record += 1;
