@@ -395,3 +395,25 @@ fn broken_files_are_refused_with_their_name() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_file_cut_short_is_read_up_to_its_last_whole_record_with_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("g.edf");
+    write(&good, EdfFormat::Edf, &[]);
+    let h = read_header(&good).expect("header");
+    let bytes = std::fs::read(&good).expect("read");
+    // Two whole records and half of the third.
+    let keep = h.header_bytes + 2 * h.record_bytes() + h.record_bytes() / 2;
+    let cut = dir.path().join("cut_short.edf");
+    std::fs::write(&cut, &bytes[..keep as usize]).expect("write");
+    let src = EdfSource::open(&cut, &CsvOptions::default()).expect("open");
+    assert_eq!(src.header().records, 2);
+    let w = src.warnings().join(" ");
+    assert!(
+        w.contains("cut_short.edf") && w.contains("declares 4") && w.contains("holds 2"),
+        "{w}"
+    );
+    let (_, chunks) = read_all(&cut, &CsvOptions::default()).expect("read");
+    assert_eq!(chunks[0].samples.len(), 4000);
+}
