@@ -24,24 +24,26 @@ head -n 2000 "$WORK/in/simulated/identify_1.csv" > "$WORK/in/simulated/broken.cs
 echo "12.3456,abc,1.0,2.0" >> "$WORK/in/simulated/broken.csv"
 cp "$WORK/in/simulated/identify_1.json" "$WORK/in/simulated/broken.json"
 du -sh "$WORK/in"
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 run() { # $1 label, rest: command
   local label=$1; shift
-  local times=()
+  local times=() cpus=()
   for r in $(seq 1 "$RUNS"); do
     rm -rf "$WORK/out"
     local t0 t1
     t0=$(date +%s.%N)
-    "$@" > "$WORK/last_$label.txt"
+    /usr/bin/time -f "%U %S" -o "$WORK/cpu_$label.txt" "$@" > "$WORK/last_$label.txt"
     t1=$(date +%s.%N)
     times+=("$(echo "$t1 - $t0" | bc)")
+    cpus+=("$(awk '{print $1 + $2}' "$WORK/cpu_$label.txt")")
   done
   printf '%s\n' "${times[@]}" | median > "$WORK/median_$label.txt"
-  echo "$label: runs ${times[*]} s; median $(cat "$WORK/median_$label.txt") s"
+  echo "$label: wall ${times[*]} s (median $(cat "$WORK/median_$label.txt") s); CPU (user+sys) ${cpus[*]} s"
 }
 run one_core taskset -c 0 "$KNIP" batch "$WORK/in" --out "$WORK/out" --jobs 1
 run two_cores "$KNIP" batch "$WORK/in" --out "$WORK/out" --jobs 2
 head -1 "$WORK/last_two_cores.txt"
 grep "skipped " "$WORK/last_two_cores.txt" | cut -c1-160
 echo "speed-up: $(echo "scale=2; $(cat "$WORK/median_one_core.txt") / $(cat "$WORK/median_two_cores.txt")" | bc)"
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average before: $LOAD0; after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -15,7 +15,7 @@ use crate::frame::{Block, StreamSpec};
 use crate::pipeline::{self, Pace};
 use crate::sidecar::{Sidecar, SIDECAR_FORMAT};
 use crate::simulate::{Cue, SimConfig, SimulatedPatient};
-use crate::sink::edf::{Annotation, EdfFormat, EdfIdentity, EdfSummary, EdfWriter};
+use crate::sink::edf::{Annotation, EdfFormat, EdfIdentity, EdfSummary, EdfWriteError, EdfWriter};
 use crate::source::csv_file::{CsvOptions, CsvSource};
 use crate::source::edf::EdfSource;
 use crate::source::Source;
@@ -307,7 +307,14 @@ pub fn export(
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| OutputError::write(dir, e))?;
     }
-    let writer = EdfWriter::create(out, opts.format, &spec, identity)?;
+    let edf_err = |e: EdfWriteError| match e {
+        EdfWriteError::Unsupported { path, message } => AppError::Input(InputError::Format {
+            path: input.to_path_buf(),
+            message: format!("cannot export to {}: {message}", path.display()),
+        }),
+        EdfWriteError::Output(o) => AppError::Output(o),
+    };
+    let writer = EdfWriter::create(out, opts.format, &spec, identity).map_err(edf_err)?;
     let writer = Arc::new(Mutex::new(Some(writer)));
     let error = Arc::new(Mutex::new(None));
     let tee = Tee {
@@ -371,7 +378,7 @@ pub fn export(
                 std::io::Error::other("the EDF writer was lost"),
             ))
         })?;
-    let edf = writer.finish(&annotations)?;
+    let edf = writer.finish(&annotations).map_err(edf_err)?;
     Ok(ExportOutcome {
         edf,
         events: events.len(),

@@ -229,7 +229,7 @@ fn edf_step_is_coarser_than_bdf() {
 fn rates_without_whole_samples_per_record_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let spec = StreamSpec {
-        channels: vec![ChannelSpec::new(Role::PfmEmg, 34.81)],
+        channels: vec![ChannelSpec::new(Role::PfmEmg, 1.0 / 300.0)],
         start_time_s: 0.0,
     };
     let path = dir.path().join("x.edf");

@@ -235,6 +235,15 @@ def main():
         cases.append(("emggo", real, {label: 250.0}, {label: "unknown"}, [],
                       {"events": analyze_events(real)}))
 
+    # 6. A real RMS envelope at 34.81 Hz (TUM hand grasps): 100-s data records hold 3481 samples.
+    tum = os.path.join(ROOT, "data", "real", "tum_rms_labelled", "normalized_tum_rms_P1.csv")
+    if os.path.exists(tum):
+        label = list(read_columns(tum))[0]
+        args = ["--envelope", "--min-contraction-s", "0.2"]
+        cases.append(("tum_p1", tum, {label: 34.81}, {label: "RMS"}, args,
+                      {"events": analyze_events(tum, args),
+                       "analyze_args": ["--min-contraction-s", "0.2"]}))
+
     for name, path, rates, units, extra, expect in cases:
         for fmt in ("edf", "bdf"):
             start = "2026-03-14T09:26:53Z" if fmt == "edf" else "2025-12-31T23:59:58.250Z"

@@ -146,19 +146,50 @@ fn invalid(path: &Path, message: String) -> OutputError {
     )
 }
 
-/// The shortest preferred record duration holding a whole number of samples of every rate.
+/// Longest data record considered, seconds (34.81 Hz needs 100 s for a whole number of samples).
+const MAX_RECORD_S: f64 = 100.0;
+
+fn samples_per_record(rates_hz: &[f64], d: f64) -> Option<Vec<usize>> {
+    rates_hz
+        .iter()
+        .map(|&r| {
+            let n = r * d;
+            let k = n.round();
+            ((n - k).abs() < 1e-6 && k >= 1.0).then_some(k as usize)
+        })
+        .collect()
+}
+
+/// The record duration for these rates: the first of the preferred durations that holds a whole
+/// number of samples of every rate, else the shortest whole number of milliseconds up to 100 s
+/// that does (1.852 Hz → 0.54 s, 34.81 Hz → 100 s).
 pub fn record_duration_for(rates_hz: &[f64]) -> Option<(f64, Vec<usize>)> {
-    RECORD_DURATIONS_S.iter().find_map(|&d| {
-        let spr: Option<Vec<usize>> = rates_hz
-            .iter()
-            .map(|&r| {
-                let n = r * d;
-                let k = n.round();
-                ((n - k).abs() < 1e-6 * n.max(1.0) && k >= 1.0).then_some(k as usize)
+    RECORD_DURATIONS_S
+        .iter()
+        .find_map(|&d| samples_per_record(rates_hz, d).map(|s| (d, s)))
+        .or_else(|| {
+            (1..=(MAX_RECORD_S * 1000.0) as u32).find_map(|ms| {
+                let d = ms as f64 / 1000.0;
+                samples_per_record(rates_hz, d).map(|s| (d, s))
             })
-            .collect();
-        spr.map(|s| (d, s))
-    })
+        })
+}
+
+/// Why an export cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum EdfWriteError {
+    /// The recording cannot be represented in EDF (rates, values too large for the header).
+    #[error("{}: {message}", path.display())]
+    Unsupported { path: PathBuf, message: String },
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+fn unsupported(path: &Path, message: String) -> EdfWriteError {
+    EdfWriteError::Unsupported {
+        path: path.to_path_buf(),
+        message,
+    }
 }
 
 impl EdfWriter {
@@ -167,9 +198,9 @@ impl EdfWriter {
         format: EdfFormat,
         spec: &StreamSpec,
         identity: EdfIdentity,
-    ) -> Result<EdfWriter, OutputError> {
+    ) -> Result<EdfWriter, EdfWriteError> {
         if spec.channels.is_empty() {
-            return Err(invalid(path, "the recording has no channels".into()));
+            return Err(unsupported(path, "the recording has no channels".into()));
         }
         let rates: Vec<f64> = spec.channels.iter().map(|c| c.rate_hz).collect();
         let (record_duration_s, samples_per_record) =
@@ -269,7 +300,7 @@ impl EdfWriter {
 
     /// Writes the EDF/BDF file with `annotations` (plus the lost-sample gaps) and removes the
     /// spools. Channels that ended early are padded with their last value to whole records.
-    pub fn finish(mut self, annotations: &[Annotation]) -> Result<EdfSummary, OutputError> {
+    pub fn finish(mut self, annotations: &[Annotation]) -> Result<EdfSummary, EdfWriteError> {
         let result = self.assemble(annotations);
         for sp in &mut self.spools {
             sp.out = None;
@@ -278,7 +309,7 @@ impl EdfWriter {
         result
     }
 
-    fn assemble(&mut self, annotations: &[Annotation]) -> Result<EdfSummary, OutputError> {
+    fn assemble(&mut self, annotations: &[Annotation]) -> Result<EdfSummary, EdfWriteError> {
         for sp in &mut self.spools {
             if let Some(mut out) = sp.out.take() {
                 out.flush().map_err(|e| OutputError::write(&sp.path, e))?;
@@ -307,7 +338,7 @@ impl EdfWriter {
                 hi += 1.0;
             }
             let lo_s = format_field(lo, Rounding::Down).ok_or_else(|| {
-                invalid(
+                unsupported(
                     &path,
                     format!(
                         "channel \"{}\": minimum {lo} does not fit EDF's 8-character field; \
@@ -317,7 +348,7 @@ impl EdfWriter {
                 )
             })?;
             let hi_s = format_field(hi, Rounding::Up).ok_or_else(|| {
-                invalid(
+                unsupported(
                     &path,
                     format!(
                         "channel \"{}\": maximum {hi} does not fit EDF's 8-character field; \
@@ -500,7 +531,7 @@ impl EdfWriter {
                     let v = match reader.read_exact(&mut buf) {
                         Ok(()) => f64::from_le_bytes(buf),
                         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => *last,
-                        Err(e) => return Err(OutputError::write(&self.spools[k].path, e)),
+                        Err(e) => return Err(OutputError::write(&self.spools[k].path, e).into()),
                     };
                     let d = (((v - plo) / gain).round() as i64 + dmin as i64)
                         .clamp(dmin as i64, dmax as i64) as i32;
@@ -623,7 +654,9 @@ mod tests {
             record_duration_for(&[2000.0, 100.0]),
             Some((1.0, vec![2000, 100]))
         );
-        assert_eq!(record_duration_for(&[34.81]), None);
+        assert_eq!(record_duration_for(&[34.81]), Some((100.0, vec![3481])));
+        assert_eq!(record_duration_for(&[50.0 / 27.0]), Some((0.54, vec![1])));
+        assert_eq!(record_duration_for(&[1.0 / 300.0]), None);
         assert_eq!(record_duration_for(&[0.5]), Some((2.0, vec![1])));
         assert_eq!(record_duration_for(&[2.5, 1000.0]).map(|d| d.0), Some(2.0));
     }
