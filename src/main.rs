@@ -492,7 +492,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     Some(p) => p,
                     None => knip::progress::default_db_path()?,
                 };
-                let rec = session_record(&pid, &file, &o.out_dir, sidecar.as_ref())?;
+                let rec = knip::progress::SessionRecord::from_report(
+                    &pid,
+                    &file,
+                    &o.out_dir,
+                    sidecar.as_ref(),
+                )?;
                 let conn = knip::progress::open(&path)?;
                 knip::progress::store(&conn, &rec)?;
                 println!(
@@ -709,39 +714,4 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The progress record of an analysed recording: scores from its summary.csv, metadata from its
-/// sidecar (start time, protocol, device, probe, posture), else the file's modification time.
-fn session_record(
-    patient: &str,
-    file: &std::path::Path,
-    report_dir: &std::path::Path,
-    sidecar: Option<&knip::sidecar::Sidecar>,
-) -> anyhow::Result<knip::progress::SessionRecord> {
-    let table = knip::summary_table::SummaryTable::read(&report_dir.join("summary.csv"))?;
-    let started_at = sidecar
-        .and_then(|s| s.started_at.as_deref())
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .or_else(|| {
-            std::fs::metadata(file)
-                .and_then(|m| m.modified())
-                .ok()
-                .map(|t| chrono::DateTime::<chrono::Utc>::from(t).fixed_offset())
-        })
-        .with_context(|| format!("{}: no start time for the progress record", file.display()))?;
-    let mut rec = knip::progress::SessionRecord::new(patient, started_at);
-    if let Some(s) = sidecar {
-        rec.protocol = s.protocol.clone();
-        rec.device = Some(s.device.clone());
-        rec.probe = s.probe.clone();
-        rec.posture = s.posture.clone();
-    }
-    rec.source = std::fs::canonicalize(file)
-        .unwrap_or_else(|_| file.to_path_buf())
-        .display()
-        .to_string();
-    // No calibration in a plain analysis: %MVC stays empty (guided sessions fill it).
-    rec.fill_from_summary(&table, None);
-    Ok(rec)
 }

@@ -1,7 +1,10 @@
 //! One training session's scores, as stored in the progress database.
 
+use crate::error::InputError;
+use crate::sidecar::Sidecar;
 use crate::summary_table::SummaryTable;
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
+use std::path::Path;
 
 /// A hold at least this long counts towards the goal of 30 squeezes a day (DOMAIN.md §1,
 /// strength step: 5-s holds). The same threshold as the report's `holds_5s_or_longer`.
@@ -123,5 +126,45 @@ impl SessionRecord {
             (Some(m), Some(level)) => Some(100.0 * level / m),
             _ => None,
         };
+    }
+
+    /// The record of an analysed recording: scores from the report folder's `summary.csv`,
+    /// metadata from the recording's sidecar (start time, protocol, device, probe, posture),
+    /// else the file's modification time. No calibration in a plain analysis: %MVC stays empty.
+    pub fn from_report(
+        patient_id: &str,
+        recording: &Path,
+        report_dir: &Path,
+        sidecar: Option<&Sidecar>,
+    ) -> Result<SessionRecord, InputError> {
+        let table = SummaryTable::read(&report_dir.join("summary.csv"))?;
+        let started_at = sidecar
+            .and_then(|s| s.started_at.as_deref())
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .or_else(|| {
+                std::fs::metadata(recording)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .map(|t| DateTime::<Utc>::from(t).fixed_offset())
+            })
+            .ok_or_else(|| InputError::Format {
+                path: recording.to_path_buf(),
+                message: "no start time (no sidecar started_at, no file time) for the progress \
+                          record"
+                    .into(),
+            })?;
+        let mut rec = SessionRecord::new(patient_id, started_at);
+        if let Some(s) = sidecar {
+            rec.protocol = s.protocol.clone();
+            rec.device = Some(s.device.clone());
+            rec.probe = s.probe.clone();
+            rec.posture = s.posture.clone();
+        }
+        rec.source = std::fs::canonicalize(recording)
+            .unwrap_or_else(|_| recording.to_path_buf())
+            .display()
+            .to_string();
+        rec.fill_from_summary(&table, None);
+        Ok(rec)
     }
 }
