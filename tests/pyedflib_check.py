@@ -169,6 +169,50 @@ def check_export(knip, work, name, csv_path, fmt, start, extra_args, rates, unit
     )
 
 
+def check_foreign(knip, work, fmt, ftype):
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    dur, squeezes = 32, [8.0, 14.0, 20.0, 26.0]
+    t_emg = np.arange(dur * 1000) / 1000
+    level = np.full(t_emg.size, 0.003)  # mV RMS at rest
+    t_p = np.arange(dur * 100) / 100
+    pressure = np.full(t_p.size, 14.0)  # mmHg
+    for on in squeezes:
+        level[(t_emg >= on) & (t_emg < on + 3)] = 0.04
+        pressure[(t_p >= on) & (t_p < on + 3)] += 20.0
+    emg = rng.standard_normal(t_emg.size) * level
+    pressure += rng.standard_normal(t_p.size) * 0.2
+    path = os.path.join(work, f"pyedflib_written.{fmt}")
+    w = pyedflib.EdfWriter(path, 2, file_type=ftype)
+    w.setSignalHeaders([
+        {"label": "EMG PFM", "dimension": "mV", "sample_frequency": 1000,
+         "physical_max": 0.5, "physical_min": -0.5,
+         "digital_max": 32767 if fmt == "edf" else 8388607,
+         "digital_min": -32768 if fmt == "edf" else -8388608,
+         "transducer": "vaginal probe", "prefilter": "HP:10Hz"},
+        {"label": "Vag pressure", "dimension": "mmHg", "sample_frequency": 100,
+         "physical_max": 100, "physical_min": 0,
+         "digital_max": 32767 if fmt == "edf" else 8388607,
+         "digital_min": -32768 if fmt == "edf" else -8388608,
+         "transducer": "balloon", "prefilter": ""},
+    ])
+    w.writeSamples([emg, pressure])
+    w.writeAnnotation(5.0, -1, "rest marked by nurse")
+    w.close()
+    rep = os.path.join(work, f"pyedflib_written_{fmt}_report")
+    run([knip, "analyze", path, "--out", rep, "--pfm", "EMG PFM", "--pressure", "2"])
+    events = [e for e in read_events(rep) if e["kind"] == "contraction"]
+    for ch in ("EMG PFM", "Vag pressure"):
+        on = sorted(float(e["onset_s"]) for e in events if e["channel"] == ch)
+        ok = len(on) == len(squeezes) and all(abs(a - b) < 0.3 for a, b in zip(on, squeezes))
+        check(ok, f"pyedflib-written {fmt}: knip finds the 4 squeezes on {ch}: {[round(x, 2) for x in on]}")
+    sess = json.load(open(os.path.join(rep, "session.json")))
+    units = {c["name"]: c["unit"] for c in sess["stream"]["channels"]}
+    check(units == {"EMG PFM": "uV", "Vag pressure": "cmH2O"},
+          f"pyedflib-written {fmt}: units converted to knip's: {units}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--knip", required=True)
@@ -251,6 +295,14 @@ def main():
                 check_export(knip, work, name, path, fmt, start, extra, rates, units, expect)
             except Exception as e:  # a crash in one case is a failure, the others still run
                 check(False, f"{name}.{fmt}: {e}")
+
+    # Files written by other software (pyedflib) read by knip: EMG at 1 kHz in mV beside pressure
+    # at 100 Hz in mmHg, four 3-s squeezes, an annotation; knip must find the four squeezes.
+    for fmt, ftype in (("edf", pyedflib.FILETYPE_EDFPLUS), ("bdf", pyedflib.FILETYPE_BDFPLUS)):
+        try:
+            check_foreign(knip, work, fmt, ftype)
+        except Exception as e:
+            check(False, f"pyedflib-written {fmt}: {e}")
 
     print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
     return 0 if RESULTS["failed"] == 0 else 1
