@@ -4,6 +4,7 @@
 //! replay and offline analysis. See `README.md` for the command line and file formats.
 
 pub mod app;
+pub mod batch;
 pub mod config;
 pub mod detect;
 pub mod device;
@@ -11,11 +12,15 @@ pub mod dsp;
 pub mod error;
 pub mod evaluate;
 pub mod event;
+pub mod export;
 pub mod frame;
 pub mod pipeline;
+pub mod private_file;
+pub mod progress;
 pub mod record_cmd;
 pub mod sidecar;
 pub mod simulate;
 pub mod sink;
 pub mod source;
+pub mod summary_table;
 pub mod truth;

@@ -1,6 +1,7 @@
 //! Where results go: recordings, report tables, plots.
 
 pub mod decimate;
+pub mod edf;
 pub mod live;
 pub mod plot;
 pub mod record;

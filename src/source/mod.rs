@@ -4,6 +4,7 @@
 
 pub mod csv_file;
 pub mod cyton;
+pub mod edf;
 pub mod line;
 pub mod link;
 pub mod rawlog;
