@@ -12,7 +12,7 @@ use crate::simulate::{SimConfig, SimError, SimulatedPatient};
 use crate::sink::live::{LiveCue, LiveStatus};
 use crate::sink::record::RecordingWriter;
 use crate::sink::report::{ReportSink, ReportSource};
-use crate::source::csv_file::{CsvOptions, CsvSource};
+use crate::source::csv_file::CsvOptions;
 use crate::source::Source;
 use crate::truth::{write_truth_csv, TruthEvent};
 use std::io::Write;
@@ -90,8 +90,12 @@ pub fn analyze(
     out_dir: &Path,
     markers: Vec<(f64, String)>,
 ) -> Result<AnalyzeOutcome, AppError> {
-    let source = CsvSource::open(input, opts)?;
-    let mut warnings: Vec<String> = source.warnings().to_vec();
+    // CSV (knip's or anybody's) or EDF/BDF, by extension.
+    let opened = crate::export::open_recording(input, opts)?;
+    let source = opened.source;
+    let mut warnings: Vec<String> = opened.warnings.clone();
+    let mut markers = markers;
+    markers.extend(opened.markers);
     let name = input
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -101,7 +105,7 @@ pub fn analyze(
         ReportSource {
             input: input.display().to_string(),
             title: name,
-            details: serde_json::json!({ "reader_warnings": source.warnings() }),
+            details: serde_json::json!({ "reader_warnings": opened.warnings, "sidecar": opened.sidecar }),
         },
         cfg,
     )
@@ -109,7 +113,7 @@ pub fn analyze(
     let collector = EventCollector::default();
     let events = collector.handle();
     let end = pipeline::run(
-        Box::new(source),
+        source,
         cfg,
         vec![Box::new(report), Box::new(collector)],
         Pace::Unpaced,
@@ -145,6 +149,7 @@ pub fn simulate(
     let mut sidecar = Sidecar::new("simulator", patient.spec(), cfg);
     sidecar.protocol = Some(sim.protocol.clone());
     sidecar.seed = Some(sim.seed);
+    sidecar.started_at = Some(crate::export::now_rfc3339());
     sidecar.notes = Some(format!(
         "simulated patient; parameters: {}",
         serde_json::to_string(patient.params()).unwrap_or_default()
@@ -159,6 +164,9 @@ pub fn simulate(
         writer.write_block(&block)?;
     }
     writer.finish()?;
+    for p in [out_csv.to_path_buf(), out_csv.with_extension("json")] {
+        crate::private_file::restrict(&p).map_err(|e| OutputError::write(&p, e))?;
+    }
     let truth_path = truth_path_for(out_csv);
     write_truth_csv(&truth_path, &truth).map_err(|e| OutputError::write(&truth_path, e))?;
     Ok(SimulateOutcome {
@@ -266,6 +274,7 @@ pub fn demo(
     let mut sidecar = Sidecar::new("simulator", patient.spec(), cfg);
     sidecar.protocol = Some(opts.sim.protocol.clone());
     sidecar.seed = Some(opts.sim.seed);
+    sidecar.started_at = Some(crate::export::now_rfc3339());
     let writer = RecordingWriter::create(&recording_path, &sidecar)?;
     let truth_path = opts.out_dir.join("recording.truth.csv");
     write_truth_csv(&truth_path, &truth).map_err(|e| OutputError::write(&truth_path, e))?;
@@ -307,6 +316,12 @@ pub fn demo(
     )?;
     if let Some(e) = record_error.lock().ok().and_then(|mut e| e.take()) {
         return Err(AppError::Output(e));
+    }
+    for p in [
+        recording_path.clone(),
+        recording_path.with_extension("json"),
+    ] {
+        crate::private_file::restrict(&p).map_err(|e| OutputError::write(&p, e))?;
     }
     let events = take_events(&events);
     let mut score = Score::default();

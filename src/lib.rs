@@ -4,17 +4,24 @@
 //! replay and offline analysis. See `README.md` for the command line and file formats.
 
 pub mod app;
+pub mod batch;
 pub mod config;
 pub mod detect;
+pub mod device;
 pub mod dsp;
 pub mod error;
 pub mod evaluate;
 pub mod event;
+pub mod export;
 pub mod frame;
 pub mod pipeline;
+pub mod private_file;
+pub mod progress;
+pub mod record_cmd;
 pub mod session;
 pub mod sidecar;
 pub mod simulate;
 pub mod sink;
 pub mod source;
+pub mod summary_table;
 pub mod truth;

@@ -31,6 +31,19 @@ pub struct Sidecar {
     pub lost_samples: u64,
     /// Free text (probe, posture, ...).
     pub notes: Option<String>,
+    /// Wall-clock time of sample 0, RFC 3339 UTC (e.g. `2026-11-27T09:30:00.250Z`); the EDF
+    /// export's start date and time.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// Probe or electrodes (e.g. `endovaginal EMG probe`, `perianal surface`, `Peritron`).
+    #[serde(default)]
+    pub probe: Option<String>,
+    /// Posture during the session (`lying`, `sitting`, `standing`, `walking`).
+    #[serde(default)]
+    pub posture: Option<String>,
+    /// Pseudonymous patient id (never a name): the key of the progress database.
+    #[serde(default)]
+    pub patient_id: Option<String>,
 }
 
 impl Sidecar {
@@ -47,6 +60,10 @@ impl Sidecar {
             seed: None,
             lost_samples: 0,
             notes: None,
+            started_at: None,
+            probe: None,
+            posture: None,
+            patient_id: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 pub mod assessment_plot;
 pub mod decimate;
+pub mod edf;
 pub mod live;
 pub mod plot;
 pub mod record;

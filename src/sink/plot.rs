@@ -150,11 +150,19 @@ pub struct DrawError(pub String);
 /// The file is written next to `path` under a temporary name and renamed into place, so a failed
 /// write never leaves half a PNG behind.
 pub fn write_report_png(path: &Path, plot: &ReportPlot) -> Result<(), OutputError> {
+    let image = render_report_rgb(plot).map_err(|e| OutputError::Plot {
+        path: path.to_path_buf(),
+        message: e.0,
+    })?;
+    write_png(path, &image)
+}
+
+/// Writes a rendered image as a PNG at `path` (temporary name, then renamed into place).
+pub fn write_png(path: &Path, image: &RgbImage) -> Result<(), OutputError> {
     let plot_err = |message: String| OutputError::Plot {
         path: path.to_path_buf(),
         message,
     };
-    let image = render_report_rgb(plot).map_err(|e| plot_err(e.0))?;
     let tmp = temp_path(path)
         .ok_or_else(|| plot_err("not a file name; give a path such as report.png".to_string()))?;
     // Creating the file first turns permission and missing-directory problems into I/O errors.
@@ -232,10 +240,10 @@ const TICK_PX: f64 = 18.0;
 const LEGEND_PX: f64 = 18.0;
 const NOTE_PX: f64 = 17.0;
 
-const INK: RGBColor = RGBColor(33, 37, 41);
-const MUTED: RGBColor = RGBColor(95, 102, 110);
-const GRID: RGBColor = RGBColor(226, 229, 233);
-const FRAME: RGBColor = RGBColor(160, 166, 173);
+pub(crate) const INK: RGBColor = RGBColor(33, 37, 41);
+pub(crate) const MUTED: RGBColor = RGBColor(95, 102, 110);
+pub(crate) const GRID: RGBColor = RGBColor(226, 229, 233);
+pub(crate) const FRAME: RGBColor = RGBColor(160, 166, 173);
 const RAW_BAND: RGBColor = RGBColor(163, 184, 214);
 const RAW_AXIS: RGBColor = RGBColor(92, 118, 158);
 const ENVELOPE: RGBColor = RGBColor(16, 52, 138);
@@ -289,7 +297,13 @@ fn font(px: f64, bold: bool) -> FontDesc<'static> {
     FontDesc::new(FontFamily::SansSerif, px, style)
 }
 
-fn text_style(px: f64, bold: bool, color: RGBColor, h: HPos, v: VPos) -> TextStyle<'static> {
+pub(crate) fn text_style(
+    px: f64,
+    bold: bool,
+    color: RGBColor,
+    h: HPos,
+    v: VPos,
+) -> TextStyle<'static> {
     TextStyle {
         font: font(px, bold),
         color: color.to_backend_color(),
@@ -621,7 +635,7 @@ fn panel_range(c: &PlotChannel) -> PanelRange {
 
 /// "Nice" tick positions (1, 2, 2.5, 5 × 10^k) covering `lo..=hi`, about `target` of them, with
 /// the number of decimals their labels need.
-fn nice_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, usize) {
+pub(crate) fn nice_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, usize) {
     let span = hi - lo;
     if !span.is_finite() || span <= 0.0 {
         return (Vec::new(), 0);
@@ -652,7 +666,7 @@ fn decimals_for(step: f64) -> usize {
         .unwrap_or(9)
 }
 
-fn format_value(v: f64, decimals: usize) -> String {
+pub(crate) fn format_value(v: f64, decimals: usize) -> String {
     let s = format!("{v:.decimals$}");
     // No "-0".
     if s.trim_start_matches('-')
@@ -701,6 +715,63 @@ fn format_time(t: f64, step: f64, minutes: bool) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Drawing
+
+/// Draws text glyph by glyph at positions from the font's own metrics.
+///
+/// plotters' ab_glyph renderer drops each glyph's left side bearing, which gives uneven
+/// letter spacing ("sign al"); placing glyphs one by one with the bearing restored fixes it.
+pub(crate) fn draw_text(
+    root: &DrawingArea<BitMapBackend<'_>, Shift>,
+    s: &str,
+    pos: (i32, i32),
+    style: TextStyle<'_>,
+) -> Result<(), DrawError> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    let px = style.font.get_size();
+    let bold = matches!(style.font.get_style(), FontStyle::Bold);
+    let Some(m) = metrics::get(bold) else {
+        return root
+            .draw(&Text::new(s.to_string(), pos, style))
+            .map_err(de("text"));
+    };
+    let scale = m.px_per_unit(px);
+    let width = m.width_units(s) as f64 * scale;
+    let start = match style.pos.h_pos {
+        HPos::Left => 0.0,
+        HPos::Center => -width / 2.0,
+        HPos::Right => -width,
+    };
+    let trans = style.font.get_transform();
+    let glyph_style = style.pos(Pos::new(HPos::Left, style.pos.v_pos));
+    let mut pen = start;
+    let mut buf = [0u8; 4];
+    for c in s.chars() {
+        let (advance, lsb) = m.h_metrics(c);
+        if !c.is_whitespace() {
+            let offset = (pen + (lsb as f64 * scale).floor()).round() as i32;
+            let (dx, dy) = trans.transform(offset, 0);
+            let glyph: &str = c.encode_utf8(&mut buf);
+            root.draw(&Text::new(
+                glyph.to_string(),
+                (pos.0 + dx, pos.1 + dy),
+                glyph_style.clone(),
+            ))
+            .map_err(de("text"))?;
+        }
+        pen += advance as f64 * scale;
+    }
+    Ok(())
+}
+
+/// Width of `s` in pixels at `px` (from the embedded font's metrics).
+pub(crate) fn text_width_px(s: &str, px: f64, bold: bool) -> i32 {
+    match metrics::get(bold) {
+        Some(m) => (m.width_units(s) as f64 * m.px_per_unit(px)).ceil() as i32,
+        None => text_width_estimate(s, px),
+    }
+}
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
@@ -752,50 +823,8 @@ impl<'a> Figure<'a, '_> {
         Ok(())
     }
 
-    /// Draws text glyph by glyph at positions from the font's own metrics.
-    ///
-    /// plotters' ab_glyph renderer drops each glyph's left side bearing, which gives uneven
-    /// letter spacing ("sign al"); placing glyphs one by one with the bearing restored fixes it.
     fn text(&self, s: &str, pos: (i32, i32), style: TextStyle<'_>) -> Result<(), DrawError> {
-        if s.is_empty() {
-            return Ok(());
-        }
-        let px = style.font.get_size();
-        let bold = matches!(style.font.get_style(), FontStyle::Bold);
-        let Some(m) = metrics::get(bold) else {
-            return self
-                .root
-                .draw(&Text::new(s.to_string(), pos, style))
-                .map_err(de("text"));
-        };
-        let scale = m.px_per_unit(px);
-        let width = m.width_units(s) as f64 * scale;
-        let start = match style.pos.h_pos {
-            HPos::Left => 0.0,
-            HPos::Center => -width / 2.0,
-            HPos::Right => -width,
-        };
-        let trans = style.font.get_transform();
-        let glyph_style = style.pos(Pos::new(HPos::Left, style.pos.v_pos));
-        let mut pen = start;
-        let mut buf = [0u8; 4];
-        for c in s.chars() {
-            let (advance, lsb) = m.h_metrics(c);
-            if !c.is_whitespace() {
-                let offset = (pen + (lsb as f64 * scale).floor()).round() as i32;
-                let (dx, dy) = trans.transform(offset, 0);
-                let glyph: &str = c.encode_utf8(&mut buf);
-                self.root
-                    .draw(&Text::new(
-                        glyph.to_string(),
-                        (pos.0 + dx, pos.1 + dy),
-                        glyph_style.clone(),
-                    ))
-                    .map_err(de("text"))?;
-            }
-            pen += advance as f64 * scale;
-        }
-        Ok(())
+        draw_text(&self.root, s, pos, style)
     }
 
     fn text_width(&self, s: &str, px: f64, bold: bool) -> i32 {

@@ -266,6 +266,30 @@ impl RecordingWriter {
         Ok(())
     }
 
+    /// The CSV file being written.
+    pub fn csv_path(&self) -> &Path {
+        &self.csv_path
+    }
+
+    /// Hands everything written so far to the operating system (a live recorder calls this at
+    /// least once a second of wall time, so a crash loses at most that), and rewrites the
+    /// sidecar if the count of lost samples changed. Rows still held back for a lagging
+    /// channel stay pending.
+    pub fn flush(&mut self) -> Result<(), OutputError> {
+        self.out
+            .flush()
+            .map_err(|e| OutputError::write(&self.csv_path, e))?;
+        self.last_flush_row = self.next_row;
+        let total = self.sidecar.lost_samples + self.lost;
+        if total != self.written_sidecar.lost_samples {
+            let mut s = self.sidecar.clone();
+            s.lost_samples = total;
+            write_sidecar(&self.json_path, &s)?;
+            self.written_sidecar = s;
+        }
+        Ok(())
+    }
+
     /// Writes the remaining rows, flushes and syncs the CSV, and rewrites the sidecar if it
     /// changed (lost samples, notes).
     pub fn finish(mut self) -> Result<(), OutputError> {

@@ -49,7 +49,15 @@ pub struct ReportSink {
     /// Clinician or protocol markers to draw (time, label).
     markers: Vec<(f64, String)>,
     written: Vec<PathBuf>,
+    /// Per channel: next expected sample index and samples lost (index jumps), and the gaps
+    /// (channel, start_s, end_s) for the plot.
+    next_index: Vec<Option<u64>>,
+    lost_samples: Vec<u64>,
+    gaps: Vec<(usize, f64, f64)>,
 }
+
+/// At most this many gaps are drawn (each is counted in summary.csv).
+const MAX_GAPS_DRAWN: usize = 200;
 
 impl ReportSink {
     pub fn new(out_dir: &Path, source: ReportSource, config: &AnalysisConfig) -> Self {
@@ -63,6 +71,9 @@ impl ReportSink {
             events: Vec::new(),
             markers: Vec::new(),
             written: Vec::new(),
+            next_index: Vec::new(),
+            lost_samples: Vec::new(),
+            gaps: Vec::new(),
         }
     }
 
@@ -98,11 +109,30 @@ impl Sink for ReportSink {
             .map(|c| TraceDecimator::new(c.rate_hz, spec.start_time_s, PLOT_POINTS))
             .collect();
         self.envelope = self.raw.clone();
+        self.next_index = vec![None; spec.channels.len()];
+        self.lost_samples = vec![0; spec.channels.len()];
         self.spec = Some(spec.clone());
         Ok(())
     }
 
     fn block(&mut self, p: &Processed) -> Result<(), OutputError> {
+        for (i, c) in p.filtered.iter().enumerate() {
+            if c.samples.is_empty() {
+                continue;
+            }
+            if let Some(next) = self.next_index.get(i).copied().flatten() {
+                if c.start_index > next {
+                    self.lost_samples[i] += c.start_index - next;
+                    if let Some(spec) = &self.spec {
+                        let t = |k: u64| spec.time_s(i, k);
+                        self.gaps.push((i, t(next), t(c.start_index)));
+                    }
+                }
+            }
+            if let Some(n) = self.next_index.get_mut(i) {
+                *n = Some(c.end_index());
+            }
+        }
         for (d, c) in self.raw.iter_mut().zip(&p.filtered) {
             d.push(c.start_index, &c.samples);
         }
@@ -118,12 +148,33 @@ impl Sink for ReportSink {
             return Ok(());
         };
         self.events.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
-        let summary = Summary::compute(
+        let mut summary = Summary::compute(
             &spec,
             &self.events,
             &end.channels,
             end.end_time_s - spec.start_time_s,
         );
+        // Samples missing from the stream (counter gaps, unplugged cable): counted per channel.
+        for (ch, lost) in spec.channels.iter().zip(&self.lost_samples) {
+            summary.rows.push(SummaryRow {
+                channel: ch.name.clone(),
+                metric: "lost_samples".to_string(),
+                value: lost.to_string(),
+                unit: "count".to_string(),
+            });
+        }
+        if self.lost_samples.iter().any(|&l| l > 0) {
+            // A gap across all channels counts once.
+            let gaps = self
+                .gaps
+                .iter()
+                .map(|g| (g.1 * 1e6).round() as i64)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            summary
+                .headline
+                .push_str(&format!(" · {gaps} gap(s) in the signal"));
+        }
         self.write_contractions(&spec)?;
         self.write_events(&spec)?;
         self.write_summary(&summary)?;
@@ -328,6 +379,18 @@ impl ReportSink {
                 s.channel = s.channel.map(|c| position[c]);
                 s
             })
+            .chain(
+                self.gaps
+                    .iter()
+                    .take(MAX_GAPS_DRAWN)
+                    .map(|&(c, start_s, end_s)| plot::Shade {
+                        start_s,
+                        end_s,
+                        channel: Some(position[c]),
+                        kind: plot::ShadeKind::Gap,
+                        label: None,
+                    }),
+            )
             .collect();
         let plot = ReportPlot {
             title: format!("knip analysis — {}", self.source.title),

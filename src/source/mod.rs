@@ -1,7 +1,16 @@
-//! Where samples come from: files, the simulated patient, (later) serial devices.
+//! Where samples come from: files, the simulated patient, serial devices (text lines, OpenBCI
+//! Cyton) and their raw-byte logs.
 //! Every source yields [`Block`]s in device-clock order.
 
 pub mod csv_file;
+pub mod cyton;
+pub mod edf;
+pub mod line;
+pub mod link;
+pub mod rawlog;
+pub mod replay;
+pub mod serial;
+pub mod wire;
 
 use crate::error::InputError;
 use crate::frame::{Block, StreamSpec};

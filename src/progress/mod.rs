@@ -1,0 +1,70 @@
+//! Each patient's progress over the months the programme lasts: every session's scores in an
+//! embedded SQLite database (no server, nothing to install), keyed by a pseudonymous patient id,
+//! and `knip progress` turning them into `progress.csv` and `progress.png`.
+//!
+//! For the session code (guided sessions with %MVC calibration): build a [`SessionRecord`] when
+//! a session ends and call [`store`]:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), knip::progress::ProgressError> {
+//! use knip::progress::{self, SessionRecord};
+//! let db = progress::open(&progress::default_db_path()?)?;
+//! let mut rec = SessionRecord::new("P-0042", chrono::Utc::now().fixed_offset());
+//! rec.protocol = Some("strength".into());
+//! rec.valid_squeezes = 12;
+//! rec.mvc = Some(48.0);
+//! rec.mean_pct_mvc = Some(71.5);
+//! progress::store(&db, &rec)?;
+//! # Ok(()) }
+//! ```
+
+pub mod daily;
+pub mod db;
+pub mod fill;
+pub mod plot;
+pub mod record;
+
+pub use daily::{daily_rows, DayRow};
+pub use db::{default_db_path, open, patients, sessions, store, ProgressError, SCHEMA_VERSION};
+
+use crate::error::OutputError;
+use std::path::{Path, PathBuf};
+
+/// What `knip progress` wrote.
+#[derive(Debug)]
+pub struct ProgressReport {
+    pub days: Vec<DayRow>,
+    pub sessions: usize,
+    pub files: Vec<PathBuf>,
+}
+
+/// `knip progress --patient ID --out DIR`: `progress.csv` and `progress.png` for one patient.
+pub fn write_report(
+    db: &rusqlite::Connection,
+    patient_id: &str,
+    out_dir: &Path,
+) -> Result<ProgressReport, ProgressError> {
+    let sessions = sessions(db, patient_id)?;
+    if sessions.is_empty() {
+        return Err(ProgressError::NoSessions(patient_id.to_string()));
+    }
+    let days = daily_rows(&sessions);
+    crate::private_file::create_dir(out_dir).map_err(|e| OutputError::write(out_dir, e))?;
+    let csv = out_dir.join("progress.csv");
+    daily::write_progress_csv(&csv, &days).map_err(|e| OutputError::write(&csv, e))?;
+    let png = out_dir.join("progress.png");
+    plot::write_progress_png(
+        &png,
+        &plot::ProgressPlot {
+            patient_id,
+            days: &days,
+        },
+    )?;
+    crate::private_file::restrict(&png).map_err(|e| OutputError::write(&png, e))?;
+    Ok(ProgressReport {
+        days,
+        sessions: sessions.len(),
+        files: vec![csv, png],
+    })
+}
+pub use record::SessionRecord;

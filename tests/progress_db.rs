@@ -1,0 +1,223 @@
+//! The progress database: store/read, migrations from older schemas, a newer schema refused,
+//! owner-only files, day rows (goal, streaks), the simulated filler and the figure.
+
+use chrono::{DateTime, FixedOffset, TimeZone};
+use knip::progress::db::{migrate, schema_version, MIGRATIONS};
+use knip::progress::fill::{fill, plan, FillOptions};
+use knip::progress::plot::{render_progress_rgb, ProgressPlot};
+use knip::progress::{self, daily_rows, SessionRecord, SCHEMA_VERSION};
+use rusqlite::Connection;
+
+fn at(day: u32, hour: u32) -> DateTime<FixedOffset> {
+    FixedOffset::east_opt(3600)
+        .and_then(|o| o.with_ymd_and_hms(2026, 3, day, hour, 15, 0).single())
+        .expect("valid time")
+}
+
+fn record(day: u32, hour: u32, valid: u32) -> SessionRecord {
+    let mut r = SessionRecord::new("P-1", at(day, hour));
+    r.protocol = Some("strength".into());
+    r.contractions = valid + 5;
+    r.valid_squeezes = valid;
+    r.quick_flicks = 5;
+    r.mean_hold_s = Some(4.0 + hour as f64 / 100.0);
+    r.longest_hold_s = Some(5.5);
+    r.mvc = Some(50.0);
+    r.mean_pct_mvc = Some(70.0 + day as f64);
+    r.coactivated = Some(2);
+    r.coactivation_rate = Some(2.0 / (valid + 5) as f64);
+    r.rest_level = Some(4.0);
+    r.rest_unit = Some("uV".into());
+    r.source = format!("test day {day} hour {hour}");
+    r
+}
+
+#[test]
+fn stored_sessions_come_back_and_a_replayed_source_replaces_its_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sub").join("p.sqlite");
+    let db = progress::open(&path).expect("open");
+    assert_eq!(schema_version(&db).expect("version"), SCHEMA_VERSION);
+    let a = record(2, 8, 12);
+    let mut b = record(1, 20, 20);
+    b.mvc = None;
+    b.mean_pct_mvc = None;
+    progress::store(&db, &a).expect("store");
+    progress::store(&db, &b).expect("store");
+    let mut other = record(1, 9, 3);
+    other.patient_id = "P-2".into();
+    progress::store(&db, &other).expect("store");
+    let got = progress::sessions(&db, "P-1").expect("read");
+    assert_eq!(
+        got,
+        vec![b.clone(), a.clone()],
+        "oldest first, every field back"
+    );
+    // The same recording analysed again replaces its row.
+    let mut again = a.clone();
+    again.valid_squeezes = 13;
+    progress::store(&db, &again).expect("store");
+    let got = progress::sessions(&db, "P-1").expect("read");
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].valid_squeezes, 13);
+    assert_eq!(
+        progress::patients(&db).expect("patients"),
+        vec![("P-1".to_string(), 2), ("P-2".to_string(), 1)]
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "database readable by its owner only");
+        let dmode = std::fs::metadata(path.parent().expect("dir"))
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(dmode, 0o700, "a new folder for it too");
+    }
+}
+
+#[test]
+fn a_version_1_database_opens_and_keeps_its_sessions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.sqlite");
+    {
+        // What the first schema wrote, with two rows of the same session (allowed then).
+        let db = Connection::open(&path).expect("create");
+        db.execute_batch(MIGRATIONS[0]).expect("v1 schema");
+        db.execute_batch("PRAGMA user_version = 1")
+            .expect("version");
+        for id in [1, 2] {
+            db.execute(
+                "INSERT INTO sessions (id, patient_id, started_at, protocol, duration_s,
+                    contractions, valid_squeezes, mean_hold_s, rest_level)
+                 VALUES (?1, 'P-9', '2025-01-05T08:00:00+01:00', 'strength', 120.0, 14, 9, 4.5, 3.2)",
+                [id],
+            )
+            .expect("insert");
+        }
+    }
+    let mut db = Connection::open(&path).expect("reopen");
+    assert_eq!(
+        migrate(&mut db, &path).expect("migrate"),
+        1,
+        "found version 1"
+    );
+    assert_eq!(schema_version(&db).expect("version"), SCHEMA_VERSION);
+    drop(db);
+    let db = progress::open(&path).expect("open migrated");
+    let got = progress::sessions(&db, "P-9").expect("read");
+    assert_eq!(got.len(), 1, "the duplicate row is merged by migration 3");
+    let r = &got[0];
+    assert_eq!((r.contractions, r.valid_squeezes), (14, 9));
+    assert_eq!(r.mean_hold_s, Some(4.5));
+    assert_eq!(r.mean_pct_mvc, None, "new columns are empty, not invented");
+    assert_eq!((r.quick_flicks, r.coughs, r.source.as_str()), (0, 0, ""));
+    // New sessions go in beside it.
+    progress::store(&db, &record(3, 8, 10)).expect("store");
+}
+
+#[test]
+fn a_database_from_a_newer_knip_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("new.sqlite");
+    {
+        let db = Connection::open(&path).expect("create");
+        db.execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
+            .expect("version");
+    }
+    let msg = progress::open(&path).expect_err("refused").to_string();
+    assert!(
+        msg.contains("new.sqlite") && msg.contains("newer knip"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn day_rows_count_goal_sessions_and_streaks() {
+    // Day 1: 2 sessions (20 + 12 = 32 ≥ 30); day 2: 1 session; day 3 none; day 4: 1.
+    let s = vec![
+        record(4, 8, 25),
+        record(1, 8, 20),
+        record(1, 20, 12),
+        record(2, 13, 29),
+    ];
+    let rows = daily_rows(&s);
+    assert_eq!(rows.len(), 4, "every calendar day from first to last");
+    let got: Vec<(u32, u32, bool, u32)> = rows
+        .iter()
+        .map(|r| (r.sessions, r.valid_squeezes, r.goal_met, r.streak_days))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, 32, true, 1),
+            (1, 29, false, 2),
+            (0, 0, false, 0),
+            (1, 25, false, 1)
+        ]
+    );
+    // Hold weighted by contractions: (4.08·25 + 4.20·17) / 42.
+    let want = (4.08 * 25.0 + 4.20 * 17.0) / 42.0;
+    assert!((rows[0].mean_hold_s.expect("hold") - want).abs() < 1e-9);
+    assert_eq!(rows[2].mean_hold_s, None);
+    // 4 co-activated of 42 contractions.
+    assert!((rows[0].coactivation_pct.expect("coact") - 400.0 / 42.0).abs() < 1e-9);
+    assert_eq!(rows[3].day, 4);
+}
+
+#[test]
+fn the_simulated_course_fills_the_database_and_draws() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("fill.sqlite");
+    let opts = FillOptions {
+        patient_id: "SIM-1".into(),
+        days: 4,
+        seed: 3,
+        first_day: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).expect("date"),
+        utc_offset_min: 60,
+        emg_rate_hz: 500.0,
+        jobs: 2,
+    };
+    let planned = plan(&opts).expect("plan");
+    assert!(!planned.is_empty());
+    assert_eq!(
+        planned,
+        plan(&opts).expect("plan"),
+        "deterministic in the seed"
+    );
+    let mut db = progress::open(&path).expect("open");
+    let o = fill(&mut db, &opts).expect("fill");
+    assert_eq!(o.sessions, planned.len());
+    let got = progress::sessions(&db, "SIM-1").expect("read");
+    assert_eq!(got.len(), planned.len());
+    for r in &got {
+        // Identification sessions (the first days): about 10 squeezes of about 2 s.
+        assert_eq!(r.protocol.as_deref(), Some("identify"));
+        assert!((8..=12).contains(&r.contractions), "{r:?}");
+        let pct = r.mean_pct_mvc.expect("simulated sessions have an MVC");
+        assert!((60.0..140.0).contains(&pct), "{pct}");
+        assert!(
+            r.mean_hold_s.is_some_and(|h| (1.5..3.5).contains(&h)),
+            "{r:?}"
+        );
+    }
+    let report_dir = dir.path().join("report");
+    let rep = progress::write_report(&db, "SIM-1", &report_dir).expect("report");
+    let csv = std::fs::read_to_string(report_dir.join("progress.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 1 + rep.days.len());
+    assert!(csv.starts_with("date,day,week,sessions,contractions,valid_squeezes,goal"));
+    let img = render_progress_rgb(&ProgressPlot {
+        patient_id: "SIM-1",
+        days: &rep.days,
+    })
+    .expect("render");
+    // The six-month horizon line is drawn in its colour somewhere in the right part.
+    let horizon = [70u8, 45, 120];
+    let found = (img.width / 2..img.width)
+        .any(|x| (200..img.height - 100).any(|y| img.pixel(x, y) == Some(horizon)));
+    assert!(found, "six-month horizon marked");
+    let missing = progress::write_report(&db, "NOBODY", &report_dir).expect_err("no sessions");
+    assert!(missing.to_string().contains("NOBODY"));
+}

@@ -1,0 +1,260 @@
+//! A text-line device emulated on a pseudo-terminal at its real pace: every form of DEVICES.md §1,
+//! garbage, counter gaps, an unplugged and replugged cable, a slow consumer.
+
+mod serial_support;
+
+use knip::frame::Role;
+use knip::source::line::LineConfig;
+use knip::source::link::{GapCause, LinkConfig, LinkStatus, WireFormat};
+use knip::source::serial::{SerialOptions, SerialSource};
+use knip::source::Source;
+use serial_support::*;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const RATE_HZ: f64 = 500.0;
+
+fn line_options(path: &str, channels: &str) -> SerialOptions {
+    let mut link = LinkConfig::new(WireFormat::Line(LineConfig::default()));
+    link.channels = knip::source::link::parse_channel_requests(channels).expect("channels");
+    SerialOptions::new(path, link)
+}
+
+/// Take blocks until `done` says so (or a generous safety limit); returns index → (pfm, abd).
+fn collect(
+    source: &mut SerialSource,
+    mut done: impl FnMut(&BTreeMap<u64, (f64, f64)>) -> bool,
+) -> BTreeMap<u64, (f64, f64)> {
+    let mut got = BTreeMap::new();
+    let safety = Instant::now() + Duration::from_secs(20);
+    while !done(&got) && Instant::now() < safety {
+        match source.next_block() {
+            Ok(Some(b)) => {
+                let (a, c) = (&b.chunks[0], &b.chunks[1]);
+                assert_eq!(a.start_index, c.start_index);
+                assert_eq!(a.samples.len(), c.samples.len());
+                for (k, (x, y)) in a.samples.iter().zip(&c.samples).enumerate() {
+                    assert!(
+                        got.insert(a.start_index + k as u64, (*x, *y)).is_none(),
+                        "index delivered twice"
+                    );
+                }
+            }
+            Ok(None) => break,
+            Err(e) => panic!("stream failed: {e}"),
+        }
+    }
+    got
+}
+
+#[test]
+fn every_line_form_with_garbage_and_counter_gaps_at_real_pace() {
+    let vp = VirtualPort::new();
+    let mut plug = vp.plug();
+    // What the device sends: a partial first line, a boot banner, headers, a blank line, then
+    // 1.6 s of samples with a 16-bit counter that wraps, lines dropped, garbage and a NaN.
+    let mut lines: Vec<String> = vec![
+        "12,-98\n".into(),
+        "Perineometer v1.2 booting...\n".into(),
+        "# rate_hz=500\n".into(),
+        "# seq=16\n".into(),
+        "# channels=pfm_emg:uV,abd_emg:uV\n".into(),
+        "\r\n".into(),
+    ];
+    let mut expected = BTreeMap::new();
+    let n = 800u64;
+    let first_seq = 65_300u64;
+    for k in 0..n {
+        let seq = (first_seq + k) % 65_536;
+        if (300..305).contains(&k) || k == 700 {
+            continue; // lost on the wire: the counter tells
+        }
+        match k {
+            400 => lines.push(format!("{seq},nan,1\r\n")),
+            500 => lines.push("\u{1}\u{7f}garbage#@!\u{3}\n".into()),
+            600 => lines.push(format!("{seq}\t{}\t{}\r\n", k / 2, -(k as i64))),
+            _ => lines.push(format!("{seq},{},{}\r\n", k as f64 * 0.5, -(k as f64))),
+        }
+        if k != 400 && k != 500 {
+            let pfm = if k == 600 {
+                (k / 2) as f64
+            } else {
+                k as f64 * 0.5
+            };
+            expected.insert(k, (pfm, -(k as f64)));
+        }
+    }
+    let device = std::thread::spawn(move || {
+        play_lines(&mut plug.master, &lines, RATE_HZ, 5, 1.0);
+        plug
+    });
+    let mut source = SerialSource::open(&line_options(&vp.path(), "")).expect("open");
+    let spec = source.spec().clone();
+    assert_eq!(spec.channels.len(), 2);
+    assert_eq!(spec.channels[0].role, Role::PfmEmg);
+    assert_eq!(spec.channels[1].role, Role::AbdEmg);
+    assert_eq!(spec.channels[0].rate_hz, RATE_HZ);
+    let report = source.report();
+    let got = collect(&mut source, |g| g.contains_key(&(n - 1)));
+    let _plug = device.join().expect("device");
+    source.stop_handle().stop();
+    assert_eq!(got, expected, "every sample at its counter's index");
+    let r = report.lock().expect("report").clone();
+    assert_eq!(r.stats.partial_first_lines, 1);
+    assert_eq!(r.stats.banner_lines, 1);
+    assert_eq!(r.stats.header_lines, 3);
+    assert_eq!(r.stats.nan_values, 1);
+    assert_eq!(r.stats.malformed_lines, 1);
+    // Lost: 5 + 1 dropped lines, line 500 (garbage), line 400 (NaN).
+    assert_eq!(r.stats.lost_samples, 8);
+    let wire_gaps: u64 = r
+        .gaps
+        .iter()
+        .filter(|g| g.cause == GapCause::Wire)
+        .map(|g| g.lost_samples)
+        .sum();
+    assert_eq!(wire_gaps, 8);
+}
+
+#[test]
+fn unplug_is_noticed_and_replug_resumes_with_the_gap_marked() {
+    let vp = VirtualPort::new();
+    let plug = vp.plug();
+    let status: Arc<Mutex<Vec<(Instant, LinkStatus)>>> = Arc::default();
+    // 1 s of samples, unplug, 1.5 s later replug; the device restarts counting at 0 and
+    // prints its banner again.
+    let first: Vec<String> = std::iter::once("\n# rate_hz=500\n# seq=16\n".to_string())
+        .chain((0..500u64).map(|k| format!("{k},{k},-{k}\n")))
+        .collect();
+    let second: Vec<String> = std::iter::once("partial\nBoot v1.2\n# rate_hz=500\n".to_string())
+        .chain((0..500u64).map(|k| format!("{k},{},{}\n", 1000 + k, -1000 - (k as i64))))
+        .collect();
+    let (unplugged_tx, unplugged_rx) = std::sync::mpsc::channel::<Instant>();
+    let vp = Arc::new(vp);
+    let vp2 = vp.clone();
+    let device = std::thread::spawn(move || {
+        let mut plug = plug;
+        play_lines(&mut plug.master, &first, RATE_HZ, 5, 1.0);
+        std::thread::sleep(Duration::from_millis(100));
+        vp2.unplug(plug);
+        let t = Instant::now();
+        let _ = unplugged_tx.send(t);
+        std::thread::sleep(Duration::from_millis(1500));
+        let mut plug = vp2.plug();
+        play_lines(&mut plug.master, &second, RATE_HZ, 5, 1.0);
+        plug
+    });
+    let mut source =
+        SerialSource::open(&line_options(&vp.path(), "pfm_emg,abd_emg")).expect("open");
+    let s2 = status.clone();
+    source.on_status(move |s| s2.lock().expect("status").push((Instant::now(), s.clone())));
+    let report = source.report();
+    let got = collect(&mut source, |g| g.values().any(|v| v.0 == 1499.0));
+    let _plug = device.join().expect("device");
+    source.stop_handle().stop();
+    let unplugged_at = unplugged_rx.recv().expect("unplug time");
+
+    // Samples before the unplug keep their indices exactly.
+    for k in 0..500u64 {
+        assert_eq!(got.get(&k), Some(&(k as f64, -(k as f64))), "sample {k}");
+    }
+    // After the replug (the partial line dropped, banner and header skipped): all 500,
+    // consecutive, after a gap of about the time spent unplugged.
+    let after: Vec<(&u64, &(f64, f64))> = got.range(500..).collect();
+    assert_eq!(after.len(), 500);
+    let first_after = *after[0].0;
+    for (i, (idx, v)) in after.iter().enumerate() {
+        assert_eq!(**idx, first_after + i as u64);
+        assert_eq!(v.0, 1000.0 + i as f64);
+    }
+    // Unplugged ≈ 0.1 s of silence + 1.5 s + reopen; the estimate uses host time, so allow
+    // the write pacing and reopen polling slack (not a timing test: the bound is 2 s wide).
+    let gap = first_after - 500;
+    assert!(
+        (700..1700).contains(&gap),
+        "gap of {gap} samples ({:.2} s)",
+        gap as f64 / RATE_HZ
+    );
+    let r = report.lock().expect("report").clone();
+    assert_eq!(r.stats.disconnects, 1);
+    assert_eq!(r.stats.reconnects, 1);
+    let unplugged: Vec<_> = r
+        .gaps
+        .iter()
+        .filter(|g| g.cause == GapCause::Unplugged)
+        .collect();
+    assert_eq!(unplugged.len(), 1);
+    assert_eq!(unplugged[0].start_index, 500);
+    assert_eq!(unplugged[0].lost_samples, gap);
+    assert_eq!(r.stats.lost_while_unplugged, gap);
+    // The unplug was told to the user before the device came back (which was 1.5 s later):
+    // noticed within 1 s.
+    let statuses = status.lock().expect("status").clone();
+    let told = statuses
+        .iter()
+        .find(|(_, s)| matches!(s, LinkStatus::Unplugged { .. }))
+        .map(|(t, _)| *t)
+        .expect("an Unplugged status");
+    let back = statuses
+        .iter()
+        .find(|(_, s)| matches!(s, LinkStatus::Replugged { .. }))
+        .map(|(t, _)| *t)
+        .expect("a Replugged status");
+    assert!(told < back);
+    assert!(told.duration_since(unplugged_at) < Duration::from_secs(1));
+    assert!(statuses.iter().any(
+        |(_, s)| matches!(s, LinkStatus::Resumed { lost_samples, .. } if *lost_samples == gap)
+    ));
+}
+
+#[test]
+fn a_slow_consumer_loses_nothing_and_the_recording_does_not_wait_for_it() {
+    let vp = VirtualPort::new();
+    let mut plug = vp.plug();
+    let n = 1000u64;
+    let lines: Vec<String> = std::iter::once("# rate_hz=500\n".to_string())
+        .chain((0..n).map(|k| format!("pfm_emg:{k}\n")))
+        .collect();
+    let device = std::thread::spawn(move || {
+        play_lines(&mut plug.master, &lines, RATE_HZ, 10, 1.0);
+        plug
+    });
+    let mut source = SerialSource::open(&line_options(&vp.path(), "")).expect("open");
+    assert_eq!(source.spec().channels.len(), 1);
+    let dir = tempfile::tempdir().expect("dir");
+    let csv = dir.path().join("slow.csv");
+    let sidecar = knip::sidecar::Sidecar::new(
+        "test",
+        source.spec(),
+        &knip::config::AnalysisConfig::default(),
+    );
+    source.record_to(&csv, sidecar).expect("record");
+    let report = source.report();
+    // Take one block, then stall while the device sends everything (2 s at its pace).
+    let first = source.next_block().expect("block").expect("some");
+    let _plug = device.join().expect("device");
+    // The reading thread kept reading and recording although nobody consumed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while report.lock().expect("r").stats.samples < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(report.lock().expect("r").stats.samples, n);
+    let mut values: Vec<f64> = first.chunks[0].samples.clone();
+    let mut next = first.chunks[0].end_index();
+    while values.len() < n as usize {
+        let b = source.next_block().expect("block").expect("some");
+        assert_eq!(b.chunks[0].start_index, next, "no gap, no reordering");
+        next = b.chunks[0].end_index();
+        values.extend(&b.chunks[0].samples);
+    }
+    // The first line is a header (a `#` line is never taken for a partial one).
+    let expected: Vec<f64> = (0..n).map(|k| k as f64).collect();
+    assert_eq!(values, expected);
+    assert!(report.lock().expect("r").max_queued_blocks > 10);
+    drop(source); // stops the thread and closes the recording
+    let rows = read_csv(&csv);
+    assert_eq!(rows[0], vec!["time_s", "pfm_emg"]);
+    assert_eq!(rows.len() as u64, n + 1);
+    assert_eq!(rows[1][1], "0");
+}

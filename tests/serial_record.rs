@@ -1,0 +1,344 @@
+//! `knip record` end to end on an emulated text-line device (pseudo-terminal), with an unplug in
+//! the middle; `knip replay` of its raw bytes reproduces the session's events exactly; a full
+//! disk stops the recording with a clear message and keeps what was written; a port that does
+//! not exist gets a message that says what to do.
+
+mod serial_support;
+
+use serial_support::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RATE_HZ: f64 = 1000.0;
+
+/// Deterministic noise in [-1, 1).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+}
+
+/// EMG-like lines (µV): rest noise ~5, contractions of 60 during `squeezes` (seconds), a
+/// quiet abdominal channel. The device counter starts at `seq0`.
+fn emg_lines(
+    from_s: f64,
+    to_s: f64,
+    squeezes: &[(f64, f64)],
+    seq0: u64,
+    rng: &mut Lcg,
+) -> Vec<String> {
+    let n0 = (from_s * RATE_HZ) as u64;
+    let n1 = (to_s * RATE_HZ) as u64;
+    (n0..n1)
+        .enumerate()
+        .map(|(i, k)| {
+            let t = k as f64 / RATE_HZ;
+            let amp = if squeezes.iter().any(|&(a, b)| t >= a && t < b) {
+                60.0
+            } else {
+                5.0
+            };
+            let pfm = amp * rng.next() * 1.7;
+            let abd = 4.0 * rng.next() * 1.7;
+            format!("{},{pfm:.2},{abd:.2}\n", (seq0 + i as u64) % 65_536)
+        })
+        .collect()
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = Command::new(knip_bin())
+        .args(args)
+        .output()
+        .expect("run knip");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "knip {args:?} failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout).to_string() + &stderr
+}
+
+fn interrupt(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok);
+}
+
+fn summary_value(dir: &Path, channel: &str, metric: &str) -> Option<String> {
+    read_csv(&dir.join("summary.csv"))
+        .into_iter()
+        .find(|r| r.len() >= 3 && r[0] == channel && r[1] == metric)
+        .map(|r| r[2].clone())
+}
+
+#[test]
+fn record_with_an_unplug_then_replay_the_raw_bytes_exactly() {
+    let vp = std::sync::Arc::new(VirtualPort::new());
+    let out = tempfile::tempdir().expect("out dir");
+    let rec_dir = out.path().join("session");
+    let squeezes = [(7.0, 10.0), (14.0, 17.0)];
+    let mut rng = Lcg(7);
+    let header = "# rate_hz=1000\n# seq=16\n# channels=pfm_emg:uV,abd_emg:uV\n".to_string();
+    let mut first = vec![header.clone()];
+    first.extend(emg_lines(0.0, 12.0, &squeezes, 0, &mut rng));
+    let mut second = vec!["x\nBoot\n".to_string(), header];
+    second.extend(emg_lines(12.0, 19.0, &squeezes, 40_000, &mut rng));
+    let plug = vp.plug();
+    let vp2 = vp.clone();
+    // Four times real time keeps the test short; the recorder does not care.
+    let device = std::thread::spawn(move || {
+        let mut plug = plug;
+        play_lines(&mut plug.master, &first, RATE_HZ, 20, 4.0);
+        std::thread::sleep(Duration::from_millis(100));
+        vp2.unplug(plug);
+        std::thread::sleep(Duration::from_millis(600));
+        let mut plug = vp2.plug();
+        play_lines(&mut plug.master, &second, RATE_HZ, 20, 4.0);
+        std::thread::sleep(Duration::from_millis(300));
+        plug
+    });
+    let child = Command::new(knip_bin())
+        .args([
+            "record",
+            "--port",
+            &vp.path(),
+            "--format",
+            "line",
+            "--plain",
+            "--out",
+        ])
+        .arg(&rec_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn knip record");
+    let pid = child.id();
+    let _plug = device.join().expect("device");
+    interrupt(pid);
+    let o = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "record failed: {stderr}\n{stdout}");
+    assert!(stderr.contains("device gone"), "{stderr}");
+    assert!(stderr.contains("marked as lost"), "{stderr}");
+
+    // The recording: CSV + sidecar with the lost samples, raw bytes, the gap list.
+    let sidecar: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(rec_dir.join("recording.json")).expect("sidecar"),
+    )
+    .expect("json");
+    // The sidecar counts samples over all channels, summary.csv per channel.
+    let lost_all = sidecar["lost_samples"].as_u64().expect("lost_samples");
+    assert_eq!(lost_all % 2, 0);
+    let lost = lost_all / 2;
+    assert!(lost > 100, "the unplug gap is counted: {lost}");
+    let gaps = read_csv(&rec_dir.join("recording.gaps.csv"));
+    assert_eq!(gaps[0][4], "cause");
+    assert!(gaps.iter().any(|g| g[4] == "unplugged"));
+    let rows = read_csv(&rec_dir.join("recording.csv"));
+    assert_eq!(rows[0], vec!["time_s", "pfm_emg", "abd_emg"]);
+    // 19 s sent; the first line after the replug is dropped as possibly partial only when it
+    // is not a header: here the partial `x` is, so every sample line is there.
+    assert_eq!(rows.len() - 1, 19_000);
+    // The report: lost samples in summary.csv, two squeezes.
+    assert_eq!(
+        summary_value(&rec_dir, "pfm_emg", "lost_samples").as_deref(),
+        Some(lost.to_string().as_str())
+    );
+    assert_eq!(
+        summary_value(&rec_dir, "pfm_emg", "contractions").as_deref(),
+        Some("2")
+    );
+
+    // Replaying the raw bytes reproduces the events and contractions byte for byte.
+    let replay_dir = out.path().join("replay-raw");
+    let text = run_ok(&[
+        "replay",
+        &rec_dir.join("recording.raw").display().to_string(),
+        "--fast",
+        "--plain",
+        "--out",
+        &replay_dir.display().to_string(),
+    ]);
+    assert!(text.contains("raw replay"), "{text}");
+    for f in ["events.csv", "contractions.csv", "summary.csv"] {
+        let a = std::fs::read_to_string(rec_dir.join(f)).expect("live file");
+        let b = std::fs::read_to_string(replay_dir.join(f)).expect("replay file");
+        assert!(!a.is_empty());
+        assert_eq!(
+            a, b,
+            "{f} differs between the live session and its raw replay"
+        );
+    }
+    // Paced replay (the recorded arrival times ÷ 20) gives the same events.
+    let paced_dir = out.path().join("replay-paced");
+    run_ok(&[
+        "replay",
+        &rec_dir.join("recording.raw").display().to_string(),
+        "--speed",
+        "20",
+        "--plain",
+        "--out",
+        &paced_dir.display().to_string(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(rec_dir.join("events.csv")).expect("live"),
+        std::fs::read_to_string(paced_dir.join("events.csv")).expect("paced")
+    );
+    // The decoded CSV replays too, at the original times (gap included), and analyses.
+    let csv_dir = out.path().join("replay-csv");
+    run_ok(&[
+        "replay",
+        &rec_dir.join("recording.csv").display().to_string(),
+        "--fast",
+        "--plain",
+        "--out",
+        &csv_dir.display().to_string(),
+    ]);
+    assert_eq!(
+        summary_value(&csv_dir, "pfm_emg", "contractions").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        summary_value(&csv_dir, "pfm_emg", "lost_samples").as_deref(),
+        Some(lost.to_string().as_str())
+    );
+}
+
+#[test]
+fn a_full_disk_stops_the_recording_with_a_clear_message_and_keeps_what_was_written() {
+    let vp = VirtualPort::new();
+    let out = tempfile::tempdir().expect("out dir");
+    let rec_dir = out.path().join("full");
+    std::fs::create_dir_all(&rec_dir).expect("dir");
+    let mut plug = vp.plug();
+    let mut rng = Lcg(3);
+    let mut lines = vec!["# rate_hz=1000\n# channels=pfm_emg,abd_emg\n".to_string()];
+    lines.extend(emg_lines(0.0, 10.0, &[], 0, &mut rng).into_iter().map(|l| {
+        // No counter column here.
+        l.split_once(',').map(|x| x.1.to_string()).unwrap_or(l)
+    }));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let device = std::thread::spawn(move || {
+        let t0 = Instant::now();
+        for (k, chunk) in lines.chunks(20).enumerate() {
+            if stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            sleep_until(t0, Duration::from_secs_f64(k as f64 * 20.0 / RATE_HZ / 4.0));
+            if !write_all(&mut plug.master, chunk.concat().as_bytes()) {
+                break;
+            }
+        }
+        plug
+    });
+    // A file-size limit makes writes fail like a full disk (EFBIG instead of ENOSPC); the
+    // signal it raises is ignored so the write returns the error.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec '{}' record --port '{}' --format line --plain --out '{}'",
+        knip_bin().display(),
+        vp.path(),
+        rec_dir.display()
+    );
+    let o = Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .expect("run knip record");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _plug = device.join().expect("device");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "the recording must fail: {stderr}");
+    assert!(stderr.contains("cannot write"), "{stderr}");
+    assert!(stderr.contains("recording."), "names the file: {stderr}");
+    assert!(stderr.contains("Check free disk space"), "{stderr}");
+    // What was written is kept and readable.
+    let csv = rec_dir.join("recording.csv");
+    let size = std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 1000, "kept {size} bytes");
+    let analyzed = out.path().join("analyzed");
+    run_ok(&[
+        "analyze",
+        &csv.display().to_string(),
+        "--out",
+        &analyzed.display().to_string(),
+    ]);
+}
+
+#[test]
+fn a_missing_port_says_what_to_do() {
+    let out = tempfile::tempdir().expect("out dir");
+    let o = Command::new(knip_bin())
+        .args([
+            "record",
+            "--port",
+            "/dev/ttyKNIP-none",
+            "--format",
+            "cyton",
+            "--out",
+        ])
+        .arg(out.path())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/dev/ttyKNIP-none"), "{stderr}");
+    assert!(stderr.contains("knip devices"), "{stderr}");
+}
+
+#[test]
+fn record_a_cyton_for_a_set_duration() {
+    let vp = VirtualPort::new();
+    let out = tempfile::tempdir().expect("out dir");
+    let rec_dir = out.path().join("cyton");
+    let mut emu = CytonEmulator::new(vp.plug());
+    let device = std::thread::spawn(move || {
+        assert!(emu.wait_for_start(Duration::from_secs(10)), "no `b`");
+        let t0 = Instant::now();
+        let mut k = 0u64;
+        // Up to 4 s at 250 Hz in 16 ms clumps, until the host sends `s`.
+        while emu.streaming() && k < 1000 {
+            sleep_until(t0, Duration::from_secs_f64(k as f64 / 250.0));
+            let clump: Vec<u8> = (k..k + 4).flat_map(cyton_packet).collect();
+            emu.write(&clump);
+            emu.poll_commands();
+            k += 4;
+        }
+        k
+    });
+    let o = Command::new(knip_bin())
+        .args([
+            "record",
+            "--port",
+            &vp.path(),
+            "--format",
+            "cyton",
+            "--duration",
+            "2",
+            "--plain",
+            "--out",
+        ])
+        .arg(&rec_dir)
+        .output()
+        .expect("run knip record");
+    let sent = device.join().expect("device");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("the Cyton streams 250 Hz"), "{stderr}");
+    assert!(stdout.contains("modulo 256"), "{stdout}");
+    assert!(
+        sent < 1000,
+        "the host stopped the board (`s`) after the duration"
+    );
+    let rows = read_csv(&rec_dir.join("recording.csv"));
+    assert_eq!(rows[0], vec!["time_s", "pfm_emg", "abd_emg"]);
+    assert_eq!(rows.len() - 1, 500, "2 s at 250 Hz");
+    assert_eq!(rows[500][0], "1.996000");
+}
