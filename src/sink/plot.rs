@@ -1248,7 +1248,13 @@ impl<'a> Figure<'a, '_> {
                 Some(((x0 + x1) / 2, text))
             })
             .collect();
-        let step = numbering_step(&items, |t| self.text_width(t, LABEL_PX, true));
+        // Explicit labels (guided-session rep numbers) are all drawn where they fit; automatic
+        // numbers thin out evenly when they crowd.
+        let step = if contractions.iter().all(|s| s.label.is_some()) {
+            1
+        } else {
+            numbering_step(&items, |t| self.text_width(t, LABEL_PX, true))
+        };
         let mut last_right = i32::MIN;
         for (n, (x, text)) in items.iter().enumerate() {
             let number = n + 1;
