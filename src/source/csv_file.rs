@@ -335,6 +335,78 @@ fn parse_plain_decimal(f: &[u8]) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
+/// A field the one-pass row parser skips.
+const SKIP_FIELD: u32 = u32::MAX;
+
+/// One pass over a well-formed row: splits at `sep` and parses the fields named in `slots`
+/// (field → slot in `out`, or [`SKIP_FIELD`]) as plain decimals, like [`parse_plain_decimal`];
+/// an empty field gives NaN. Returns `false` — and the caller takes the general path, which
+/// explains errors — for anything else: another field count, blanks, quotes, exponents, long
+/// mantissas, text. Whenever it returns `true` the general path would read the same values.
+fn parse_row_fast(line: &[u8], sep: u8, slots: &[u32], out: &mut [f64]) -> bool {
+    let n = line.len();
+    let mut i = 0;
+    let mut field = 0;
+    loop {
+        let Some(&slot) = slots.get(field) else {
+            return false;
+        };
+        if slot == SKIP_FIELD {
+            while i < n && line[i] != sep {
+                i += 1;
+            }
+        } else {
+            let field_start = i;
+            let neg = i < n && line[i] == b'-';
+            if i < n && (line[i] == b'-' || line[i] == b'+') {
+                i += 1;
+            }
+            let mut m: u64 = 0;
+            let mut n_digits = 0u32;
+            let mut frac_digits = 0u32;
+            let mut point = false;
+            while i < n {
+                let c = line[i];
+                let d = c.wrapping_sub(b'0');
+                if d < 10 {
+                    m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+                    n_digits += 1;
+                    frac_digits += u32::from(point);
+                } else if c == b'.' && !point {
+                    point = true;
+                } else if c == sep {
+                    break;
+                } else {
+                    return false;
+                }
+                i += 1;
+            }
+            out[slot as usize] = if n_digits == 0 {
+                if i != field_start {
+                    return false; // a lone sign or point
+                }
+                f64::NAN
+            } else {
+                if n_digits > 15 || frac_digits as usize >= EXACT_POW10.len() {
+                    return false;
+                }
+                let v = m as f64 / EXACT_POW10[frac_digits as usize];
+                if neg {
+                    -v
+                } else {
+                    v
+                }
+            };
+        }
+        field += 1;
+        if i >= n {
+            break;
+        }
+        i += 1; // the separator
+    }
+    field == slots.len()
+}
+
 fn parse_cell(raw: &[u8], sep: Sep) -> Cell {
     let f = trim_field(raw);
     if f.is_empty() {
@@ -488,6 +560,10 @@ pub struct CsvSource {
     warnings: Vec<String>,
     fields: Vec<(usize, usize)>,
     row_vals: Vec<Option<f64>>,
+    /// For the one-pass row parser: per field, its slot in `fast_vals` (0 = time, k + 1 =
+    /// channel k) or [`SKIP_FIELD`].
+    fast_slots: Vec<u32>,
+    fast_vals: Vec<f64>,
     /// A row read but held over to start the next block (after a gap in a knip recording).
     carry: Option<f64>,
     done: bool,
@@ -963,6 +1039,17 @@ impl CsvSource {
             time_scale,
             next_index: vec![0; columns.len()],
             row_vals: vec![None; columns.len()],
+            fast_slots: {
+                let mut slots = vec![SKIP_FIELD; n_fields];
+                if let Some(tc) = time_col {
+                    slots[tc] = 0;
+                }
+                for (k, c) in columns.iter().enumerate() {
+                    slots[c.index] = k as u32 + 1;
+                }
+                slots
+            },
+            fast_vals: vec![f64::NAN; columns.len() + 1],
             columns,
             spec: StreamSpec {
                 channels,
@@ -1077,6 +1164,9 @@ impl CsvSource {
                 LineKind::Data => {}
             }
             let line = self.lines.line_no;
+            if let Some(row) = self.read_row_fast(line) {
+                return row.map(Some);
+            }
             split_fields(self.lines.line(), self.sep, &mut self.fields);
             let nf = field_count(self.lines.line(), &self.fields, self.n_fields);
             if nf != self.n_fields {
@@ -1133,6 +1223,47 @@ impl CsvSource {
                     }
                 };
             }
+            self.check_time(line, time)?;
+            return Ok(Some(time));
+        }
+    }
+
+    /// The common row in one pass ([`parse_row_fast`]); `None` sends the row to the general path.
+    #[inline]
+    fn read_row_fast(&mut self, line: u64) -> Option<Result<Option<f64>, InputError>> {
+        let Sep::Byte(sep) = self.sep else {
+            return None;
+        };
+        if !parse_row_fast(
+            self.lines.line(),
+            sep,
+            &self.fast_slots,
+            &mut self.fast_vals,
+        ) {
+            return None;
+        }
+        let time = match self.time_col {
+            Some(_) if self.fast_vals[0].is_nan() => return None,
+            Some(_) => Some(self.fast_vals[0] * self.time_scale),
+            None => None,
+        };
+        for k in 0..self.columns.len() {
+            let v = self.fast_vals[k + 1];
+            self.row_vals[k] = if !v.is_nan() {
+                Some(v)
+            } else if self.multi_rate {
+                None
+            } else {
+                return None;
+            };
+        }
+        Some(self.check_time(line, time).map(|()| time))
+    }
+
+    /// Strictly increasing time; counts irregular steps for the jitter warning.
+    #[inline]
+    fn check_time(&mut self, line: u64, time: Option<f64>) -> Result<(), InputError> {
+        {
             if let Some(t) = time {
                 if let Some((p, pline)) = self.prev_time {
                     if t <= p {
@@ -1156,8 +1287,8 @@ impl CsvSource {
                 }
                 self.prev_time = Some((t, line));
             }
-            return Ok(Some(time));
         }
+        Ok(())
     }
 
     /// After a short row: is there no further data row? Reads ahead (the caller stops either way).
