@@ -2,7 +2,11 @@
 //! second on one core. Input: a simulated 2-channel (pelvic + abdominal EMG) 2 kHz session held in
 //! memory, so only the processing is timed.
 //!
-//! Run: `cargo bench --bench chain`
+//! Also the ends of `knip analyze`: CSV parsing (file → blocks) and report writing (processed
+//! blocks → report folder, PNG included), per sample of the recording.
+//!
+//! Run: `cargo bench --bench chain` (one group: `cargo bench --bench chain -- csv`). The filter
+//! cascade's ceiling is worked out in docs/performance.md.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use knip::config::AnalysisConfig;
@@ -10,8 +14,10 @@ use knip::detect::ChannelDetector;
 use knip::dsp::envelope::MovingRms;
 use knip::dsp::filter::Cascade;
 use knip::frame::{Block, Role};
-use knip::pipeline::Processor;
+use knip::pipeline::{Processed, Processor, RunEnd, RunStart, Sink};
 use knip::simulate::{SimConfig, SimulatedPatient};
+use knip::sink::report::{ReportSink, ReportSource};
+use knip::source::csv_file::{CsvOptions, CsvSource};
 use knip::source::Source;
 use std::hint::black_box;
 
@@ -102,5 +108,81 @@ fn stages(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stages);
+fn io(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("mixed.csv");
+    let cfg = AnalysisConfig::default();
+    knip::app::simulate(
+        &SimConfig {
+            protocol: "mixed".into(),
+            seed: 7,
+            roles: vec![Role::PfmEmg, Role::AbdEmg],
+            emg_rate_hz: RATE_HZ,
+            ..SimConfig::default()
+        },
+        &csv,
+        &cfg,
+    )
+    .expect("simulated recording");
+    let read_all = || {
+        let mut src = CsvSource::open(&csv, &CsvOptions::default()).expect("open");
+        let mut blocks = Vec::new();
+        while let Some(b) = src.next_block().expect("block") {
+            blocks.push(b);
+        }
+        (src.spec().clone(), blocks)
+    };
+    let (spec, blocks) = read_all();
+    let total: usize = blocks.iter().map(|b| b.total_samples()).sum();
+    let mut g = c.benchmark_group("io");
+    g.throughput(Throughput::Elements(total as u64));
+    g.sample_size(10);
+    g.bench_function("csv_parse_2ch_2khz", |b| {
+        b.iter(|| {
+            let mut src = CsvSource::open(black_box(&csv), &CsvOptions::default()).expect("open");
+            let mut n = 0;
+            while let Some(block) = src.next_block().expect("block") {
+                n += block.total_samples();
+            }
+            black_box(n)
+        })
+    });
+
+    let mut p = Processor::new(&spec, &cfg).expect("processor");
+    let mut processed: Vec<Processed> = blocks.into_iter().map(|b| p.process(b)).collect();
+    processed.push(p.finish());
+    let outcome = p.outcome();
+    let report_dir = dir.path().join("report");
+    g.bench_function("report_writing_incl_png", |b| {
+        b.iter(|| {
+            let mut sink = ReportSink::new(
+                &report_dir,
+                ReportSource {
+                    input: "bench".into(),
+                    title: "bench".into(),
+                    details: serde_json::Value::Null,
+                },
+                &cfg,
+            );
+            sink.start(&RunStart {
+                spec: spec.clone(),
+                warnings: Vec::new(),
+            })
+            .expect("start");
+            for p in &processed {
+                sink.block(p).expect("block");
+            }
+            sink.finish(&RunEnd {
+                channels: outcome.clone(),
+                warnings: Vec::new(),
+                end_time_s: processed.last().map_or(0.0, |p| p.frontier_s),
+                elapsed: std::time::Duration::ZERO,
+            })
+            .expect("finish");
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, stages, io);
 criterion_main!(benches);
