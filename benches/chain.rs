@@ -77,6 +77,19 @@ fn stages(c: &mut Criterion) {
         })
     });
 
+    // Clock reference for the cascade's ceiling (docs/performance.md): a chain of dependent f64
+    // additions runs at one per add latency (4 cycles on this core), so ns per add = 4 / GHz.
+    g.bench_function("clock_reference_dependent_fadd_x_len", |b| {
+        b.iter(|| {
+            let mut x = black_box(0.0f64);
+            let step = black_box(1e-9f64);
+            for _ in 0..pfm.len() {
+                x += step;
+            }
+            black_box(x)
+        })
+    });
+
     let mut env = Vec::new();
     MovingRms::for_rate(RATE_HZ, 50.0).process(&pfm, &mut env);
     g.bench_function("detector", |b| {
