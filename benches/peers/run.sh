@@ -6,7 +6,8 @@
 #
 # Run by hand from anywhere (not in CI; ~10 minutes, most of it NeuroKit2):
 #   bash benches/peers/run.sh [--repeat 3] [--nk-60-span-s 600] [--skip neurokit2 ...]
-# The table goes to stdout and to benches/peers/results.md (and results.md.json).
+# The tables go to stdout and to results.md (+ .json) in the working folder (KNIP_PEERS_WORK to
+# choose it; default a new temporary folder).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -31,4 +32,4 @@ cp "$work/sim60.json" "$work/sim10.json"
 awk -F, 'NR == 1 || $2 < 600' "$work/sim60.truth.csv" > "$work/sim10.truth.csv"
 
 "$venv/bin/python" "$here/peers.py" compare --knip "$knip" --work "$work" --real "$root/data/real" \
-  --out "$here/results.md" "$@"
+  --out "$work/results.md" "$@"
