@@ -277,14 +277,14 @@ def read_bursts(path, channel):
 
 def timed(cmd, env, tfile):
     subprocess.run(
-        ["/usr/bin/time", "-f", "%e %M", "-o", tfile] + cmd,
+        ["/usr/bin/time", "-f", "%e %M %U %S", "-o", tfile] + cmd,
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wall, kb = open(tfile).read().split()[-2:]
-    return float(wall), int(kb) / 1024.0
+    wall, kb, user, sys_ = open(tfile).read().split()[-4:]
+    return float(wall), int(kb) / 1024.0, float(user) + float(sys_)
 
 
 def machine():
@@ -363,7 +363,7 @@ def compare(args):
             if tool == "neurokit2":
                 if rec_name == "sim 60 min" and args.nk_60_span_s:
                     max_s = args.nk_60_span_s
-            walls, peaks = [], []
+            walls, peaks, cpus = [], [], []
             for _ in range(reps):
                 if tool == "knip":
                     cmd = [args.knip, "analyze", path, "--out", out]
@@ -373,10 +373,11 @@ def compare(args):
                     cmd = [sys.executable, here, "tool", tool, path, out + ".csv"]
                     if max_s:
                         cmd += ["--max-s", str(max_s)]
-                w, p = timed(cmd, env, tfile)
+                w, p, cpu = timed(cmd, env, tfile)
                 walls.append(w)
                 peaks.append(p)
-                print(f"  {rec_name:24s} {tool:11s} {w:8.2f} s {p:8.1f} MB", file=sys.stderr)
+                cpus.append(cpu)
+                print(f"  {rec_name:24s} {tool:11s} {w:8.2f} s {cpu:8.2f} cpu-s {p:8.1f} MB", file=sys.stderr)
             if tool.startswith("knip"):
                 det_file, samples = os.path.join(out, "contractions.csv"), None
                 with open(os.path.join(out, "session.json")) as f:
@@ -398,6 +399,7 @@ def compare(args):
                     "tool": tool,
                     "wall_s": min(walls),
                     "walls": walls,
+                    "cpu_s": min(cpus),
                     "peak_mb": max(peaks),
                     "samples": samples,
                     "span_s": max_s,
@@ -429,9 +431,9 @@ LABEL = {
 def report(results, mach, args):
     lines = []
     lines.append(
-        "| recording | tool | wall s | samples | M samples/s | peak MB | detected | F1 vs truth | F1 raw |"
+        "| recording | tool | wall s | CPU s | samples | M samples/s | peak MB | detected | F1 vs truth | F1 raw |"
     )
-    lines.append("|---|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         f1 = f1raw = ""
         if r["truth"]:
@@ -445,7 +447,7 @@ def report(results, mach, args):
         if r["span_s"]:
             wall += f" (first {r['span_s'] / 60:.0f} min)"
         lines.append(
-            f"| {r['recording']} | {LABEL[r['tool']]} | {wall} | {r['samples']:,} | "
+            f"| {r['recording']} | {LABEL[r['tool']]} | {wall} | {r['cpu_s']:.2f} | {r['samples']:,} | "
             f"{r['samples'] / r['wall_s'] / 1e6:.3f} | {r['peak_mb']:.1f} | {len(r['bursts'])} | {f1} | {f1raw} |"
         )
     table = "\n".join(lines)
@@ -468,9 +470,11 @@ def report(results, mach, args):
                 note = f" (per sample; {LABEL[tool]} ran on the first {p['span_s'] / 60:.0f} min, 1 channel)"
             elif p["samples"] != k["samples"]:
                 note = " (per sample: it processed one channel)"
+            cpu_ratio = (p["cpu_s"] / p["samples"]) / (k["cpu_s"] / k["samples"])
             ratio_lines.append(
                 f"- {rec}: knip is {per_sample_p / per_sample_k:,.1f}× faster than {LABEL[tool]}{note}; "
-                f"wall {k['wall_s']:.2f} s vs {p['wall_s']:.2f} s"
+                f"wall {k['wall_s']:.2f} s vs {p['wall_s']:.2f} s; CPU time (user + system) "
+                f"{cpu_ratio:,.1f}× less"
             )
     # Pairwise agreement on real recordings.
     pair_lines = []
