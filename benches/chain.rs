@@ -77,14 +77,36 @@ fn stages(c: &mut Criterion) {
         })
     });
 
-    // Clock reference for the cascade's ceiling (docs/performance.md): a chain of dependent f64
-    // additions runs at one per add latency (4 cycles on this core), so ns per add = 4 / GHz.
-    g.bench_function("clock_reference_dependent_fadd_x_len", |b| {
+    // References for the cascade's ceiling (docs/performance.md), each a chain of dependent
+    // operations, one per input sample: a 64-bit integer multiply and rotate (3 + 1 cycles on x86
+    // cores since 2006: the clock; the rotate keeps the compiler from regrouping the multiplies),
+    // f64 adds and f64 multiplies (their latencies on this core).
+    g.bench_function("ref_dependent_imul_rotate_chain", |b| {
+        b.iter(|| {
+            let mut x = black_box(0x9E37_79B9_7F4A_7C15u64);
+            let k = black_box(0xD1B5_4A32_D192_ED03u64);
+            for _ in 0..pfm.len() {
+                x = x.wrapping_mul(k).rotate_left(7);
+            }
+            black_box(x)
+        })
+    });
+    g.bench_function("ref_dependent_fadd_chain", |b| {
         b.iter(|| {
             let mut x = black_box(0.0f64);
             let step = black_box(1e-9f64);
             for _ in 0..pfm.len() {
                 x += step;
+            }
+            black_box(x)
+        })
+    });
+    g.bench_function("ref_dependent_fmul_chain", |b| {
+        b.iter(|| {
+            let mut x = black_box(1.0f64);
+            let k = black_box(1.000_000_001f64);
+            for _ in 0..pfm.len() {
+                x *= k;
             }
             black_box(x)
         })

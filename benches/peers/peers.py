@@ -327,7 +327,7 @@ def machine():
         "pandas": ver("pandas"),
         "neurokit2": ver("neurokit2"),
         "biosppy": ver("biosppy"),
-        "load_before": sh("cat /proc/loadavg"),
+        "load (1, 5, 15 min; running/all tasks) when the table was written": sh("cat /proc/loadavg"),
     }
 
 
@@ -503,7 +503,6 @@ def report(results, mach, args):
         + "\n".join(pair_lines)
         + "\n\n### Machine\n\n"
         + "\n".join(f"- {k}: {v}" for k, v in mach.items())
-        + f"\n- load after: {open('/proc/loadavg').read().strip()}"
         + f"\n- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
         + f"\n- repeats: knip and the scipy pipeline best wall of {args.repeat} runs, the other peers one run; peak memory the largest\n"
     )
