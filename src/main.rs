@@ -444,12 +444,26 @@ impl Settings {
     }
 }
 
+/// The error and its causes, each cause shown once: typed errors already name their cause in
+/// their own message, so a cause whose text is already there is not repeated.
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             let input_error = e.downcast_ref::<AppError>().is_some_and(|a| {
                 matches!(
                     a,

@@ -39,6 +39,14 @@ fn simulate_then_analyze_writes_every_report_file_with_the_contractions_found() 
     let dir = tempfile::tempdir().unwrap();
     let csv = simulate(dir.path(), "identify", 3);
     assert!(csv.with_extension("json").exists(), "sidecar written");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in [csv.clone(), csv.with_extension("json")] {
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} must be readable by its owner only", f.display());
+        }
+    }
     let truth = knip::truth::read_truth_csv(&dir.path().join("identify_3.truth.csv")).unwrap();
     let squeezes = truth
         .iter()

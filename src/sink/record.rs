@@ -72,7 +72,7 @@ fn write_sidecar(json_path: &Path, sidecar: &Sidecar) -> Result<(), OutputError>
     // Write a temporary file and rename it, so a crash never leaves half a sidecar.
     let tmp = json_path.with_extension("json.tmp");
     let result = (|| {
-        let mut f = File::create(&tmp)?;
+        let mut f = crate::private_file::create(&tmp)?;
         f.write_all(text.as_bytes())?;
         f.write_all(b"\n")?;
         f.sync_all()?;
@@ -127,7 +127,8 @@ impl RecordingWriter {
             }
         }
         write_sidecar(&json_path, sidecar)?;
-        let file = File::create(csv_path).map_err(|e| OutputError::write(csv_path, e))?;
+        let file =
+            crate::private_file::create(csv_path).map_err(|e| OutputError::write(csv_path, e))?;
         let row_rate_hz = sidecar
             .channels
             .iter()

@@ -532,7 +532,7 @@ impl Summary {
                             .filter(|i| **i > COACTIVATION_INDEX_FLAG)
                             .count()
                             .to_string(),
-                        "count (index > 3, not validated)",
+                        "count (index > 3; not validated)",
                     );
                 }
                 if headline.is_empty() {
