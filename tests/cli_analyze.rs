@@ -44,7 +44,12 @@ fn simulate_then_analyze_writes_every_report_file_with_the_contractions_found() 
         use std::os::unix::fs::PermissionsExt;
         for f in [csv.clone(), csv.with_extension("json")] {
             let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600, "{} must be readable by its owner only", f.display());
+            assert_eq!(
+                mode,
+                0o600,
+                "{} must be readable by its owner only",
+                f.display()
+            );
         }
     }
     let truth = knip::truth::read_truth_csv(&dir.path().join("identify_3.truth.csv")).unwrap();

@@ -24,7 +24,15 @@ use std::path::{Path, PathBuf};
 pub const NOT_VALIDATED: &str = "engineering default, not validated";
 
 fn opt(v: Option<f64>, d: usize) -> String {
-    v.map(|x| format!("{x:.d$}")).unwrap_or_default()
+    v.map(|x| {
+        let text = format!("{x:.d$}");
+        // A value that rounds to zero is shown as 0, not "-0".
+        match text.strip_prefix('-') {
+            Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+            _ => text,
+        }
+    })
+    .unwrap_or_default()
 }
 
 /// Session metrics: (metric, value, unit, note).
