@@ -277,6 +277,34 @@ pub mod cue_text {
 }
 
 impl Builder {
+    /// Sort every pulse list and the truth by time and hand the schedule over.
+    fn into_plan(mut self) -> Plan {
+        for list in [
+            &mut self.pfm.activity,
+            &mut self.pfm.coughs,
+            &mut self.pfm.floor_dips,
+            &mut self.abd.activity,
+            &mut self.abd.coughs,
+            &mut self.pressure.rises,
+            &mut self.pressure.coughs,
+        ] {
+            list.sort_by(|a, c| a.start_s.total_cmp(&c.start_s));
+        }
+        self.truth.sort_by(|a, c| {
+            a.onset_s
+                .total_cmp(&c.onset_s)
+                .then((a.role as u8).cmp(&(c.role as u8)))
+        });
+        Plan {
+            params: self.p,
+            pfm: self.pfm,
+            abd: self.abd,
+            pressure: self.pressure,
+            truth: self.truth,
+            cues: self.cues,
+        }
+    }
+
     fn cue(&mut self, time_s: f64, duration_s: f64, text: &str, rep: u32) {
         self.cues.push(Cue {
             time_s,
@@ -738,30 +766,7 @@ pub(crate) fn plan(protocol: Protocol, seed: u64) -> Plan {
         }
     }
 
-    for list in [
-        &mut b.pfm.activity,
-        &mut b.pfm.coughs,
-        &mut b.pfm.floor_dips,
-        &mut b.abd.activity,
-        &mut b.abd.coughs,
-        &mut b.pressure.rises,
-        &mut b.pressure.coughs,
-    ] {
-        list.sort_by(|a, c| a.start_s.total_cmp(&c.start_s));
-    }
-    b.truth.sort_by(|a, c| {
-        a.onset_s
-            .total_cmp(&c.onset_s)
-            .then((a.role as u8).cmp(&(c.role as u8)))
-    });
-    Plan {
-        params: b.p,
-        pfm: b.pfm,
-        abd: b.abd,
-        pressure: b.pressure,
-        truth: b.truth,
-        cues: b.cues,
-    }
+    b.into_plan()
 }
 
 #[cfg(test)]

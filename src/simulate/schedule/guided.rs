@@ -289,34 +289,7 @@ pub(crate) fn plan_guided(phases: &[Phase], seed: u64) -> (Plan, Vec<RepTruth>, 
     let duration_s = ((end_s.max(b.last_end) + 3.0) * 10.0).ceil() / 10.0;
     b.p.duration_s = duration_s;
     b.p.protocol = "guided".into();
-    for list in [
-        &mut b.pfm.activity,
-        &mut b.pfm.coughs,
-        &mut b.pfm.floor_dips,
-        &mut b.abd.activity,
-        &mut b.abd.coughs,
-        &mut b.pressure.rises,
-        &mut b.pressure.coughs,
-    ] {
-        list.sort_by(|a, c| a.start_s.total_cmp(&c.start_s));
-    }
-    b.truth.sort_by(|a, c| {
-        a.onset_s
-            .total_cmp(&c.onset_s)
-            .then((a.role as u8).cmp(&(c.role as u8)))
-    });
-    (
-        Plan {
-            params: b.p,
-            pfm: b.pfm,
-            abd: b.abd,
-            pressure: b.pressure,
-            truth: b.truth,
-            cues: b.cues,
-        },
-        reps,
-        gp,
-    )
+    (b.into_plan(), reps, gp)
 }
 
 /// Told to squeeze, she bears down: pressure and abdomen up, pelvic floor below rest.
