@@ -97,24 +97,13 @@ enum Command {
     /// Analyse a recording (knip's own, or any CSV) and write contractions.csv, events.csv,
     /// summary.csv, session.json and report.png into --out.
     Analyze {
+        /// The recording: a knip CSV (with its .json sidecar), any CSV, or EDF/BDF.
         file: PathBuf,
+        /// Folder for the report (created if needed).
         #[arg(long)]
         out: PathBuf,
-        /// Sampling rate when the file has no time_s column, Hz.
-        #[arg(long)]
-        rate: Option<f64>,
-        /// Column holding pelvic-floor EMG (name or 1-based number).
-        #[arg(long)]
-        pfm: Option<String>,
-        /// Column holding abdominal EMG.
-        #[arg(long)]
-        abd: Option<String>,
-        /// Column holding probe pressure.
-        #[arg(long)]
-        pressure: Option<String>,
-        /// EMG columns are already RMS envelopes: no band-pass, no RMS.
-        #[arg(long)]
-        envelope: bool,
+        #[command(flatten)]
+        columns: Columns,
         /// Draw clinician markers from an anorectal-manometry text file (its `Annotations:` part).
         #[arg(long)]
         markers: Option<PathBuf>,
@@ -630,25 +619,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze {
             file,
             out,
-            rate,
-            pfm,
-            abd,
-            pressure,
-            envelope,
+            columns,
             markers,
             patient,
             db,
             settings,
         } => {
             let cfg = settings.config()?;
-            let opts = CsvOptions {
-                rate_hz: rate,
-                pfm,
-                abd,
-                pressure,
-                envelope,
-                block_rows: 0,
-            };
+            let opts = columns.options();
             let markers = match markers {
                 Some(p) => read_anomanor_markers(&p)?,
                 None => Vec::new(),
