@@ -344,6 +344,28 @@ impl Builder {
         self.t_free = self.t_free.max(end_s + gap);
     }
 
+    /// Bearing down, shaped by its `pressure` pulse: the abdomen works at `abd_uv` (at least
+    /// 6× its rest floor) and the pelvic-floor rest floor dips for the same span.
+    fn push_strain(&mut self, pressure: Pulse, abd_uv: f64, rep: u32) {
+        let abd = Pulse {
+            level: abd_uv.max(6.0 * self.p.abd_rest_floor_uv),
+            wobble: true,
+            median_hz: self.p.abd_median_hz,
+            ..pressure
+        };
+        let dip = Pulse {
+            level: 1.0 - self.p.strain_floor_factor,
+            wobble: false,
+            ..pressure
+        };
+        self.pressure.rises.push(pressure);
+        self.abd.activity.push(abd);
+        self.pfm.floor_dips.push(dip);
+        self.truth_row(Role::Pressure, TruthKind::Strain, &pressure, rep);
+        self.truth_row(Role::AbdEmg, TruthKind::Strain, &abd, rep);
+        self.p.strain_count += 1;
+    }
+
     fn truth_row(&mut self, role: Role, kind: TruthKind, p: &Pulse, rep: u32) {
         self.truth.push(TruthEvent {
             role,
@@ -612,23 +634,8 @@ impl Builder {
                     wobble: false,
                     median_hz: 0.0,
                 };
-                let abd = Pulse {
-                    level: self.r.range(30.0, 100.0).max(6.0 * p.abd_rest_floor_uv),
-                    wobble: true,
-                    median_hz: p.abd_median_hz,
-                    ..pressure
-                };
-                let dip = Pulse {
-                    level: 1.0 - p.strain_floor_factor,
-                    wobble: false,
-                    ..pressure
-                };
-                self.pressure.rises.push(pressure);
-                self.abd.activity.push(abd);
-                self.pfm.floor_dips.push(dip);
-                self.truth_row(Role::Pressure, TruthKind::Strain, &pressure, rep);
-                self.truth_row(Role::AbdEmg, TruthKind::Strain, &abd, rep);
-                self.p.strain_count += 1;
+                let abd_uv = self.r.range(30.0, 100.0);
+                self.push_strain(pressure, abd_uv, rep);
                 self.finish_event(pressure.end_s());
             }
             Item::Pause(s) => {

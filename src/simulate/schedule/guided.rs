@@ -55,7 +55,6 @@ fn squeeze(b: &mut Builder, g: &mut Rng, t: &mut RepTruth, tm: Timing, hold: f64
     t.hold_s = Some(hold);
     t.level_rel = rel;
 }
-use crate::frame::Role;
 use crate::truth::TruthKind;
 
 /// Independent stream for the guided patient's choices.
@@ -294,7 +293,6 @@ pub(crate) fn plan_guided(phases: &[Phase], seed: u64) -> (Plan, Vec<RepTruth>, 
 
 /// Told to squeeze, she bears down: pressure and abdomen up, pelvic floor below rest.
 fn strain(b: &mut Builder, g: &mut Rng, onset: f64, rep: u32) {
-    let p = b.p.clone();
     let pressure = Pulse {
         start_s: onset,
         rise_s: g.range(0.5, 1.0),
@@ -304,22 +302,7 @@ fn strain(b: &mut Builder, g: &mut Rng, onset: f64, rep: u32) {
         wobble: false,
         median_hz: 0.0,
     };
-    let abd = Pulse {
-        level: g.range(30.0, 100.0).max(6.0 * p.abd_rest_floor_uv),
-        wobble: true,
-        median_hz: p.abd_median_hz,
-        ..pressure
-    };
-    let dip = Pulse {
-        level: 1.0 - p.strain_floor_factor,
-        wobble: false,
-        ..pressure
-    };
-    b.pressure.rises.push(pressure);
-    b.abd.activity.push(abd);
-    b.pfm.floor_dips.push(dip);
-    b.truth_row(Role::Pressure, TruthKind::Strain, &pressure, rep);
-    b.truth_row(Role::AbdEmg, TruthKind::Strain, &abd, rep);
-    b.p.strain_count += 1;
+    let abd_uv = g.range(30.0, 100.0);
+    b.push_strain(pressure, abd_uv, rep);
     b.last_end = b.last_end.max(pressure.end_s());
 }
