@@ -125,8 +125,13 @@ fn analyse_one(
     report_dir: &Path,
     opts: &BatchOptions,
 ) -> Result<(SummaryTable, usize), String> {
+    // Files already run in parallel: each is read by one thread.
+    let mut csv = opts.csv.clone();
+    if opts.jobs > 1 {
+        csv.read_threads = 1;
+    }
     let run = || -> Result<(SummaryTable, usize), AppError> {
-        let o = app::analyze(path, &opts.csv, &opts.cfg, report_dir, Vec::new())?;
+        let o = app::analyze(path, &csv, &opts.cfg, report_dir, Vec::new())?;
         let table = SummaryTable::read(&report_dir.join("summary.csv"))?;
         Ok((table, o.warnings.len()))
     };

@@ -311,6 +311,8 @@ impl Columns {
             pressure: self.pressure.clone(),
             envelope: self.envelope,
             block_rows: 0,
+            read_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            read_chunk_bytes: 0,
         }
     }
 }

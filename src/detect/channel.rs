@@ -5,7 +5,9 @@
 //! 2. **Rest**: an onset is confirmed when the envelope stays above
 //!    `μ₀ + max(k·σ₀, floor)` for `onset_hold_ms`. The reported onset is moved back to where the
 //!    envelope last left `μ₀ + σ₀` (at most `onset_backtrack_max_s`), minus the conditioning's
-//!    known delay. While at rest, μ₀ and σ₀ follow slow drift (`rebaseline_tau_s`).
+//!    known delay. While at rest, μ₀ and σ₀ follow slow drift (`rebaseline_tau_s`), updated on
+//!    the envelope thinned to about 200 Hz like the calibration (a 50 ms RMS holds nothing
+//!    faster, and a per-sample update would be a long dependency chain per sample).
 //! 3. **Active**: the contraction ends when the envelope stays below the offset threshold (2/3 of
 //!    the way from rest to the onset threshold by default: hysteresis) for `offset_hold_ms`.
 //!
@@ -15,7 +17,6 @@
 use crate::config::DetectorConfig;
 use crate::event::{ContractionEvent, EventKind, OnsetNotice};
 use crate::frame::Role;
-use std::collections::VecDeque;
 
 /// Calibration and hold statistics are computed on the envelope thinned to about this rate.
 const STATS_RATE_HZ: f64 = 200.0;
@@ -50,7 +51,46 @@ struct Active {
     peak_index: u64,
     /// Envelope thinned to STATS_RATE_HZ from the onset on.
     thinned: Vec<f64>,
+    /// Samples until the next one goes into `thinned`.
+    thin_countdown: u64,
     baseline: f64,
+}
+
+/// The last envelope values, for moving an onset back: a ring indexed by sample number.
+#[derive(Debug, Clone)]
+struct RecentRing {
+    values: Vec<f64>,
+    /// `values.len() - 1` (the length is a power of two).
+    mask: usize,
+    /// How many of the latest values count.
+    span: u64,
+    /// First sample index held since the last jump (values before it are not samples).
+    first: u64,
+}
+
+impl RecentRing {
+    fn new(span: u64) -> Self {
+        let len = (span as usize + 1).next_power_of_two();
+        RecentRing {
+            values: vec![0.0; len],
+            mask: len - 1,
+            span,
+            first: 0,
+        }
+    }
+
+    #[inline]
+    fn put(&mut self, index: u64, value: f64) {
+        self.values[index as usize & self.mask] = value;
+    }
+
+    /// `(index, value)` of the held samples up to and including `last`, newest first.
+    fn newest_first(&self, last: u64) -> impl Iterator<Item = (u64, f64)> + '_ {
+        let oldest = self.first.max((last + 1).saturating_sub(self.span));
+        (oldest..=last)
+            .rev()
+            .map(move |i| (i, self.values[i as usize & self.mask]))
+    }
 }
 
 /// Causal detector for one channel's envelope (EMG) or smoothed pressure.
@@ -71,19 +111,23 @@ pub struct ChannelDetector {
     calibration_end: u64,
     rest_mean: f64,
     rest_sd: f64,
+    /// `rest_sd²`, the state of the slow re-baselining.
+    rest_var: f64,
     calibrated_sd: f64,
     /// How far the calibration rest's 99th percentile sat above its median: rest with regular
     /// bumps (ECG bleeding through on the abdominal channel) must not trigger onsets.
     rest_p99_rise: f64,
     on_threshold: f64,
     off_threshold: f64,
+    /// Weight of each thinned rest sample in the re-baselining (time constant `rebaseline_tau_s`).
     alpha: f64,
+    /// Rest samples until the next re-baselining update.
+    rebaseline_countdown: u64,
     guard_until: u64,
     above_since: Option<u64>,
     below_since: Option<u64>,
-    /// The last `backtrack` envelope values with their indices.
-    recent: VecDeque<(u64, f64)>,
-    recent_cap: usize,
+    /// The last `onset_backtrack_max_s` of envelope.
+    recent: RecentRing,
     onset_hold: u64,
     offset_hold: u64,
     active: Option<Active>,
@@ -104,7 +148,13 @@ impl ChannelDetector {
         let stats_step = ((rate_hz / STATS_RATE_HZ).round() as u64).max(1);
         let calibration_start = samples(cfg.calibration_skip_s);
         let calibration_end = calibration_start + samples(cfg.calibration_s).max(1);
+        // One update per `stats_step` samples: the weight that decays like 1/τ per sample would.
         let tau_samples = cfg.rebaseline_tau_s * rate_hz;
+        let alpha = if tau_samples > 0.0 {
+            1.0 - (1.0 - 1.0 / tau_samples.max(1.0)).powf(stats_step as f64)
+        } else {
+            0.0
+        };
         ChannelDetector {
             cfg: cfg.clone(),
             channel,
@@ -122,20 +172,17 @@ impl ChannelDetector {
             calibration_end,
             rest_mean: 0.0,
             rest_sd: 0.0,
+            rest_var: 0.0,
             calibrated_sd: 0.0,
             rest_p99_rise: 0.0,
             on_threshold: f64::INFINITY,
             off_threshold: f64::INFINITY,
-            alpha: if tau_samples > 0.0 {
-                1.0 / tau_samples
-            } else {
-                0.0
-            },
+            alpha,
+            rebaseline_countdown: stats_step,
             guard_until: 0,
             above_since: None,
             below_since: None,
-            recent: VecDeque::with_capacity(samples(cfg.onset_backtrack_max_s) as usize + 1),
-            recent_cap: samples(cfg.onset_backtrack_max_s).max(1) as usize,
+            recent: RecentRing::new(samples(cfg.onset_backtrack_max_s).max(1)),
             onset_hold: samples(cfg.onset_hold_ms / 1000.0).max(1),
             offset_hold: samples(cfg.offset_hold_ms / 1000.0).max(1),
             active: None,
@@ -175,7 +222,7 @@ impl ChannelDetector {
         if index > self.index {
             self.index = index;
             self.above_since = None;
-            self.recent.clear();
+            self.recent.first = index;
         }
     }
 
@@ -223,6 +270,7 @@ impl ChannelDetector {
         let sd = mad_sd.max(1e-6 * median.abs()).max(1e-12);
         self.rest_mean = median;
         self.rest_sd = sd;
+        self.rest_var = sd * sd;
         self.calibrated_sd = sd;
         self.calibration = Vec::new();
         self.set_thresholds();
@@ -242,10 +290,7 @@ impl ChannelDetector {
     fn step(&mut self, e: f64, out: &mut Vec<DetectorOutput>) {
         let idx = self.index;
         self.index += 1;
-        if self.recent.len() == self.recent_cap {
-            self.recent.pop_front();
-        }
-        self.recent.push_back((idx, e));
+        self.recent.put(idx, e);
         match self.phase {
             Phase::Calibrating => {
                 if idx >= self.calibration_start
@@ -271,15 +316,19 @@ impl ChannelDetector {
             return;
         }
         self.above_since = None;
-        if self.alpha > 0.0 && idx >= self.guard_until {
-            let d = e - self.rest_mean;
-            self.rest_mean += self.alpha * d;
-            let var = self.rest_sd * self.rest_sd;
-            let var = var + self.alpha * (d * d - var);
-            self.rest_sd = var
-                .sqrt()
-                .clamp(0.5 * self.calibrated_sd, 2.0 * self.calibrated_sd);
-            self.set_thresholds();
+        self.rebaseline_countdown -= 1;
+        if self.rebaseline_countdown == 0 {
+            self.rebaseline_countdown = self.stats_step;
+            if self.alpha > 0.0 && idx >= self.guard_until {
+                let d = e - self.rest_mean;
+                self.rest_mean += self.alpha * d;
+                // σ stays within ½–2× the calibrated σ (the clamp applied to the variance).
+                let var = self.rest_var + self.alpha * (d * d - self.rest_var);
+                let sd0 = self.calibrated_sd;
+                self.rest_var = var.clamp(0.25 * sd0 * sd0, 4.0 * sd0 * sd0);
+                self.rest_sd = self.rest_var.sqrt();
+                self.set_thresholds();
+            }
         }
     }
 
@@ -291,7 +340,7 @@ impl ChannelDetector {
         let smooth = self.is_pressure();
         let mut onset_index = since;
         let mut later = f64::INFINITY;
-        for &(i, v) in self.recent.iter().rev() {
+        for (i, v) in self.recent.newest_first(idx) {
             if i >= since {
                 later = v;
                 continue;
@@ -307,13 +356,19 @@ impl ChannelDetector {
             peak: f64::NEG_INFINITY,
             peak_index: onset_index,
             thinned: Vec::new(),
+            thin_countdown: 0,
             baseline: if self.is_pressure() {
                 self.rest_mean
             } else {
                 0.0
             },
         };
-        for &(i, v) in self.recent.iter().filter(|(i, _)| *i >= onset_index) {
+        let held: Vec<(u64, f64)> = self
+            .recent
+            .newest_first(idx)
+            .take_while(|&(i, _)| i >= onset_index)
+            .collect();
+        for &(i, v) in held.iter().rev() {
             if v > active.peak {
                 active.peak = v;
                 active.peak_index = i;
@@ -322,6 +377,8 @@ impl ChannelDetector {
                 active.thinned.push(v);
             }
         }
+        // The next thinned sample: `stats_step` after the last one taken.
+        active.thin_countdown = self.stats_step - (idx - onset_index) % self.stats_step;
         self.active = Some(active);
         self.above_since = None;
         self.below_since = None;
@@ -341,7 +398,9 @@ impl ChannelDetector {
                 a.peak = e;
                 a.peak_index = idx;
             }
-            if (idx - a.onset_index) % step == 0 {
+            a.thin_countdown -= 1;
+            if a.thin_countdown == 0 {
+                a.thin_countdown = step;
                 a.thinned.push(e);
             }
         }

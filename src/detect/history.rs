@@ -28,23 +28,29 @@ impl LevelHistory {
         }
     }
 
-    /// Add a chunk of envelope samples starting at `start_index`.
+    /// Add a chunk of envelope samples starting at `start_index`: one bucket at a time (the
+    /// samples of a bucket are added in order, as one by one).
     pub fn push(&mut self, start_index: u64, values: &[f64]) {
         let cap = self.sums.len() as u64;
-        for (i, &v) in values.iter().enumerate() {
-            let b = (start_index + i as u64) / self.bucket_samples;
+        let mut index = start_index;
+        let mut rest = values;
+        while !rest.is_empty() {
+            let b = index / self.bucket_samples;
+            let left_in_bucket = self.bucket_samples - index % self.bucket_samples;
+            let (now, later) = rest.split_at((left_in_bucket as usize).min(rest.len()));
             while self.current < b {
                 self.current += 1;
                 let slot = (self.current % cap) as usize;
                 self.sums[slot] = 0.0;
                 self.counts[slot] = 0;
             }
-            if b + cap <= self.current {
-                continue; // older than the history keeps
-            }
-            let slot = (b % cap) as usize;
-            self.sums[slot] += v;
-            self.counts[slot] += 1;
+            if b + cap > self.current {
+                let slot = (b % cap) as usize;
+                self.sums[slot] = now.iter().fold(self.sums[slot], |sum, v| sum + v);
+                self.counts[slot] += now.len() as u32;
+            } // else older than the history keeps
+            index += now.len() as u64;
+            rest = later;
         }
     }
 

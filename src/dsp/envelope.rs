@@ -58,8 +58,35 @@ impl MovingRms {
     pub fn process(&mut self, input: &[f64], out: &mut Vec<f64>) {
         out.clear();
         out.reserve(input.len());
-        for &x in input {
+        let mut rest = input;
+        // Until the window has filled, sample by sample.
+        while self.filled < self.squares.len() {
+            let Some((&x, later)) = rest.split_first() else {
+                return;
+            };
             out.push(self.push(x));
+            rest = later;
+        }
+        // Then a window at a time, up to each exact recomputation of the sum.
+        let n = self.squares.len() as f64;
+        while !rest.is_empty() {
+            let take = (self.squares.len() - self.pos).min(rest.len());
+            let (now, later) = rest.split_at(take);
+            let window = &mut self.squares[self.pos..self.pos + take];
+            let mut sum = self.sum;
+            for (&x, slot) in now.iter().zip(window.iter_mut()) {
+                let sq = x * x;
+                sum += sq - *slot;
+                *slot = sq;
+                out.push((sum.max(0.0) / n).sqrt());
+            }
+            self.sum = sum;
+            self.pos += take;
+            if self.pos == self.squares.len() {
+                self.pos = 0;
+                self.sum = self.squares.iter().sum();
+            }
+            rest = later;
         }
     }
 }

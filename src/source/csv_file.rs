@@ -23,6 +23,8 @@
 use crate::error::InputError;
 use crate::frame::{Block, ChannelChunk, ChannelSpec, Role, SignalKind, StreamSpec};
 use crate::sidecar::{Sidecar, SIDECAR_FORMAT};
+use crate::source::csv_parallel::{self, Next, ParallelFeed, RowLayout};
+use crate::source::csv_rows::{self, EXACT_POW10, SKIP_FIELD};
 use crate::source::Source;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
@@ -67,6 +69,11 @@ pub struct CsvOptions {
     pub envelope: bool,
     /// Rows per [`Block`] (default [`DEFAULT_BLOCK_ROWS`] when 0).
     pub block_rows: usize,
+    /// Threads that parse a large file ahead of the reader (0 or 1: the reader alone). The
+    /// blocks, values, warnings and errors are the same either way.
+    pub read_threads: usize,
+    /// Bytes each of those threads parses at a time (0: a default of 512 KB). For tests.
+    pub read_chunk_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -90,6 +97,8 @@ const READ_CHUNK: usize = 1 << 18;
 struct Lines {
     inner: File,
     data: Vec<u8>,
+    /// File offset of `data[0]`.
+    base: u64,
     /// Start of the bytes not yet returned as lines, and end of the bytes read.
     pos: usize,
     filled: usize,
@@ -108,7 +117,9 @@ impl Lines {
     fn new(inner: File) -> Self {
         Lines {
             inner,
-            data: vec![0; READ_CHUNK],
+            base: 0,
+            // One byte more than is read: a 0 sentinel after the bytes read ends every scan.
+            data: vec![0; READ_CHUNK + 1],
             pos: 0,
             filled: 0,
             eof: false,
@@ -117,6 +128,13 @@ impl Lines {
             offset: 0,
             terminated: true,
         }
+    }
+
+    /// The buffer up to the bytes read, with the 0 sentinel after them (unread lines start at
+    /// `pos`).
+    #[inline]
+    fn buffer_with_sentinel(&self) -> &[u8] {
+        &self.data[..=self.filled]
     }
 
     /// The current line without its line ending.
@@ -145,17 +163,22 @@ impl Lines {
                 return Ok(false);
             }
             self.data.copy_within(self.pos..self.filled, 0);
+            self.base += self.pos as u64;
             self.filled -= self.pos;
             self.pos = 0;
-            if self.filled == self.data.len() {
-                self.data.resize(self.data.len() * 2, 0);
+            let room = self.data.len() - 1;
+            if self.filled == room {
+                self.data.resize(room * 2 + 1, 0);
             }
-            match std::io::Read::read(&mut self.inner, &mut self.data[self.filled..]) {
+            let room = self.data.len() - 1;
+            let read = std::io::Read::read(&mut self.inner, &mut self.data[self.filled..room]);
+            match read {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+            self.data[self.filled] = 0;
         }
     }
 
@@ -172,16 +195,42 @@ impl Lines {
         self.cur = (s, e);
     }
 
+    /// Moves to the line starting at byte `offset`, whose predecessor is line `line_no`. Within
+    /// the bytes already read this costs nothing.
     fn seek_to(&mut self, offset: u64, line_no: u64) -> std::io::Result<()> {
-        self.inner.seek(SeekFrom::Start(offset))?;
-        self.pos = 0;
-        self.filled = 0;
-        self.eof = false;
         self.cur = (0, 0);
         self.offset = offset;
         self.line_no = line_no;
+        if offset >= self.base && offset < self.base + self.filled as u64 {
+            self.pos = (offset - self.base) as usize;
+            return Ok(());
+        }
+        self.inner.seek(SeekFrom::Start(offset))?;
+        self.base = offset;
+        self.pos = 0;
+        self.filled = 0;
+        self.data[0] = 0;
+        self.eof = false;
         Ok(())
     }
+}
+
+/// What the general path made of one line.
+enum LineRow {
+    /// A data row (values in `row_vals`) and its time.
+    Row(Option<f64>),
+    /// A blank or comment line.
+    Skip,
+    /// The end of the data (end of file, `Annotations:`, a torn last line).
+    End,
+}
+
+/// What the parallel feed gave.
+enum FeedStep {
+    /// This many rows placed in the block.
+    Rows(usize),
+    /// The line at this offset is for the general path.
+    General(u64),
 }
 
 /// What a non-data line is.
@@ -290,12 +339,6 @@ fn trim_field(f: &[u8]) -> &[u8] {
     }
 }
 
-/// Exact powers of ten up to 10^22, the largest that `f64` holds exactly.
-const EXACT_POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-];
-
 /// Fast path for the numbers recordings are made of: `[+-]digits[.digits]` with at most 15
 /// significant digits (and at most 22 after the point). The digits form an integer `m < 2^53` and
 /// `10^d` is exact, so `m / 10^d` is one correctly rounded division: bit for bit what
@@ -332,93 +375,6 @@ fn parse_plain_decimal(f: &[u8]) -> Option<f64> {
         return None;
     }
     let v = m as f64 / EXACT_POW10[frac_digits];
-    Some(if neg { -v } else { v })
-}
-
-/// A field the one-pass row parser skips.
-const SKIP_FIELD: u32 = u32::MAX;
-
-/// One pass over a well-formed row `buf[start..end]`: splits at `sep` and parses the fields named
-/// in `slots` (field → slot in `out`, or [`SKIP_FIELD`]) as plain decimals, like
-/// [`parse_plain_decimal`]; an empty field gives NaN. Returns `false` — and the caller takes the
-/// general path, which explains errors — for anything else: another field count, blanks, quotes,
-/// exponents, long mantissas, text. Whenever it returns `true` the general path would read the
-/// same values.
-fn parse_row_fast(
-    buf: &[u8],
-    start: usize,
-    end: usize,
-    sep: u8,
-    slots: &[u32],
-    out: &mut [f64],
-) -> bool {
-    let mut i = start;
-    let mut field = 0;
-    loop {
-        let Some(&slot) = slots.get(field) else {
-            return false;
-        };
-        if slot == SKIP_FIELD {
-            while i < end && buf[i] != sep {
-                i += 1;
-            }
-        } else {
-            let field_start = i;
-            let Some(v) = parse_number_bytes(buf, &mut i, end, sep) else {
-                return false;
-            };
-            if v.is_nan() && i != field_start {
-                return false; // a lone sign or point
-            }
-            out[slot as usize] = v;
-        }
-        field += 1;
-        if i >= end {
-            break;
-        }
-        i += 1; // the separator
-    }
-    field == slots.len()
-}
-
-/// `[+-]digits[.digits]` (at most 15 significant digits) at `buf[*i..end]`, ending at `sep` or
-/// `end`, parsed exactly as [`parse_plain_decimal`] does; NaN for an empty field. `None`: not that
-/// shape (the general path decides). Tried against 8-digits-at-a-time (SWAR) parsing, which was
-/// slower here (57 vs 45 ns a row): the fields are short.
-fn parse_number_bytes(buf: &[u8], i: &mut usize, end: usize, sep: u8) -> Option<f64> {
-    let mut p = *i;
-    let neg = p < end && buf[p] == b'-';
-    if p < end && (buf[p] == b'-' || buf[p] == b'+') {
-        p += 1;
-    }
-    let mut m: u64 = 0;
-    let mut n_digits = 0u32;
-    let mut frac_digits = 0u32;
-    let mut point = false;
-    while p < end {
-        let c = buf[p];
-        let d = c.wrapping_sub(b'0');
-        if d < 10 {
-            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
-            n_digits += 1;
-            frac_digits += u32::from(point);
-        } else if c == b'.' && !point {
-            point = true;
-        } else if c == sep {
-            break;
-        } else {
-            return None;
-        }
-        p += 1;
-    }
-    *i = p;
-    if n_digits == 0 {
-        return Some(f64::NAN);
-    }
-    if n_digits > 15 || frac_digits as usize >= EXACT_POW10.len() {
-        return None;
-    }
-    let v = m as f64 / EXACT_POW10[frac_digits as usize];
     Some(if neg { -v } else { v })
 }
 
@@ -575,12 +531,16 @@ pub struct CsvSource {
     warnings: Vec<String>,
     fields: Vec<(usize, usize)>,
     row_vals: Vec<Option<f64>>,
-    /// For the one-pass row parser: per field, its slot in `fast_vals` (0 = time, k + 1 =
+    /// For the bulk row parser: per field, its slot in `fast_vals` (0 = time, k + 1 =
     /// channel k) or [`SKIP_FIELD`].
     fast_slots: Vec<u32>,
     fast_vals: Vec<f64>,
     /// A row read but held over to start the next block (after a gap in a knip recording).
     carry: Option<f64>,
+    /// Worker threads parsing ahead (large files, `read_threads` > 1).
+    feed: Option<ParallelFeed>,
+    /// Scratch for [`Self::accept_run`]: next sample index per channel.
+    run_counts: Vec<u64>,
     done: bool,
 }
 
@@ -1086,6 +1046,8 @@ impl CsvSource {
             warnings,
             fields,
             carry: None,
+            feed: None,
+            run_counts: Vec::new(),
             done: false,
         };
         // Irregular steps already seen in the prescan are reported at once.
@@ -1115,6 +1077,23 @@ impl CsvSource {
             }
             return Err(e);
         }
+        if let Sep::Byte(sep) = src.sep {
+            src.feed = ParallelFeed::start(
+                &src.lines.inner,
+                data_offset,
+                RowLayout {
+                    sep,
+                    slots: src.fast_slots.clone(),
+                    width: src.fast_vals.len(),
+                },
+                opts.read_threads,
+                if opts.read_chunk_bytes == 0 {
+                    csv_parallel::DEFAULT_CHUNK_BYTES
+                } else {
+                    opts.read_chunk_bytes
+                },
+            );
+        }
         Ok(src)
     }
 
@@ -1126,6 +1105,11 @@ impl CsvSource {
     }
 
     /// Path of the file being read.
+    /// Worker threads are parsing ahead of the reader (see [`CsvOptions::read_threads`]).
+    pub fn is_parallel(&self) -> bool {
+        self.feed.is_some()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -1165,29 +1149,38 @@ impl CsvSource {
     /// end of the data.
     fn read_row(&mut self) -> Result<Option<Option<f64>>, InputError> {
         loop {
+            match self.read_line()? {
+                LineRow::Skip => continue,
+                LineRow::End => return Ok(None),
+                LineRow::Row(time) => return Ok(Some(time)),
+            }
+        }
+    }
+
+    /// Reads the next line: a data row (into `row_vals`, with its time), a line to skip, or the
+    /// end of the data.
+    fn read_line(&mut self) -> Result<LineRow, InputError> {
+        {
             let ok = self.lines.next().map_err(|source| InputError::Read {
                 path: self.path.clone(),
                 line: self.lines.line_no + 1,
                 source,
             })?;
             if !ok {
-                return Ok(None);
+                return Ok(LineRow::End);
             }
             match classify(self.lines.line()) {
-                LineKind::Blank | LineKind::Comment => continue,
-                LineKind::EndOfData => return Ok(None),
+                LineKind::Blank | LineKind::Comment => return Ok(LineRow::Skip),
+                LineKind::EndOfData => return Ok(LineRow::End),
                 LineKind::Data => {}
             }
             let line = self.lines.line_no;
-            if let Some(row) = self.read_row_fast(line) {
-                return row.map(Some);
-            }
             split_fields(self.lines.line(), self.sep, &mut self.fields);
             let nf = field_count(self.lines.line(), &self.fields, self.n_fields);
             if nf != self.n_fields {
                 if nf < self.n_fields && self.is_last_data_line()? {
                     self.warn_torn(line, &format!("{nf} of {} fields", self.n_fields));
-                    return Ok(None);
+                    return Ok(LineRow::End);
                 }
                 return Err(self.parse_err(
                     line,
@@ -1212,7 +1205,7 @@ impl CsvSource {
                         other => {
                             if torn_candidate {
                                 self.warn_torn(line, "an unreadable time");
-                                return Ok(None);
+                                return Ok(LineRow::End);
                             }
                             let msg = self.cell_error(tc, &self.lines.line()[s..e], other);
                             return Err(self.parse_err(line, msg));
@@ -1231,7 +1224,7 @@ impl CsvSource {
                     other => {
                         if torn_candidate {
                             self.warn_torn(line, "an unreadable value");
-                            return Ok(None);
+                            return Ok(LineRow::End);
                         }
                         let msg = self.cell_error(col, &self.lines.line()[s..e], other);
                         return Err(self.parse_err(line, msg));
@@ -1239,43 +1232,8 @@ impl CsvSource {
                 };
             }
             self.check_time(line, time)?;
-            return Ok(Some(time));
+            Ok(LineRow::Row(time))
         }
-    }
-
-    /// The common row in one pass ([`parse_row_fast`]); `None` sends the row to the general path.
-    #[inline]
-    fn read_row_fast(&mut self, line: u64) -> Option<Result<Option<f64>, InputError>> {
-        let Sep::Byte(sep) = self.sep else {
-            return None;
-        };
-        let (start, end) = self.lines.cur;
-        if !parse_row_fast(
-            &self.lines.data,
-            start,
-            end,
-            sep,
-            &self.fast_slots,
-            &mut self.fast_vals,
-        ) {
-            return None;
-        }
-        let time = match self.time_col {
-            Some(_) if self.fast_vals[0].is_nan() => return None,
-            Some(_) => Some(self.fast_vals[0] * self.time_scale),
-            None => None,
-        };
-        for k in 0..self.columns.len() {
-            let v = self.fast_vals[k + 1];
-            self.row_vals[k] = if !v.is_nan() {
-                Some(v)
-            } else if self.multi_rate {
-                None
-            } else {
-                return None;
-            };
-        }
-        Some(self.check_time(line, time).map(|()| time))
     }
 
     /// Strictly increasing time; counts irregular steps for the jitter warning.
@@ -1307,6 +1265,226 @@ impl CsvSource {
             }
         }
         Ok(())
+    }
+
+    /// A row the bulk parser read (`vals[0]` the time or NaN, `vals[k + 1]` channel `k` or NaN
+    /// for an empty cell), checked like [`Self::check_time`] and placed like [`Self::place_row`]
+    /// as the next line. `false`, with nothing changed, when the general path must read it: to
+    /// explain an error, or to split the block at a gap.
+    #[inline]
+    fn accept_parsed(&mut self, vals: &[f64], block: &mut Block) -> bool {
+        let time = match self.time_col {
+            Some(_) => {
+                let t = vals[0] * self.time_scale;
+                if t.is_nan() || self.prev_time.is_some_and(|(prev, _)| t <= prev) {
+                    return false;
+                }
+                Some(t)
+            }
+            None => None,
+        };
+        let t0 = self.spec.start_time_s;
+        let mut missing = false;
+        let mut gap = false;
+        for (k, v) in vals[1..].iter().enumerate() {
+            if v.is_nan() {
+                missing = true;
+            } else if let (true, Some(t)) = (self.multi_rate, time) {
+                let x = (t - t0) * self.spec.channels[k].rate_hz - self.next_index[k] as f64;
+                gap |= x > 0.5;
+            }
+        }
+        if gap || (missing && !self.multi_rate) {
+            return false;
+        }
+        self.lines.line_no += 1;
+        if let Some(t) = time {
+            if let Some((prev, _)) = self.prev_time {
+                self.total_steps += 1;
+                if let Some(step) = self.median_step_s {
+                    if ((t - prev) - step).abs() > JITTER_TOLERANCE * step {
+                        if self.irregular_steps == 0 {
+                            self.first_irregular_line = self.lines.line_no;
+                        }
+                        self.irregular_steps += 1;
+                    }
+                }
+            }
+            self.prev_time = Some((t, self.lines.line_no));
+        }
+        for (k, &v) in vals[1..].iter().enumerate() {
+            if !v.is_nan() {
+                block.chunks[k].samples.push(v);
+                self.next_index[k] += 1;
+            }
+        }
+        true
+    }
+
+    /// [`Self::accept_parsed`] for the lines `from..to` of a parsed chunk (per slot, a column
+    /// of values), in one pass per check and a copy per channel. Returns how many lines it
+    /// took: all, or up to the first one the general path must read.
+    fn accept_run(
+        &mut self,
+        columns: &[Vec<f64>],
+        from: usize,
+        to: usize,
+        block: &mut Block,
+    ) -> usize {
+        let n_ch = self.columns.len();
+        let (Some(times), Some(chans)) = (columns.first(), columns.get(1..=n_ch)) else {
+            return 0;
+        };
+        let t0 = self.spec.start_time_s;
+        let has_time = self.time_col.is_some();
+        let mut prev = self.prev_time.map(|(t, _)| t);
+        let mut counts = std::mem::take(&mut self.run_counts);
+        counts.clear();
+        counts.extend_from_slice(&self.next_index);
+        let mut any_empty = false;
+        let mut j = from;
+        while j < to {
+            let time = if has_time {
+                let t = times[j] * self.time_scale;
+                if t.is_nan() || prev.is_some_and(|p| t <= p) {
+                    break;
+                }
+                Some(t)
+            } else {
+                None
+            };
+            let mut ok = true;
+            for (k, chan) in chans.iter().enumerate() {
+                let v = chan[j];
+                if v.is_nan() {
+                    ok &= self.multi_rate;
+                } else if let (true, Some(t)) = (self.multi_rate, time) {
+                    let x = (t - t0) * self.spec.channels[k].rate_hz - counts[k] as f64;
+                    ok &= x <= 0.5;
+                }
+            }
+            if !ok {
+                break;
+            }
+            for (count, chan) in counts.iter_mut().zip(chans) {
+                let present = !chan[j].is_nan();
+                *count += u64::from(present);
+                any_empty |= !present;
+            }
+            if let Some(t) = time {
+                if let Some(p) = prev {
+                    self.total_steps += 1;
+                    if let Some(step) = self.median_step_s {
+                        if ((t - p) - step).abs() > JITTER_TOLERANCE * step {
+                            if self.irregular_steps == 0 {
+                                self.first_irregular_line =
+                                    self.lines.line_no + (j - from) as u64 + 1;
+                            }
+                            self.irregular_steps += 1;
+                        }
+                    }
+                }
+                prev = Some(t);
+            }
+            j += 1;
+        }
+        let taken = j - from;
+        for (k, chan) in chans.iter().enumerate() {
+            let values = &chan[from..j];
+            let samples = &mut block.chunks[k].samples;
+            if any_empty {
+                samples.extend(values.iter().copied().filter(|v| !v.is_nan()));
+            } else {
+                samples.extend_from_slice(values);
+            }
+        }
+        self.next_index.copy_from_slice(&counts);
+        self.run_counts = counts;
+        self.lines.line_no += taken as u64;
+        if let (true, Some(t)) = (taken > 0, prev.filter(|_| has_time)) {
+            self.prev_time = Some((t, self.lines.line_no));
+        }
+        taken
+    }
+
+    /// The bulk path ([`csv_rows::row_at`]) in the read buffer: as many well-formed rows as it
+    /// holds whole, at most `max_rows`, into `block`. Stops before the first row the general path
+    /// must read, or to read more of the file; returns the rows it took.
+    fn read_rows_bulk(&mut self, block: &mut Block, max_rows: usize) -> usize {
+        let Sep::Byte(sep) = self.sep else {
+            return 0;
+        };
+        let mut vals = std::mem::take(&mut self.fast_vals);
+        let mut p = self.lines.pos;
+        let mut rows = 0;
+        while rows < max_rows {
+            let data = self.lines.buffer_with_sentinel();
+            let Some(next) = csv_rows::row_at(data, p, sep, &self.fast_slots, &mut vals) else {
+                break;
+            };
+            if !self.accept_parsed(&vals, block) {
+                break;
+            }
+            p = next;
+            rows += 1;
+        }
+        self.fast_vals = vals;
+        self.lines.offset += (p - self.lines.pos) as u64;
+        self.lines.pos = p;
+        rows
+    }
+
+    /// The reader's next line is the one starting at byte `offset` (following the line read
+    /// last).
+    fn seek_line(&mut self, offset: u64) -> Result<(), InputError> {
+        let line_no = self.lines.line_no;
+        self.lines
+            .seek_to(offset, line_no)
+            .map_err(|source| InputError::Read {
+                path: self.path.clone(),
+                line: line_no + 1,
+                source,
+            })
+    }
+
+    /// Rows from the worker threads' current chunk into `block` (at most `max_rows`), up to the
+    /// first line the general path must read. `None`: the workers are done (and gone); the
+    /// reader goes on alone from where they stopped.
+    fn feed_step(
+        &mut self,
+        block: &mut Block,
+        max_rows: usize,
+    ) -> Result<Option<FeedStep>, InputError> {
+        let Some(mut feed) = self.feed.take() else {
+            return Ok(None);
+        };
+        if let Next::Done(resume) = feed.advance() {
+            if let Some(offset) = resume {
+                self.seek_line(offset)?;
+            }
+            return Ok(None);
+        }
+        let chunk = feed.chunk();
+        let mut cursor = feed.cursor;
+        let mut run_end = cursor;
+        while run_end < chunk.starts.len()
+            && run_end - cursor < max_rows
+            && !chunk.declined[run_end]
+        {
+            run_end += 1;
+        }
+        let placed = self.accept_run(&chunk.columns, cursor, run_end, block);
+        let step = if placed > 0 {
+            FeedStep::Rows(placed)
+        } else {
+            // A declined line, or a parsed one that fails a check: the general path says why.
+            let first = chunk.first.unwrap_or(0);
+            FeedStep::General(first + u64::from(chunk.starts[cursor]))
+        };
+        cursor += placed.max(1);
+        feed.cursor = cursor;
+        self.feed = Some(feed);
+        Ok(Some(step))
     }
 
     /// After a short row: is there no further data row? Reads ahead (the caller stops either way).
@@ -1560,6 +1738,37 @@ impl Source for CsvSource {
             rows += 1;
         }
         while rows < self.block_rows {
+            match self.feed_step(&mut block, self.block_rows - rows)? {
+                Some(FeedStep::Rows(n)) => {
+                    rows += n;
+                    continue;
+                }
+                Some(FeedStep::General(offset)) => {
+                    self.seek_line(offset)?;
+                    match self.read_line()? {
+                        LineRow::Skip => continue,
+                        LineRow::End => {
+                            self.feed = None;
+                            self.done = true;
+                            self.finish_warnings();
+                            break;
+                        }
+                        LineRow::Row(time) => {
+                            if !self.place_row(&mut block, time) {
+                                self.carry = time;
+                                break;
+                            }
+                            rows += 1;
+                            continue;
+                        }
+                    }
+                }
+                None => {}
+            }
+            rows += self.read_rows_bulk(&mut block, self.block_rows - rows);
+            if rows == self.block_rows {
+                break;
+            }
             let time = match self.read_row()? {
                 Some(t) => t,
                 None => {
@@ -1703,7 +1912,7 @@ mod tests {
     }
 
     #[test]
-    fn one_pass_row_parser_agrees_with_the_field_parser() {
+    fn bulk_row_parser_agrees_with_the_field_parser() {
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         let mut next = || {
             x ^= x << 13;
@@ -1754,11 +1963,13 @@ mod tests {
                 })
                 .collect();
             let line = fields.join(",");
-            // Other bytes after the line, as in the reader's buffer.
-            let buf = format!("{line}98765432");
+            // Other bytes after the line, as in the reader's buffer, and the 0 sentinel.
+            let buf = format!("{line}\n98765432\0");
             let slots: Vec<u32> = (0..n as u32).collect();
             let mut out = vec![0.0; n];
-            let got = parse_row_fast(buf.as_bytes(), 0, line.len(), b',', &slots, &mut out);
+            let got = csv_rows::row_at(buf.as_bytes(), 0, b',', &slots, &mut out);
+            assert!(got.is_none() || got == Some(line.len() + 1), "{line}");
+            let got = got.is_some();
             let want: Option<Vec<f64>> = fields
                 .iter()
                 .map(|f| {

@@ -3,6 +3,8 @@
 //! Every source yields [`Block`]s in device-clock order.
 
 pub mod csv_file;
+mod csv_parallel;
+mod csv_rows;
 pub mod cyton;
 pub mod edf;
 pub mod line;
