@@ -177,16 +177,28 @@ fn io(c: &mut Criterion) {
     let mut g = c.benchmark_group("io");
     g.throughput(Throughput::Elements(total as u64));
     g.sample_size(10);
-    g.bench_function("csv_parse_2ch_2khz", |b| {
-        b.iter(|| {
-            let mut src = CsvSource::open(black_box(&csv), &CsvOptions::default()).expect("open");
-            let mut n = 0;
-            while let Some(block) = src.next_block().expect("block") {
-                n += block.total_samples();
-            }
-            black_box(n)
-        })
-    });
+    // The reader alone (one core), then with two worker threads parsing ahead (what `analyze`
+    // does on this machine; samples/s for the whole read, not per core).
+    for (name, threads) in [
+        ("csv_parse_2ch_2khz", 1),
+        ("csv_parse_2ch_2khz_2_threads", 2),
+    ] {
+        let opts = CsvOptions {
+            read_threads: threads,
+            ..CsvOptions::default()
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut src = CsvSource::open(black_box(&csv), &opts).expect("open");
+                assert_eq!(src.is_parallel(), threads > 1);
+                let mut n = 0;
+                while let Some(block) = src.next_block().expect("block") {
+                    n += block.total_samples();
+                }
+                black_box(n)
+            })
+        });
+    }
 
     let mut p = Processor::new(&spec, &cfg).expect("processor");
     let mut processed: Vec<Processed> = blocks.into_iter().map(|b| p.process(b)).collect();

@@ -300,6 +300,10 @@ struct Columns {
     /// EMG columns are already RMS envelopes: no band-pass, no RMS.
     #[arg(long)]
     envelope: bool,
+    /// Threads parsing a large CSV file ahead of the analysis [default: the number of cores;
+    /// 1: no extra threads]. The results are the same whatever the number.
+    #[arg(long, value_name = "N")]
+    read_threads: Option<usize>,
 }
 
 impl Columns {
@@ -311,7 +315,9 @@ impl Columns {
             pressure: self.pressure.clone(),
             envelope: self.envelope,
             block_rows: 0,
-            read_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            read_threads: self
+                .read_threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             read_chunk_bytes: 0,
         }
     }

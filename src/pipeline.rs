@@ -128,14 +128,14 @@ impl Processor {
             if i >= self.conditioners.len() {
                 break;
             }
-            let mut filtered = Vec::new();
             let mut envelope = Vec::new();
-            self.conditioners[i].process(&chunk.samples, &mut filtered, &mut envelope);
+            let n = chunk.samples.len() as u64;
+            let filtered = self.conditioners[i].process_owned(chunk.samples, &mut envelope);
             self.detectors[i].process(chunk.start_index, &envelope, &mut self.outputs);
             if Some(i) == abd {
                 self.fuser.push_abd_envelope(chunk.start_index, &envelope);
             }
-            self.samples[i] += chunk.samples.len() as u64;
+            self.samples[i] += n;
             p.filtered.push(ChannelChunk {
                 start_index: chunk.start_index,
                 samples: filtered,

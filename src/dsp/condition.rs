@@ -150,6 +150,17 @@ impl ChannelConditioner {
     pub fn process(&mut self, input: &[f64], filtered: &mut Vec<f64>, envelope: &mut Vec<f64>) {
         filtered.clear();
         filtered.extend_from_slice(input);
+        self.filter_in_place(filtered, envelope);
+    }
+
+    /// [`Self::process`] on samples the caller gives up: they are filtered where they are (no
+    /// copy) and returned.
+    pub fn process_owned(&mut self, mut samples: Vec<f64>, envelope: &mut Vec<f64>) -> Vec<f64> {
+        self.filter_in_place(&mut samples, envelope);
+        samples
+    }
+
+    fn filter_in_place(&mut self, filtered: &mut [f64], envelope: &mut Vec<f64>) {
         self.filter.process(filtered);
         match self.rms.as_mut() {
             Some(rms) => rms.process(filtered, envelope),

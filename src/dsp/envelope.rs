@@ -68,7 +68,7 @@ impl MovingRms {
             rest = later;
         }
         // Then a window at a time, up to each exact recomputation of the sum.
-        let n = self.squares.len() as f64;
+        let inv_n = 1.0 / self.squares.len() as f64;
         while !rest.is_empty() {
             let take = (self.squares.len() - self.pos).min(rest.len());
             let (now, later) = rest.split_at(take);
@@ -78,7 +78,7 @@ impl MovingRms {
                 let sq = x * x;
                 sum += sq - *slot;
                 *slot = sq;
-                out.push((sum.max(0.0) / n).sqrt());
+                out.push((sum.max(0.0) * inv_n).sqrt());
             }
             self.sum = sum;
             self.pos += take;
