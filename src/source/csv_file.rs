@@ -69,8 +69,8 @@ pub struct CsvOptions {
     pub envelope: bool,
     /// Rows per [`Block`] (default [`DEFAULT_BLOCK_ROWS`] when 0).
     pub block_rows: usize,
-    /// Threads that parse a large file ahead of the reader (0 or 1: the reader alone). The
-    /// blocks, values, warnings and errors are the same either way.
+    /// Threads that parse a large file ahead of the reader (0 or 1: the reader alone; at most 4
+    /// are started). The blocks, values, warnings and errors are the same either way.
     pub read_threads: usize,
     /// Bytes each of those threads parses at a time (0: a default of 512 KB). For tests.
     pub read_chunk_bytes: usize,

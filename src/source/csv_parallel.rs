@@ -24,6 +24,9 @@ pub(super) const DEFAULT_CHUNK_BYTES: usize = 1 << 19;
 const SLACK_BYTES: usize = 1 << 14;
 /// Chunks in flight per worker (being parsed, or parsed and waiting to be taken).
 const AHEAD_PER_WORKER: usize = 2;
+/// More workers than this would wait on the reader (which checks and places every row) and only
+/// add memory (about 1.5 MB each, with their chunks in flight).
+const MAX_WORKERS: usize = 4;
 
 /// How rows are laid out: what [`csv_rows::row_at`] needs.
 #[derive(Debug, Clone)]
@@ -72,6 +75,12 @@ fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()
         }
     }
     Ok(())
+}
+
+/// Elsewhere the first chunk fails and the reader reads alone.
+#[cfg(not(any(unix, windows)))]
+fn read_exact_at(_file: &File, _buf: &mut [u8], _offset: u64) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 /// Where the chunks are: data from `data_start` to `file_len`, `chunk_bytes` each.
@@ -206,7 +215,8 @@ pub(super) struct ParallelFeed {
 }
 
 impl ParallelFeed {
-    /// Starts `threads` workers on `file` from `data_start` (a line start) to its current end.
+    /// Starts `threads` workers (at most 4) on `file` from `data_start` (a line start) to its
+    /// current end.
     /// `None` when there is too little to share out or a thread cannot be started: the caller
     /// reads on its own.
     pub fn start(
@@ -243,6 +253,7 @@ impl ParallelFeed {
         let (jobs, job_rx) = crossbeam_channel::unbounded::<u64>();
         let (result_tx, results) = crossbeam_channel::unbounded();
         let (recycle, recycled) = crossbeam_channel::unbounded::<ParsedChunk>();
+        let threads = threads.min(MAX_WORKERS);
         for i in 0..threads {
             let (file, layout, job_rx, result_tx, recycled) = (
                 Arc::clone(&file),
@@ -258,7 +269,13 @@ impl ParallelFeed {
                     for k in job_rx {
                         let chunk = recycled.try_recv().unwrap_or_default();
                         let chunk = chunk.recycled(layout.width);
-                        let parsed = parse_chunk(&file, plan, k, &layout, &mut buf, chunk);
+                        // A bug here must not leave the reader waiting for this chunk forever.
+                        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            parse_chunk(&file, plan, k, &layout, &mut buf, chunk)
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err(std::io::Error::other("a CSV parsing thread failed"))
+                        });
                         if result_tx.send((k, parsed)).is_err() {
                             break;
                         }
