@@ -1,9 +1,12 @@
 //! Reading recordings from delimited text: knip's own (with a JSON sidecar) and other people's.
 //!
-//! The reader streams: a buffered reader goes line by line, fields are located as byte ranges in
-//! a reused buffer and only the time column and the chosen channel columns are parsed, so memory
-//! stays flat however long the file is and unused columns (which may hold `nan` or text) are
-//! never looked at.
+//! The reader streams, so memory stays flat however long the file is. Well-formed rows are parsed
+//! in one pass straight out of the read buffer (`csv_rows.rs`) — or, for a large file with
+//! `read_threads` > 1, by worker threads ahead of the reader (`csv_parallel.rs`); every
+//! other line goes to the general path, which locates fields as byte ranges in a reused buffer
+//! and explains what is wrong. Only the time column and the chosen channel columns are parsed:
+//! unused columns (which may hold `nan` or text) are never looked at. Either way the reader
+//! decides time order, lost samples and block boundaries row by row, so the blocks are the same.
 //!
 //! File rules, in the order they are applied:
 //! - Lines starting with `#` are comments anywhere; blank lines are skipped. Comments before the
@@ -1160,80 +1163,78 @@ impl CsvSource {
     /// Reads the next line: a data row (into `row_vals`, with its time), a line to skip, or the
     /// end of the data.
     fn read_line(&mut self) -> Result<LineRow, InputError> {
-        {
-            let ok = self.lines.next().map_err(|source| InputError::Read {
-                path: self.path.clone(),
-                line: self.lines.line_no + 1,
-                source,
-            })?;
-            if !ok {
+        let ok = self.lines.next().map_err(|source| InputError::Read {
+            path: self.path.clone(),
+            line: self.lines.line_no + 1,
+            source,
+        })?;
+        if !ok {
+            return Ok(LineRow::End);
+        }
+        match classify(self.lines.line()) {
+            LineKind::Blank | LineKind::Comment => return Ok(LineRow::Skip),
+            LineKind::EndOfData => return Ok(LineRow::End),
+            LineKind::Data => {}
+        }
+        let line = self.lines.line_no;
+        split_fields(self.lines.line(), self.sep, &mut self.fields);
+        let nf = field_count(self.lines.line(), &self.fields, self.n_fields);
+        if nf != self.n_fields {
+            if nf < self.n_fields && self.is_last_data_line()? {
+                self.warn_torn(line, &format!("{nf} of {} fields", self.n_fields));
                 return Ok(LineRow::End);
             }
-            match classify(self.lines.line()) {
-                LineKind::Blank | LineKind::Comment => return Ok(LineRow::Skip),
-                LineKind::EndOfData => return Ok(LineRow::End),
-                LineKind::Data => {}
-            }
-            let line = self.lines.line_no;
-            split_fields(self.lines.line(), self.sep, &mut self.fields);
-            let nf = field_count(self.lines.line(), &self.fields, self.n_fields);
-            if nf != self.n_fields {
-                if nf < self.n_fields && self.is_last_data_line()? {
-                    self.warn_torn(line, &format!("{nf} of {} fields", self.n_fields));
-                    return Ok(LineRow::End);
-                }
-                return Err(self.parse_err(
-                    line,
-                    format!(
-                        "{nf} fields but the header has {} ({}). {}",
-                        self.n_fields,
-                        list_columns(&self.names),
-                        if nf < self.n_fields {
-                            "Is the line cut short, or a value missing?"
-                        } else {
-                            "Is there a separator inside a value, or are rows of two files mixed?"
-                        }
-                    ),
-                ));
-            }
-            let torn_candidate = !self.lines.terminated;
-            let time = match self.time_col {
-                Some(tc) => {
-                    let (s, e) = self.fields[tc];
-                    match parse_cell(&self.lines.line()[s..e], self.sep) {
-                        Cell::Num(t) if t.is_finite() => Some(t * self.time_scale),
-                        other => {
-                            if torn_candidate {
-                                self.warn_torn(line, "an unreadable time");
-                                return Ok(LineRow::End);
-                            }
-                            let msg = self.cell_error(tc, &self.lines.line()[s..e], other);
-                            return Err(self.parse_err(line, msg));
-                        }
+            return Err(self.parse_err(
+                line,
+                format!(
+                    "{nf} fields but the header has {} ({}). {}",
+                    self.n_fields,
+                    list_columns(&self.names),
+                    if nf < self.n_fields {
+                        "Is the line cut short, or a value missing?"
+                    } else {
+                        "Is there a separator inside a value, or are rows of two files mixed?"
                     }
-                }
-                None => None,
-            };
-            for k in 0..self.columns.len() {
-                let col = self.columns[k].index;
-                let (s, e) = self.fields[col];
-                let cell = parse_cell(&self.lines.line()[s..e], self.sep);
-                self.row_vals[k] = match cell {
-                    Cell::Num(v) if v.is_finite() => Some(v),
-                    Cell::Empty if self.multi_rate => None,
+                ),
+            ));
+        }
+        let torn_candidate = !self.lines.terminated;
+        let time = match self.time_col {
+            Some(tc) => {
+                let (s, e) = self.fields[tc];
+                match parse_cell(&self.lines.line()[s..e], self.sep) {
+                    Cell::Num(t) if t.is_finite() => Some(t * self.time_scale),
                     other => {
                         if torn_candidate {
-                            self.warn_torn(line, "an unreadable value");
+                            self.warn_torn(line, "an unreadable time");
                             return Ok(LineRow::End);
                         }
-                        let msg = self.cell_error(col, &self.lines.line()[s..e], other);
+                        let msg = self.cell_error(tc, &self.lines.line()[s..e], other);
                         return Err(self.parse_err(line, msg));
                     }
-                };
+                }
             }
-            self.check_time(line, time)?;
-            Ok(LineRow::Row(time))
+            None => None,
+        };
+        for k in 0..self.columns.len() {
+            let col = self.columns[k].index;
+            let (s, e) = self.fields[col];
+            let cell = parse_cell(&self.lines.line()[s..e], self.sep);
+            self.row_vals[k] = match cell {
+                Cell::Num(v) if v.is_finite() => Some(v),
+                Cell::Empty if self.multi_rate => None,
+                other => {
+                    if torn_candidate {
+                        self.warn_torn(line, "an unreadable value");
+                        return Ok(LineRow::End);
+                    }
+                    let msg = self.cell_error(col, &self.lines.line()[s..e], other);
+                    return Err(self.parse_err(line, msg));
+                }
+            };
         }
+        self.check_time(line, time)?;
+        Ok(LineRow::Row(time))
     }
 
     /// Strictly increasing time; counts irregular steps for the jitter warning.
