@@ -4,7 +4,7 @@
 # recordings in data/real/. Wall time, samples/s and peak memory of each whole process
 # (/usr/bin/time), F1 against the simulated truth, agreement with each other on real data.
 #
-# Run by hand from anywhere (not in CI; ~20 minutes, most of it NeuroKit2 on the 60-minute file —
+# Run by hand from anywhere (not in CI; ~12 minutes, most of it NeuroKit2 on the 60-minute file —
 # `--nk-60-span-s 600` runs it on the first 10 minutes only and compares per sample):
 #   bash benches/peers/run.sh [--repeat 3] [--nk-60-span-s 600] [--skip neurokit2 ...]
 # The tables go to stdout and to results.md (+ .json) in the working folder (KNIP_PEERS_WORK to
