@@ -26,8 +26,8 @@
 use crate::error::InputError;
 use crate::frame::{Block, ChannelChunk, ChannelSpec, Role, SignalKind, StreamSpec};
 use crate::sidecar::{Sidecar, SIDECAR_FORMAT};
-use crate::source::csv_parallel::{self, Next, ParallelFeed, RowLayout};
-use crate::source::csv_rows::{self, EXACT_POW10, SKIP_FIELD};
+use crate::source::csv_parallel::{self, Next, ParallelFeed};
+use crate::source::csv_rows::{AtDeclined, ParsedLines, RowLayout, EXACT_POW10, SKIP_FIELD};
 use crate::source::Source;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
@@ -534,10 +534,11 @@ pub struct CsvSource {
     warnings: Vec<String>,
     fields: Vec<(usize, usize)>,
     row_vals: Vec<Option<f64>>,
-    /// For the bulk row parser: per field, its slot in `fast_vals` (0 = time, k + 1 =
-    /// channel k) or [`SKIP_FIELD`].
-    fast_slots: Vec<u32>,
-    fast_vals: Vec<f64>,
+    /// For the bulk row parser (a byte separator only): per field, its slot among a row's values
+    /// (0 = time, k + 1 = channel k) or [`SKIP_FIELD`].
+    layout: Option<RowLayout>,
+    /// Rows the bulk parser read from the buffer, before they are checked and placed.
+    bulk: ParsedLines,
     /// A row read but held over to start the next block (after a gap in a knip recording).
     carry: Option<f64>,
     /// Worker threads parsing ahead (large files, `read_threads` > 1).
@@ -1017,17 +1018,24 @@ impl CsvSource {
             time_scale,
             next_index: vec![0; columns.len()],
             row_vals: vec![None; columns.len()],
-            fast_slots: {
-                let mut slots = vec![SKIP_FIELD; n_fields];
-                if let Some(tc) = time_col {
-                    slots[tc] = 0;
+            layout: match sep {
+                Sep::Byte(sep) => {
+                    let mut slots = vec![SKIP_FIELD; n_fields];
+                    if let Some(tc) = time_col {
+                        slots[tc] = 0;
+                    }
+                    for (k, c) in columns.iter().enumerate() {
+                        slots[c.index] = k as u32 + 1;
+                    }
+                    Some(RowLayout {
+                        sep,
+                        slots,
+                        width: columns.len() + 1,
+                    })
                 }
-                for (k, c) in columns.iter().enumerate() {
-                    slots[c.index] = k as u32 + 1;
-                }
-                slots
+                Sep::Whitespace => None,
             },
-            fast_vals: vec![f64::NAN; columns.len() + 1],
+            bulk: ParsedLines::default(),
             columns,
             spec: StreamSpec {
                 channels,
@@ -1080,15 +1088,11 @@ impl CsvSource {
             }
             return Err(e);
         }
-        if let Sep::Byte(sep) = src.sep {
+        if let Some(layout) = src.layout.clone() {
             src.feed = ParallelFeed::start(
                 &src.lines.inner,
                 data_offset,
-                RowLayout {
-                    sep,
-                    slots: src.fast_slots.clone(),
-                    width: src.fast_vals.len(),
-                },
+                layout,
                 opts.read_threads,
                 if opts.read_chunk_bytes == 0 {
                     csv_parallel::DEFAULT_CHUNK_BYTES
@@ -1268,63 +1272,11 @@ impl CsvSource {
         Ok(())
     }
 
-    /// A row the bulk parser read (`vals[0]` the time or NaN, `vals[k + 1]` channel `k` or NaN
-    /// for an empty cell), checked like [`Self::check_time`] and placed like [`Self::place_row`]
-    /// as the next line. `false`, with nothing changed, when the general path must read it: to
-    /// explain an error, or to split the block at a gap.
-    #[inline]
-    fn accept_parsed(&mut self, vals: &[f64], block: &mut Block) -> bool {
-        let time = match self.time_col {
-            Some(_) => {
-                let t = vals[0] * self.time_scale;
-                if t.is_nan() || self.prev_time.is_some_and(|(prev, _)| t <= prev) {
-                    return false;
-                }
-                Some(t)
-            }
-            None => None,
-        };
-        let t0 = self.spec.start_time_s;
-        let mut missing = false;
-        let mut gap = false;
-        for (k, v) in vals[1..].iter().enumerate() {
-            if v.is_nan() {
-                missing = true;
-            } else if let (true, Some(t)) = (self.multi_rate, time) {
-                let x = (t - t0) * self.spec.channels[k].rate_hz - self.next_index[k] as f64;
-                gap |= x > 0.5;
-            }
-        }
-        if gap || (missing && !self.multi_rate) {
-            return false;
-        }
-        self.lines.line_no += 1;
-        if let Some(t) = time {
-            if let Some((prev, _)) = self.prev_time {
-                self.total_steps += 1;
-                if let Some(step) = self.median_step_s {
-                    if ((t - prev) - step).abs() > JITTER_TOLERANCE * step {
-                        if self.irregular_steps == 0 {
-                            self.first_irregular_line = self.lines.line_no;
-                        }
-                        self.irregular_steps += 1;
-                    }
-                }
-            }
-            self.prev_time = Some((t, self.lines.line_no));
-        }
-        for (k, &v) in vals[1..].iter().enumerate() {
-            if !v.is_nan() {
-                block.chunks[k].samples.push(v);
-                self.next_index[k] += 1;
-            }
-        }
-        true
-    }
-
-    /// [`Self::accept_parsed`] for the lines `from..to` of a parsed chunk (per slot, a column
-    /// of values), in one pass per check and a copy per channel. Returns how many lines it
-    /// took: all, or up to the first one the general path must read.
+    /// The rows `from..to` of parsed lines (per slot, a column of values; `vals[0]` the time or
+    /// NaN, `vals[k + 1]` channel `k` or NaN for an empty cell) as the next lines of the file:
+    /// checked like [`Self::check_time`] and placed like [`Self::place_row`], in one pass per
+    /// check and a copy per channel. Returns how many it took: all, or up to the first one the
+    /// general path must read — to explain an error, or to split the block at a gap.
     fn accept_run(
         &mut self,
         columns: &[Vec<f64>],
@@ -1408,31 +1360,32 @@ impl CsvSource {
         taken
     }
 
-    /// The bulk path ([`csv_rows::row_at`]) in the read buffer: as many well-formed rows as it
-    /// holds whole, at most `max_rows`, into `block`. Stops before the first row the general path
-    /// must read, or to read more of the file; returns the rows it took.
+    /// The bulk path in the read buffer: the well-formed rows it holds whole (at most
+    /// `max_rows`), parsed ([`ParsedLines::parse`]), then checked and placed into `block`
+    /// ([`Self::accept_run`]). Stops before the first row the general path must read, or to read
+    /// more of the file; returns the rows it took.
     fn read_rows_bulk(&mut self, block: &mut Block, max_rows: usize) -> usize {
-        let Sep::Byte(sep) = self.sep else {
+        let Some(layout) = &self.layout else {
             return 0;
         };
-        let mut vals = std::mem::take(&mut self.fast_vals);
-        let mut p = self.lines.pos;
-        let mut rows = 0;
-        while rows < max_rows {
-            let data = self.lines.buffer_with_sentinel();
-            let Some(next) = csv_rows::row_at(data, p, sep, &self.fast_slots, &mut vals) else {
-                break;
-            };
-            if !self.accept_parsed(&vals, block) {
-                break;
-            }
-            p = next;
-            rows += 1;
-        }
-        self.fast_vals = vals;
-        self.lines.offset += (p - self.lines.pos) as u64;
-        self.lines.pos = p;
-        rows
+        let mut lines = std::mem::take(&mut self.bulk);
+        lines.clear(layout.width);
+        let from = self.lines.pos;
+        let filled = self.lines.filled;
+        let data = self.lines.buffer_with_sentinel();
+        let stop = lines
+            .parse(data, from, filled, max_rows, layout, AtDeclined::Stop)
+            .unwrap_or(from);
+        let parsed = lines.starts.len();
+        let taken = self.accept_run(&lines.columns, 0, parsed, block);
+        let to = match lines.starts.get(taken) {
+            Some(&start) => from + start as usize,
+            None => stop,
+        };
+        self.bulk = lines;
+        self.lines.offset += (to - from) as u64;
+        self.lines.pos = to;
+        taken
     }
 
     /// The reader's next line is the one starting at byte `offset` (following the line read
@@ -1468,19 +1421,20 @@ impl CsvSource {
         let chunk = feed.chunk();
         let mut cursor = feed.cursor;
         let mut run_end = cursor;
-        while run_end < chunk.starts.len()
+        let lines = &chunk.lines;
+        while run_end < lines.starts.len()
             && run_end - cursor < max_rows
-            && !chunk.declined[run_end]
+            && !lines.declined[run_end]
         {
             run_end += 1;
         }
-        let placed = self.accept_run(&chunk.columns, cursor, run_end, block);
+        let placed = self.accept_run(&lines.columns, cursor, run_end, block);
         let step = if placed > 0 {
             FeedStep::Rows(placed)
         } else {
             // A declined line, or a parsed one that fails a check: the general path says why.
             let first = chunk.first.unwrap_or(0);
-            FeedStep::General(first + u64::from(chunk.starts[cursor]))
+            FeedStep::General(first + u64::from(lines.starts[cursor]))
         };
         cursor += placed.max(1);
         feed.cursor = cursor;
@@ -1968,7 +1922,7 @@ mod tests {
             let buf = format!("{line}\n98765432\0");
             let slots: Vec<u32> = (0..n as u32).collect();
             let mut out = vec![0.0; n];
-            let got = csv_rows::row_at(buf.as_bytes(), 0, b',', &slots, &mut out);
+            let got = crate::source::csv_rows::row_at(buf.as_bytes(), 0, b',', &slots, &mut out);
             assert!(got.is_none() || got == Some(line.len() + 1), "{line}");
             let got = got.is_some();
             let want: Option<Vec<f64>> = fields

@@ -1,6 +1,6 @@
 //! Parallel parsing of a large CSV file. The file is cut into chunks of bytes; worker threads each
 //! read a chunk (positioned reads: no shared cursor) and parse its lines with the bulk row parser
-//! ([`csv_rows::row_at`]); the reader takes the chunks back in file order.
+//! ([`ParsedLines::parse`]); the reader takes the chunks back in file order.
 //!
 //! A line belongs to the chunk in which it starts. A worker reads a few bytes before its chunk
 //! (to see whether a line starts right at the chunk's first byte) and some after it (for the end
@@ -10,7 +10,7 @@
 //!
 //! Chunks in flight are bounded, so memory does not grow with the file.
 
-use super::csv_rows::{self, SKIP_FIELD};
+use super::csv_rows::{AtDeclined, ParsedLines, RowLayout, SKIP_FIELD};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -28,29 +28,14 @@ const AHEAD_PER_WORKER: usize = 2;
 /// add memory (about 1.5 MB each, with their chunks in flight).
 const MAX_WORKERS: usize = 4;
 
-/// How rows are laid out: what [`csv_rows::row_at`] needs.
-#[derive(Debug, Clone)]
-pub(super) struct RowLayout {
-    pub sep: u8,
-    /// Per field: its slot among the values of a row, or [`SKIP_FIELD`].
-    pub slots: Vec<u32>,
-    /// Values per row.
-    pub width: usize,
-}
-
 /// The lines that start in one chunk, parsed.
 #[derive(Debug, Default)]
 pub(super) struct ParsedChunk {
     /// File offset of the chunk's first line; `None` when no line starts in the chunk (a line
     /// longer than a chunk runs through it).
     pub first: Option<u64>,
-    /// Start of each line, from `first`.
-    pub starts: Vec<u32>,
-    /// Per slot (0 the time, `k + 1` channel `k`), the value on each line; NaN for an empty cell.
-    /// Meaningless for declined lines.
-    pub columns: Vec<Vec<f64>>,
-    /// Lines the bulk parser declined: the general path reads them.
-    pub declined: Vec<bool>,
+    /// The lines, starts counted from `first`.
+    pub lines: ParsedLines,
     /// File offset just after the chunk's last line; `None` when that line runs past the bytes
     /// the worker read.
     pub end: Option<u64>,
@@ -102,10 +87,7 @@ impl ParsedChunk {
     fn recycled(mut self, width: usize) -> ParsedChunk {
         self.first = None;
         self.end = None;
-        self.starts.clear();
-        self.declined.clear();
-        self.columns.resize_with(width, Vec::new);
-        self.columns.iter_mut().for_each(Vec::clear);
+        self.lines.clear(width);
         self
     }
 }
@@ -136,8 +118,7 @@ fn parse_chunk(
     let buf = &mut buf[..n + 1];
     read_exact_at(file, &mut buf[..n], read_from)?;
     buf[n] = 0; // the sentinel
-    let mut row = vec![f64::NAN; layout.width];
-    let mut p = if k == 0 {
+    let p = if k == 0 {
         0
     } else {
         match memchr::memchr(b'\n', &buf[..n]) {
@@ -154,34 +135,15 @@ fn parse_chunk(
     if p >= limit {
         return Ok(chunk);
     }
-    let first = p;
-    chunk.first = Some(read_from + first as u64);
-    let mut end = Some(p);
-    while p < limit {
-        chunk.starts.push((p - first) as u32);
-        let parsed = csv_rows::row_at(buf, p, layout.sep, &layout.slots, &mut row);
-        for (column, &v) in chunk.columns.iter_mut().zip(&row) {
-            column.push(v);
-        }
-        match parsed {
-            Some(next) => {
-                chunk.declined.push(false);
-                p = next;
-            }
-            None => {
-                chunk.declined.push(true);
-                match memchr::memchr(b'\n', &buf[p..n]) {
-                    Some(i) => p += i + 1,
-                    None if is_last => p = n, // the file's last line, without a line end
-                    None => {
-                        end = None; // the line goes on past what was read
-                        break;
-                    }
-                }
-            }
-        }
-        end = Some(p);
-    }
+    chunk.first = Some(read_from + p as u64);
+    let end = chunk.lines.parse(
+        buf,
+        p,
+        limit,
+        usize::MAX,
+        layout,
+        AtDeclined::StepOver { at_eof: is_last },
+    );
     chunk.end = end.map(|e| read_from + e as u64);
     Ok(chunk)
 }
@@ -331,7 +293,7 @@ impl ParallelFeed {
 
     /// Makes sure the current chunk has a line left to read, taking the next chunk if need be.
     pub fn advance(&mut self) -> Next {
-        while self.cursor >= self.chunk.starts.len() {
+        while self.cursor >= self.chunk.lines.starts.len() {
             if self.chunk.first.is_some() {
                 self.last_end = self.chunk.end;
             }

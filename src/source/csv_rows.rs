@@ -121,6 +121,88 @@ pub(super) fn row_at(
     None
 }
 
+/// How rows are laid out: what [`row_at`] needs.
+#[derive(Debug, Clone)]
+pub(super) struct RowLayout {
+    pub sep: u8,
+    /// Per field: its slot among the values of a row, or [`SKIP_FIELD`].
+    pub slots: Vec<u32>,
+    /// Values per row.
+    pub width: usize,
+}
+
+/// What [`ParsedLines::parse`] does at a line [`row_at`] declines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum AtDeclined {
+    /// Stop before it (the caller reads it with the general path next).
+    Stop,
+    /// Mark it and go on after its line end; `at_eof`: the bytes end the file (a last line
+    /// without a line end is a line).
+    StepOver { at_eof: bool },
+}
+
+/// Lines parsed into columns, for the reader to check and place a run at a time.
+#[derive(Debug, Default)]
+pub(super) struct ParsedLines {
+    /// Start of each line, from where parsing began.
+    pub starts: Vec<u32>,
+    /// Per slot (0 the time, `k + 1` channel `k`), the value on each line; NaN for an empty cell.
+    /// Meaningless for declined lines.
+    pub columns: Vec<Vec<f64>>,
+    /// Lines [`row_at`] declined: the general path reads them.
+    pub declined: Vec<bool>,
+    /// One row's values.
+    row: Vec<f64>,
+}
+
+impl ParsedLines {
+    /// Emptied for `width` values per row, its memory kept.
+    pub fn clear(&mut self, width: usize) {
+        self.starts.clear();
+        self.declined.clear();
+        self.columns.resize_with(width, Vec::new);
+        self.columns.iter_mut().for_each(Vec::clear);
+        self.row.resize(width, f64::NAN);
+    }
+
+    /// Parses the lines of `buf` (the bytes read, then the 0 sentinel) that start at `from` and
+    /// after, before `limit`, at most `max_lines`. Returns where it stopped; `None` when a
+    /// declined line (the last one marked) runs past the bytes read.
+    pub fn parse(
+        &mut self,
+        buf: &[u8],
+        from: usize,
+        limit: usize,
+        max_lines: usize,
+        layout: &RowLayout,
+        at_declined: AtDeclined,
+    ) -> Option<usize> {
+        let n = buf.len().saturating_sub(1); // the sentinel's index
+        let mut p = from;
+        while p < limit && self.starts.len() < max_lines {
+            let parsed = row_at(buf, p, layout.sep, &layout.slots, &mut self.row);
+            let next = match (parsed, at_declined) {
+                (Some(next), _) => Some(next),
+                (None, AtDeclined::Stop) => break,
+                (None, AtDeclined::StepOver { at_eof }) => {
+                    match memchr::memchr(b'\n', buf.get(p..n)?) {
+                        Some(i) => Some(p + i + 1),
+                        None if at_eof => Some(n), // the file's last line, without a line end
+                        None => None,              // marked all the same: the general path reads it
+                    }
+                }
+            };
+            self.starts.push((p - from) as u32);
+            self.declined.push(parsed.is_none());
+            for (column, &v) in self.columns.iter_mut().zip(&self.row) {
+                column.push(v);
+            }
+            p = next?;
+        }
+        Some(p)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
