@@ -12,6 +12,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod session_cli;
+
 #[derive(Parser)]
 #[command(
     name = "knip",
@@ -49,14 +51,12 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
     },
-    /// A guided training or assessment session (see `knip protocols`) with a simulated patient:
-    /// calibration, cues, live view, per-rep verdicts; reports into --out.
+    /// A guided training or assessment session (see `knip protocols`) with a sensor
+    /// (--port), a recording (--replay) or the simulated patient (--simulate): calibration,
+    /// cues, live view, per-rep verdicts; recording and reports into --out.
     Session {
-        /// Built-in protocol name or a protocol .toml file.
-        #[arg(long, default_value = "strength")]
-        protocol: String,
         #[command(flatten)]
-        guided: GuidedArgs,
+        session: session_cli::SessionArgs,
         #[command(flatten)]
         settings: Settings,
     },
@@ -148,37 +148,11 @@ enum Command {
     /// Record a sensor on a serial port through the live pipeline: live status, a crash-safe
     /// recording (CSV + sidecar + raw bytes) and the report in --out. Ctrl-C stops cleanly.
     Record {
-        /// The serial port, e.g. /dev/ttyACM0, /dev/ttyUSB0, COM3 (see `knip devices`).
-        #[arg(long)]
-        port: String,
-        /// Wire format: `line` (text lines) or `cyton` (OpenBCI Cyton packets).
-        #[arg(long, value_parser = ["line", "cyton"])]
-        format: String,
-        #[arg(long, default_value_t = knip::source::serial::DEFAULT_BAUD)]
-        baud: u32,
-        /// Sampling rate of a text-line device, Hz (when it does not send `# rate_hz=`).
-        #[arg(long)]
-        rate: Option<f64>,
-        /// Channel roles in column order, or role:column (1-based): `pfm_emg,abd_emg`,
-        /// `pfm_emg:1,abd_emg:2` (for a Cyton: board channels).
-        #[arg(long)]
-        channels: Option<String>,
-        /// Width of a text device's sample counter in the first column, bits (8, 16, 32).
-        #[arg(long)]
-        seq_bits: Option<u32>,
-        /// Valid range of a text device's values, `MIN,MAX`; values outside are lost samples.
-        #[arg(long, allow_hyphen_values = true)]
-        range: Option<String>,
-        /// Cyton channel gain (firmware default 24).
-        #[arg(long, default_value_t = knip::source::cyton::DEFAULT_GAIN)]
-        gain: f64,
+        #[command(flatten)]
+        serial: session_cli::SerialArgs,
         /// Stop after this many seconds of device time.
         #[arg(long)]
         duration: Option<f64>,
-        /// Give up waiting for an unplugged device after this many seconds (default: wait
-        /// until Ctrl-C).
-        #[arg(long)]
-        reconnect_timeout: Option<f64>,
         /// Folder for the recording and the report.
         #[arg(long)]
         out: PathBuf,
@@ -323,66 +297,6 @@ impl Columns {
     }
 }
 
-/// Options of guided sessions.
-#[derive(Args, Clone)]
-struct GuidedArgs {
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Playback speed: 1 = real time, 10 = ten times faster.
-    #[arg(long, default_value_t = 1.0)]
-    speed: f64,
-    /// As fast as the CPU allows (overrides --speed).
-    #[arg(long)]
-    fast: bool,
-    #[arg(long, default_value = "knip-session")]
-    out: PathBuf,
-    /// One line per event instead of the full-screen view (automatic without a terminal).
-    #[arg(long)]
-    plain: bool,
-    /// A saved calibration.json: skip the rest baseline and the maximal squeezes.
-    #[arg(long)]
-    calibration: Option<PathBuf>,
-    /// Valid holds already done today, for "7 of 30 today".
-    #[arg(long, default_value_t = 0)]
-    done_today: u32,
-    /// Scoring thresholds (TOML, any subset of the fields in session.json's `scoring`); the
-    /// defaults are engineering choices, not validated.
-    #[arg(long)]
-    scoring: Option<PathBuf>,
-}
-
-fn run_guided_cmd(protocol: &str, g: GuidedArgs, settings: Settings) -> anyhow::Result<()> {
-    use knip::session::{calibrate::Calibration, drive, protocol::Protocol, score::ScoringConfig};
-    let cfg = settings.config()?;
-    anyhow::ensure!(g.speed > 0.0, "--speed must be positive");
-    let protocol = Protocol::load(protocol)?;
-    let calibration = g
-        .calibration
-        .as_deref()
-        .map(Calibration::load)
-        .transpose()?;
-    let tui = !g.plain && std::io::stdout().is_terminal();
-    let o = drive::GuidedOptions {
-        protocol,
-        seed: g.seed,
-        speed: (!g.fast).then_some(g.speed),
-        out_dir: g.out.clone(),
-        tui,
-        calibration,
-        done_today: g.done_today,
-        scoring: match g.scoring.as_deref() {
-            Some(p) => ScoringConfig::from_toml_file(p)?,
-            None => ScoringConfig::default(),
-        },
-    };
-    let (_, files) = drive::run_guided(&o, &cfg, Box::new(std::io::stdout()))?;
-    println!("Report written to {}/", g.out.display());
-    for f in files {
-        println!("  {}", f.display());
-    }
-    Ok(())
-}
-
 /// Analysis settings that can be changed from the command line; everything else is in
 /// `session.json` with its default.
 #[derive(Args, Clone)]
@@ -469,7 +383,9 @@ fn main() -> ExitCode {
                 )
             }) || e
                 .downcast_ref::<knip::record_cmd::RecordError>()
-                .is_some_and(|r| r.is_input_error());
+                .is_some_and(|r| r.is_input_error())
+                || e.downcast_ref::<knip::session::drive::SessionError>()
+                    .is_some_and(|r| r.is_input_error());
             ExitCode::from(if input_error { 2 } else { 1 })
         }
     }
@@ -488,11 +404,7 @@ fn parse_roles(names: &[String]) -> anyhow::Result<Vec<knip::frame::Role>> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Session {
-            protocol,
-            guided,
-            settings,
-        } => run_guided_cmd(&protocol, guided, settings)?,
+        Command::Session { session, settings } => session_cli::run(session, &settings.config()?)?,
         Command::Demo {
             protocol,
             seed,
@@ -501,19 +413,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             plain,
             settings,
-        } if knip::session::protocol::Protocol::load(&protocol).is_ok() => run_guided_cmd(
-            &protocol,
-            GuidedArgs {
-                seed,
-                speed,
-                fast,
+        } if knip::session::protocol::Protocol::load(&protocol).is_ok() => session_cli::run(
+            session_cli::SessionArgs {
+                protocol: Some(protocol),
+                source: session_cli::SourceArgs {
+                    simulate: true,
+                    seed,
+                    speed,
+                    fast,
+                    ..Default::default()
+                },
                 out,
                 plain,
                 calibration: None,
-                done_today: 0,
                 scoring: None,
+                patient: None,
+                db: None,
             },
-            settings,
+            &settings.config()?,
         )?,
         Command::Demo {
             protocol,
@@ -917,72 +834,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         },
         Command::Record {
-            port,
-            format,
-            baud,
-            rate,
-            channels,
-            seq_bits,
-            range,
-            gain,
+            serial,
             duration,
-            reconnect_timeout,
             out,
             plain,
             settings,
         } => {
-            use knip::source::link::{parse_channel_requests, LinkConfig, StopHandle, WireFormat};
             let cfg = settings.config()?;
-            if let Some(b) = seq_bits {
-                anyhow::ensure!(
-                    matches!(b, 8 | 16 | 32),
-                    "--seq-bits takes 8, 16 or 32, not {b}"
-                );
-            }
-            if let Some(r) = rate {
-                anyhow::ensure!(r > 0.0 && r.is_finite(), "--rate must be positive");
-            }
-            let value_range = match range {
-                Some(text) => {
-                    let (lo, hi) = text
-                        .split_once(',')
-                        .and_then(|(a, b)| {
-                            Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?))
-                        })
-                        .filter(|(a, b)| a < b)
-                        .with_context(|| {
-                            format!("--range takes MIN,MAX with MIN < MAX, not `{text}`")
-                        })?;
-                    Some((lo, hi))
-                }
-                None => None,
-            };
-            let wire = if format == "cyton" {
-                anyhow::ensure!(gain > 0.0, "--gain must be positive");
-                WireFormat::Cyton(knip::source::cyton::CytonConfig { gain })
-            } else {
-                WireFormat::Line(knip::source::line::LineConfig {
-                    rate_hz: rate,
-                    seq_bits,
-                    value_range,
-                })
-            };
-            let mut link = LinkConfig::new(wire);
-            if let Some(c) = channels {
-                link.channels = parse_channel_requests(&c).map_err(anyhow::Error::msg)?;
-            }
-            link.duration_s = duration;
-            link.reconnect_timeout_s = reconnect_timeout;
-            let stop = StopHandle::default();
-            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                // A second Ctrl-C ends at once (the recording is safe on disk anyway).
-                let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, stop.flag());
-                let _ = signal_hook::flag::register(sig, stop.flag());
-            }
+            let port = serial.port.clone().context(
+                "--port is needed: the serial port, e.g. /dev/ttyACM0 (see `knip devices`)",
+            )?;
+            let serial_options = serial.options(&port, duration)?;
+            let stop = session_cli::stop_on_signals();
             let stdout = std::io::stdout();
             let bar = !plain && stdout.is_terminal();
             let opts = knip::record_cmd::RecordOptions {
-                serial: knip::source::serial::SerialOptions { port, baud, link },
+                serial: serial_options,
                 out_dir: out,
                 bar,
             };
@@ -1030,6 +897,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let cfg = settings.config()?;
             anyhow::ensure!(speed > 0.0, "--speed must be positive");
+            let guided =
+                knip::export::read_sidecar_beside(&file).is_some_and(|s| s.session.is_some());
             let out = out.unwrap_or_else(|| {
                 let stem = file
                     .file_stem()
@@ -1037,6 +906,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .unwrap_or_else(|| "recording".into());
                 file.with_file_name(format!("replay-{stem}"))
             });
+            if guided {
+                // A guided session's recording: the same session again, reps and verdicts.
+                return session_cli::run(
+                    session_cli::SessionArgs {
+                        protocol: None,
+                        source: session_cli::SourceArgs {
+                            replay: Some(file),
+                            speed,
+                            fast,
+                            ..Default::default()
+                        },
+                        out,
+                        plain,
+                        calibration: None,
+                        scoring: None,
+                        patient: None,
+                        db: None,
+                    },
+                    &cfg,
+                );
+            }
             let stdout = std::io::stdout();
             let bar = !plain && stdout.is_terminal();
             let opts = knip::record_cmd::ReplayOptions {

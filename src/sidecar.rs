@@ -44,6 +44,32 @@ pub struct Sidecar {
     /// Pseudonymous patient id (never a name): the key of the progress database.
     #[serde(default)]
     pub patient_id: Option<String>,
+    /// A guided session: everything needed to replay it with the same repetitions and verdicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<GuidedSessionInfo>,
+}
+
+/// How a guided session was run: the protocol and scoring used, the calibration it started
+/// with, and the user's pauses on the device clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuidedSessionInfo {
+    pub protocol: crate::session::protocol::Protocol,
+    pub scoring: crate::session::score::ScoringConfig,
+    /// The calibration the session started with (saved or stored); `None`: it calibrated itself
+    /// (rest baseline and maximal squeezes at the start, found again on replay).
+    pub calibration: Option<crate::session::calibrate::Calibration>,
+    /// Where that calibration came from, in words.
+    pub calibration_source: String,
+    pub pause_mode: crate::session::run::PauseMode,
+    /// User pauses (device times, start and end) that stopped the protocol.
+    #[serde(default)]
+    pub pauses: Vec<(f64, f64)>,
+    /// Markers dropped with `m` (device time, label).
+    #[serde(default)]
+    pub markers: Vec<(f64, String)>,
+    /// Ended with `q` or Ctrl-C before the protocol was over.
+    #[serde(default)]
+    pub stopped_early: bool,
 }
 
 impl Sidecar {
@@ -64,6 +90,7 @@ impl Sidecar {
             probe: None,
             posture: None,
             patient_id: None,
+            session: None,
         }
     }
 

@@ -342,3 +342,279 @@ fn record_a_cyton_for_a_set_duration() {
     assert_eq!(rows.len() - 1, 500, "2 s at 250 Hz");
     assert_eq!(rows[500][0], "1.996000");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Guided sessions with a sensor: the same runner, verdicts and reports as the simulator.
+
+/// The simulated patient's samples for `phases`, all channels at `rate_hz`, as text lines of
+/// an emulated device (`counter,pfm_emg,abd_emg,pressure`), and the patient's rep truth.
+fn guided_patient_lines(
+    phases: &[knip::session::protocol::Phase],
+    seed: u64,
+    rate_hz: f64,
+) -> (Vec<String>, Vec<knip::simulate::RepTruth>) {
+    use knip::source::Source;
+    let sim = knip::simulate::SimConfig {
+        seed,
+        emg_rate_hz: rate_hz,
+        pressure_rate_hz: rate_hz,
+        block_s: 0.1,
+        ..Default::default()
+    };
+    let mut patient = knip::simulate::SimulatedPatient::guided(&sim, phases).expect("patient");
+    let truth = patient.rep_truth().to_vec();
+    let names: Vec<String> = patient
+        .spec()
+        .channels
+        .iter()
+        .map(|c| format!("{}:{}", c.role, c.unit))
+        .collect();
+    let mut lines = vec![format!(
+        "# rate_hz={rate_hz}\n# seq=16\n# channels={}\n",
+        names.join(",")
+    )];
+    let mut k = 0u64;
+    while let Some(b) = patient.next_block().expect("block") {
+        let n = b.chunks[0].samples.len();
+        for i in 0..n {
+            let v: Vec<String> = b
+                .chunks
+                .iter()
+                .map(|c| format!("{:.3}", c.samples[i]))
+                .collect();
+            lines.push(format!("{},{}\n", k % 65_536, v.join(",")));
+            k += 1;
+        }
+    }
+    (lines, truth)
+}
+
+fn rep_rows(dir: &Path) -> Vec<(String, u32, String)> {
+    let rows = read_csv(&dir.join("reps.csv"));
+    let col = |name: &str| {
+        rows[0]
+            .iter()
+            .position(|c| c == name)
+            .unwrap_or_else(|| panic!("reps.csv has no {name} column"))
+    };
+    let (p, r, v) = (col("phase"), col("rep"), col("verdict"));
+    rows[1..]
+        .iter()
+        .map(|x| (x[p].clone(), x[r].parse().expect("rep"), x[v].clone()))
+        .collect()
+}
+
+#[test]
+fn guided_session_on_a_text_line_device_scores_the_patient_and_its_raw_replay_agrees() {
+    let protocol = knip::session::protocol::Protocol::load("identify").expect("identify");
+    let phases = protocol.session_phases(true);
+    let (lines, truth) = guided_patient_lines(&phases, 3, RATE_HZ);
+    let vp = std::sync::Arc::new(VirtualPort::new());
+    let out = tempfile::tempdir().expect("out dir");
+    let dir = out.path().join("session");
+    let plug = vp.plug();
+    // The device clock is the sample counter: ten times real time changes nothing but the
+    // test's length.
+    let device = std::thread::spawn(move || {
+        let mut plug = plug;
+        play_lines(&mut plug.master, &lines, RATE_HZ, 50, 10.0);
+        std::thread::sleep(Duration::from_millis(500));
+        plug
+    });
+    let o = Command::new(knip_bin())
+        .args([
+            "session",
+            "--port",
+            &vp.path(),
+            "--format",
+            "line",
+            "--protocol",
+            "identify",
+            "--plain",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("run knip session");
+    let _plug = device.join().expect("device");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "session failed: {stderr}\n{stdout}");
+    assert!(stdout.contains("session complete"), "{stdout}");
+    // The protocol ended the stream by itself: not "stopped early".
+    assert!(!stdout.contains("stopped early"), "{stdout}");
+
+    // Every judged rep agrees with what the simulated patient did.
+    let reps = rep_rows(&dir);
+    let mut judged = 0;
+    for t in &truth {
+        let name = &phases[t.phase].name;
+        if !matches!(
+            phases[t.phase].kind,
+            knip::session::protocol::PhaseKind::Hold
+        ) {
+            continue;
+        }
+        let got = reps
+            .iter()
+            .find(|r| &r.0 == name && r.1 == t.rep)
+            .unwrap_or_else(|| panic!("{name} rep {} missing from reps.csv", t.rep));
+        let want = if t.pass { "pass" } else { "fail" };
+        assert_eq!(got.2, want, "{name} rep {}: truth {}", t.rep, t.outcome);
+        judged += 1;
+    }
+    assert_eq!(judged, 10);
+
+    // The recording is complete and says how the session was run.
+    let sidecar: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("recording.json")).expect("sidecar"),
+    )
+    .expect("json");
+    assert_eq!(sidecar["session"]["protocol"]["name"], "identify");
+    assert_eq!(sidecar["session"]["calibration_source"], "this session");
+    for f in ["recording.csv", "recording.raw", "link.json", "report.png"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+
+    // `knip replay` of the raw bytes is the same session: the same reps, byte for byte.
+    let replay_dir = out.path().join("replay");
+    let text = run_ok(&[
+        "replay",
+        &dir.join("recording.raw").display().to_string(),
+        "--fast",
+        "--plain",
+        "--out",
+        &replay_dir.display().to_string(),
+    ]);
+    assert!(text.contains("session complete"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("reps.csv")).expect("live reps"),
+        std::fs::read_to_string(replay_dir.join("reps.csv")).expect("replayed reps"),
+        "reps.csv differs between the live session and its raw replay"
+    );
+}
+
+/// Rhythmic squeezes of a patient who keeps the protocol's cadence on their own clock:
+/// `work_s` squeezes every `cycle_s` from `first_cue_s` on (a little after each cue).
+fn rhythmic_squeezes(first_cue_s: f64, cycle_s: f64, work_s: f64, to_s: f64) -> Vec<(f64, f64)> {
+    let mut v = Vec::new();
+    let mut cue = first_cue_s;
+    while cue < to_s {
+        v.push((cue + 0.3, cue + 0.3 + work_s + 0.2));
+        cue += cycle_s;
+    }
+    v
+}
+
+#[test]
+fn an_unplug_mid_set_stops_the_protocol_and_the_interrupted_rep_is_done_again() {
+    let out = tempfile::tempdir().expect("out dir");
+    let protocol = out.path().join("short.toml");
+    std::fs::write(
+        &protocol,
+        "name = \"short\"\ndescription = \"five 2-s holds\"\nkind = \"training\"\n\
+         [[phase]]\nname = \"holds\"\nkind = \"hold\"\ncue = \"Squeeze and hold\"\n\
+         reps = 5\nwork_s = 2.0\nrest_s = 2.0\n",
+    )
+    .expect("protocol");
+    let calibration = out.path().join("calibration.json");
+    std::fs::write(
+        &calibration,
+        r#"{"channels":[{"role":"pfm_emg","unit":"uV","rest_mean":5.0,"rest_sd":1.0,"mvc":60.0}],"source":"test"}"#,
+    )
+    .expect("calibration");
+    // The session starts with a 6-s baseline, then a cue every 4 s. The patient keeps the
+    // rhythm while the cable is out, so the cues after the resume (on the same cadence) meet
+    // their squeezes.
+    let squeezes = rhythmic_squeezes(6.0, 4.0, 2.0, 60.0);
+    let mut rng = Lcg(11);
+    let header = "# rate_hz=1000\n# seq=16\n# channels=pfm_emg:uV,abd_emg:uV\n".to_string();
+    let unplug_s = 15.0; // during the third hold (cue at 14 s)
+    let away_s = 1.5;
+    let mut first = vec![header.clone()];
+    first.extend(emg_lines(0.0, unplug_s, &squeezes, 0, &mut rng));
+    let back_s = unplug_s + away_s;
+    let mut second = vec!["Boot\n".to_string(), header];
+    second.extend(emg_lines(back_s, 40.0, &squeezes, 0, &mut rng));
+    let vp = std::sync::Arc::new(VirtualPort::new());
+    let plug = vp.plug();
+    let vp2 = vp.clone();
+    // Real time: the length of an unplug is measured on the host clock.
+    let device = std::thread::spawn(move || {
+        let mut plug = plug;
+        play_lines(&mut plug.master, &first, RATE_HZ, 20, 1.0);
+        vp2.unplug(plug);
+        std::thread::sleep(Duration::from_secs_f64(away_s));
+        let mut plug = vp2.plug();
+        play_lines(&mut plug.master, &second, RATE_HZ, 20, 1.0);
+        plug
+    });
+    let dir = out.path().join("session");
+    let child = Command::new(knip_bin())
+        .args([
+            "session",
+            "--port",
+            &vp.path(),
+            "--format",
+            "line",
+            "--plain",
+        ])
+        .arg("--protocol")
+        .arg(&protocol)
+        .arg("--calibration")
+        .arg(&calibration)
+        .arg("--out")
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn knip session");
+    let o = child.wait_with_output().expect("wait");
+    let _plug = device.join().expect("device");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "session failed: {stderr}\n{stdout}");
+    assert!(stderr.contains("device gone"), "{stderr}");
+    assert!(stdout.contains("holds 3 interrupted"), "{stdout}");
+    assert!(stdout.contains("session complete"), "{stdout}");
+    // Five holds, each once, all good: the third one again after the resume.
+    let reps: Vec<_> = rep_rows(&dir)
+        .into_iter()
+        .filter(|r| r.0 == "holds")
+        .collect();
+    assert_eq!(
+        reps.iter().map(|r| r.1).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5],
+        "{stdout}"
+    );
+    assert!(reps.iter().all(|r| r.2 == "pass"), "{reps:?}\n{stdout}");
+    // The gap is in the report: one interruption for the lost signal, about as long as the
+    // cable was out (estimated from the host clock: loose bounds, not a timing test).
+    let session: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("session.json")).expect("session.json"),
+    )
+    .expect("json");
+    let gaps = session["interruptions"].as_array().expect("interruptions");
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0]["cause"], "signal_lost");
+    let len = gaps[0]["end_s"].as_f64().expect("end") - gaps[0]["start_s"].as_f64().expect("start");
+    assert!((0.8..4.0).contains(&len), "gap {len} s");
+    let start = gaps[0]["start_s"].as_f64().expect("start");
+    assert!((start - unplug_s).abs() < 0.5, "gap starts at {start}");
+    // The third hold's cue comes after the gap, on the 4-s cadence.
+    let rows = read_csv(&dir.join("reps.csv"));
+    let cue_col = rows[0].iter().position(|c| c == "cue_s").expect("cue_s");
+    let third = rows
+        .iter()
+        .find(|r| r[0] == "holds" && r[2] == "3")
+        .expect("third hold");
+    let cue: f64 = third[cue_col].parse().expect("cue");
+    assert!(
+        cue > start + len,
+        "rep 3 cued at {cue}, before the gap ended"
+    );
+    assert!(
+        ((cue - 6.0) / 4.0 - ((cue - 6.0) / 4.0).round()).abs() < 1e-6,
+        "cue {cue}"
+    );
+}

@@ -4,14 +4,22 @@
 
 use super::calibrate::Calibration;
 use super::protocol::{PhaseKind, Protocol};
-use super::run::{Controls, SessionResult, SessionRunner, SessionSetup, SessionSink, SessionView};
+use super::run::{
+    Controls, InterruptionCause, PauseMode, SessionResult, SessionRunner, SessionSetup,
+    SessionSink, SessionView,
+};
 use super::score::ScoringConfig;
 use crate::config::AnalysisConfig;
 use crate::error::{InputError, OutputError};
 use crate::frame::{Block, StreamSpec};
 use crate::pipeline::{self, Pace, PipelineError};
+use crate::sidecar::{GuidedSessionInfo, Sidecar};
 use crate::simulate::{RepTruth, SimConfig, SimError, SimulatedPatient};
+use crate::source::csv_file::{CsvOptions, CsvSource};
+use crate::source::link::{LinkError, LinkStatus, StopHandle};
+use crate::source::serial::{SerialOptions, SerialSource};
 use crate::source::Source;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -27,6 +35,27 @@ pub enum SessionError {
     Output(#[from] OutputError),
     #[error("the session produced no result (the pipeline stopped before it finished)")]
     NoResult,
+    /// The port or raw log (the message names it and says what to do).
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// Writing the recording failed (full disk): the message names the file.
+    #[error("{0}")]
+    RecordingFailed(String),
+}
+
+impl SessionError {
+    /// Bad input (a file that cannot be read, a bad option), as opposed to a device or disk
+    /// problem.
+    pub fn is_input_error(&self) -> bool {
+        matches!(
+            self,
+            SessionError::Input(_)
+                | SessionError::Link(LinkError::RawLog(_))
+                | SessionError::Pipeline(PipelineError::Input(_))
+        )
+    }
 }
 
 /// A source that honours pause and quit, and paces itself (pause-aware) when asked.
@@ -185,6 +214,7 @@ pub fn run_simulated(
     let truth = patient.rep_truth().to_vec();
     let mut setup = s.setup.clone();
     setup.pressure_delay_s = super::run::pressure_delay_s(patient.spec(), cfg);
+    setup.event_settle_s = event_settle_s(patient.spec(), cfg);
     let runner = SessionRunner::new(setup);
     let sink = SessionSink::new(runner, views, controls.clone());
     let handle = sink.result_handle();
@@ -370,13 +400,7 @@ pub fn evaluate_session(
         })
     })?;
     let s = SimulatedSession {
-        setup: SessionSetup {
-            scoring: ScoringConfig::default(),
-            calibration: None::<Calibration>,
-            done_today: 0,
-            pressure_delay_s: 0.0,
-            protocol: p,
-        },
+        setup: SessionSetup::new(p),
         sim: session_sim(seed),
         speed: None,
     };
@@ -386,90 +410,333 @@ pub fn evaluate_session(
     Ok(agreement(protocol, seed, &out))
 }
 
-/// Options of `knip session` / `knip demo` with a simulated patient.
+/// Where a guided session's samples come from. Whatever the source, the session runs through
+/// the same pipeline, runner, views and reports.
+#[derive(Debug, Clone)]
+pub enum SessionInput {
+    /// A sensor on a serial port, recorded crash-safely as `knip record` does.
+    Serial(SerialOptions),
+    /// A recording played back: `recording.raw` decoded again exactly as live, or a CSV at its
+    /// own times. `speed` 1 = real time, `None` = as fast as possible.
+    Replay { path: PathBuf, speed: Option<f64> },
+    /// The simulated patient, who follows the cues.
+    Simulate { seed: u64, speed: Option<f64> },
+}
+
+impl SessionInput {
+    fn pause_mode(&self) -> PauseMode {
+        match self {
+            SessionInput::Serial(_) => PauseMode::FreezeTimeline,
+            _ => PauseMode::HoldSource,
+        }
+    }
+}
+
+/// Options of `knip session` (and `knip demo`, which is a simulated session).
 #[derive(Debug, Clone)]
 pub struct GuidedOptions {
     pub protocol: Protocol,
-    pub seed: u64,
-    pub speed: Option<f64>,
+    pub input: SessionInput,
     pub out_dir: PathBuf,
     /// Full-screen live view (a terminal); otherwise one line per event.
     pub tui: bool,
     pub calibration: Option<Calibration>,
+    /// Valid holds already done today (from the progress database), for "7 of 30 today".
     pub done_today: u32,
     pub scoring: ScoringConfig,
+    /// Pseudonymous patient id, written to the sidecar.
+    pub patient_id: Option<String>,
+    /// User pauses of a recorded session, replayed on the device clock.
+    pub scripted_pauses: Vec<(f64, f64)>,
+    /// Shared with Ctrl-C: set, the session ends and the report is written.
+    pub stop: Option<StopHandle>,
 }
 
-/// Run a guided session with a simulated patient, live view, and write the reports.
+/// What a guided session produced.
+pub struct GuidedOutcome {
+    pub result: SessionResult,
+    /// Report files and the recording written.
+    pub files: Vec<PathBuf>,
+    /// The session's recording (`recording.csv` in the output folder; for a replay, the file
+    /// played).
+    pub recording: PathBuf,
+    /// The device the samples came from (`simulator`, a USB device, or the replayed one's).
+    pub device: String,
+    /// The simulated patient's truth (simulated sessions only).
+    pub truth: Option<(Vec<RepTruth>, SimulatedPatient)>,
+    /// The serial link's counters and gaps (sensor sessions and raw replays).
+    pub link: Option<crate::source::link::LinkReport>,
+    pub warnings: Vec<String>,
+}
+
+/// The session as the sidecar keeps it, so that a replay gives the same repetitions.
+fn session_info(o: &GuidedOptions, mode: PauseMode) -> GuidedSessionInfo {
+    GuidedSessionInfo {
+        protocol: o.protocol.clone(),
+        scoring: o.scoring.clone(),
+        calibration: o.calibration.clone(),
+        calibration_source: o
+            .calibration
+            .as_ref()
+            .map_or_else(|| "this session".to_string(), |c| c.source.clone()),
+        pause_mode: mode,
+        pauses: Vec::new(),
+        markers: Vec::new(),
+        stopped_early: false,
+    }
+}
+
+/// The fusion's settle time under `cfg`: when the pipeline hands a decided event on.
+fn event_settle_s(spec: &StreamSpec, cfg: &AnalysisConfig) -> f64 {
+    let roles = spec.channels.iter().map(|c| c.role).collect();
+    crate::detect::EventFuser::new(&cfg.detector, roles, None).settle_s()
+}
+
+/// Run a guided session from any source with its live view, and write the reports (and, for
+/// a sensor or the simulator, the recording) into `o.out_dir`.
 pub fn run_guided(
     o: &GuidedOptions,
     cfg: &AnalysisConfig,
     out: Box<dyn std::io::Write + Send>,
-) -> Result<(SimulatedOutcome, Vec<PathBuf>), SessionError> {
-    let controls = Arc::new(Controls::default());
+    mut status_out: Box<dyn std::io::Write + Send>,
+) -> Result<GuidedOutcome, SessionError> {
+    let controls = Arc::new(Controls {
+        quit: o.stop.as_ref().map_or_else(Default::default, |s| s.flag()),
+        ..Controls::default()
+    });
+    std::fs::create_dir_all(&o.out_dir).map_err(|e| OutputError::write(&o.out_dir, e))?;
+    let mode = o.input.pause_mode();
+    let mut setup = SessionSetup {
+        protocol: o.protocol.clone(),
+        calibration: o.calibration.clone(),
+        scoring: o.scoring.clone(),
+        done_today: o.done_today,
+        pressure_delay_s: 0.0,
+        pause_mode: mode,
+        scripted_pauses: o.scripted_pauses.clone(),
+        event_settle_s: 0.0,
+    };
+    let mut warnings = Vec::new();
+    let mut truth = None;
+    let mut link = None;
+    let record_error = Arc::new(std::sync::Mutex::new(None));
+    let own_recording = o.out_dir.join("recording.csv");
+    let (source, recording, device): (Box<dyn Source>, PathBuf, String) = match &o.input {
+        SessionInput::Simulate { seed, speed } => {
+            let sim = session_sim(*seed);
+            let phases = setup.phases();
+            let patient = SimulatedPatient::guided(&sim, &phases)?;
+            truth = Some((
+                patient.rep_truth().to_vec(),
+                SimulatedPatient::guided(&sim, &phases)?,
+            ));
+            let mut sidecar = Sidecar::new("simulator", patient.spec(), cfg);
+            sidecar.protocol = Some(format!("session:{}", o.protocol.name));
+            sidecar.seed = Some(*seed);
+            sidecar.patient_id = o.patient_id.clone();
+            sidecar.started_at = Some(now_rfc3339());
+            sidecar.notes = Some("simulated patient following a guided session".into());
+            sidecar.session = Some(session_info(o, mode));
+            let truth_path = crate::app::truth_path_for(&own_recording);
+            crate::truth::write_truth_csv(&truth_path, patient.truth())
+                .map_err(|e| OutputError::write(&truth_path, e))?;
+            let writer = crate::sink::record::RecordingWriter::create(&own_recording, &sidecar)?;
+            let recorded = RecordingSource::new(Box::new(patient), writer, record_error.clone());
+            (
+                Box::new(ControlledSource::new(
+                    Box::new(recorded),
+                    controls.clone(),
+                    *speed,
+                )),
+                own_recording.clone(),
+                "simulator".to_string(),
+            )
+        }
+        SessionInput::Serial(serial) => {
+            if own_recording.exists() {
+                return Err(SessionError::Input(InputError::Format {
+                    path: o.out_dir.clone(),
+                    message: "this folder already holds a recording; choose another --out so \
+                              that it is not overwritten"
+                        .into(),
+                }));
+            }
+            let mut source = SerialSource::open(serial)?;
+            source.use_stop_handle(StopHandle::from_flag(controls.quit.clone()));
+            source.heartbeat(Duration::from_millis(250));
+            let spec = source.spec().clone();
+            warnings.extend(crate::record_cmd::stream_warnings(
+                &spec,
+                Some(&serial.link.wire),
+            ));
+            let device = source.device().to_string();
+            let mut sidecar = Sidecar::new(&device, &spec, cfg);
+            sidecar.protocol = Some(format!("session:{}", o.protocol.name));
+            sidecar.patient_id = o.patient_id.clone();
+            sidecar.started_at = Some(now_rfc3339());
+            sidecar.notes = Some(format!(
+                "port {}, format {}, {} baud; guided session; raw bytes in recording.raw",
+                serial.port,
+                serial.link.wire.name(),
+                serial.baud
+            ));
+            sidecar.session = Some(session_info(o, mode));
+            source.record_to(&own_recording, sidecar)?;
+            let ctl = controls.clone();
+            let tui = o.tui;
+            source.on_status(move |s: &LinkStatus| {
+                let note = match s {
+                    LinkStatus::Unplugged { .. } => {
+                        Some("Sensor unplugged — plug it back in; the exercise waits".to_string())
+                    }
+                    LinkStatus::Silent { .. } => {
+                        Some("No signal from the sensor — is it on and plugged in?".into())
+                    }
+                    LinkStatus::Replugged { .. } => Some("Sensor back — starting again…".into()),
+                    LinkStatus::Resumed { .. } | LinkStatus::DataAgain { .. } => None,
+                    _ => ctl.device_note.lock().ok().and_then(|n| n.clone()),
+                };
+                if let Ok(mut n) = ctl.device_note.lock() {
+                    *n = note;
+                }
+                if !tui {
+                    let _ = writeln!(status_out, "{s}");
+                    let _ = status_out.flush();
+                }
+            });
+            link = Some(source.report());
+            (Box::new(source), own_recording.clone(), device)
+        }
+        SessionInput::Replay { path, speed } => {
+            if crate::source::replay::is_raw_log(path) {
+                let s = crate::source::replay::open_raw_replay(path, *speed)?;
+                warnings.extend(crate::record_cmd::stream_warnings(
+                    Source::spec(&s),
+                    Some(&s.config().wire),
+                ));
+                link = Some(s.report());
+                let device = s
+                    .report()
+                    .lock()
+                    .map(|r| r.device.clone())
+                    .unwrap_or_default();
+                // The raw transport paces itself from the recorded arrival times.
+                (
+                    Box::new(ControlledSource::new(Box::new(s), controls.clone(), None)),
+                    path.clone(),
+                    device,
+                )
+            } else {
+                let s = CsvSource::open(path, &CsvOptions::default())?;
+                warnings.extend(s.warnings().iter().cloned());
+                let device = crate::export::read_sidecar_beside(path)
+                    .map(|c| c.device)
+                    .unwrap_or_else(|| "file".into());
+                (
+                    Box::new(ControlledSource::new(Box::new(s), controls.clone(), *speed)),
+                    path.clone(),
+                    device,
+                )
+            }
+        }
+    };
+    let spec = source.spec().clone();
+    setup.pressure_delay_s = super::run::pressure_delay_s(&spec, cfg);
+    setup.event_settle_s = event_settle_s(&spec, cfg);
     let view: Box<dyn SessionView> = if o.tui {
         Box::new(crate::sink::tui::TuiView::new(controls.clone()))
     } else {
         Box::new(super::run::PlainView::new(out))
     };
-    let s = SimulatedSession {
-        setup: SessionSetup {
-            protocol: o.protocol.clone(),
-            calibration: o.calibration.clone(),
-            scoring: o.scoring.clone(),
-            done_today: o.done_today,
-            pressure_delay_s: 0.0,
-        },
-        sim: session_sim(o.seed),
-        speed: o.speed,
-    };
-    std::fs::create_dir_all(&o.out_dir).map_err(|e| OutputError::write(&o.out_dir, e))?;
-    let recording = o.out_dir.join("recording.csv");
-    let record_error = Arc::new(std::sync::Mutex::new(None));
-    let rec_err = record_error.clone();
-    let rec_path = recording.clone();
-    let protocol_name = o.protocol.name.clone();
-    let seed = o.seed;
-    let mut setup_error = None;
-    let outcome = run_simulated(&s, cfg, vec![view], controls, |p| {
-        let truth = p.truth().to_vec();
-        let mut sidecar = crate::sidecar::Sidecar::new("simulator", p.spec(), cfg);
-        sidecar.protocol = Some(format!("session:{protocol_name}"));
-        sidecar.seed = Some(seed);
-        sidecar.notes = Some("simulated patient following a guided session".into());
-        let truth_path = crate::app::truth_path_for(&rec_path);
-        if let Err(e) = crate::truth::write_truth_csv(&truth_path, &truth) {
-            setup_error = Some(OutputError::write(&truth_path, e));
-        }
-        match crate::sink::record::RecordingWriter::create(&rec_path, &sidecar) {
-            Ok(w) => Box::new(RecordingSource::new(Box::new(p), w, rec_err)),
-            Err(e) => {
-                setup_error = Some(e);
-                Box::new(p)
-            }
-        }
-    })?;
-    if let Some(e) = setup_error.or_else(|| record_error.lock().ok().and_then(|mut e| e.take())) {
+    let sink = SessionSink::new(SessionRunner::new(setup), vec![view], controls.clone());
+    let handle = sink.result_handle();
+    let run = pipeline::run(source, cfg, vec![Box::new(sink)], Pace::Unpaced);
+    let link = link.map(|l| l.lock().map(|g| g.clone()).unwrap_or_default());
+    if let Some(e) = link.as_ref().and_then(|l| l.recording_error.clone()) {
+        return Err(SessionError::RecordingFailed(e));
+    }
+    if let Some(e) = record_error.lock().ok().and_then(|mut e| e.take()) {
         return Err(SessionError::Output(e));
     }
-    let title = format!(
-        "knip session — {}, simulated patient seed {}",
-        o.protocol.name, o.seed
-    );
-    let mut files =
-        crate::sink::session_report::write_session_report(&o.out_dir, &outcome.result, &title)?;
-    files.push(recording);
-    let truth = o.out_dir.join("truth_reps.json");
-    std::fs::write(
-        &truth,
-        serde_json::to_string_pretty(&serde_json::json!({
-            "reps": outcome.truth,
-            "patient": outcome.patient.params(),
-            "guided": outcome.patient.guided_params(),
+    let end = run?;
+    warnings.extend(end.warnings.iter().cloned());
+    let result = handle
+        .lock()
+        .ok()
+        .and_then(|mut r| r.take())
+        .ok_or(SessionError::NoResult)?;
+    let mut files = Vec::new();
+    let replayed = matches!(o.input, SessionInput::Replay { .. });
+    if !replayed {
+        // What happened during the session, for its replay.
+        let pauses: Vec<(f64, f64)> = result
+            .interruptions
+            .iter()
+            .filter(|x| x.cause == InterruptionCause::Paused)
+            .map(|x| (x.start_s, x.end_s))
+            .collect();
+        let markers = result.markers.clone();
+        let stopped = result.stopped_early;
+        crate::export::update_sidecar(&recording, |s| {
+            if let Some(info) = s.session.as_mut() {
+                info.pauses = pauses;
+                info.markers = markers;
+                info.stopped_early = stopped;
+            }
+            if let Some(l) = &link {
+                s.lost_samples = l.stats.lost_samples;
+            }
+        })
+        .map_err(|e| {
+            SessionError::Output(OutputError::write(
+                recording.with_extension("json"),
+                std::io::Error::other(e.to_string()),
+            ))
+        })?;
+    }
+    let source_words = match &o.input {
+        SessionInput::Simulate { seed, .. } => format!("simulated patient seed {seed}"),
+        SessionInput::Serial(s) => format!("{} on {}", device, s.port),
+        SessionInput::Replay { path, .. } => format!("replay of {}", path.display()),
+    };
+    let title = format!("knip session — {}, {source_words}", o.protocol.name);
+    files.extend(crate::sink::session_report::write_session_report(
+        &o.out_dir, &result, &title,
+    )?);
+    if let Some(l) = &link {
+        let p = o.out_dir.join("link.json");
+        let text = serde_json::to_string_pretty(l)
+            .map_err(|e| OutputError::write(&p, std::io::Error::other(e)))?;
+        std::fs::write(&p, text).map_err(|e| OutputError::write(&p, e))?;
+        files.push(p);
+        warnings.extend(l.warnings.iter().cloned());
+    }
+    if !replayed {
+        files.push(recording.clone());
+    }
+    if let Some((reps, patient)) = &truth {
+        let p = o.out_dir.join("truth_reps.json");
+        let text = serde_json::to_string_pretty(&serde_json::json!({
+            "reps": reps,
+            "patient": patient.params(),
+            "guided": patient.guided_params(),
         }))
-        .unwrap_or_default(),
-    )
-    .map_err(|e| OutputError::write(&truth, e))?;
-    files.push(truth);
-    Ok((outcome, files))
+        .map_err(|e| OutputError::write(&p, std::io::Error::other(e)))?;
+        std::fs::write(&p, text).map_err(|e| OutputError::write(&p, e))?;
+        files.push(p);
+    }
+    Ok(GuidedOutcome {
+        result,
+        files,
+        recording,
+        device,
+        truth,
+        link,
+        warnings,
+    })
+}
+
+/// Now as RFC 3339 UTC with milliseconds (the sidecar's `started_at`).
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

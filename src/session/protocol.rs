@@ -117,6 +117,10 @@ pub enum ProtocolError {
 
 /// Calibration phases every session starts with (unless a saved calibration is given):
 /// 10 s of rest for the baseline, then three maximal squeezes of 3 s (best of 3 = MVC).
+/// Rest before the first cue when a saved calibration is used, seconds: the detector's own
+/// rest window (0.5 s settling + 5 s, `DetectorConfig`'s defaults) fits inside it.
+pub const SHORT_BASELINE_S: f64 = 6.0;
+
 pub fn calibration_phases() -> Vec<Phase> {
     vec![
         Phase {
@@ -462,12 +466,23 @@ impl Protocol {
         Ok(())
     }
 
-    /// The phases actually run: calibration first unless skipped.
+    /// The phases actually run: calibration first; with a saved calibration, a short rest
+    /// baseline instead, so that the detector measures today's rest before the first cue.
     pub fn session_phases(&self, with_calibration: bool) -> Vec<Phase> {
         let mut v = if with_calibration {
             calibration_phases()
         } else {
-            Vec::new()
+            vec![Phase {
+                name: "baseline".into(),
+                kind: PhaseKind::Rest,
+                cue: "Lie still and relax".into(),
+                reps: 1,
+                work_s: SHORT_BASELINE_S,
+                rest_s: 0.0,
+                until_failure: false,
+                target_pct_mvc: None,
+                hold_from_max_hold: false,
+            }]
         };
         v.extend(self.phases.iter().cloned());
         v

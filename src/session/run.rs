@@ -26,6 +26,42 @@ const ANTICIPATION_S: f64 = 0.5;
 const PLOT_POINTS: usize = 1800;
 /// Seconds at the start of the relax part of a rep during which the cue says "Relax fully".
 const RELAX_WORDS_S: f64 = 2.0;
+/// A hole in the device clock at least this long (an unplugged sensor) interrupts the protocol.
+pub const INTERRUPTION_MIN_S: f64 = 0.5;
+/// After a pause or a lost signal the next cue comes at least this long after the resume, on
+/// the phase's own cadence (so a patient keeping the rhythm stays in step).
+pub const RESUME_LEAD_S: f64 = 2.0;
+
+/// What a pause does to the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseMode {
+    /// The source itself stops (the simulated patient, a file being replayed): the device
+    /// clock stands still, so the protocol simply goes on where it was.
+    #[default]
+    HoldSource,
+    /// A live sensor keeps streaming: the protocol stops on the device clock, the interrupted
+    /// repetition is dropped, and it is done again after the resume.
+    FreezeTimeline,
+}
+
+/// Why the protocol stood still.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InterruptionCause {
+    /// Paused by the user (space).
+    Paused,
+    /// No samples: the sensor was unplugged or the link lost.
+    SignalLost,
+}
+
+/// A stretch of device time during which the protocol stood still.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Interruption {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub cause: InterruptionCause,
+}
 
 /// How a session is set up.
 #[derive(Debug, Clone)]
@@ -39,6 +75,13 @@ pub struct SessionSetup {
     /// Lag of the conditioned pressure behind the input (its low-pass), seconds: subtracted
     /// from cough times found on the pressure trace. See [`pressure_delay_s`].
     pub pressure_delay_s: f64,
+    pub pause_mode: PauseMode,
+    /// User pauses of a recorded session (device times, start and end), applied again when it
+    /// is replayed so that the replay gives the same repetitions.
+    pub scripted_pauses: Vec<(f64, f64)>,
+    /// How long after its decision the pipeline hands an event on (the fusion's settle time):
+    /// events are applied to the protocol at that device time, whatever the block size.
+    pub event_settle_s: f64,
 }
 
 /// The pressure channel's conditioning delay for `spec` under `cfg` (0 without pressure).
@@ -65,6 +108,9 @@ impl SessionSetup {
             scoring: ScoringConfig::default(),
             done_today: 0,
             pressure_delay_s: 0.0,
+            pause_mode: PauseMode::HoldSource,
+            scripted_pauses: Vec::new(),
+            event_settle_s: 0.0,
         }
     }
 
@@ -74,12 +120,16 @@ impl SessionSetup {
     }
 }
 
-/// Keys pressed in the live view, read by the source (pause, quit) and the runner (markers).
+/// Keys pressed in the live view, read by the source (pause, quit) and the runner (markers),
+/// and what the device link has to say (an unplugged sensor).
 #[derive(Debug, Default)]
 pub struct Controls {
     pub paused: AtomicBool,
-    pub quit: AtomicBool,
+    /// Shared with a serial link's stop handle and Ctrl-C, so `q` ends the stream too.
+    pub quit: Arc<AtomicBool>,
     pub marker_requests: AtomicU32,
+    /// Set while the sensor is away (the link's own words); `None` when samples flow.
+    pub device_note: Mutex<Option<String>>,
 }
 
 /// What the live view shows. Rebuilt after every block.
@@ -114,6 +164,8 @@ pub struct LiveState {
     pub markers: usize,
     pub calibrating: bool,
     pub finished: bool,
+    /// The device link's trouble (unplugged sensor), shown instead of the cue.
+    pub device_message: Option<String>,
 }
 
 /// Envelope of one channel at 100 Hz (mean per 10-ms bin) for the whole session.
@@ -215,6 +267,8 @@ pub struct SessionResult {
     pub markers: Vec<(f64, String)>,
     /// Device times at which the session was paused (space).
     pub pauses: Vec<f64>,
+    /// Where the protocol stood still (pauses of a live sensor, lost signal).
+    pub interruptions: Vec<Interruption>,
     pub spec: Option<StreamSpec>,
     /// Envelope histories by channel (100 Hz).
     pub history: Vec<History>,
@@ -263,6 +317,21 @@ pub struct SessionRunner {
     last_level: f64,
     last_abd: f64,
     stopped_early: bool,
+    /// Protocol standing still since this device time, and why.
+    frozen: Option<(f64, InterruptionCause)>,
+    interruptions: Vec<Interruption>,
+    /// Device time after each channel's last sample (to see holes in the clock).
+    channel_end_s: Vec<Option<f64>>,
+    /// Scripted pauses still to apply: (time, true = pause / false = resume).
+    scripted: std::collections::VecDeque<(f64, bool)>,
+}
+
+/// Something that happens at a device time within a block, applied in time order.
+enum Happening {
+    Event(usize),
+    Lost(f64, f64),
+    Pause,
+    Resume,
 }
 
 impl SessionRunner {
@@ -273,6 +342,11 @@ impl SessionRunner {
             .as_ref()
             .map(|c| c.source.clone())
             .unwrap_or_else(|| "this session".into());
+        let scripted = setup
+            .scripted_pauses
+            .iter()
+            .flat_map(|&(a, b)| [(a, true), (b, false)])
+            .collect();
         let live = LiveState {
             protocol: setup.protocol.name.clone(),
             phase_count: phases.len(),
@@ -309,6 +383,10 @@ impl SessionRunner {
             last_level: 0.0,
             last_abd: 0.0,
             stopped_early: false,
+            frozen: None,
+            interruptions: Vec::new(),
+            channel_end_s: Vec::new(),
+            scripted,
         }
     }
 
@@ -332,6 +410,7 @@ impl SessionRunner {
         self.pressure = spec.channel_index(Role::Pressure);
         self.score_ch = self.pfm.or(self.pressure);
         self.history = vec![History::default(); spec.channels.len()];
+        self.channel_end_s = vec![None; spec.channels.len()];
         self.raw = spec
             .channels
             .iter()
@@ -359,6 +438,9 @@ impl SessionRunner {
             .push(format!("{} marker {}", clock(t), self.markers.len()));
     }
 
+    /// Space in the live view. With a live sensor the protocol stops on the device clock and
+    /// the interrupted repetition is done again after the resume; otherwise the source stands
+    /// still and this only notes the pause.
     pub fn set_paused(&mut self, paused: bool) {
         if self.live.paused != paused {
             if paused {
@@ -369,8 +451,120 @@ impl SessionRunner {
                 clock(self.frontier_s),
                 if paused { "paused" } else { "resumed" }
             ));
+            if self.setup.pause_mode == PauseMode::FreezeTimeline {
+                let t = self.frontier_s;
+                if paused {
+                    self.pause_at(t, InterruptionCause::Paused);
+                } else if self
+                    .frozen
+                    .is_some_and(|f| f.1 == InterruptionCause::Paused)
+                {
+                    self.resume_at(t);
+                }
+            }
         }
         self.live.paused = paused;
+    }
+
+    /// What the device link says (an unplugged sensor), or `None` when samples flow.
+    pub fn set_device_message(&mut self, message: Option<String>) {
+        if self.live.device_message != message {
+            if let Some(m) = &message {
+                self.lines.push(format!("{} {m}", clock(self.frontier_s)));
+            }
+            self.live.device_message = message;
+        }
+    }
+
+    /// Stop the protocol at device time `t`: the repetition in progress is dropped unless its
+    /// work part is over and scored.
+    fn pause_at(&mut self, t: f64, cause: InterruptionCause) {
+        if self.frozen.is_some() {
+            return;
+        }
+        self.frozen = Some((t, cause));
+        let Some(s) = self.timeline.current() else {
+            return;
+        };
+        if let Some(i) = self.reps.iter().rposition(|r| r.slot == s) {
+            let done = t >= s.work_end_s && self.reps[i].score.verdict.is_some();
+            if !done {
+                self.reps.remove(i);
+                if t >= s.cue_s {
+                    self.lines.push(format!(
+                        "{} {} {} interrupted; it will be done again",
+                        clock(t),
+                        self.phases[s.phase].name,
+                        s.rep
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The protocol goes on at device time `t`: the next cue comes on the phase's cadence, at
+    /// least [`RESUME_LEAD_S`] later.
+    fn resume_at(&mut self, t: f64) {
+        let Some((since, cause)) = self.frozen.take() else {
+            return;
+        };
+        self.interruptions.push(Interruption {
+            start_s: since,
+            end_s: t,
+            cause,
+        });
+        let Some(s) = self.timeline.current() else {
+            return;
+        };
+        let cycle = self.phases[s.phase].cycle_s().max(1e-3);
+        let k = ((t + RESUME_LEAD_S - s.cue_s) / cycle).ceil().max(1.0);
+        let cue = s.cue_s + k * cycle;
+        self.lines.push(format!(
+            "{} going on after {:.1} s; next cue at {}",
+            clock(t),
+            t - since,
+            clock(cue)
+        ));
+        match self.reps.iter().rposition(|r| r.slot == s) {
+            // The repetition was done before the pause: its slot ends, the next one starts.
+            Some(i) => self.finish_slot(i, s, cue),
+            None => {
+                if let Some(n) = self.timeline.restart(cue) {
+                    self.open_slot(n);
+                }
+            }
+        }
+    }
+
+    /// Device time `t` has been reached: slots that ended are closed (unless the protocol
+    /// stands still).
+    fn advance_to(&mut self, t: f64) {
+        if t > self.frontier_s {
+            self.frontier_s = t;
+        }
+        if self.frozen.is_none() {
+            self.advance_timeline();
+        }
+    }
+
+    /// A hole in the device clock in this block: (last time before, first time after).
+    fn find_gap(&mut self, spec: &StreamSpec, p: &Processed) -> Option<(f64, f64)> {
+        let mut gap = None;
+        for (i, chunk) in p.envelope.iter().enumerate() {
+            let (Some(ch), false) = (spec.channels.get(i), chunk.samples.is_empty()) else {
+                continue;
+            };
+            let t0 = spec.time_s(i, chunk.start_index);
+            if let Some(Some(end)) = self.channel_end_s.get(i) {
+                if t0 - end >= INTERRUPTION_MIN_S && gap.is_none() {
+                    gap = Some((*end, t0));
+                }
+            }
+            if let Some(slot) = self.channel_end_s.get_mut(i) {
+                *slot = Some(t0 + chunk.samples.len() as f64 / ch.rate_hz);
+            }
+        }
+        gap
     }
 
     /// One processed block.
@@ -378,6 +572,12 @@ impl SessionRunner {
         let Some(spec) = self.spec.clone() else {
             return;
         };
+        // Once the protocol is over nothing more is scored: a live stream may run on a moment
+        // longer than its replay, and must not change the result.
+        if self.live.finished {
+            return;
+        }
+        let gap = self.find_gap(&spec, p);
         for (i, chunk) in p.envelope.iter().enumerate() {
             let Some(ch) = spec.channels.get(i) else {
                 continue;
@@ -409,15 +609,66 @@ impl SessionRunner {
                 self.mf_buf.clear();
             }
         }
-        for e in &p.events {
-            self.events.push(e.clone());
-            if Some(e.channel) == self.score_ch && e.kind == EventKind::Contraction {
-                self.active_onset_s = None;
-            }
-            self.on_event(e);
+        // Events, a hole in the clock and scripted pauses, in device-time order: an event
+        // counts at the time the pipeline hands it on, so a slot closes before or after it the
+        // same way whatever the block size.
+        let mut items: Vec<(f64, Happening)> = p
+            .events
+            .iter()
+            .enumerate()
+            .map(|(k, e)| {
+                (
+                    e.decided_at_s + self.setup.event_settle_s,
+                    Happening::Event(k),
+                )
+            })
+            .collect();
+        if let Some((a, b)) = gap {
+            items.push((a, Happening::Lost(a, b)));
         }
-        self.frontier_s = self.frontier_s.max(p.frontier_s);
-        self.advance_timeline();
+        while let Some(&(t, pause)) = self.scripted.front() {
+            if t > p.frontier_s {
+                break;
+            }
+            self.scripted.pop_front();
+            items.push((
+                t,
+                if pause {
+                    Happening::Pause
+                } else {
+                    Happening::Resume
+                },
+            ));
+        }
+        items.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (t, h) in items {
+            self.advance_to(t);
+            match h {
+                Happening::Event(k) => {
+                    let e = &p.events[k];
+                    self.events.push(e.clone());
+                    if Some(e.channel) == self.score_ch && e.kind == EventKind::Contraction {
+                        self.active_onset_s = None;
+                    }
+                    self.on_event(e);
+                }
+                Happening::Lost(a, b) => {
+                    if self.frozen.is_none() {
+                        self.lines.push(format!(
+                            "{} no signal for {:.1} s — the exercise stood still",
+                            clock(a),
+                            b - a
+                        ));
+                        self.pause_at(a, InterruptionCause::SignalLost);
+                        self.advance_to(b);
+                        self.resume_at(b);
+                    }
+                }
+                Happening::Pause => self.pause_at(t, InterruptionCause::Paused),
+                Happening::Resume => self.resume_at(t),
+            }
+        }
+        self.advance_to(p.frontier_s);
         self.update_live();
     }
 
@@ -497,6 +748,14 @@ impl SessionRunner {
     }
 
     fn on_event(&mut self, e: &ContractionEvent) {
+        let stood_still = self.frozen.is_some_and(|f| e.onset_s >= f.0)
+            || self
+                .interruptions
+                .iter()
+                .any(|x| e.onset_s >= x.start_s && e.onset_s < x.end_s);
+        if stood_still {
+            return;
+        }
         let Some(i) = self.rep_at(e.onset_s) else {
             return;
         };
@@ -535,33 +794,38 @@ impl SessionRunner {
             let Some(i) = self.reps.iter().rposition(|r| r.slot == s) else {
                 break;
             };
-            self.close_rep(i);
-            let ph = self.phases[s.phase].clone();
-            let reason = self.reps[i].score.reason;
-            let failed = self.reps[i].score.verdict == Some(Verdict::Fail)
-                && reason.is_some_and(|r| r.ends_set());
-            if ph.until_failure && failed {
-                self.set_ends
-                    .push((s.phase, s.rep, reason.unwrap_or(Reason::Ok)));
-                self.lines.push(format!(
-                    "{} set over after {} reps ({})",
-                    clock(s.end_s),
-                    s.rep - 1,
-                    reason.map_or("", |r| r.as_str())
-                ));
-            } else if ph.until_failure && s.rep == ph.reps {
-                self.set_ends.push((s.phase, s.rep, Reason::Ok));
-            }
-            if ph.kind == PhaseKind::Mvc && s.rep == ph.reps {
-                self.calibrate();
-            }
-            match self.timeline.advance(failed, s.end_s) {
-                Some(next) => self.open_slot(next),
-                None => {
-                    self.live.finished = true;
-                    self.lines
-                        .push(format!("{} session complete", clock(s.end_s)));
-                }
+            self.finish_slot(i, s, s.end_s);
+        }
+    }
+
+    /// Close slot `s` (repetition `i`) and open the next one at `next_at_s`.
+    fn finish_slot(&mut self, i: usize, s: Slot, next_at_s: f64) {
+        self.close_rep(i);
+        let ph = self.phases[s.phase].clone();
+        let reason = self.reps[i].score.reason;
+        let failed = self.reps[i].score.verdict == Some(Verdict::Fail)
+            && reason.is_some_and(|r| r.ends_set());
+        if ph.until_failure && failed {
+            self.set_ends
+                .push((s.phase, s.rep, reason.unwrap_or(Reason::Ok)));
+            self.lines.push(format!(
+                "{} set over after {} reps ({})",
+                clock(s.end_s),
+                s.rep - 1,
+                reason.map_or("", |r| r.as_str())
+            ));
+        } else if ph.until_failure && s.rep == ph.reps {
+            self.set_ends.push((s.phase, s.rep, Reason::Ok));
+        }
+        if ph.kind == PhaseKind::Mvc && s.rep == ph.reps {
+            self.calibrate();
+        }
+        match self.timeline.advance(failed, next_at_s) {
+            Some(next) => self.open_slot(next),
+            None => {
+                self.live.finished = true;
+                self.lines
+                    .push(format!("{} session complete", clock(s.end_s)));
             }
         }
     }
@@ -999,6 +1263,26 @@ impl SessionRunner {
             return;
         };
         let ph = &self.phases[s.phase];
+        if self.frozen.is_some() || t < s.cue_s {
+            self.live.phase_name = ph.name.clone();
+            self.live.phase_no = s.phase + 1;
+            self.live.phase_kind = Some(ph.kind);
+            self.live.rep = s.rep;
+            self.live.reps_in_phase = ph.reps;
+            self.live.in_work = false;
+            let (headline, left) = match self.frozen {
+                Some((_, InterruptionCause::SignalLost)) => ("No signal — waiting".into(), 0.0),
+                Some(_) => ("Paused".into(), 0.0),
+                None => {
+                    let left = s.cue_s - t;
+                    (format!("Get ready {}…", left.ceil().max(1.0) as u32), left)
+                }
+            };
+            self.live.headline = headline;
+            self.live.instruction = ph.cue.clone();
+            self.live.countdown_s = left;
+            return;
+        }
         self.live.phase_name = ph.name.clone();
         self.live.phase_no = s.phase + 1;
         self.live.phase_kind = Some(ph.kind);
@@ -1037,6 +1321,13 @@ impl SessionRunner {
     pub fn finish(mut self, end_time_s: f64, stopped_early: bool) -> SessionResult {
         self.frontier_s = self.frontier_s.max(end_time_s);
         self.stopped_early = stopped_early;
+        if let Some((since, cause)) = self.frozen.take() {
+            self.interruptions.push(Interruption {
+                start_s: since,
+                end_s: self.frontier_s,
+                cause,
+            });
+        }
         // Score whatever is still open.
         let open: Vec<usize> = (0..self.reps.len())
             .filter(|&i| self.reps[i].score.verdict.is_none())
@@ -1068,6 +1359,7 @@ impl SessionRunner {
             events: self.events.clone(),
             markers: self.markers.clone(),
             pauses: self.pauses.clone(),
+            interruptions: self.interruptions.clone(),
             spec: self.spec.clone(),
             history: std::mem::take(&mut self.history),
             raw: std::mem::take(&mut self.raw),
@@ -1181,12 +1473,23 @@ impl Sink for SessionSink {
             return Ok(());
         };
         r.push(p);
+        if r.live().finished {
+            // The protocol is over: end the stream (a sensor streams on by itself).
+            self.controls.quit.store(true, Ordering::SeqCst);
+        }
         let asked = self.controls.marker_requests.load(Ordering::SeqCst);
         while self.markers_seen < asked {
             self.markers_seen += 1;
             r.marker(&format!("M{}", self.markers_seen));
         }
         r.set_paused(self.controls.paused.load(Ordering::SeqCst));
+        let note = self
+            .controls
+            .device_note
+            .lock()
+            .ok()
+            .and_then(|n| n.clone());
+        r.set_device_message(note);
         let lines = r.take_lines();
         let live = r.live().clone();
         for v in self.views.iter_mut() {
@@ -1199,8 +1502,13 @@ impl Sink for SessionSink {
         let Some(r) = self.runner.take() else {
             return Ok(());
         };
-        let stopped = self.controls.quit.load(Ordering::SeqCst);
-        let mut result = r.finish(end.end_time_s, stopped);
+        let stopped = self.controls.quit.load(Ordering::SeqCst) && !r.live().finished;
+        let end_s = if r.live().finished {
+            r.frontier_s
+        } else {
+            end.end_time_s
+        };
+        let result = r.finish(end_s, stopped);
         let live = LiveState {
             finished: true,
             ..Default::default()
@@ -1221,7 +1529,6 @@ impl Sink for SessionSink {
         for v in self.views.iter_mut() {
             v.finish(&live, &lines)?;
         }
-        result.end_time_s = result.end_time_s.max(end.end_time_s);
         if let Ok(mut slot) = self.result.lock() {
             *slot = Some(result);
         }

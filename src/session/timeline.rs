@@ -62,6 +62,13 @@ impl Timeline {
         self.current
     }
 
+    /// Run the current repetition again, its cue at `at_s` (after a pause or a lost signal).
+    pub fn restart(&mut self, at_s: f64) -> Option<Slot> {
+        let cur = self.current?;
+        self.current = Some(slot(&self.phases[cur.phase], cur.phase, cur.rep, at_s));
+        self.current
+    }
+
     /// Nominal end of the whole session if every slot runs its full course.
     pub fn nominal_end_s(&self) -> f64 {
         let Some(cur) = self.current else {

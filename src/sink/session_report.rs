@@ -316,6 +316,7 @@ pub fn write_session_report(
         "set_ends": r.set_ends.iter().map(|(p, rep, reason)| serde_json::json!({"phase": r.phases[*p].name, "rep": rep, "reason": reason.as_str()})).collect::<Vec<_>>(),
         "markers": r.markers,
         "pauses_s": r.pauses,
+        "interruptions": r.interruptions,
         "stopped_early": r.stopped_early,
         "end_time_s": r.end_time_s,
         "glazer": glazer,

@@ -88,10 +88,15 @@ fn headline(f: &mut Frame, r: Rect, live: &LiveState) {
     } else {
         Color::Cyan
     };
-    let big = if live.paused {
-        "PAUSED".to_string()
-    } else {
-        live.headline.to_uppercase()
+    let (big, color, words) = match &live.device_message {
+        // The sensor comes first: nothing the patient does counts until it is back.
+        Some(m) => ("CHECK THE SENSOR".to_string(), Color::Yellow, m.clone()),
+        None if live.paused => ("PAUSED".to_string(), color, live.instruction.clone()),
+        None => (
+            live.headline.to_uppercase(),
+            color,
+            live.instruction.clone(),
+        ),
     };
     let lines = vec![
         Line::from(""),
@@ -100,10 +105,7 @@ fn headline(f: &mut Frame, r: Rect, live: &LiveState) {
             Style::default().fg(color).add_modifier(Modifier::BOLD),
         )),
         Line::from(""),
-        Line::from(Span::styled(
-            live.instruction.clone(),
-            Style::default().fg(Color::White),
-        )),
+        Line::from(Span::styled(words, Style::default().fg(Color::White))),
     ];
     f.render_widget(Paragraph::new(lines).alignment(Alignment::Center), r);
 }

@@ -192,6 +192,10 @@ pub enum LinkStatus {
         port: String,
         for_s: f64,
     },
+    /// Bytes arrive again after a reported silence.
+    DataAgain {
+        port: String,
+    },
     /// The port went away; the link waits for it on the same path.
     Unplugged {
         port: String,
@@ -227,6 +231,7 @@ impl std::fmt::Display for LinkStatus {
                 f,
                 "{port}: no data for {for_s:.1} s — is the cable in and the device on?"
             ),
+            LinkStatus::DataAgain { port } => write!(f, "{port}: data again"),
             LinkStatus::Unplugged {
                 port,
                 reason,
@@ -786,7 +791,9 @@ impl<T: Transport> LinkSource<T> {
             TransportEventKind::Data(bytes) => {
                 self.stats.bytes += bytes.len() as u64;
                 self.last_data_host_s = e.host_s;
-                self.silent_reported = false;
+                if std::mem::take(&mut self.silent_reported) {
+                    self.tell(LinkStatus::DataAgain { port: port.clone() });
+                }
                 self.rows.clear();
                 let mut rows = std::mem::take(&mut self.rows);
                 self.decoder.push(&bytes, &mut rows, &mut self.stats);

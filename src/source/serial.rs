@@ -265,6 +265,10 @@ pub struct SerialSource {
     rx: Option<crossbeam_channel::Receiver<Item>>,
     worker: Option<std::thread::JoinHandle<()>>,
     recording: Option<PathBuf>,
+    /// Hand on an empty block after this long without samples (see [`Self::heartbeat`]).
+    heartbeat: Option<std::time::Duration>,
+    /// Index after each channel's last sample handed on.
+    next_index: Vec<u64>,
 }
 
 impl SerialSource {
@@ -285,7 +289,16 @@ impl SerialSource {
             rx: None,
             worker: None,
             recording: None,
+            heartbeat: None,
+            next_index: Vec::new(),
         })
+    }
+
+    /// While no samples arrive (an unplugged sensor), hand on an empty block every `every`, so
+    /// that a live view downstream keeps drawing (and can say what is wrong). The blocks carry
+    /// no samples: nothing downstream counts them.
+    pub fn heartbeat(&mut self, every: std::time::Duration) {
+        self.heartbeat = Some(every);
     }
 
     /// Ends the stream cleanly from any thread (Ctrl-C): `next_block` returns `None` soon after.
@@ -380,8 +393,37 @@ impl Source for SerialSource {
         let Some(rx) = self.rx.as_ref() else {
             return Ok(None);
         };
-        match rx.recv() {
-            Ok(Ok(b)) => Ok(Some(b)),
+        let received = match self.heartbeat {
+            Some(every) => match rx.recv_timeout(every) {
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    let n = self.spec.channels.len();
+                    self.next_index.resize(n, 0);
+                    return Ok(Some(Block {
+                        chunks: self
+                            .next_index
+                            .iter()
+                            .map(|&i| crate::frame::ChannelChunk {
+                                start_index: i,
+                                samples: Vec::new(),
+                            })
+                            .collect(),
+                    }));
+                }
+                Ok(item) => Ok(item),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    Err(crossbeam_channel::RecvError)
+                }
+            },
+            None => rx.recv(),
+        };
+        match received {
+            Ok(Ok(b)) => {
+                self.next_index.resize(b.chunks.len(), 0);
+                for (n, c) in self.next_index.iter_mut().zip(&b.chunks) {
+                    *n = c.end_index();
+                }
+                Ok(Some(b))
+            }
             Ok(Err(e)) => Err(InputError::Format {
                 path: PathBuf::from(&self.port),
                 message: e.to_string(),
