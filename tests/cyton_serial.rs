@@ -210,3 +210,101 @@ fn cyton_unplug_and_replug_restarts_streaming_and_marks_the_gap() {
     // ~1 s unplugged + the reopen poll + the restart handshake, at 250 Hz.
     assert!((200..700).contains(&gap.lost_samples), "{gap:?}");
 }
+
+/// A guided session with a Cyton: the simulated patient's EMG (pelvic floor on board channel 1,
+/// abdomen on 2) as 24-bit counts in 33-byte packets; knip soft-resets the board, starts it,
+/// runs the protocol on the packet counter's clock, stops the board when the protocol is over,
+/// and every judged rep agrees with what the patient did.
+#[test]
+fn guided_session_on_a_cyton_scores_the_simulated_patient() {
+    use knip::session::protocol::{PhaseKind, Protocol};
+    use std::process::Command;
+    let protocol = Protocol::load("identify").expect("identify");
+    let phases = protocol.session_phases(true);
+    let sim = knip::simulate::SimConfig {
+        seed: 5,
+        emg_rate_hz: 250.0,
+        pressure_rate_hz: 250.0,
+        roles: vec![Role::PfmEmg, Role::AbdEmg],
+        block_s: 0.1,
+        ..Default::default()
+    };
+    let mut patient = knip::simulate::SimulatedPatient::guided(&sim, &phases).expect("patient");
+    let truth = patient.rep_truth().to_vec();
+    let scale = uv_per_count(24.0);
+    let mut packets: Vec<Vec<u8>> = Vec::new();
+    while let Some(b) = patient.next_block().expect("block") {
+        for i in 0..b.chunks[0].samples.len() {
+            let mut counts = [0i32; knip::source::cyton::CHANNELS];
+            counts[0] = (b.chunks[0].samples[i] / scale).round() as i32;
+            counts[1] = (b.chunks[1].samples[i] / scale).round() as i32;
+            let k = packets.len() as u64;
+            packets.push(knip::source::cyton::encode_packet(k as u8, &counts, 0xC0).to_vec());
+        }
+    }
+    let vp = VirtualPort::new();
+    let out = tempfile::tempdir().expect("out");
+    let dir = out.path().join("cyton-session");
+    let mut emu = CytonEmulator::new(vp.plug());
+    let child = Command::new(knip_bin())
+        .args([
+            "session",
+            "--port",
+            &vp.path(),
+            "--format",
+            "cyton",
+            "--channels",
+            "pfm_emg:1,abd_emg:2",
+            "--protocol",
+            "identify",
+            "--plain",
+            "--out",
+        ])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn knip session");
+    assert!(emu.wait_for_start(Duration::from_secs(10)), "knip never started the board");
+    // Eight times the board's pace: the counter is the clock, not the arrival time.
+    let t0 = Instant::now();
+    for (k, clump) in packets.chunks(CLUMP * 8).enumerate() {
+        sleep_until(t0, Duration::from_secs_f64((k * CLUMP) as f64 / 250.0));
+        emu.poll_commands();
+        if !emu.streaming() {
+            break;
+        }
+        emu.write(&clump.concat());
+    }
+    // knip stops the board once the protocol is over.
+    let until = Instant::now() + Duration::from_secs(10);
+    while emu.streaming() && Instant::now() < until {
+        emu.poll_commands();
+    }
+    assert!(!emu.streaming(), "knip did not stop the board");
+    let o = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "session failed: {stderr}\n{stdout}");
+    assert!(stdout.contains("session complete"), "{stdout}");
+    assert!(stderr.contains("250 Hz"), "the low rate is warned about: {stderr}");
+    let rows = read_csv(&dir.join("reps.csv"));
+    let col = |n: &str| rows[0].iter().position(|c| c == n).expect("column");
+    let (pc, rc, vc) = (col("phase"), col("rep"), col("verdict"));
+    let mut judged = 0;
+    for t in truth.iter().filter(|t| phases[t.phase].kind == PhaseKind::Hold) {
+        let row = rows
+            .iter()
+            .find(|r| r[pc] == phases[t.phase].name && r[rc] == t.rep.to_string())
+            .unwrap_or_else(|| panic!("rep {} missing: {stdout}", t.rep));
+        assert_eq!(
+            row[vc],
+            if t.pass { "pass" } else { "fail" },
+            "rep {}: truth {}",
+            t.rep,
+            t.outcome
+        );
+        judged += 1;
+    }
+    assert_eq!(judged, 10);
+}
