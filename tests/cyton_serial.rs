@@ -265,7 +265,10 @@ fn guided_session_on_a_cyton_scores_the_simulated_patient() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn knip session");
-    assert!(emu.wait_for_start(Duration::from_secs(10)), "knip never started the board");
+    assert!(
+        emu.wait_for_start(Duration::from_secs(10)),
+        "knip never started the board"
+    );
     // Eight times the board's pace: the counter is the clock, not the arrival time.
     let t0 = Instant::now();
     for (k, clump) in packets.chunks(CLUMP * 8).enumerate() {
@@ -287,12 +290,18 @@ fn guided_session_on_a_cyton_scores_the_simulated_patient() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "session failed: {stderr}\n{stdout}");
     assert!(stdout.contains("session complete"), "{stdout}");
-    assert!(stderr.contains("250 Hz"), "the low rate is warned about: {stderr}");
+    assert!(
+        stderr.contains("250 Hz"),
+        "the low rate is warned about: {stderr}"
+    );
     let rows = read_csv(&dir.join("reps.csv"));
     let col = |n: &str| rows[0].iter().position(|c| c == n).expect("column");
     let (pc, rc, vc) = (col("phase"), col("rep"), col("verdict"));
     let mut judged = 0;
-    for t in truth.iter().filter(|t| phases[t.phase].kind == PhaseKind::Hold) {
+    for t in truth
+        .iter()
+        .filter(|t| phases[t.phase].kind == PhaseKind::Hold)
+    {
         let row = rows
             .iter()
             .find(|r| r[pc] == phases[t.phase].name && r[rc] == t.rep.to_string())

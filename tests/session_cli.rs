@@ -58,6 +58,7 @@ fn demo_defaults_to_strength_and_glazer_writes_the_assessment() {
     assert!(again.join("assessment.png").exists());
     let o = knip(&[
         "session",
+        "--simulate",
         "--fast",
         "--plain",
         "--protocol",
@@ -97,6 +98,7 @@ fn protocols_are_listed_and_custom_toml_loads_or_explains() {
     .unwrap();
     let o = knip(&[
         "session",
+        "--simulate",
         "--fast",
         "--protocol",
         p.to_str().unwrap(),
@@ -111,6 +113,7 @@ fn protocols_are_listed_and_custom_toml_loads_or_explains() {
     std::fs::write(&sc, "coact_amber_index = 1e9\ncoact_red_index = 1e9\n").unwrap();
     let o = knip(&[
         "session",
+        "--simulate",
         "--fast",
         "--protocol",
         "glazer",
@@ -124,11 +127,23 @@ fn protocols_are_listed_and_custom_toml_loads_or_explains() {
     assert!(summary.contains("coactivation_amber,0,"), "{summary}");
     assert!(summary.contains("coactivation_red,0,"), "{summary}");
     std::fs::write(&sc, "coact_amber_idx = 2\n").unwrap();
-    let o = knip(&["session", "--fast", "--scoring", sc.to_str().unwrap()]);
+    let o = knip(&[
+        "session",
+        "--simulate",
+        "--fast",
+        "--scoring",
+        sc.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("coact_amber_idx"));
     std::fs::write(&p, "name = \"bad\"\n").unwrap();
-    let o = knip(&["session", "--fast", "--protocol", p.to_str().unwrap()]);
+    let o = knip(&[
+        "session",
+        "--simulate",
+        "--fast",
+        "--protocol",
+        p.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("short.toml"));
 }

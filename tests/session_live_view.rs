@@ -114,7 +114,7 @@ fn real_binary_in_a_pseudo_terminal_marks_and_quits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("s");
     let cmd = format!(
-        "{} session --protocol strength --speed 5 --out {}",
+        "{} session --simulate --protocol strength --speed 5 --out {}",
         env!("CARGO_BIN_EXE_knip"),
         out.display()
     );
