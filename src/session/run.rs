@@ -328,6 +328,7 @@ pub struct SessionRunner {
 
 /// Something that happens at a device time within a block, applied in time order.
 enum Happening {
+    Onset(usize),
     Event(usize),
     Lost(f64, f64),
     Pause,
@@ -599,19 +600,11 @@ impl SessionRunner {
             if let Some(d) = self.raw.get_mut(i) {
                 d.push(chunk.start_index, &chunk.samples);
             }
-            if Some(i) == self.pfm {
-                self.feed_median(&spec, i, chunk.start_index, &chunk.samples);
-            }
         }
-        for n in &p.onsets {
-            if Some(n.channel) == self.score_ch {
-                self.active_onset_s = Some(n.onset_s);
-                self.mf_buf.clear();
-            }
-        }
-        // Events, a hole in the clock and scripted pauses, in device-time order: an event
-        // counts at the time the pipeline hands it on, so a slot closes before or after it the
-        // same way whatever the block size.
+        // Onsets, events, a hole in the clock and scripted pauses, in device-time order: an
+        // event counts at the time the pipeline hands it on, so a slot closes before or after
+        // it (and the pelvic signal is cut into median-frequency windows) the same way whatever
+        // the block size.
         let mut items: Vec<(f64, Happening)> = p
             .events
             .iter()
@@ -622,7 +615,15 @@ impl SessionRunner {
                     Happening::Event(k),
                 )
             })
+            .chain(
+                p.onsets
+                    .iter()
+                    .enumerate()
+                    .map(|(k, n)| (n.decided_at_s, Happening::Onset(k))),
+            )
             .collect();
+        let pfm_chunk = self.pfm.and_then(|i| p.filtered.get(i).map(|c| (i, c)));
+        let mut fed = 0usize;
         if let Some((a, b)) = gap {
             items.push((a, Happening::Lost(a, b)));
         }
@@ -642,8 +643,18 @@ impl SessionRunner {
         }
         items.sort_by(|a, b| a.0.total_cmp(&b.0));
         for (t, h) in items {
+            if let Some((i, c)) = pfm_chunk {
+                fed = self.feed_median_until(&spec, i, c, fed, t);
+            }
             self.advance_to(t);
             match h {
+                Happening::Onset(k) => {
+                    let n = &p.onsets[k];
+                    if Some(n.channel) == self.score_ch {
+                        self.active_onset_s = Some(n.onset_s);
+                        self.mf_buf.clear();
+                    }
+                }
                 Happening::Event(k) => {
                     let e = &p.events[k];
                     self.events.push(e.clone());
@@ -668,8 +679,39 @@ impl SessionRunner {
                 Happening::Resume => self.resume_at(t),
             }
         }
+        if let Some((i, c)) = pfm_chunk {
+            self.feed_median_until(&spec, i, c, fed, f64::INFINITY);
+        }
         self.advance_to(p.frontier_s);
         self.update_live();
+    }
+
+    /// Feed the pelvic samples of `chunk` from index `from` up to (not including) device time
+    /// `until_s`; returns the index reached.
+    fn feed_median_until(
+        &mut self,
+        spec: &StreamSpec,
+        ch: usize,
+        chunk: &crate::frame::ChannelChunk,
+        from: usize,
+        until_s: f64,
+    ) -> usize {
+        let rate = spec.channels[ch].rate_hz;
+        let t0 = spec.time_s(ch, chunk.start_index);
+        let end = if until_s.is_finite() {
+            (((until_s - t0) * rate).ceil().max(0.0) as usize).clamp(from, chunk.samples.len())
+        } else {
+            chunk.samples.len()
+        };
+        if end > from {
+            self.feed_median(
+                spec,
+                ch,
+                chunk.start_index + from as u64,
+                &chunk.samples[from..end],
+            );
+        }
+        end
     }
 
     fn feed_median(&mut self, spec: &StreamSpec, ch: usize, start: u64, samples: &[f64]) {
