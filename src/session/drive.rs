@@ -437,7 +437,7 @@ pub fn run_guided(
         sidecar.protocol = Some(format!("session:{protocol_name}"));
         sidecar.seed = Some(seed);
         sidecar.notes = Some("simulated patient following a guided session".into());
-        let truth_path = crate::app::truth_path_for(&rec_path);
+        let truth_path = crate::truth::truth_path_for(&rec_path);
         if let Err(e) = crate::truth::write_truth_csv(&truth_path, &truth) {
             setup_error = Some(OutputError::write(&truth_path, e));
         }

@@ -1,0 +1,22 @@
+//! One module per command: each takes its parsed options, calls the library and prints what
+//! happened. The library never calls back into this layer.
+
+pub mod analyze;
+pub mod batch;
+pub mod devices;
+pub mod evaluate;
+pub mod export;
+pub mod progress;
+pub mod progress_fill;
+pub mod protocols;
+pub mod record;
+pub mod replay;
+pub mod session;
+pub mod simulate;
+
+/// Worker threads when the user did not say: one per core.
+pub fn all_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
