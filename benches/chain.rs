@@ -152,7 +152,7 @@ fn io(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("mixed.csv");
     let cfg = AnalysisConfig::default();
-    knip::app::simulate(
+    knip::simulate::write::write_session(
         &SimConfig {
             protocol: "mixed".into(),
             seed: 7,

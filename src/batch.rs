@@ -2,9 +2,10 @@
 //! folder each and one `batch.csv` with a row per recording. A file that cannot be analysed is
 //! a row with status `error` and the reason; the batch goes on.
 
-use crate::app::{self, AppError};
+use crate::analyze::analyze;
 use crate::config::AnalysisConfig;
 use crate::error::OutputError;
+use crate::error::RunError;
 use crate::source::csv_file::CsvOptions;
 use crate::summary_table::SummaryTable;
 use std::io::Write;
@@ -130,8 +131,8 @@ fn analyse_one(
     if opts.jobs > 1 {
         csv.read_threads = 1;
     }
-    let run = || -> Result<(SummaryTable, usize), AppError> {
-        let o = app::analyze(path, &csv, &opts.cfg, report_dir, Vec::new())?;
+    let run = || -> Result<(SummaryTable, usize), RunError> {
+        let o = analyze(path, &csv, &opts.cfg, report_dir, Vec::new())?;
         let table = SummaryTable::read(&report_dir.join("summary.csv"))?;
         Ok((table, o.warnings.len()))
     };
@@ -150,17 +151,17 @@ pub fn run(
     input_dir: &Path,
     out_dir: &Path,
     opts: &BatchOptions,
-) -> Result<BatchOutcome, AppError> {
+) -> Result<BatchOutcome, RunError> {
     let started = Instant::now();
     if !input_dir.is_dir() {
-        return Err(AppError::Input(crate::error::InputError::Format {
+        return Err(RunError::Input(crate::error::InputError::Format {
             path: input_dir.to_path_buf(),
             message: "not a folder; give the folder holding the recordings".into(),
         }));
     }
     std::fs::create_dir_all(out_dir).map_err(|e| OutputError::write(out_dir, e))?;
     let files = find_recordings(input_dir, out_dir).map_err(|source| {
-        AppError::Input(crate::error::InputError::Open {
+        RunError::Input(crate::error::InputError::Open {
             path: input_dir.to_path_buf(),
             source,
         })

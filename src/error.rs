@@ -48,3 +48,30 @@ impl OutputError {
         }
     }
 }
+
+/// Why running a recording (or a simulated session) through the pipeline failed: reading the
+/// input, writing the outputs, or setting up the simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Simulation(#[from] crate::simulate::SimError),
+}
+
+impl RunError {
+    /// Bad input (a file that cannot be used, a simulator setting that does not exist), as
+    /// opposed to a disk or internal failure.
+    pub fn is_input_error(&self) -> bool {
+        matches!(
+            self,
+            RunError::Input(_)
+                | RunError::Pipeline(crate::pipeline::PipelineError::Input(_))
+                | RunError::Simulation(_)
+        )
+    }
+}

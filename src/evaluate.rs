@@ -3,9 +3,16 @@
 //! A detected contraction matches a true squeeze or quick flick on the same channel when its onset
 //! is within `max_onset_error_s` (250 ms) of the true onset and the two overlap; each truth is
 //! matched at most once, nearest onset first.
+//!
+//! [`evaluate`] runs simulated sessions through the pipeline and scores them (`knip evaluate`).
 
+use crate::config::AnalysisConfig;
+use crate::error::RunError;
 use crate::event::{ContractionEvent, EventKind};
 use crate::frame::Role;
+use crate::pipeline::{self, Pace};
+use crate::simulate::{SimConfig, SimulatedPatient};
+use crate::sink::collect::{take_events, EventCollector};
 use crate::truth::{TruthEvent, TruthKind};
 use serde::Serialize;
 
@@ -259,6 +266,75 @@ pub fn format_table(results: &[SessionScore]) -> String {
         );
     }
     s
+}
+
+/// The protocols evaluation cycles through.
+pub const EVALUATION_PROTOCOLS: [&str; 3] = ["identify", "strength", "mixed"];
+
+/// Run `sessions` simulated sessions (seeds `first_seed..`) through the pipeline and score the
+/// detector against their truth. Sessions run on `threads` worker threads.
+pub fn evaluate(
+    sessions: usize,
+    first_seed: u64,
+    cfg: &AnalysisConfig,
+    threads: usize,
+) -> Result<Vec<SessionScore>, RunError> {
+    let jobs: Vec<(String, u64)> = (0..sessions)
+        .map(|i| {
+            (
+                EVALUATION_PROTOCOLS[i % EVALUATION_PROTOCOLS.len()].to_string(),
+                first_seed + i as u64,
+            )
+        })
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some((protocol, seed)) = jobs.get(i) else {
+                    break;
+                };
+                let r = evaluate_one(protocol, *seed, cfg);
+                if let Ok(mut v) = results.lock() {
+                    v.push((i, r));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+fn evaluate_one(protocol: &str, seed: u64, cfg: &AnalysisConfig) -> Result<SessionScore, RunError> {
+    let sim = SimConfig {
+        protocol: protocol.to_string(),
+        seed,
+        ..SimConfig::default()
+    };
+    let patient = SimulatedPatient::new(&sim)?;
+    let truth = patient.truth().to_vec();
+    let duration_s = patient.duration_s();
+    let snr_note = serde_json::to_string(patient.params()).unwrap_or_default();
+    let collector = EventCollector::default();
+    let events = collector.handle();
+    pipeline::run(
+        Box::new(patient),
+        cfg,
+        vec![Box::new(collector)],
+        Pace::Unpaced,
+    )?;
+    let events = take_events(&events);
+    Ok(SessionScore {
+        protocol: protocol.to_string(),
+        seed,
+        duration_s,
+        snr_note,
+        pfm: score_channel(&truth, &events, Role::PfmEmg),
+        pressure: score_channel(&truth, &events, Role::Pressure),
+    })
 }
 
 #[cfg(test)]

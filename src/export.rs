@@ -7,14 +7,14 @@
 //! and seed, which determine them), user markers from `--markers`, lost-sample gaps from the
 //! writer itself.
 
-use crate::app::{AppError, EventCollector};
 use crate::config::AnalysisConfig;
-use crate::error::{InputError, OutputError};
+use crate::error::{InputError, OutputError, RunError};
 use crate::event::{ContractionEvent, EventKind};
 use crate::frame::{Block, StreamSpec};
 use crate::pipeline::{self, Pace};
 use crate::sidecar::{Sidecar, SIDECAR_FORMAT};
 use crate::simulate::{Cue, SimConfig, SimulatedPatient};
+use crate::sink::collect::{take_events, EventCollector};
 use crate::sink::edf::{Annotation, EdfFormat, EdfIdentity, EdfSummary, EdfWriteError, EdfWriter};
 use crate::source::csv_file::{CsvOptions, CsvSource};
 use crate::source::edf::EdfSource;
@@ -77,10 +77,10 @@ pub fn read_sidecar_beside(csv: &Path) -> Option<Sidecar> {
 }
 
 /// Rewrites the sidecar beside `csv` after `change` (owner-only, via a temporary file).
-pub fn update_sidecar(csv: &Path, change: impl FnOnce(&mut Sidecar)) -> Result<(), AppError> {
+pub fn update_sidecar(csv: &Path, change: impl FnOnce(&mut Sidecar)) -> Result<(), RunError> {
     let path = csv.with_extension("json");
     let mut sidecar = read_sidecar_beside(csv).ok_or_else(|| {
-        AppError::Input(InputError::Format {
+        RunError::Input(InputError::Format {
             path: path.clone(),
             message: "no knip sidecar to update".into(),
         })
@@ -97,7 +97,7 @@ pub fn update_sidecar(csv: &Path, change: impl FnOnce(&mut Sidecar)) -> Result<(
         f.sync_all()?;
         std::fs::rename(&tmp, &path)
     };
-    write().map_err(|e| AppError::Output(OutputError::write(&path, e)))
+    write().map_err(|e| RunError::Output(OutputError::write(&path, e)))
 }
 
 /// Reads user markers: an anomanor export (`Annotations:` section) or a CSV of
@@ -268,7 +268,7 @@ pub fn export(
     cfg: &AnalysisConfig,
     out: &Path,
     opts: &ExportOptions,
-) -> Result<ExportOutcome, AppError> {
+) -> Result<ExportOutcome, RunError> {
     let opened = open_recording(input, csv_opts)?;
     let mut warnings = opened.warnings.clone();
     let spec = opened.source.spec().clone();
@@ -308,11 +308,11 @@ pub fn export(
         std::fs::create_dir_all(dir).map_err(|e| OutputError::write(dir, e))?;
     }
     let edf_err = |e: EdfWriteError| match e {
-        EdfWriteError::Unsupported { path, message } => AppError::Input(InputError::Format {
+        EdfWriteError::Unsupported { path, message } => RunError::Input(InputError::Format {
             path: input.to_path_buf(),
             message: format!("cannot export to {}: {message}", path.display()),
         }),
-        EdfWriteError::Output(o) => AppError::Output(o),
+        EdfWriteError::Output(o) => RunError::Output(o),
     };
     let writer = EdfWriter::create(out, opts.format, &spec, identity).map_err(edf_err)?;
     let writer = Arc::new(Mutex::new(Some(writer)));
@@ -327,13 +327,9 @@ pub fn export(
     let end = pipeline::run(Box::new(tee), cfg, vec![Box::new(collector)], Pace::Unpaced)?;
     warnings.extend(end.warnings.iter().cloned());
     if let Some(e) = error.lock().ok().and_then(|mut e| e.take()) {
-        return Err(AppError::Output(e));
+        return Err(RunError::Output(e));
     }
-    let mut events = events_h
-        .lock()
-        .map(|mut v| std::mem::take(&mut *v))
-        .unwrap_or_default();
-    events.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
+    let events = take_events(&events_h);
 
     let mut annotations = Vec::new();
     if let Some(s) = &sidecar {
@@ -373,7 +369,7 @@ pub fn export(
         .ok()
         .and_then(|mut w| w.take())
         .ok_or_else(|| {
-            AppError::Output(OutputError::write(
+            RunError::Output(OutputError::write(
                 out,
                 std::io::Error::other("the EDF writer was lost"),
             ))

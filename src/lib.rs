@@ -3,9 +3,10 @@
 //! Samples flow `source → conditioning → detection → sinks`, one implementation for live sessions,
 //! replay and offline analysis. See `README.md` for the command line and file formats.
 
-pub mod app;
+pub mod analyze;
 pub mod batch;
 pub mod config;
+pub mod demo;
 pub mod detect;
 pub mod device;
 pub mod dsp;

@@ -5,13 +5,14 @@
 //! in `recording.gaps.csv`, all flushed at least every 0.25 s) and the report folder at the end.
 //! `replay`: a recording (decoded CSV or raw bytes) through the same pipeline and views.
 
-use crate::app::{AppError, EventCollector};
 use crate::config::AnalysisConfig;
+use crate::error::RunError;
 use crate::error::{InputError, OutputError};
 use crate::event::ContractionEvent;
 use crate::frame::StreamSpec;
 use crate::pipeline::{self, Pace, RunEnd};
 use crate::sidecar::Sidecar;
+use crate::sink::collect::EventCollector;
 use crate::sink::live::LiveStatus;
 use crate::sink::report::{ReportSink, ReportSource};
 use crate::source::csv_file::{CsvOptions, CsvSource};
@@ -55,7 +56,7 @@ pub enum RecordError {
     #[error(transparent)]
     Link(#[from] LinkError),
     #[error(transparent)]
-    App(#[from] AppError),
+    App(#[from] RunError),
     #[error(transparent)]
     Input(#[from] InputError),
     #[error(transparent)]
@@ -75,7 +76,7 @@ impl RecordError {
             self,
             RecordError::Input(_)
                 | RecordError::Link(LinkError::RawLog(_))
-                | RecordError::App(AppError::Input(_))
+                | RecordError::App(RunError::Input(_))
                 | RecordError::Pipeline(crate::pipeline::PipelineError::Input(_))
         )
     }

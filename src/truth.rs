@@ -5,8 +5,7 @@
 use crate::error::InputError;
 use crate::frame::Role;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What the simulated patient did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,22 +66,30 @@ pub struct TruthEvent {
     pub rep: u32,
 }
 
+/// Where the truth of a simulated recording goes: `session.csv` → `session.truth.csv`.
+pub fn truth_path_for(csv: &Path) -> PathBuf {
+    let stem = csv
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "recording".into());
+    csv.with_file_name(format!("{stem}.truth.csv"))
+}
+
 pub const TRUTH_HEADER: &str = "channel,onset_s,offset_s,kind,amplitude,rep";
 
+/// Writes `events` as `FILE.truth.csv` ([`TRUTH_HEADER`]).
 pub fn write_truth_csv(path: &Path, events: &[TruthEvent]) -> std::io::Result<()> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    writeln!(out, "{TRUTH_HEADER}")?;
+    let mut out = csv::Writer::from_path(path)?;
+    out.write_record(TRUTH_HEADER.split(','))?;
     for e in events {
-        writeln!(
-            out,
-            "{},{:.4},{:.4},{},{:.3},{}",
-            e.role.column_name(),
-            e.onset_s,
-            e.offset_s,
-            e.kind.as_str(),
-            e.amplitude,
-            e.rep
-        )?;
+        out.write_record([
+            e.role.column_name().to_string(),
+            format!("{:.4}", e.onset_s),
+            format!("{:.4}", e.offset_s),
+            e.kind.as_str().to_string(),
+            format!("{:.3}", e.amplitude),
+            e.rep.to_string(),
+        ])?;
     }
     out.flush()
 }

@@ -162,7 +162,7 @@ fn export_errors_name_the_problem() {
     let dir = tempfile::tempdir().expect("tempdir");
     let csv = simulate(dir.path(), "s.csv", "identify", 1);
     let o = knip(&["export", s(&csv), "--out", s(&dir.path().join("x.dat"))]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--format edf|bdf"), "{}", text(&o));
     let o = knip(&[
         "export",

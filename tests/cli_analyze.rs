@@ -241,3 +241,125 @@ fn demo_runs_fast_and_writes_its_report_and_recording() {
     let b = std::fs::read_to_string(again.join("contractions.csv")).unwrap();
     assert_eq!(a.lines().count(), b.lines().count(), "{a}\n---\n{b}");
 }
+
+/// Exit code 2 and a message naming `needles` (the file or the option).
+fn assert_input_error(args: &[&str], needles: &[&str]) {
+    let o = knip(args);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
+    assert!(!t.contains("panicked"), "{args:?}: {t}");
+    for n in needles {
+        assert!(t.contains(n), "{args:?}: message lacks '{n}': {t}");
+    }
+}
+
+#[test]
+fn missing_markers_file_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("short.csv");
+    std::fs::write(&csv, "time_s,pfm_emg\n0.000,1.0\n0.001,2.0\n").unwrap();
+    let markers = dir.path().join("missing_markers.txt");
+    let out = dir.path().join("o");
+    assert_input_error(
+        &[
+            "analyze",
+            csv.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--markers",
+            markers.to_str().unwrap(),
+        ],
+        &["missing_markers.txt"],
+    );
+    // `export --markers` too, and a marker file with a bad line names the line.
+    let edf = dir.path().join("short.edf");
+    assert_input_error(
+        &[
+            "export",
+            csv.to_str().unwrap(),
+            "--out",
+            edf.to_str().unwrap(),
+            "--markers",
+            markers.to_str().unwrap(),
+        ],
+        &["missing_markers.txt"],
+    );
+    let bad = dir.path().join("bad_markers.csv");
+    std::fs::write(&bad, "time_s,text\n1.0,start\nsoon,end\n").unwrap();
+    assert_input_error(
+        &[
+            "export",
+            csv.to_str().unwrap(),
+            "--out",
+            edf.to_str().unwrap(),
+            "--markers",
+            bad.to_str().unwrap(),
+        ],
+        &["bad_markers.csv", "line 3"],
+    );
+}
+
+#[test]
+fn out_of_range_options_exit_2_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("short.csv");
+    std::fs::write(&csv, "time_s,pfm_emg\n0.000,1.0\n0.001,2.0\n").unwrap();
+    let c = csv.to_str().unwrap();
+    let out = dir.path().join("o");
+    let o = out.to_str().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert_input_error(&["analyze", c, "--out", o, "--notch", "55"], &["--notch"]);
+    assert_input_error(
+        &["analyze", c, "--out", o, "--onset-k", "0"],
+        &["--onset-k"],
+    );
+    assert_input_error(&["batch", d, "--out", o, "--jobs", "0"], &["--jobs"]);
+    assert_input_error(
+        &[
+            "record",
+            "--port",
+            "/dev/null",
+            "--format",
+            "line",
+            "--out",
+            o,
+            "--range",
+            "5,1",
+        ],
+        &["--range", "5,1"],
+    );
+    assert_input_error(
+        &[
+            "record",
+            "--port",
+            "/dev/null",
+            "--format",
+            "line",
+            "--out",
+            o,
+            "--seq-bits",
+            "12",
+        ],
+        &["--seq-bits"],
+    );
+    assert_input_error(
+        &["simulate", "--protocol", "nosuch", "--out", c],
+        &["nosuch"],
+    );
+    assert_input_error(
+        &["simulate", "--channels", "pfm_emg,knee", "--out", c],
+        &["--channels", "knee"],
+    );
+    assert_input_error(
+        &["export", c, "--out", o, "--format", "xyz"],
+        &["--format", "xyz"],
+    );
+    assert_input_error(
+        &["export", c, "--out", "short.edf", "--start", "yesterday"],
+        &["--start", "yesterday"],
+    );
+    assert_input_error(
+        &["progress-fill", "--patient", "p1", "--first-day", "May 1"],
+        &["--first-day"],
+    );
+}

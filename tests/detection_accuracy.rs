@@ -2,8 +2,8 @@
 //! fatigue, and mixed sessions with coughs, knacks and strains; SNR from poor to good; ECG, mains,
 //! motion spikes), scored as the issue asks. `knip evaluate` prints the same figures.
 
-use knip::app::evaluate;
 use knip::config::AnalysisConfig;
+use knip::evaluate::evaluate;
 use knip::evaluate::pooled;
 
 #[test]

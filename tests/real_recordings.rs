@@ -1,7 +1,7 @@
 //! Detection on real recordings from public sources (`data/real/`, provenance and licences in
 //! `data/README.md`), against what is documented about each.
 
-use knip::app::analyze;
+use knip::analyze::analyze;
 use knip::config::AnalysisConfig;
 use knip::event::{ContractionEvent, EventKind};
 use knip::source::csv_file::{read_anomanor_markers, CsvOptions};

@@ -147,3 +147,133 @@ fn protocols_are_listed_and_custom_toml_loads_or_explains() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("short.toml"));
 }
+
+/// Exit code 2 and a message naming `needles` (the file or the option).
+fn assert_input_error(args: &[&str], needles: &[&str]) {
+    let o = knip(args);
+    let t = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
+    assert!(!t.contains("panicked"), "{args:?}: {t}");
+    for n in needles {
+        assert!(t.contains(n), "{args:?}: message lacks '{n}': {t}");
+    }
+}
+
+#[test]
+fn session_input_errors_exit_2_naming_the_file_or_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let o = out.to_str().unwrap();
+    // Protocols: unknown name, a TOML that is not a protocol.
+    assert_input_error(
+        &[
+            "session",
+            "--simulate",
+            "--fast",
+            "--protocol",
+            "nosuch",
+            "--out",
+            o,
+        ],
+        &["nosuch"],
+    );
+    assert_input_error(
+        &["demo", "--fast", "--protocol", "nosuch", "--out", o],
+        &["nosuch"],
+    );
+    let bad = dir.path().join("bad_protocol.toml");
+    std::fs::write(&bad, "name = \"bad\"\n").unwrap();
+    assert_input_error(
+        &[
+            "session",
+            "--simulate",
+            "--fast",
+            "--protocol",
+            bad.to_str().unwrap(),
+            "--out",
+            o,
+        ],
+        &["bad_protocol.toml"],
+    );
+    // Scoring thresholds: missing file, unknown field.
+    let scoring = dir.path().join("scoring_missing.toml");
+    assert_input_error(
+        &[
+            "session",
+            "--simulate",
+            "--fast",
+            "--scoring",
+            scoring.to_str().unwrap(),
+            "--out",
+            o,
+        ],
+        &["scoring_missing.toml"],
+    );
+    let scoring = dir.path().join("scoring_bad.toml");
+    std::fs::write(&scoring, "coact_amber_idx = 2\n").unwrap();
+    assert_input_error(
+        &[
+            "session",
+            "--simulate",
+            "--fast",
+            "--scoring",
+            scoring.to_str().unwrap(),
+            "--out",
+            o,
+        ],
+        &["scoring_bad.toml", "coact_amber_idx"],
+    );
+    // Calibration: missing file, not a calibration.
+    let cal = dir.path().join("calibration_missing.json");
+    assert_input_error(
+        &[
+            "session",
+            "--simulate",
+            "--fast",
+            "--calibration",
+            cal.to_str().unwrap(),
+            "--out",
+            o,
+        ],
+        &["calibration_missing.json"],
+    );
+    let cal = dir.path().join("calibration_bad.json");
+    std::fs::write(&cal, "{\"not\": \"a calibration\"}").unwrap();
+    assert_input_error(
+        &[
+            "session",
+            "--simulate",
+            "--fast",
+            "--calibration",
+            cal.to_str().unwrap(),
+            "--out",
+            o,
+        ],
+        &["calibration_bad.json"],
+    );
+    // Option values; a session needs a source.
+    assert_input_error(&["session", "--speed", "0", "--out", o], &["--speed"]);
+    assert_input_error(
+        &["session", "--out", o],
+        &["--port", "--replay", "--simulate"],
+    );
+    assert_input_error(
+        &["session", "--port", "/dev/null", "--out", o],
+        &["--format"],
+    );
+    assert_input_error(&["demo", "--speed", "0", "--out", o], &["--speed"]);
+    assert_input_error(
+        &["demo", "--fast", "--notch", "55", "--out", o],
+        &["--notch"],
+    );
+    let rec = dir.path().join("rec.csv");
+    std::fs::write(&rec, "time_s,pfm_emg\n0.000,1.0\n0.001,2.0\n").unwrap();
+    assert_input_error(
+        &["replay", rec.to_str().unwrap(), "--speed", "0", "--out", o],
+        &["--speed"],
+    );
+}

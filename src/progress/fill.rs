@@ -14,13 +14,13 @@
 //! Note the simulator draws a whole new patient per seed, so rest level and co-activation vary
 //! from session to session more than one real patient's would.
 
-use crate::app::EventCollector;
 use crate::config::AnalysisConfig;
 use crate::pipeline::{self, Pace};
 use crate::progress::db::{store, ProgressError};
 use crate::progress::record::SessionRecord;
 use crate::simulate::rng::Rng;
 use crate::simulate::{SimConfig, SimulatedPatient};
+use crate::sink::collect::EventCollector;
 use crate::sink::report::Summary;
 use crate::summary_table::SummaryTable;
 use chrono::{Datelike, Duration, FixedOffset, NaiveDate, TimeZone, Weekday};

@@ -52,6 +52,7 @@ impl SessionError {
         matches!(
             self,
             SessionError::Input(_)
+                | SessionError::Simulation(_)
                 | SessionError::Link(LinkError::RawLog(_))
                 | SessionError::Pipeline(PipelineError::Input(_))
         )
@@ -537,7 +538,7 @@ pub fn run_guided(
             sidecar.started_at = Some(now_rfc3339());
             sidecar.notes = Some("simulated patient following a guided session".into());
             sidecar.session = Some(session_info(o, mode));
-            let truth_path = crate::app::truth_path_for(&own_recording);
+            let truth_path = crate::truth::truth_path_for(&own_recording);
             crate::truth::write_truth_csv(&truth_path, patient.truth())
                 .map_err(|e| OutputError::write(&truth_path, e))?;
             let writer = crate::sink::record::RecordingWriter::create(&own_recording, &sidecar)?;

@@ -114,6 +114,7 @@ pub mod dsp;
 pub mod rng;
 mod schedule;
 mod synth;
+pub mod write;
 
 use crate::error::InputError;
 use crate::frame::{Block, ChannelChunk, ChannelSpec, Role, StreamSpec};

@@ -1,6 +1,7 @@
 //! Where results go: recordings, report tables, plots.
 
 pub mod assessment_plot;
+pub mod collect;
 pub mod decimate;
 pub mod edf;
 pub mod live;

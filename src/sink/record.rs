@@ -14,7 +14,7 @@ use crate::frame::Block;
 use crate::sidecar::Sidecar;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Write the CSV to the operating system at least this often, seconds of signal.
@@ -42,7 +42,7 @@ impl ChannelState {
 pub struct RecordingWriter {
     csv_path: PathBuf,
     json_path: PathBuf,
-    out: BufWriter<File>,
+    out: csv::Writer<File>,
     sidecar: Sidecar,
     /// The sidecar as last written to disk.
     written_sidecar: Sidecar,
@@ -137,7 +137,9 @@ impl RecordingWriter {
         let mut w = RecordingWriter {
             csv_path: csv_path.to_path_buf(),
             json_path,
-            out: BufWriter::with_capacity(1 << 16, file),
+            out: csv::WriterBuilder::new()
+                .buffer_capacity(1 << 16)
+                .from_writer(file),
             sidecar: sidecar.clone(),
             written_sidecar: sidecar.clone(),
             channels: sidecar
@@ -159,14 +161,11 @@ impl RecordingWriter {
             lost: 0,
             line: String::with_capacity(128),
         };
-        let mut header = String::from("time_s");
-        for c in &sidecar.channels {
-            header.push(',');
-            header.push_str(&c.name);
-        }
-        header.push('\n');
         w.out
-            .write_all(header.as_bytes())
+            .write_record(
+                std::iter::once("time_s").chain(sidecar.channels.iter().map(|c| c.name.as_str())),
+            )
+            .map_err(std::io::Error::from)
             .and_then(|_| w.out.flush())
             .map_err(|e| OutputError::write(&w.csv_path, e))?;
         Ok(w)
@@ -240,22 +239,22 @@ impl RecordingWriter {
             .min()
             .filter(|&row| row < limit)
         {
-            self.line.clear();
             let t = self.sidecar.start_time_s + row as f64 / self.row_rate_hz;
             use std::fmt::Write as _;
+            self.line.clear();
             let _ = write!(self.line, "{:.*}", self.time_decimals, t);
+            let write_err = |e: csv::Error| OutputError::write(&self.csv_path, e.into());
+            self.out.write_field(&self.line).map_err(write_err)?;
             for ch in &mut self.channels {
-                self.line.push(',');
+                self.line.clear();
                 if ch.pending.front().is_some_and(|p| p.0 == row) {
                     if let Some((_, v)) = ch.pending.pop_front() {
                         write_significant(&mut self.line, v);
                     }
                 }
+                self.out.write_field(&self.line).map_err(write_err)?;
             }
-            self.line.push('\n');
-            self.out
-                .write_all(self.line.as_bytes())
-                .map_err(|e| OutputError::write(&self.csv_path, e))?;
+            self.out.write_record(None::<&[u8]>).map_err(write_err)?;
             self.next_row = row + 1;
             if self.next_row - self.last_flush_row >= self.flush_every_rows {
                 self.out

@@ -21,7 +21,6 @@ use crate::sidecar::Sidecar;
 use crate::sink::record::RecordingWriter;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -448,7 +447,7 @@ pub fn map_channels(
 pub struct LinkRecorder {
     csv: RecordingWriter,
     raw: RawLogWriter,
-    gaps: std::io::BufWriter<std::fs::File>,
+    gaps: csv::Writer<std::fs::File>,
     gaps_path: PathBuf,
     last_flush: Instant,
 }
@@ -483,8 +482,9 @@ impl LinkRecorder {
         }
         raw.flush().map_err(|e| OutputError::write(&raw_path, e))?;
         let f = std::fs::File::create(&gaps_path).map_err(|e| OutputError::write(&gaps_path, e))?;
-        let mut gaps = std::io::BufWriter::new(f);
-        writeln!(gaps, "start_s,end_s,start_index,lost_samples,cause")
+        let mut gaps = csv::Writer::from_writer(f);
+        gaps.write_record(["start_s", "end_s", "start_index", "lost_samples", "cause"])
+            .map_err(std::io::Error::from)
             .and_then(|_| gaps.flush())
             .map_err(|e| OutputError::write(&gaps_path, e))?;
         Ok(LinkRecorder {
@@ -501,12 +501,15 @@ impl LinkRecorder {
             GapCause::Wire => "wire",
             GapCause::Unplugged => "unplugged",
         };
-        writeln!(
-            self.gaps,
-            "{:.6},{:.6},{},{},{cause}",
-            g.start_s, g.end_s, g.start_index, g.lost_samples
-        )
-        .map_err(|e| OutputError::write(&self.gaps_path, e))
+        self.gaps
+            .write_record([
+                format!("{:.6}", g.start_s),
+                format!("{:.6}", g.end_s),
+                g.start_index.to_string(),
+                g.lost_samples.to_string(),
+                cause.to_string(),
+            ])
+            .map_err(|e| OutputError::write(&self.gaps_path, e.into()))
     }
 
     fn flush_if_due(&mut self) -> Result<(), OutputError> {

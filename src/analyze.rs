@@ -1,0 +1,77 @@
+//! Analysing a recording: read it (knip's own CSV, anybody's CSV, EDF/BDF), run the pipeline and
+//! write the report folder.
+
+use crate::config::AnalysisConfig;
+use crate::error::RunError;
+use crate::event::ContractionEvent;
+use crate::pipeline::{self, Pace, RunEnd};
+use crate::sink::collect::{take_events, EventCollector};
+use crate::sink::report::{ReportSink, ReportSource};
+use crate::source::csv_file::CsvOptions;
+use std::path::{Path, PathBuf};
+
+/// The outcome of an analysis: where the report went and what was found.
+#[derive(Debug)]
+pub struct AnalyzeOutcome {
+    pub out_dir: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub events: Vec<ContractionEvent>,
+    pub end: RunEnd,
+    pub warnings: Vec<String>,
+}
+
+/// Reads a recording (knip's own or anybody's CSV, or EDF/BDF) and writes the report folder.
+pub fn analyze(
+    input: &Path,
+    opts: &CsvOptions,
+    cfg: &AnalysisConfig,
+    out_dir: &Path,
+    markers: Vec<(f64, String)>,
+) -> Result<AnalyzeOutcome, RunError> {
+    // CSV (knip's or anybody's) or EDF/BDF, by extension.
+    let opened = crate::export::open_recording(input, opts)?;
+    let source = opened.source;
+    let mut warnings: Vec<String> = opened.warnings.clone();
+    let mut markers = markers;
+    markers.extend(opened.markers);
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| input.display().to_string());
+    let report = ReportSink::new(
+        out_dir,
+        ReportSource {
+            input: input.display().to_string(),
+            title: name,
+            details: serde_json::json!({ "reader_warnings": opened.warnings, "sidecar": opened.sidecar }),
+        },
+        cfg,
+    )
+    .with_markers(markers);
+    let collector = EventCollector::default();
+    let events = collector.handle();
+    let end = pipeline::run(
+        source,
+        cfg,
+        vec![Box::new(report), Box::new(collector)],
+        Pace::Unpaced,
+    )?;
+    warnings.extend(end.warnings.iter().cloned());
+    let files = [
+        "contractions.csv",
+        "events.csv",
+        "summary.csv",
+        "session.json",
+        "report.png",
+    ]
+    .iter()
+    .map(|f| out_dir.join(f))
+    .collect();
+    Ok(AnalyzeOutcome {
+        out_dir: out_dir.to_path_buf(),
+        files,
+        events: take_events(&events),
+        end,
+        warnings,
+    })
+}

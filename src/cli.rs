@@ -1,0 +1,545 @@
+//! The command line's types: every command, its options and their help texts, and the checks
+//! of option values that need no file. `main.rs` parses these and hands each command to its
+//! module in `cmd/`.
+
+use clap::{Args, Parser, Subcommand};
+use knip::config::AnalysisConfig;
+use knip::source::csv_file::CsvOptions;
+use std::path::PathBuf;
+
+/// Bad input on the command line: an option value out of range, an unknown name, a file the
+/// option names that cannot be used. The message names the option; `knip` exits with 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// `Err(UsageError(message))` unless `ok`.
+pub fn require(ok: bool, message: impl Into<String>) -> Result<(), UsageError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(message.into()))
+    }
+}
+
+#[derive(Parser)]
+#[command(
+    name = "knip",
+    version,
+    about = "Pelvic-floor muscle training with biofeedback: live contraction detection, hold and co-activation scoring, session reports",
+    after_help = "Start with `knip demo`: a simulated patient trains while you watch, and a report is written to ./knip-demo/."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// A simulated patient does a guided session through the live pipeline; live status on the
+    /// terminal and a report written to disk.
+    Demo(DemoArgs),
+    /// A guided training or assessment session (see `knip protocols`) with a sensor
+    /// (--port), a recording (--replay) or the simulated patient (--simulate): calibration,
+    /// cues, live view, per-rep verdicts; recording and reports into --out, the session into
+    /// the patient's progress history with --patient.
+    Session(SessionArgs),
+    /// Write a simulated session: FILE.csv, its sidecar FILE.json and ground truth FILE.truth.csv.
+    Simulate(SimulateArgs),
+    /// Analyse a recording (knip's own, or any CSV) and write contractions.csv, events.csv,
+    /// summary.csv, session.json and report.png into --out.
+    Analyze(AnalyzeArgs),
+    /// Score the detector against simulated sessions with known truth (F1, onset and hold errors).
+    Evaluate(EvaluateArgs),
+    /// List the built-in protocols.
+    Protocols,
+    /// List serial ports with their USB ids and names, and the wire format each probably speaks.
+    Devices(DevicesArgs),
+    /// Record a sensor on a serial port through the live pipeline: live status, a crash-safe
+    /// recording (CSV + sidecar + raw bytes) and the report in --out. Ctrl-C stops cleanly.
+    Record(RecordArgs),
+    /// Play a recording (decoded CSV, or the raw bytes `recording.raw`) through the live
+    /// pipeline and views; a raw replay reproduces the session's events exactly.
+    Replay(ReplayArgs),
+    /// Analyse every recording (.csv, .edf, .bdf) under DIR on all cores: a report folder each
+    /// and one batch.csv; files that cannot be analysed are listed with the reason and skipped.
+    Batch(BatchArgs),
+    /// A patient's progress over weeks from the progress database: progress.csv and
+    /// progress.png (squeezes/day vs the goal of 30, sessions and streaks, hold time, %MVC,
+    /// co-activation, rest level, six-month horizon). Without --patient, lists the patients.
+    Progress(ProgressArgs),
+    /// Fill a progress database with simulated days of training (each session simulated and
+    /// analysed by the real pipeline), to try `knip progress`.
+    ProgressFill(ProgressFillArgs),
+    /// Export a recording (knip CSV, any CSV, EDF/BDF) to EDF+ or BDF+ with annotations: cues,
+    /// phases, contractions, coughs, strains, lost-sample gaps and markers.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Protocol the simulated patient follows (see `knip protocols`).
+    #[arg(long, default_value = "strength")]
+    pub protocol: String,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Playback speed: 1 = real time, 10 = ten times faster.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// As fast as the CPU allows (overrides --speed).
+    #[arg(long)]
+    pub fast: bool,
+    /// Folder for the report and the recording.
+    #[arg(long, default_value = "knip-demo")]
+    pub out: PathBuf,
+    /// One line per event, no level bar (automatic when output is not a terminal).
+    #[arg(long)]
+    pub plain: bool,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// A sensor on a serial port: the options `record` and `session` share.
+#[derive(Args, Clone, Debug, Default)]
+pub struct SerialArgs {
+    /// The serial port, e.g. /dev/ttyACM0, /dev/ttyUSB0, COM3 (see `knip devices`).
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Wire format: `line` (text lines) or `cyton` (OpenBCI Cyton packets).
+    #[arg(long, value_parser = ["line", "cyton"])]
+    pub format: Option<String>,
+    #[arg(long, default_value_t = knip::source::serial::DEFAULT_BAUD)]
+    pub baud: u32,
+    /// Sampling rate of a text-line device, Hz (when it does not send `# rate_hz=`).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Channel roles in column order, or role:column (1-based): `pfm_emg,abd_emg`,
+    /// `pfm_emg:1,abd_emg:2` (for a Cyton: board channels).
+    #[arg(long)]
+    pub channels: Option<String>,
+    /// Width of a text device's sample counter in the first column, bits (8, 16, 32).
+    #[arg(long)]
+    pub seq_bits: Option<u32>,
+    /// Valid range of a text device's values, `MIN,MAX`; values outside are lost samples.
+    #[arg(long, allow_hyphen_values = true)]
+    pub range: Option<String>,
+    /// Cyton channel gain (firmware default 24).
+    #[arg(long, default_value_t = knip::source::cyton::DEFAULT_GAIN)]
+    pub gain: f64,
+    /// Give up waiting for an unplugged device after this many seconds (default: wait
+    /// until Ctrl-C).
+    #[arg(long)]
+    pub reconnect_timeout: Option<f64>,
+}
+
+impl SerialArgs {
+    /// The port's settings, checked; `duration_s` stops the stream after that much device time.
+    pub fn options(
+        &self,
+        port: &str,
+        duration_s: Option<f64>,
+    ) -> Result<knip::source::serial::SerialOptions, UsageError> {
+        let format = self.format.as_deref().ok_or_else(|| {
+            UsageError("--format is needed with --port: `line` (text lines) or `cyton`".into())
+        })?;
+        if let Some(b) = self.seq_bits {
+            require(
+                matches!(b, 8 | 16 | 32),
+                format!("--seq-bits takes 8, 16 or 32, not {b}"),
+            )?;
+        }
+        if let Some(r) = self.rate {
+            require(r > 0.0 && r.is_finite(), "--rate must be positive")?;
+        }
+        let value_range = match &self.range {
+            Some(text) => {
+                let (lo, hi) = text
+                    .split_once(',')
+                    .and_then(|(a, b)| {
+                        Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?))
+                    })
+                    .filter(|(a, b)| a < b)
+                    .ok_or_else(|| {
+                        UsageError(format!(
+                            "--range takes MIN,MAX with MIN < MAX, not `{text}`"
+                        ))
+                    })?;
+                Some((lo, hi))
+            }
+            None => None,
+        };
+        let wire = if format == "cyton" {
+            require(self.gain > 0.0, "--gain must be positive")?;
+            knip::source::link::WireFormat::Cyton(knip::source::cyton::CytonConfig {
+                gain: self.gain,
+            })
+        } else {
+            knip::source::link::WireFormat::Line(knip::source::line::LineConfig {
+                rate_hz: self.rate,
+                seq_bits: self.seq_bits,
+                value_range,
+            })
+        };
+        let mut link = knip::source::link::LinkConfig::new(wire);
+        if let Some(c) = &self.channels {
+            link.channels = knip::source::link::parse_channel_requests(c)
+                .map_err(|e| UsageError(format!("--channels {c}: {e}")))?;
+        }
+        link.duration_s = duration_s;
+        link.reconnect_timeout_s = self.reconnect_timeout;
+        Ok(knip::source::serial::SerialOptions {
+            port: port.to_string(),
+            baud: self.baud,
+            link,
+        })
+    }
+}
+
+/// Where a guided session's samples come from.
+#[derive(Args, Clone, Debug, Default)]
+pub struct SourceArgs {
+    #[command(flatten)]
+    pub serial: SerialArgs,
+    /// Replay a recording instead: `recording.raw` (decoded again exactly as live) or a CSV.
+    /// A guided session's recording is run with its own protocol, calibration and pauses.
+    #[arg(long, conflicts_with_all = ["port", "simulate"])]
+    pub replay: Option<PathBuf>,
+    /// The simulated patient follows the cues (what `knip demo` uses).
+    #[arg(long, conflicts_with = "port")]
+    pub simulate: bool,
+    /// Seed of the simulated patient.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Playback speed of the simulator or a replay: 1 = real time, 10 = ten times faster.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// As fast as the CPU allows (overrides --speed).
+    #[arg(long)]
+    pub fast: bool,
+}
+
+/// Options of a guided session.
+#[derive(Args, Clone, Debug)]
+pub struct SessionArgs {
+    /// Built-in protocol name or a protocol .toml file [default: strength; for a replay, the
+    /// recording's own].
+    #[arg(long)]
+    pub protocol: Option<String>,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Folder for the report and the recording.
+    #[arg(long, default_value = "knip-session")]
+    pub out: PathBuf,
+    /// One line per event instead of the full-screen view (automatic without a terminal).
+    #[arg(long)]
+    pub plain: bool,
+    /// A saved calibration.json: skip the rest baseline and the maximal squeezes.
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
+    /// Scoring thresholds (TOML, any subset of the fields in session.json's `scoring`); the
+    /// defaults are engineering choices, not validated.
+    #[arg(long)]
+    pub scoring: Option<PathBuf>,
+    /// Pseudonymous patient id (never a name): the session is stored in the progress database,
+    /// "n of 30 today" is read from it.
+    #[arg(long)]
+    pub patient: Option<String>,
+    /// Progress database (default: progress.sqlite in the user's data folder).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    #[arg(long, default_value = "strength")]
+    pub protocol: String,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Channels to produce, comma-separated (pfm_emg, abd_emg, pressure).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "pfm_emg,abd_emg,pressure"
+    )]
+    pub channels: Vec<String>,
+    /// EMG sampling rate, Hz.
+    #[arg(long, default_value_t = 2000.0)]
+    pub emg_rate: f64,
+    /// Pressure sampling rate, Hz.
+    #[arg(long, default_value_t = 100.0)]
+    pub pressure_rate: f64,
+    /// Probe or electrodes, recorded in the sidecar.
+    #[arg(long)]
+    pub probe: Option<String>,
+    /// Posture (lying, sitting, standing, walking), recorded in the sidecar.
+    #[arg(long)]
+    pub posture: Option<String>,
+    /// Pseudonymous patient id, recorded in the sidecar (never a name).
+    #[arg(long)]
+    pub patient: Option<String>,
+    /// Also write the session as EDF+ (.edf) or BDF+ (.bdf) with annotations.
+    #[arg(long)]
+    pub edf: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct AnalyzeArgs {
+    /// The recording: a knip CSV (with its .json sidecar), any CSV, or EDF/BDF.
+    pub file: PathBuf,
+    /// Folder for the report (created if needed).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub columns: Columns,
+    /// Draw clinician markers from an anorectal-manometry text file (its `Annotations:` part).
+    #[arg(long)]
+    pub markers: Option<PathBuf>,
+    /// Store the session's scores in the progress database under this pseudonymous id
+    /// (default: the sidecar's patient_id, if any).
+    #[arg(long)]
+    pub patient: Option<String>,
+    /// Progress database (default: progress.sqlite in the user's data folder).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    #[arg(long, default_value_t = 20)]
+    pub sessions: usize,
+    #[arg(long, default_value_t = 1)]
+    pub first_seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Also write every session's scores as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Args)]
+pub struct DevicesArgs {
+    /// Also listen to this port for a moment and tell its format from what arrives.
+    #[arg(long)]
+    pub probe: Option<String>,
+    /// How long to listen with --probe, seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub listen_s: f64,
+    #[arg(long, default_value_t = knip::source::serial::DEFAULT_BAUD)]
+    pub baud: u32,
+}
+
+#[derive(Args)]
+pub struct RecordArgs {
+    #[command(flatten)]
+    pub serial: SerialArgs,
+    /// Stop after this many seconds of device time.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Folder for the recording and the report.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub plain: bool,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    pub file: PathBuf,
+    /// Playback speed: 1 = real time.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// As fast as the CPU allows (overrides --speed).
+    #[arg(long)]
+    pub fast: bool,
+    /// Report folder (default: FILE's folder / replay-<name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub plain: bool,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Args)]
+pub struct BatchArgs {
+    pub dir: PathBuf,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Recordings analysed at once (default: all cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub columns: Columns,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Args)]
+pub struct ProgressArgs {
+    /// Pseudonymous patient id.
+    #[arg(long)]
+    pub patient: Option<String>,
+    #[arg(long, default_value = "knip-progress")]
+    pub out: PathBuf,
+    /// Database file (default: progress.sqlite in the user's data folder).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ProgressFillArgs {
+    #[arg(long)]
+    pub patient: String,
+    #[arg(long, default_value_t = 90)]
+    pub days: u32,
+    /// Seed of the simulated course (adherence, sessions, which simulated patients).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// First day, YYYY-MM-DD (default: DAYS days before today).
+    #[arg(long)]
+    pub first_day: Option<String>,
+    /// The patient's UTC offset in minutes (which calendar day a session counts for).
+    #[arg(long, default_value_t = 60, allow_negative_numbers = true)]
+    pub utc_offset_min: i32,
+    /// EMG rate of the simulated sessions, Hz.
+    #[arg(long, default_value_t = 1000.0)]
+    pub emg_rate: f64,
+    /// Sessions simulated at once (default: all cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    pub file: PathBuf,
+    /// edf (16-bit) or bdf (24-bit); default from the --out extension.
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Wall-clock start of the recording, RFC 3339 (default: the sidecar's started_at).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// User markers: a CSV of time_s,text (or an anomanor export).
+    #[arg(long)]
+    pub markers: Option<PathBuf>,
+    /// Pseudonymous patient code for the EDF+ patient field (never a name).
+    #[arg(long)]
+    pub patient: Option<String>,
+    #[command(flatten)]
+    pub columns: Columns,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// How to read a CSV without a sidecar (or pick EDF signals).
+#[derive(Args, Clone, Default)]
+pub struct Columns {
+    /// Sampling rate when the file has no time_s column, Hz.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Column (or EDF signal) holding pelvic-floor EMG (name or 1-based number).
+    #[arg(long)]
+    pub pfm: Option<String>,
+    /// Column (or EDF signal) holding abdominal EMG.
+    #[arg(long)]
+    pub abd: Option<String>,
+    /// Column (or EDF signal) holding probe pressure.
+    #[arg(long)]
+    pub pressure: Option<String>,
+    /// EMG columns are already RMS envelopes: no band-pass, no RMS.
+    #[arg(long)]
+    pub envelope: bool,
+    /// Threads parsing a large CSV file ahead of the analysis [default: the number of cores;
+    /// 1: no extra threads]. The results are the same whatever the number.
+    #[arg(long, value_name = "N")]
+    pub read_threads: Option<usize>,
+}
+
+impl Columns {
+    pub fn options(&self) -> CsvOptions {
+        CsvOptions {
+            rate_hz: self.rate,
+            pfm: self.pfm.clone(),
+            abd: self.abd.clone(),
+            pressure: self.pressure.clone(),
+            envelope: self.envelope,
+            block_rows: 0,
+            read_threads: self
+                .read_threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            read_chunk_bytes: 0,
+        }
+    }
+}
+
+/// Analysis settings that can be changed from the command line; everything else is in
+/// `session.json` with its default.
+#[derive(Args, Clone, Debug, Default)]
+pub struct Settings {
+    /// Mains notch at 50 or 60 Hz (and harmonics); off by default, as SENIAM advises.
+    #[arg(long)]
+    pub notch: Option<f64>,
+    /// Length of the calibration rest, seconds.
+    #[arg(long)]
+    pub calibration_s: Option<f64>,
+    /// Where the calibration rest starts, seconds after the recording starts (a marked rest).
+    #[arg(long)]
+    pub calibration_start_s: Option<f64>,
+    /// Onset threshold: rest mean + K × rest SD.
+    #[arg(long)]
+    pub onset_k: Option<f64>,
+    /// Shortest contraction, seconds (shorter bursts are coughs or artifacts).
+    #[arg(long)]
+    pub min_contraction_s: Option<f64>,
+    /// Moving-RMS window, ms.
+    #[arg(long)]
+    pub envelope_ms: Option<f64>,
+}
+
+impl Settings {
+    pub fn config(&self) -> Result<AnalysisConfig, UsageError> {
+        let mut c = AnalysisConfig::default();
+        if let Some(n) = self.notch {
+            require(
+                n == 50.0 || n == 60.0,
+                format!("--notch takes 50 or 60 (the mains frequency), not {n}"),
+            )?;
+            c.conditioning.notch_hz = Some(n);
+        }
+        if let Some(v) = self.calibration_s {
+            require(v > 0.0, "--calibration-s must be positive")?;
+            c.detector.calibration_s = v;
+        }
+        if let Some(v) = self.calibration_start_s {
+            require(v >= 0.0, "--calibration-start-s must not be negative")?;
+            c.detector.calibration_skip_s = v;
+        }
+        if let Some(v) = self.onset_k {
+            require(v > 0.0, "--onset-k must be positive")?;
+            c.detector.onset_k = v;
+        }
+        if let Some(v) = self.min_contraction_s {
+            require(v >= 0.0, "--min-contraction-s must not be negative")?;
+            c.detector.min_contraction_s = v;
+        }
+        if let Some(v) = self.envelope_ms {
+            require(v > 0.0, "--envelope-ms must be positive")?;
+            c.conditioning.envelope_window_ms = v;
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,33 @@
+//! One module per command: each takes its parsed options, calls the library and prints what
+//! happened. The library never calls back into this layer.
+
+pub mod analyze;
+pub mod batch;
+pub mod devices;
+pub mod evaluate;
+pub mod export;
+pub mod progress;
+pub mod progress_fill;
+pub mod protocols;
+pub mod record;
+pub mod replay;
+pub mod session;
+pub mod simulate;
+
+/// Worker threads when the user did not say: one per core.
+pub fn all_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// Ctrl-C (and SIGTERM) end a session or recording cleanly: the report is still written. A
+/// second Ctrl-C ends at once (the recording is safe on disk anyway).
+pub fn stop_on_signals() -> knip::source::link::StopHandle {
+    let stop = knip::source::link::StopHandle::default();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, stop.flag());
+        let _ = signal_hook::flag::register(sig, stop.flag());
+    }
+    stop
+}

@@ -1,0 +1,63 @@
+//! `knip record`: a sensor on a serial port through the live pipeline, recorded crash-safely.
+
+use crate::cli::{RecordArgs, UsageError};
+use std::io::IsTerminal;
+
+pub fn run(a: RecordArgs) -> anyhow::Result<()> {
+    let RecordArgs {
+        serial,
+        duration,
+        out,
+        plain,
+        settings,
+    } = a;
+    let cfg = settings.config()?;
+    let port = serial.port.clone().ok_or_else(|| {
+        UsageError(
+            "--port is needed: the serial port, e.g. /dev/ttyACM0 (see `knip devices`)".into(),
+        )
+    })?;
+    let serial_options = serial.options(&port, duration)?;
+    let stop = super::stop_on_signals();
+    let stdout = std::io::stdout();
+    let bar = !plain && stdout.is_terminal();
+    let opts = knip::record_cmd::RecordOptions {
+        serial: serial_options,
+        out_dir: out,
+        bar,
+    };
+    let o = knip::record_cmd::record(
+        &opts,
+        &cfg,
+        Box::new(stdout),
+        Box::new(std::io::stderr()),
+        Some(stop),
+    )?;
+    println!();
+    for w in &o.warnings {
+        eprintln!("warning: {w}");
+    }
+    let s = &o.link.stats;
+    println!(
+        "{} samples recorded ({:.1} s device time); {} lost ({} while unplugged, {} gap(s)); {} unplug(s)",
+        s.samples,
+        o.end.end_time_s,
+        s.lost_samples,
+        s.lost_while_unplugged,
+        o.link.gaps.len(),
+        s.disconnects
+    );
+    if o.link.format == "cyton" {
+        println!(
+            "Cyton loss is counted from its 1-byte counter, modulo 256: a gap of 256                      packets (1.02 s) or more looks shorter than it was."
+        );
+    }
+    println!(
+        "Recording: {} (+ .json, {}, {})",
+        o.recording.display(),
+        o.raw.display(),
+        o.gaps.display()
+    );
+    println!("Report written to {}/", o.out_dir.display());
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! `knip replay FILE`: a recording (decoded CSV or raw bytes) through the live pipeline and views.
+
+use crate::cli::{require, ReplayArgs, SessionArgs, SourceArgs};
+use std::io::IsTerminal;
+
+pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
+    let ReplayArgs {
+        file,
+        speed,
+        fast,
+        out,
+        plain,
+        settings,
+    } = a;
+    let cfg = settings.config()?;
+    require(speed > 0.0, "--speed must be positive")?;
+    let out = out.unwrap_or_else(|| {
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "recording".into());
+        file.with_file_name(format!("replay-{stem}"))
+    });
+    if knip::export::read_sidecar_beside(&file).is_some_and(|s| s.session.is_some()) {
+        // A guided session's recording: the same session again, reps and verdicts.
+        return super::session::session(SessionArgs {
+            protocol: None,
+            source: SourceArgs {
+                replay: Some(file),
+                speed,
+                fast,
+                ..Default::default()
+            },
+            out,
+            plain,
+            calibration: None,
+            scoring: None,
+            patient: None,
+            db: None,
+            settings,
+        });
+    }
+    let stdout = std::io::stdout();
+    let bar = !plain && stdout.is_terminal();
+    let opts = knip::record_cmd::ReplayOptions {
+        input: file.clone(),
+        speed: (!fast).then_some(speed),
+        out_dir: out,
+        bar,
+    };
+    let o = knip::record_cmd::replay(&opts, &cfg, Box::new(stdout))?;
+    println!();
+    for w in &o.warnings {
+        eprintln!("warning: {w}");
+    }
+    let counted = o
+        .events
+        .iter()
+        .filter(|e| e.kind == knip::event::EventKind::Contraction)
+        .count();
+    println!(
+        "{} ({} replay): {:.1} s, {counted} contractions; report in {}/",
+        file.display(),
+        o.kind,
+        o.end.end_time_s,
+        o.out_dir.display()
+    );
+    Ok(())
+}

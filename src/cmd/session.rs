@@ -1,0 +1,178 @@
+//! `knip session` and `knip demo`: a guided session from any source — a sensor on a serial
+//! port, a recording replayed, or the simulated patient — through the one runner, its views and
+//! reports. `demo` is `session --simulate`; on a simulator-only protocol (`mixed`, `long`) it
+//! runs the simulated patient through the live detector instead.
+
+use crate::cli::{require, DemoArgs, SessionArgs, SourceArgs, UsageError};
+use knip::demo::DemoOptions;
+use knip::session::calibrate::Calibration;
+use knip::session::drive::{self, GuidedOptions, SessionInput};
+use knip::session::protocol::Protocol;
+use knip::session::score::ScoringConfig;
+use knip::simulate::SimConfig;
+use std::io::IsTerminal;
+use std::path::Path;
+
+/// The input error of an option's file (a protocol, scoring or calibration file).
+fn input_error(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(drive::SessionError::Input(
+        knip::error::InputError::Format {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        },
+    ))
+}
+
+/// `knip session`: choose the source, the protocol, scoring and calibration (given, or the
+/// recording's own when replaying a guided session), run it, and say where the report is.
+pub fn session(a: SessionArgs) -> anyhow::Result<()> {
+    let cfg = a.settings.config()?;
+    let s = &a.source;
+    require(
+        s.speed > 0.0 && s.speed.is_finite(),
+        "--speed must be a positive number",
+    )?;
+    let speed = (!s.fast).then_some(s.speed);
+    let recorded = s
+        .replay
+        .as_deref()
+        .and_then(knip::export::read_sidecar_beside);
+    let recorded_session = recorded.as_ref().and_then(|r| r.session.clone());
+    let input = match (&s.serial.port, &s.replay, s.simulate) {
+        (Some(port), None, false) => SessionInput::Serial(s.serial.options(port, None)?),
+        (None, Some(path), false) => SessionInput::Replay {
+            path: path.clone(),
+            speed,
+        },
+        (None, None, true) => SessionInput::Simulate {
+            seed: s.seed,
+            speed,
+        },
+        _ => {
+            return Err(UsageError(
+                "choose where the samples come from: --port PORT --format line|cyton (a \
+                 sensor), --replay FILE (a recording) or --simulate (the simulated patient)"
+                    .into(),
+            )
+            .into())
+        }
+    };
+    let protocol = match (&a.protocol, &recorded_session) {
+        (Some(p), _) => Protocol::load(p).map_err(|e| input_error(Path::new(p), e))?,
+        (None, Some(info)) => info.protocol.clone(),
+        (None, None) => Protocol::load("strength").map_err(anyhow::Error::msg)?,
+    };
+    let scoring = match (&a.scoring, &recorded_session) {
+        (Some(p), _) => ScoringConfig::from_toml_file(p).map_err(|e| input_error(p, e))?,
+        (None, Some(info)) => info.scoring.clone(),
+        (None, None) => ScoringConfig::default(),
+    };
+    let calibration = match (&a.calibration, &recorded_session) {
+        (Some(p), _) => Some(Calibration::load(p).map_err(|e| input_error(p, e))?),
+        (None, Some(info)) => info.calibration.clone(),
+        (None, None) => None,
+    };
+    let patient = a
+        .patient
+        .clone()
+        .or_else(|| recorded.as_ref().and_then(|r| r.patient_id.clone()));
+    let tui = !a.plain && std::io::stdout().is_terminal();
+    let o = GuidedOptions {
+        protocol,
+        input,
+        out_dir: a.out.clone(),
+        tui,
+        calibration,
+        done_today: 0,
+        scoring,
+        patient_id: patient,
+        scripted_pauses: recorded_session.map(|i| i.pauses).unwrap_or_default(),
+        stop: Some(super::stop_on_signals()),
+    };
+    let outcome = drive::run_guided(
+        &o,
+        &cfg,
+        Box::new(std::io::stdout()),
+        Box::new(std::io::stderr()),
+    )?;
+    for w in &outcome.warnings {
+        eprintln!("warning: {w}");
+    }
+    println!("Report written to {}/", a.out.display());
+    for f in &outcome.files {
+        println!("  {}", f.display());
+    }
+    Ok(())
+}
+
+/// `knip demo`: the simulated patient in a guided session (or the detector demo).
+pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
+    let DemoArgs {
+        protocol,
+        seed,
+        speed,
+        fast,
+        out,
+        plain,
+        settings,
+    } = a;
+    if knip::session::protocol::Protocol::load(&protocol).is_ok() {
+        return session(SessionArgs {
+            protocol: Some(protocol),
+            source: SourceArgs {
+                simulate: true,
+                seed,
+                speed,
+                fast,
+                ..Default::default()
+            },
+            out,
+            plain,
+            calibration: None,
+            scoring: None,
+            patient: None,
+            db: None,
+            settings,
+        });
+    }
+    let cfg = settings.config()?;
+    require(speed > 0.0, "--speed must be positive")?;
+    let stdout = std::io::stdout();
+    let bar = !plain && stdout.is_terminal();
+    let opts = DemoOptions {
+        sim: SimConfig {
+            protocol,
+            seed,
+            ..SimConfig::default()
+        },
+        speed: (!fast).then_some(speed),
+        out_dir: out,
+        bar,
+    };
+    let outcome = knip::demo::demo(&opts, &cfg, Box::new(stdout))?;
+    println!();
+    println!("Report written to {}/", outcome.out_dir.display());
+    for f in [
+        "report.png",
+        "contractions.csv",
+        "summary.csv",
+        "events.csv",
+        "session.json",
+    ] {
+        println!("  {}", outcome.out_dir.join(f).display());
+    }
+    println!(
+        "Recording: {} (+ .json sidecar, .truth.csv ground truth)",
+        outcome.recording.display()
+    );
+    let s = &outcome.score;
+    println!(
+        "Detector vs the simulated truth: F1 {:.3} ({} found, {} missed, {} extra), median onset error {:.0} ms",
+        s.f1(),
+        s.true_positives,
+        s.false_negatives,
+        s.false_positives,
+        1000.0 * s.median_abs_onset_error_s()
+    );
+    Ok(())
+}
