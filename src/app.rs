@@ -39,6 +39,8 @@ pub struct AnalyzeOutcome {
     pub events: Vec<ContractionEvent>,
     pub end: RunEnd,
     pub warnings: Vec<String>,
+    /// The typed scores the report was written from (holds, valid holds, co-activation, ...).
+    pub scores: crate::score::AnalysisScores,
 }
 
 /// Collects every decided event (for callers that want them in memory as well).
@@ -90,6 +92,25 @@ pub fn analyze(
     out_dir: &Path,
     markers: Vec<(f64, String)>,
 ) -> Result<AnalyzeOutcome, AppError> {
+    analyze_scored(
+        input,
+        opts,
+        cfg,
+        &crate::score::ScoringConfig::default(),
+        out_dir,
+        markers,
+    )
+}
+
+/// [`analyze`] with scoring thresholds (`--scoring`).
+pub fn analyze_scored(
+    input: &Path,
+    opts: &CsvOptions,
+    cfg: &AnalysisConfig,
+    scoring: &crate::score::ScoringConfig,
+    out_dir: &Path,
+    markers: Vec<(f64, String)>,
+) -> Result<AnalyzeOutcome, AppError> {
     // CSV (knip's or anybody's) or EDF/BDF, by extension.
     let opened = crate::export::open_recording(input, opts)?;
     let source = opened.source;
@@ -109,7 +130,9 @@ pub fn analyze(
         },
         cfg,
     )
-    .with_markers(markers);
+    .with_markers(markers)
+    .with_scoring(scoring);
+    let scores = report.scores_handle();
     let collector = EventCollector::default();
     let events = collector.handle();
     let end = pipeline::run(
@@ -129,12 +152,23 @@ pub fn analyze(
     .iter()
     .map(|f| out_dir.join(f))
     .collect();
+    let scores = scores
+        .lock()
+        .ok()
+        .and_then(|mut s| s.take())
+        .ok_or_else(|| {
+            AppError::Input(crate::error::InputError::Format {
+                path: input.to_path_buf(),
+                message: "no data: the recording holds no channel to score".into(),
+            })
+        })?;
     Ok(AnalyzeOutcome {
         out_dir: out_dir.to_path_buf(),
         files,
         events: take_events(&events),
         end,
         warnings,
+        scores,
     })
 }
 

@@ -663,10 +663,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     Some(p) => p,
                     None => knip::progress::default_db_path()?,
                 };
-                let rec = knip::progress::SessionRecord::from_report(
+                let rec = knip::progress::SessionRecord::from_analysis(
                     &pid,
                     &file,
-                    &o.out_dir,
+                    &o.scores,
                     sidecar.as_ref(),
                 )?;
                 let conn = knip::progress::open(&path)?;
