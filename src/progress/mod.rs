@@ -60,7 +60,7 @@ pub fn write_report(
     let days = daily_rows(&sessions);
     crate::private_file::create_dir(out_dir).map_err(|e| OutputError::write(out_dir, e))?;
     let csv = out_dir.join("progress.csv");
-    daily::write_progress_csv(&csv, &days).map_err(|e| OutputError::write(&csv, e))?;
+    daily::write_progress_csv(&csv, &days)?;
     let png = out_dir.join("progress.png");
     plot::write_progress_png(
         &png,
