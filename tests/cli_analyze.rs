@@ -304,7 +304,13 @@ fn session_hold(csv: &Path, scoring: &ScoringConfig) -> (f64, bool) {
             phase("hold", PhaseKind::Hold, 5.0),
         ],
     };
-    let opened = knip::export::open_recording(csv, &CsvOptions::default()).unwrap();
+    // Blocks of 0.2 s, as a live device delivers them (the runner places events in the slots
+    // it has opened so far).
+    let opts = CsvOptions {
+        block_rows: 20,
+        ..CsvOptions::default()
+    };
+    let opened = knip::export::open_recording(csv, &opts).unwrap();
     let spec = opened.source.spec().clone();
     let setup = SessionSetup {
         protocol,
@@ -312,9 +318,9 @@ fn session_hold(csv: &Path, scoring: &ScoringConfig) -> (f64, bool) {
             channels: vec![ChannelCalibration {
                 role: knip::frame::Role::Pressure,
                 unit: "cmH2O".into(),
-                rest_mean: 0.0,
+                rest_mean: 10.0,
                 rest_sd: 0.1,
-                mvc: 35.0,
+                mvc: 45.0,
             }],
             source: "test".into(),
         }),
