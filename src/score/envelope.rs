@@ -119,6 +119,7 @@ impl EnvelopeHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::score::hold::BIN_S;
 
     #[test]
     fn bins_are_means_and_memory_is_bounded() {
@@ -149,10 +150,15 @@ mod tests {
         let mut h = EnvelopeHistory::new(DEFAULT_KEEP_S);
         h.push(0.0, rate, &v);
         h.flush();
-        let mut bins = Vec::new();
-        for c in v.chunks(5) {
-            bins.push(c.iter().sum::<f64>() / 5.0);
+        // The session history's bins: mean of the samples whose time falls in each bin.
+        let mut sums = std::collections::BTreeMap::<u64, (f64, f64)>::new();
+        for (k, x) in v.iter().enumerate() {
+            let b = (k as f64 / rate / BIN_S).floor() as u64;
+            let e = sums.entry(b).or_default();
+            e.0 += x;
+            e.1 += 1.0;
         }
+        let bins: Vec<f64> = sums.values().map(|(s, n)| s / n).collect();
         let mut s = crate::session::run::History::default();
         s.values = bins;
         let a = h.smoothed(2.0, 7.0, 25);
