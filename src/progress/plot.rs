@@ -233,8 +233,7 @@ fn draw_figure(f: &Frame<'_, '_>, p: &ProgressPlot<'_>, height: u32) -> Result<(
         format!("Valid squeezes per day (holds ≥ 5 s) — goal {DAILY_SQUEEZE_GOAL}"),
         format!("Sessions per day (goal {DAILY_SESSION_GOAL}) and training streak"),
         "Hold time (s): daily mean, daily longest".to_string(),
-        "Hold level and peak, % of maximal voluntary contraction (%MVC) · guided sessions and \
-         assessments (P = PERFECT, G = Glazer) marked"
+        "%MVC: hold level and peak · top marks: guided session, P = PERFECT, G = Glazer"
             .to_string(),
         "Squeezes with abdominal co-activation (%)".to_string(),
         format!(
@@ -499,9 +498,9 @@ fn draw_figure(f: &Frame<'_, '_>, p: &ProgressPlot<'_>, height: u32) -> Result<(
                         f,
                         top,
                         &[
-                            (DOT, "daily mean level"),
+                            (DOT, "daily level"),
                             (LIGHT_DOT, "daily peak"),
-                            (LINE, "weekly mean / guided session"),
+                            (LINE, "weekly mean"),
                         ],
                     )?;
                 } else {
