@@ -18,6 +18,8 @@ pub struct AnalyzeOutcome {
     pub events: Vec<ContractionEvent>,
     pub end: RunEnd,
     pub warnings: Vec<String>,
+    /// The typed scores the report was written from (holds, valid holds, co-activation, ...).
+    pub scores: crate::score::AnalysisScores,
 }
 
 /// Reads a recording (knip's own or anybody's CSV, or EDF/BDF) and writes the report folder.
@@ -25,6 +27,25 @@ pub fn analyze(
     input: &Path,
     opts: &CsvOptions,
     cfg: &AnalysisConfig,
+    out_dir: &Path,
+    markers: Vec<(f64, String)>,
+) -> Result<AnalyzeOutcome, RunError> {
+    analyze_scored(
+        input,
+        opts,
+        cfg,
+        &crate::score::ScoringConfig::default(),
+        out_dir,
+        markers,
+    )
+}
+
+/// [`analyze`] with scoring thresholds (`--scoring`).
+pub fn analyze_scored(
+    input: &Path,
+    opts: &CsvOptions,
+    cfg: &AnalysisConfig,
+    scoring: &crate::score::ScoringConfig,
     out_dir: &Path,
     markers: Vec<(f64, String)>,
 ) -> Result<AnalyzeOutcome, RunError> {
@@ -47,7 +68,9 @@ pub fn analyze(
         },
         cfg,
     )
-    .with_markers(markers);
+    .with_markers(markers)
+    .with_scoring(scoring);
+    let scores = report.scores_handle();
     let collector = EventCollector::default();
     let events = collector.handle();
     let end = pipeline::run(
@@ -67,11 +90,22 @@ pub fn analyze(
     .iter()
     .map(|f| out_dir.join(f))
     .collect();
+    let scores = scores
+        .lock()
+        .ok()
+        .and_then(|mut s| s.take())
+        .ok_or_else(|| {
+            RunError::Input(crate::error::InputError::Format {
+                path: input.to_path_buf(),
+                message: "no data: the recording holds no channel to score".into(),
+            })
+        })?;
     Ok(AnalyzeOutcome {
         out_dir: out_dir.to_path_buf(),
         files,
         events: take_events(&events),
         end,
         warnings,
+        scores,
     })
 }

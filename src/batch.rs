@@ -2,13 +2,13 @@
 //! folder each and one `batch.csv` with a row per recording. A file that cannot be analysed is
 //! a row with status `error` and the reason; the batch goes on.
 
-use crate::analyze::analyze;
+use crate::analyze::analyze_scored;
 use crate::config::AnalysisConfig;
 use crate::error::OutputError;
 use crate::error::RunError;
+use crate::score::{AnalysisScores, ScoringConfig};
+use crate::sink::report::csv_error;
 use crate::source::csv_file::CsvOptions;
-use crate::summary_table::SummaryTable;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -31,8 +31,8 @@ pub struct BatchRow {
     /// Path relative to the input folder.
     pub file: PathBuf,
     pub report_dir: PathBuf,
-    /// The report's summary, or why the file was skipped.
-    pub result: Result<SummaryTable, String>,
+    /// The recording's scores (in memory, from the analysis), or why the file was skipped.
+    pub result: Result<AnalysisScores, String>,
     pub warnings: usize,
     pub wall_s: f64,
 }
@@ -125,16 +125,16 @@ fn analyse_one(
     path: &Path,
     report_dir: &Path,
     opts: &BatchOptions,
-) -> Result<(SummaryTable, usize), String> {
+    scoring: &ScoringConfig,
+) -> Result<(AnalysisScores, usize), String> {
     // Files already run in parallel: each is read by one thread.
     let mut csv = opts.csv.clone();
     if opts.jobs > 1 {
         csv.read_threads = 1;
     }
-    let run = || -> Result<(SummaryTable, usize), RunError> {
-        let o = analyze(path, &csv, &opts.cfg, report_dir, Vec::new())?;
-        let table = SummaryTable::read(&report_dir.join("summary.csv"))?;
-        Ok((table, o.warnings.len()))
+    let run = || -> Result<(AnalysisScores, usize), RunError> {
+        let o = analyze_scored(path, &csv, &opts.cfg, scoring, report_dir, Vec::new())?;
+        Ok((o.scores, o.warnings.len()))
     };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
         Ok(Ok(v)) => Ok(v),
@@ -151,6 +151,16 @@ pub fn run(
     input_dir: &Path,
     out_dir: &Path,
     opts: &BatchOptions,
+) -> Result<BatchOutcome, RunError> {
+    run_scored(input_dir, out_dir, opts, &ScoringConfig::default())
+}
+
+/// [`run`] with scoring thresholds (`--scoring`).
+pub fn run_scored(
+    input_dir: &Path,
+    out_dir: &Path,
+    opts: &BatchOptions,
+    scoring: &ScoringConfig,
 ) -> Result<BatchOutcome, RunError> {
     let started = Instant::now();
     if !input_dir.is_dir() {
@@ -196,7 +206,7 @@ pub fn run(
                 let rel = rel.clone();
                 let report_dir = out_dir.join(name);
                 let t = Instant::now();
-                let r = analyse_one(path, &report_dir, opts);
+                let r = analyse_one(path, &report_dir, opts, scoring);
                 let (result, warnings) = match r {
                     Ok((t, w)) => (Ok(t), w),
                     Err(e) => (Err(e), 0),
@@ -235,77 +245,97 @@ pub fn run(
 }
 
 /// Columns of `batch.csv`.
-pub const BATCH_HEADER: &str =
-    "file,status,reason,duration_s,channel,contractions,holds_2s,holds_5s,\
-mean_hold_s,longest_hold_s,mean_peak,unit,rest_level,coactivated,coughs,strains,artifacts,warnings,\
-analysis_s,report_dir";
+pub const BATCH_COLUMNS: [&str; 20] = [
+    "file",
+    "status",
+    "reason",
+    "duration_s",
+    "channel",
+    "contractions",
+    "holds_2s",
+    "holds_5s",
+    "mean_hold_s",
+    "longest_hold_s",
+    "mean_peak",
+    "unit",
+    "rest_level",
+    "coactivated",
+    "coughs",
+    "strains",
+    "artifacts",
+    "warnings",
+    "analysis_s",
+    "report_dir",
+];
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\"").replace(['\n', '\r'], " "))
-    } else {
-        s.to_string()
-    }
+/// The `batch.csv` row of one recording's scores (from `status` to `artifacts`, without the
+/// file, warnings, time and folder).
+pub fn score_fields(s: &AnalysisScores) -> Vec<String> {
+    let cfg = &s.scoring;
+    let f3 = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_default();
+    let Some(c) = s.primary() else {
+        return vec![
+            "ok".into(),
+            String::new(),
+            format!("{:.3}", s.duration_s),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            s.coughs().to_string(),
+            s.strains().to_string(),
+            String::new(),
+        ];
+    };
+    vec![
+        "ok".into(),
+        String::new(),
+        format!("{:.3}", s.duration_s),
+        c.name.clone(),
+        c.count().to_string(),
+        c.holds_at_least(cfg.identification_hold_s, cfg).to_string(),
+        c.holds_at_least(cfg.strength_hold_s, cfg).to_string(),
+        f3(c.mean_hold_s()),
+        f3(c.longest_hold_s()),
+        f3(c.mean_peak()),
+        c.unit.clone(),
+        f3(c.rest_level),
+        c.coactivated().map(|n| n.to_string()).unwrap_or_default(),
+        // Coughs are tagged on every channel they show on: counted once.
+        s.coughs().to_string(),
+        s.strains().to_string(),
+        c.artifacts.to_string(),
+    ]
 }
 
 fn write_table(path: &Path, rows: &[BatchRow]) -> Result<(), OutputError> {
-    let io = |e| OutputError::write(path, e);
-    let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
-    writeln!(w, "{BATCH_HEADER}").map_err(io)?;
+    let file = std::fs::File::create(path).map_err(|e| OutputError::write(path, e))?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    let err = csv_error(path);
+    w.write_record(BATCH_COLUMNS).map_err(&err)?;
     for r in rows {
-        let file = csv_field(&r.file.display().to_string());
-        let dir = csv_field(&r.report_dir.display().to_string());
+        let mut rec = vec![r.file.display().to_string()];
         match &r.result {
             Err(reason) => {
-                writeln!(
-                    w,
-                    "{file},error,{},,,,,,,,,,,,,,,,{:.3},",
-                    csv_field(reason),
-                    r.wall_s
-                )
-                .map_err(io)?;
+                rec.extend(["error".to_string(), reason.replace(['\n', '\r'], " ")]);
+                rec.resize(BATCH_COLUMNS.len() - 2, String::new());
+                rec.push(format!("{:.3}", r.wall_s));
+                rec.push(String::new());
             }
-            Ok(t) => {
-                let ch = t.primary_channel().unwrap_or("");
-                let v = |m: &str| t.row(ch, m).map(|r| r.value.clone()).unwrap_or_default();
-                let most = |m: &str| -> String {
-                    let vals: Vec<f64> = t
-                        .rows
-                        .iter()
-                        .filter(|r| r.metric == m)
-                        .filter_map(|r| r.value.parse::<f64>().ok())
-                        .collect();
-                    if vals.is_empty() {
-                        String::new()
-                    } else {
-                        // Coughs are tagged on every channel they show on: count them once.
-                        format!("{}", vals.iter().cloned().fold(0.0, f64::max))
-                    }
-                };
-                writeln!(
-                    w,
-                    "{file},ok,,{},{ch},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{dir}",
-                    t.row("all", "duration")
-                        .map(|r| r.value.clone())
-                        .unwrap_or_default(),
-                    v("contractions"),
-                    v("holds_2s_or_longer"),
-                    v("holds_5s_or_longer"),
-                    v("mean_hold"),
-                    v("longest_hold"),
-                    v("mean_peak"),
-                    csv_field(t.unit(ch, "mean_peak").unwrap_or("")),
-                    v("rest_level"),
-                    v("coactivated_contractions"),
-                    most("coughs"),
-                    most("strains"),
-                    v("artifacts"),
-                    r.warnings,
-                    r.wall_s
-                )
-                .map_err(io)?;
+            Ok(s) => {
+                rec.extend(score_fields(s));
+                rec.push(r.warnings.to_string());
+                rec.push(format!("{:.3}", r.wall_s));
+                rec.push(r.report_dir.display().to_string());
             }
         }
+        w.write_record(&rec).map_err(&err)?;
     }
-    w.flush().map_err(io)
+    w.flush().map_err(|e| OutputError::write(path, e))
 }

@@ -305,6 +305,10 @@ pub struct AnalyzeArgs {
     /// Progress database (default: progress.sqlite in the user's data folder).
     #[arg(long)]
     pub db: Option<PathBuf>,
+    /// Scoring thresholds (TOML, any subset of the fields in session.json's `scoring`); the
+    /// defaults are engineering choices, not validated.
+    #[arg(long)]
+    pub scoring: Option<PathBuf>,
     #[command(flatten)]
     pub settings: Settings,
 }
@@ -381,6 +385,10 @@ pub struct BatchArgs {
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub columns: Columns,
+    /// Scoring thresholds (TOML, any subset of the fields in session.json's `scoring`); the
+    /// defaults are engineering choices, not validated.
+    #[arg(long)]
+    pub scoring: Option<PathBuf>,
     #[command(flatten)]
     pub settings: Settings,
 }

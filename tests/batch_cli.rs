@@ -173,3 +173,61 @@ fn export_errors_name_the_problem() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("missing.csv"), "{}", text(&o));
 }
+
+#[test]
+fn batch_table_values_equal_the_in_memory_analysis_results() {
+    use knip::batch::{BatchOptions, BATCH_COLUMNS};
+    use knip::config::AnalysisConfig;
+    use knip::source::csv_file::CsvOptions;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    let a = simulate(&input, "a.csv", "strength", 2);
+    let b = simulate(&input, "b, with comma.csv", "identify", 3);
+    let out = dir.path().join("out");
+    let opts = BatchOptions {
+        jobs: 2,
+        csv: CsvOptions::default(),
+        cfg: AnalysisConfig::default(),
+        progress_bar: false,
+    };
+    let outcome = knip::batch::run(&input, &out, &opts).expect("batch");
+    let mut table = csv::Reader::from_path(&outcome.table).expect("batch.csv");
+    assert_eq!(
+        table.headers().expect("header").iter().collect::<Vec<_>>(),
+        BATCH_COLUMNS.to_vec()
+    );
+    let rows: Vec<csv::StringRecord> = table.records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.len(), 2);
+    for (file, rec) in [a, b].iter().zip(&rows) {
+        assert_eq!(
+            &rec[0],
+            file.file_name().and_then(|n| n.to_str()).expect("name")
+        );
+        // The same recording analysed on its own: its in-memory scores give the row.
+        let o = knip::analyze::analyze(
+            file,
+            &CsvOptions::default(),
+            &AnalysisConfig::default(),
+            &dir.path().join("single"),
+            Vec::new(),
+        )
+        .expect("analyze");
+        let want = knip::batch::score_fields(&o.scores);
+        let got: Vec<&str> = rec.iter().skip(1).take(want.len()).collect();
+        assert_eq!(got, want, "{}", file.display());
+        let ch = o.scores.primary().expect("pelvic channel");
+        let col = |n: &str| BATCH_COLUMNS.iter().position(|c| *c == n).expect(n);
+        assert_eq!(rec[col("contractions")], ch.count().to_string());
+        assert_eq!(rec[col("holds_5s")], o.scores.valid_holds().to_string());
+        let mean_hold: f64 = rec[col("mean_hold_s")].parse().expect("mean hold");
+        assert!((mean_hold - ch.mean_hold_s().expect("holds")).abs() < 5e-4);
+    }
+    // The batch's own in-memory results are what it wrote.
+    for (row, rec) in outcome.rows.iter().zip(&rows) {
+        let s = row.result.as_ref().expect("ok");
+        let want = knip::batch::score_fields(s);
+        let got: Vec<&str> = rec.iter().skip(1).take(want.len()).collect();
+        assert_eq!(got, want);
+    }
+}

@@ -84,7 +84,7 @@ fn simulate_then_analyze_writes_every_report_file_with_the_contractions_found() 
     let mut lines = contractions.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "n,channel,onset_s,offset_s,duration_s,peak,mean,cv_pct,rise_s,release_s,unit,abd_mean,abd_index,abd_flag"
+        "n,channel,onset_s,offset_s,duration_s,hold_s,peak,mean,cv_pct,rise_s,release_s,unit,abd_mean,abd_index,abd_flag"
     );
     let pfm_rows: Vec<&str> = lines
         .filter(|l| l.split(',').nth(1) == Some("pfm_emg"))
@@ -362,4 +362,230 @@ fn out_of_range_options_exit_2_naming_the_option() {
         &["progress-fill", "--patient", "p1", "--first-day", "May 1"],
         &["--first-day"],
     );
+}
+
+// ---- One meaning for every score: the guided session and the analysis judge alike. ----
+
+use knip::config::AnalysisConfig;
+use knip::score::ScoringConfig;
+use knip::session::calibrate::{Calibration, ChannelCalibration};
+use knip::session::protocol::{Phase, PhaseKind, Protocol, ProtocolKind};
+use knip::session::run::{Controls, SessionRunner, SessionSetup, SessionSink};
+use knip::source::csv_file::CsvOptions;
+
+/// A pressure recording (100 Hz): 20 s rest, one squeeze of 30 cmH2O with 0.5-s ramps and a
+/// `plateau_s` plateau (hold above half the peak ≈ plateau + 0.5 s), 20 s rest.
+fn write_hold_csv(path: &Path, plateau_s: f64) {
+    let rate = 100.0;
+    let on = 20.3;
+    let ramp = 0.5;
+    let n = ((on + 2.0 * ramp + plateau_s + 20.0) * rate) as usize;
+    let mut text = String::from("time_s,pressure\n");
+    for k in 0..n {
+        let t = k as f64 / rate;
+        let x = t - on;
+        let level = if x < 0.0 {
+            0.0
+        } else if x < ramp {
+            30.0 * x / ramp
+        } else if x < ramp + plateau_s {
+            30.0
+        } else if x < 2.0 * ramp + plateau_s {
+            30.0 * (2.0 * ramp + plateau_s - x) / ramp
+        } else {
+            0.0
+        };
+        // Deterministic small noise so that rest has a spread.
+        let noise = 0.3 * ((k as f64 * 12.9898).sin() * 43758.5453).fract();
+        text.push_str(&format!("{t:.2},{:.3}\n", 10.0 + level + noise));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// The guided session's verdict on the recording: a rest phase, then one 5-s hold cued at 20 s.
+fn session_hold(csv: &Path, scoring: &ScoringConfig) -> (f64, bool) {
+    let cfg = AnalysisConfig::default();
+    let phase = |name: &str, kind, work_s| Phase {
+        name: name.into(),
+        kind,
+        cue: "test".into(),
+        reps: 1,
+        work_s,
+        rest_s: if kind == PhaseKind::Hold { 15.0 } else { 0.0 },
+        until_failure: false,
+        target_pct_mvc: None,
+        hold_from_max_hold: false,
+    };
+    let protocol = Protocol {
+        name: "one-hold".into(),
+        description: "test".into(),
+        kind: ProtocolKind::Training,
+        daily_goal_reps: 30,
+        phases: vec![
+            phase("rest", PhaseKind::Rest, 20.0),
+            phase("hold", PhaseKind::Hold, 5.0),
+        ],
+    };
+    // Blocks of 0.2 s, as a live device delivers them (the runner places events in the slots
+    // it has opened so far).
+    let opts = CsvOptions {
+        block_rows: 20,
+        ..CsvOptions::default()
+    };
+    let opened = knip::export::open_recording(csv, &opts).unwrap();
+    let spec = opened.source.spec().clone();
+    let setup = SessionSetup {
+        protocol,
+        calibration: Some(Calibration {
+            channels: vec![ChannelCalibration {
+                role: knip::frame::Role::Pressure,
+                unit: "cmH2O".into(),
+                rest_mean: 10.0,
+                rest_sd: 0.1,
+                mvc: 45.0,
+            }],
+            source: "test".into(),
+        }),
+        scoring: scoring.clone(),
+        done_today: 0,
+        pressure_delay_s: knip::session::run::pressure_delay_s(&spec, &cfg),
+        pause_mode: Default::default(),
+        scripted_pauses: Vec::new(),
+        event_settle_s: knip::session::run::event_settle_s(&spec, &cfg),
+    };
+    let sink = SessionSink::new(
+        SessionRunner::new(setup),
+        Vec::new(),
+        std::sync::Arc::new(Controls::default()),
+    );
+    let handle = sink.result_handle();
+    knip::pipeline::run(
+        opened.source,
+        &cfg,
+        vec![Box::new(sink)],
+        knip::pipeline::Pace::Unpaced,
+    )
+    .unwrap();
+    let r = handle.lock().unwrap().take().expect("session result");
+    let rep = r
+        .reps
+        .iter()
+        .find(|x| r.phases[x.phase].kind == PhaseKind::Hold)
+        .expect("the hold rep");
+    (rep.hold_s.expect("hold measured"), rep.passed())
+}
+
+fn summary_value(dir: &Path, channel: &str, metric: &str) -> String {
+    let mut r = csv::Reader::from_path(dir.join("summary.csv")).unwrap();
+    r.records()
+        .map(|x| x.unwrap())
+        .find(|x| &x[0] == channel && &x[1] == metric)
+        .map(|x| x[2].to_string())
+        .unwrap_or_else(|| panic!("{channel} {metric} in summary.csv"))
+}
+
+#[test]
+fn a_4_8_s_hold_is_judged_alike_by_the_session_the_analysis_and_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("hold.csv");
+    write_hold_csv(&csv, 4.3);
+    let lenient = ScoringConfig::default();
+    let strict = ScoringConfig {
+        hold_tolerance_s: 0.0,
+        ..ScoringConfig::default()
+    };
+    for (name, scoring, valid) in [("lenient", &lenient, true), ("strict", &strict, false)] {
+        let out = dir.path().join(name);
+        let o = knip::analyze::analyze_scored(
+            &csv,
+            &CsvOptions::default(),
+            &AnalysisConfig::default(),
+            scoring,
+            &out,
+            Vec::new(),
+        )
+        .unwrap();
+        let ch = o.scores.primary().expect("pressure channel");
+        assert_eq!(ch.contractions.len(), 1, "{:?}", ch.contractions);
+        let hold = ch.contractions[0].hold_s;
+        assert!((4.6..4.99).contains(&hold), "analysis hold {hold}");
+        // The analysis summary, the progress record and the session's verdict agree.
+        let counted = u32::from(valid);
+        assert_eq!(
+            summary_value(&out, "pressure", "holds_5s_or_longer"),
+            counted.to_string(),
+            "{name}"
+        );
+        let rec =
+            knip::progress::SessionRecord::from_analysis("P-1", &csv, &o.scores, None).unwrap();
+        assert_eq!(rec.valid_squeezes, counted, "{name}: progress");
+        assert_eq!(knip::score::valid_hold(hold, 5.0, scoring), valid);
+        let (session_hold_s, passed) = session_hold(&csv, scoring);
+        assert!(
+            (session_hold_s - hold).abs() < 0.05,
+            "session {session_hold_s} vs analysis {hold}"
+        );
+        assert_eq!(passed, valid, "{name}: the guided session's verdict");
+    }
+}
+
+#[test]
+fn the_scoring_config_sets_the_coactivation_flag_in_analysis_and_session_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = simulate(dir.path(), "strength", 4);
+    let run = |name: &str, scoring: &ScoringConfig| {
+        knip::analyze::analyze_scored(
+            &csv,
+            &CsvOptions::default(),
+            &AnalysisConfig::default(),
+            scoring,
+            &dir.path().join(name),
+            Vec::new(),
+        )
+        .unwrap()
+    };
+    let default = ScoringConfig::default();
+    let o = run("default", &default);
+    let ch = o.scores.primary().expect("pelvic channel");
+    let flagged = ch.coactivated().expect("an abdominal channel");
+    // Between the smallest and the largest index: some flagged, some not.
+    let mut idx: Vec<f64> = ch.contractions.iter().filter_map(|c| c.abd_index).collect();
+    idx.sort_by(f64::total_cmp);
+    assert!(idx.len() >= 3, "{idx:?}");
+    let middle = idx[idx.len() / 2];
+    let tuned = ScoringConfig {
+        coact_amber_index: middle,
+        coact_red_index: middle + 1000.0,
+        ..default.clone()
+    };
+    let t = run("tuned", &tuned);
+    let tch = t.scores.primary().expect("pelvic channel");
+    let tuned_flagged = tch.coactivated().expect("abdominal channel");
+    assert_ne!(flagged, tuned_flagged, "the threshold changes the count");
+    // Each contraction's flag is the session's rule (CoactFlag::classify with the same config
+    // and the abdominal lead) — one rule for both.
+    for c in &tch.contractions {
+        let session_flag = knip::score::contraction::coact_flag(
+            c.abd_index,
+            knip::score::contraction::abd_lead_ms(
+                o.events
+                    .iter()
+                    .find(|e| e.onset_s == c.onset_s && e.channel == c.channel)
+                    .expect("event"),
+                &o.events,
+            ),
+            &tuned,
+        );
+        assert_eq!(c.coact_flag, session_flag);
+    }
+    assert_eq!(
+        summary_value(
+            &dir.path().join("tuned"),
+            &tch.name,
+            "coactivated_contractions"
+        ),
+        tuned_flagged.to_string()
+    );
+    let rec = knip::progress::SessionRecord::from_analysis("P-1", &csv, &t.scores, None).unwrap();
+    assert_eq!(rec.coactivated, Some(tuned_flagged));
 }

@@ -152,3 +152,67 @@ fn the_fill_command_fills_a_database() {
     let o = knip(&["progress", "--db", s(&db)]);
     assert!(text(&o).contains("SIM"), "{}", text(&o));
 }
+
+#[test]
+fn analysing_a_recording_again_or_a_copy_of_it_counts_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("p.sqlite");
+    let csv = dir.path().join("s.csv");
+    let o = knip(&[
+        "simulate",
+        "--protocol",
+        "strength",
+        "--seed",
+        "8",
+        "--channels",
+        "pfm_emg,pressure",
+        "--emg-rate",
+        "1000",
+        "--out",
+        s(&csv),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let copy = dir.path().join("renamed.csv");
+    std::fs::copy(&csv, &copy).expect("copy");
+    std::fs::copy(csv.with_extension("json"), copy.with_extension("json")).expect("copy");
+    for (i, f) in [&csv, &csv, &copy].iter().enumerate() {
+        let rep = dir.path().join(format!("r{i}"));
+        let o = knip(&[
+            "analyze",
+            s(f),
+            "--out",
+            s(&rep),
+            "--patient",
+            "P-3",
+            "--db",
+            s(&db),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let o = knip(&["progress", "--db", s(&db)]);
+    assert!(text(&o).contains("P-3  1 sessions"), "{}", text(&o));
+    let out = dir.path().join("prog");
+    let o = knip(&[
+        "progress",
+        "--patient",
+        "P-3",
+        "--db",
+        s(&db),
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut r = csv::Reader::from_path(out.join("progress.csv")).expect("progress.csv");
+    let header = r.headers().expect("header").clone();
+    for c in [
+        "guided_sessions",
+        "peak_pct_mvc",
+        "perfect_power",
+        "glazer_tonic_mean",
+    ] {
+        assert!(header.iter().any(|h| h == c), "{c} in {header:?}");
+    }
+    let rows: Vec<_> = r.records().map(|x| x.expect("row")).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(&rows[0][3], "1", "one session");
+}

@@ -221,3 +221,228 @@ fn the_simulated_course_fills_the_database_and_draws() {
     let missing = progress::write_report(&db, "NOBODY", &report_dir).expect_err("no sessions");
     assert!(missing.to_string().contains("NOBODY"));
 }
+
+// ---- Sessions feed the history: each recording once, guided sessions with their scores. ----
+
+use knip::config::AnalysisConfig;
+use knip::session::drive::{run_simulated, session_sim, SimulatedSession};
+use knip::session::protocol::Protocol;
+use knip::session::run::{Controls, SessionSetup};
+use knip::source::csv_file::CsvOptions;
+
+fn analysed(csv: &std::path::Path, out: &std::path::Path) -> SessionRecord {
+    let o = knip::analyze::analyze(
+        csv,
+        &CsvOptions::default(),
+        &AnalysisConfig::default(),
+        out,
+        Vec::new(),
+    )
+    .expect("analyze");
+    let sidecar = knip::export::read_sidecar_beside(csv);
+    SessionRecord::from_analysis("P-9", csv, &o.scores, sidecar.as_ref()).expect("record")
+}
+
+#[test]
+fn an_analysed_recording_is_stored_once_even_again_or_copied() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("a.csv");
+    let sim = knip::simulate::SimConfig {
+        protocol: "strength".into(),
+        seed: 5,
+        ..Default::default()
+    };
+    knip::simulate::write::write_session(&sim, &csv, &AnalysisConfig::default()).expect("simulate");
+    let db = progress::open(&dir.path().join("p.sqlite")).expect("open");
+    let first = analysed(&csv, &dir.path().join("r1"));
+    assert!(first.valid_squeezes > 0, "{first:?}");
+    assert!(first
+        .recording_key
+        .as_deref()
+        .is_some_and(|k| k.starts_with("sha256:")));
+    progress::store(&db, &first).expect("store");
+    // Analysed again, and a copy (recording and sidecar) under another name.
+    progress::store(&db, &analysed(&csv, &dir.path().join("r2"))).expect("store");
+    let copy = dir.path().join("copy of a.csv");
+    std::fs::copy(&csv, &copy).expect("copy");
+    std::fs::copy(csv.with_extension("json"), copy.with_extension("json")).expect("copy");
+    let again = analysed(&copy, &dir.path().join("r3"));
+    assert_eq!(again.recording_key, first.recording_key);
+    progress::store(&db, &again).expect("store");
+    let got = progress::sessions(&db, "P-9").expect("read");
+    assert_eq!(got.len(), 1, "stored once: {got:?}");
+    let day = first.started_at.date_naive();
+    assert_eq!(
+        progress::valid_holds_on(&db, "P-9", day, *first.started_at.offset()).expect("today"),
+        first.valid_squeezes
+    );
+    // A different recording is another session.
+    let other = dir.path().join("b.csv");
+    let sim = knip::simulate::SimConfig { seed: 6, ..sim };
+    knip::simulate::write::write_session(&sim, &other, &AnalysisConfig::default())
+        .expect("simulate");
+    progress::store(&db, &analysed(&other, &dir.path().join("r4"))).expect("store");
+    assert_eq!(progress::sessions(&db, "P-9").expect("read").len(), 2);
+}
+
+fn guided(protocol: &str, seed: u64) -> knip::session::run::SessionResult {
+    let s = SimulatedSession {
+        setup: SessionSetup::new(Protocol::load(protocol).expect("protocol")),
+        sim: session_sim(seed),
+        speed: None,
+    };
+    run_simulated(
+        &s,
+        &AnalysisConfig::default(),
+        Vec::new(),
+        std::sync::Arc::new(Controls::default()),
+        |p| Box::new(p),
+    )
+    .expect("session")
+    .result
+}
+
+#[test]
+fn guided_sessions_are_stored_with_their_scores_and_assessments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = progress::open(&dir.path().join("p.sqlite")).expect("open");
+    let offset = FixedOffset::east_opt(2 * 3600).expect("offset");
+    let morning = offset
+        .with_ymd_and_hms(2026, 5, 4, 8, 0, 0)
+        .single()
+        .expect("time");
+    let evening = offset
+        .with_ymd_and_hms(2026, 5, 4, 23, 30, 0)
+        .single()
+        .expect("time");
+    // Training: valid holds and %MVC from the session's own calibration.
+    let strength = guided("strength", 11);
+    let rec = SessionRecord::from_session("P-5", &strength, "sha256:s1", morning, "simulator");
+    let passed = strength
+        .reps
+        .iter()
+        .filter(|r| r.kind == "hold" && r.passed())
+        .count() as u32;
+    assert!(passed > 0);
+    assert_eq!(rec.valid_squeezes, passed);
+    assert_eq!(rec.kind, progress::KIND_GUIDED);
+    assert!(rec.reps_done.is_some_and(|n| n >= passed));
+    assert!(
+        rec.mean_pct_mvc.is_some() && rec.peak_pct_mvc.is_some(),
+        "{rec:?}"
+    );
+    assert!(rec.mvc.is_some());
+    progress::store(&db, &rec).expect("store");
+    progress::store(&db, &rec).expect("store again");
+    // An analysis of the same recording leaves the guided row.
+    let mut analysis = SessionRecord::new("P-5", morning);
+    analysis.recording_key = Some("sha256:s1".into());
+    analysis.valid_squeezes = 99;
+    progress::store(&db, &analysis).expect("store analysis");
+    // Assessments.
+    let glazer = guided("glazer", 3);
+    let g = SessionRecord::from_session("P-5", &glazer, "sha256:g1", evening, "simulator");
+    let table = g.glazer.clone().expect("Glazer table");
+    assert!(table.iter().any(|r| r.phase == "tonic" && r.mean.is_some()));
+    progress::store(&db, &g).expect("store");
+    let perfect = guided("perfect", 3);
+    let p = SessionRecord::from_session(
+        "P-5",
+        &perfect,
+        "sha256:p1",
+        evening + chrono::Duration::minutes(10),
+        "simulator",
+    );
+    assert!(p.perfect.as_ref().is_some_and(|x| x.endurance_s.is_some()));
+    progress::store(&db, &p).expect("store");
+    let got = progress::sessions(&db, "P-5").expect("read");
+    assert_eq!(got.len(), 3, "each session once");
+    assert_eq!(got[0], rec, "every field back, the guided row kept");
+    // The Glazer table comes back (floats through JSON: to the last digit or so).
+    let back = got[1].glazer.clone().expect("Glazer table back");
+    assert_eq!(back.len(), table.len());
+    for (a, b) in back.iter().zip(&table) {
+        assert_eq!(a.phase, b.phase);
+        let close = |x: Option<f64>, y: Option<f64>| match (x, y) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * y.abs().max(1.0),
+            (x, y) => x == y,
+        };
+        assert!(
+            close(a.mean, b.mean) && close(a.peak, b.peak),
+            "{a:?} vs {b:?}"
+        );
+        assert!(close(a.mean_pct_mvc, b.mean_pct_mvc));
+    }
+    let (pb, pa) = (
+        got[2].perfect.clone().expect("PERFECT back"),
+        p.perfect.clone().expect("PERFECT"),
+    );
+    assert_eq!(
+        (pb.power, pb.repetitions, pb.fast),
+        (pa.power, pa.repetitions, pa.fast)
+    );
+    assert!((pb.endurance_s.unwrap_or(-1.0) - pa.endurance_s.unwrap_or(-2.0)).abs() < 1e-9);
+    // "n of 30 today" on the patient's local day; 23:40 local is still 4 May.
+    let day = morning.date_naive();
+    let today = progress::valid_holds_on(&db, "P-5", day, offset).expect("today");
+    assert_eq!(
+        today,
+        rec.valid_squeezes + g.valid_squeezes + p.valid_squeezes
+    );
+    let utc = FixedOffset::east_opt(0).expect("utc");
+    let next_utc_day =
+        progress::valid_holds_on(&db, "P-5", day.succ_opt().expect("day"), utc).expect("utc day");
+    assert_eq!(next_utc_day, 0, "23:30+02 is 21:30 UTC, same day");
+    // The progress report shows the guided sessions, assessments and %MVC.
+    let out = dir.path().join("report");
+    let r = progress::write_report(&db, "P-5", &out).expect("report");
+    let mut csv = csv::Reader::from_path(out.join("progress.csv")).expect("progress.csv");
+    let header = csv.headers().expect("header").clone();
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let row = csv.records().next().expect("one day").expect("row");
+    assert_eq!(&row[col("guided_sessions")], "3");
+    assert_eq!(&row[col("sessions")], "3");
+    assert_eq!(&row[col("valid_squeezes")], today.to_string());
+    assert!(!row[col("mean_pct_mvc")].is_empty());
+    assert!(!row[col("peak_pct_mvc")].is_empty());
+    assert!(!row[col("glazer_tonic_mean")].is_empty());
+    assert!(!row[col("perfect_endurance_s")].is_empty());
+    assert_eq!(&row[col("assessments")], "perfect glazer");
+    assert_eq!(r.sessions, 3);
+    if let Ok(keep) = std::env::var("KNIP_KEEP_PNG") {
+        std::fs::copy(out.join("progress.png"), keep).expect("keep png");
+    }
+}
+
+#[test]
+fn a_calibration_is_kept_per_patient_and_device() {
+    use knip::session::calibrate::{Calibration, ChannelCalibration};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = progress::open(&dir.path().join("p.sqlite")).expect("open");
+    let cal = |mvc: f64| Calibration {
+        channels: vec![ChannelCalibration {
+            role: knip::frame::Role::PfmEmg,
+            unit: "uV".into(),
+            rest_mean: 4.0,
+            rest_sd: 1.0,
+            mvc,
+        }],
+        source: "this session".into(),
+    };
+    assert!(progress::latest_calibration(&db, "P-1", "cyton")
+        .expect("read")
+        .is_none());
+    progress::save_calibration(&db, "P-1", "cyton", &cal(40.0)).expect("save");
+    progress::save_calibration(&db, "P-1", "cyton", &cal(44.0)).expect("save");
+    progress::save_calibration(&db, "P-1", "line", &cal(90.0)).expect("save");
+    progress::save_calibration(&db, "P-2", "cyton", &cal(10.0)).expect("save");
+    let (c, _when) = progress::latest_calibration(&db, "P-1", "cyton")
+        .expect("read")
+        .expect("saved");
+    assert_eq!(c.channels, cal(44.0).channels, "the newest for this device");
+    assert!(c.source.starts_with("saved "), "{}", c.source);
+    let (c, _) = progress::latest_calibration(&db, "P-1", "line")
+        .expect("read")
+        .expect("saved");
+    assert_eq!(c.channels[0].mvc, 90.0);
+}

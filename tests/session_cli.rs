@@ -21,7 +21,7 @@ fn demo_defaults_to_strength_and_glazer_writes_the_assessment() {
     assert!(t.contains("set over after"), "{t}");
     for f in [
         "reps.csv",
-        "summary.csv",
+        "session_summary.csv",
         "session.json",
         "calibration.json",
         "report.png",
@@ -40,7 +40,7 @@ fn demo_defaults_to_strength_and_glazer_writes_the_assessment() {
         dir.path().join("a").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let summary = std::fs::read_to_string(out.join("session_summary.csv")).unwrap();
     assert!(summary.contains("not validated"), "{summary}");
     assert!(summary.contains("strength_reps_to_failure"), "{summary}");
 
@@ -123,7 +123,7 @@ fn protocols_are_listed_and_custom_toml_loads_or_explains() {
         dir.path().join("sc").to_str().unwrap(),
     ]);
     assert!(o.status.success());
-    let summary = std::fs::read_to_string(dir.path().join("sc/summary.csv")).unwrap();
+    let summary = std::fs::read_to_string(dir.path().join("sc/session_summary.csv")).unwrap();
     assert!(summary.contains("coactivation_amber,0,"), "{summary}");
     assert!(summary.contains("coactivation_red,0,"), "{summary}");
     std::fs::write(&sc, "coact_amber_idx = 2\n").unwrap();

@@ -12,6 +12,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
         markers,
         patient,
         db,
+        scoring,
         settings,
     } = a;
     let cfg = settings.config()?;
@@ -20,7 +21,8 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
         Some(p) => read_anomanor_markers(&p)?,
         None => Vec::new(),
     };
-    let o = knip::analyze::analyze(&file, &opts, &cfg, &out, markers)?;
+    let scoring = super::scoring_config(scoring.as_deref())?;
+    let o = knip::analyze::analyze_scored(&file, &opts, &cfg, &scoring, &out, markers)?;
     for w in &o.warnings {
         eprintln!("warning: {w}");
     }
@@ -43,7 +45,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
             None => knip::progress::default_db_path()?,
         };
         let rec =
-            knip::progress::SessionRecord::from_report(&pid, &file, &o.out_dir, sidecar.as_ref())?;
+            knip::progress::SessionRecord::from_analysis(&pid, &file, &o.scores, sidecar.as_ref())?;
         let conn = knip::progress::open(&path)?;
         knip::progress::store(&conn, &rec)?;
         println!(

@@ -9,12 +9,14 @@ pub fn run(a: BatchArgs) -> anyhow::Result<()> {
         out,
         jobs,
         columns,
+        scoring,
         settings,
     } = a;
+    let scoring = super::scoring_config(scoring.as_deref())?;
     let cfg = settings.config()?;
     let jobs = jobs.unwrap_or_else(super::all_cores);
     require(jobs >= 1, "--jobs must be at least 1")?;
-    let o = knip::batch::run(
+    let o = knip::batch::run_scored(
         &dir,
         &out,
         &knip::batch::BatchOptions {
@@ -23,6 +25,7 @@ pub fn run(a: BatchArgs) -> anyhow::Result<()> {
             cfg,
             progress_bar: std::io::stderr().is_terminal(),
         },
+        &scoring,
     )?;
     let failed: Vec<_> = o.failed().collect();
     println!(

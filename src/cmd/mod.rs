@@ -31,3 +31,13 @@ pub fn stop_on_signals() -> knip::source::link::StopHandle {
     }
     stop
 }
+
+/// The scoring thresholds of `--scoring FILE`, or the defaults.
+pub fn scoring_config(
+    path: Option<&std::path::Path>,
+) -> Result<knip::score::ScoringConfig, knip::score::ScoringError> {
+    match path {
+        Some(p) => knip::score::ScoringConfig::from_toml_file(p),
+        None => Ok(knip::score::ScoringConfig::default()),
+    }
+}

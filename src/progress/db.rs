@@ -6,8 +6,9 @@
 //! (never silently downgraded). The file (and a new folder for it) is created readable by its
 //! owner only.
 
-use crate::progress::record::SessionRecord;
-use chrono::DateTime;
+use crate::progress::record::{SessionRecord, KIND_ANALYSIS, KIND_GUIDED};
+use crate::session::calibrate::Calibration;
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,13 @@ pub enum ProgressError {
     Sql(#[from] rusqlite::Error),
     #[error("progress database: session {id} has a bad start time '{text}'")]
     BadTime { id: i64, text: String },
+    #[error("progress database: row {id} of {table} holds unreadable {what}: {message}")]
+    BadJson {
+        table: &'static str,
+        id: i64,
+        what: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Output(#[from] crate::error::OutputError),
     #[error("no sessions for patient '{0}' in the database; check the id (knip progress lists the patients it has)")]
@@ -43,7 +51,7 @@ pub enum ProgressError {
 }
 
 /// Schema migrations: `MIGRATIONS[k]` takes a database from version `k` to `k + 1`.
-pub const MIGRATIONS: [&str; 3] = [
+pub const MIGRATIONS: [&str; 4] = [
     // 1: the first schema — counts and hold times.
     "CREATE TABLE sessions (
         id INTEGER PRIMARY KEY,
@@ -79,6 +87,23 @@ pub const MIGRATIONS: [&str; 3] = [
     "DELETE FROM sessions WHERE id NOT IN (
         SELECT MAX(id) FROM sessions GROUP BY patient_id, started_at, source);
     CREATE UNIQUE INDEX sessions_unique ON sessions (patient_id, started_at, source);",
+    // 4: guided sessions and their assessments; one row per recording (content hash + start
+    // time), whatever its file name; stored calibrations per patient and device.
+    "ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'analysis';
+    ALTER TABLE sessions ADD COLUMN recording_key TEXT;
+    ALTER TABLE sessions ADD COLUMN reps_done INTEGER;
+    ALTER TABLE sessions ADD COLUMN peak_pct_mvc REAL;
+    ALTER TABLE sessions ADD COLUMN glazer_json TEXT;
+    ALTER TABLE sessions ADD COLUMN perfect_json TEXT;
+    CREATE UNIQUE INDEX sessions_by_recording ON sessions (patient_id, recording_key);
+    CREATE TABLE calibrations (
+        id INTEGER PRIMARY KEY,
+        patient_id TEXT NOT NULL,
+        device TEXT NOT NULL,
+        saved_at TEXT NOT NULL,
+        calibration_json TEXT NOT NULL
+    );
+    CREATE INDEX calibrations_by_patient ON calibrations (patient_id, device, id);",
 ];
 
 /// The schema version this knip writes.
@@ -158,16 +183,36 @@ pub fn migrate(db: &mut Connection, path: &Path) -> Result<i64, ProgressError> {
     Ok(found)
 }
 
-/// Stores one session (replacing the row with the same patient, start and source). Returns the
-/// row id.
+fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
+    v.as_ref().and_then(|x| serde_json::to_string(x).ok())
+}
+
+/// Stores one session once: a row with the same recording key (the same recording, under any
+/// name) or the same patient, start and source is replaced. An analysis of a recording already
+/// stored by its guided session leaves the guided row (with its verdicts and assessments) as it
+/// is. Returns the row id.
 pub fn store(db: &Connection, r: &SessionRecord) -> Result<i64, ProgressError> {
+    if let (Some(key), true) = (&r.recording_key, r.kind == KIND_ANALYSIS) {
+        let guided: Option<i64> = db
+            .query_row(
+                "SELECT id FROM sessions WHERE patient_id = ?1 AND recording_key = ?2
+                    AND kind = ?3",
+                params![r.patient_id, key, KIND_GUIDED],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(id) = guided {
+            return Ok(id);
+        }
+    }
     db.execute(
         "INSERT OR REPLACE INTO sessions (patient_id, started_at, protocol, duration_s,
             contractions, valid_squeezes, mean_hold_s, rest_level, device, probe, posture,
             quick_flicks, longest_hold_s, mean_peak, peak_unit, mvc, mean_pct_mvc, coactivated,
-            coactivation_rate, rest_unit, strains, coughs, source, software)
+            coactivation_rate, rest_unit, strains, coughs, source, software, kind,
+            recording_key, reps_done, peak_pct_mvc, glazer_json, perfect_json)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-            ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+            ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
         params![
             r.patient_id,
             r.started_at.to_rfc3339(),
@@ -193,6 +238,12 @@ pub fn store(db: &Connection, r: &SessionRecord) -> Result<i64, ProgressError> {
             r.coughs,
             r.source,
             r.software,
+            r.kind,
+            r.recording_key,
+            r.reps_done,
+            r.peak_pct_mvc,
+            to_json(&r.glazer),
+            to_json(&r.perfect),
         ],
     )?;
     Ok(db.last_insert_rowid())
@@ -204,51 +255,146 @@ pub fn sessions(db: &Connection, patient_id: &str) -> Result<Vec<SessionRecord>,
         "SELECT id, patient_id, started_at, protocol, duration_s, contractions, valid_squeezes,
             mean_hold_s, rest_level, device, probe, posture, quick_flicks, longest_hold_s,
             mean_peak, peak_unit, mvc, mean_pct_mvc, coactivated, coactivation_rate, rest_unit,
-            strains, coughs, source, software
+            strains, coughs, source, software, kind, recording_key, reps_done, peak_pct_mvc,
+            glazer_json, perfect_json
          FROM sessions WHERE patient_id = ?1 ORDER BY started_at, id",
     )?;
     let rows = q.query_map([patient_id], |row| {
+        let mut rec = SessionRecord::new(
+            &row.get::<_, String>(1)?,
+            DateTime::UNIX_EPOCH.fixed_offset(),
+        );
+        rec.protocol = row.get(3)?;
+        rec.duration_s = row.get(4)?;
+        rec.contractions = row.get(5)?;
+        rec.valid_squeezes = row.get(6)?;
+        rec.mean_hold_s = row.get(7)?;
+        rec.rest_level = row.get(8)?;
+        rec.device = row.get(9)?;
+        rec.probe = row.get(10)?;
+        rec.posture = row.get(11)?;
+        rec.quick_flicks = row.get(12)?;
+        rec.longest_hold_s = row.get(13)?;
+        rec.mean_peak = row.get(14)?;
+        rec.peak_unit = row.get(15)?;
+        rec.mvc = row.get(16)?;
+        rec.mean_pct_mvc = row.get(17)?;
+        rec.coactivated = row.get(18)?;
+        rec.coactivation_rate = row.get(19)?;
+        rec.rest_unit = row.get(20)?;
+        rec.strains = row.get(21)?;
+        rec.coughs = row.get(22)?;
+        rec.source = row.get(23)?;
+        rec.software = row.get(24)?;
+        rec.kind = row.get(25)?;
+        rec.recording_key = row.get(26)?;
+        rec.reps_done = row.get(27)?;
+        rec.peak_pct_mvc = row.get(28)?;
         Ok((
             row.get::<_, i64>(0)?,
             row.get::<_, String>(2)?,
-            SessionRecord {
-                patient_id: row.get(1)?,
-                started_at: DateTime::UNIX_EPOCH.fixed_offset(),
-                protocol: row.get(3)?,
-                duration_s: row.get(4)?,
-                contractions: row.get(5)?,
-                valid_squeezes: row.get(6)?,
-                mean_hold_s: row.get(7)?,
-                rest_level: row.get(8)?,
-                device: row.get(9)?,
-                probe: row.get(10)?,
-                posture: row.get(11)?,
-                quick_flicks: row.get(12)?,
-                longest_hold_s: row.get(13)?,
-                mean_peak: row.get(14)?,
-                peak_unit: row.get(15)?,
-                mvc: row.get(16)?,
-                mean_pct_mvc: row.get(17)?,
-                coactivated: row.get(18)?,
-                coactivation_rate: row.get(19)?,
-                rest_unit: row.get(20)?,
-                strains: row.get(21)?,
-                coughs: row.get(22)?,
-                source: row.get(23)?,
-                software: row.get(24)?,
-            },
+            row.get::<_, Option<String>>(29)?,
+            row.get::<_, Option<String>>(30)?,
+            rec,
         ))
     })?;
     let mut out = Vec::new();
     for r in rows {
-        let (id, text, mut rec) = r?;
+        let (id, text, glazer, perfect, mut rec) = r?;
         rec.started_at =
             DateTime::parse_from_rfc3339(&text).map_err(|_| ProgressError::BadTime { id, text })?;
+        let bad = |what: &'static str| {
+            move |e: serde_json::Error| ProgressError::BadJson {
+                table: "sessions",
+                id,
+                what,
+                message: e.to_string(),
+            }
+        };
+        rec.glazer = glazer
+            .map(|g| serde_json::from_str(&g))
+            .transpose()
+            .map_err(bad("the Glazer table"))?;
+        rec.perfect = perfect
+            .map(|p| serde_json::from_str(&p))
+            .transpose()
+            .map_err(bad("PERFECT"))?;
         out.push(rec);
     }
     // Text order is time order only within one UTC offset: sort by the instant.
     out.sort_by_key(|r| r.started_at);
     Ok(out)
+}
+
+/// "n of 30 today": valid holds stored for `patient_id` in sessions that started on `day`, the
+/// calendar day at `utc_offset` (the patient's local day).
+pub fn valid_holds_on(
+    db: &Connection,
+    patient_id: &str,
+    day: NaiveDate,
+    utc_offset: FixedOffset,
+) -> Result<u32, ProgressError> {
+    Ok(sessions(db, patient_id)?
+        .iter()
+        .filter(|s| s.started_at.with_timezone(&utc_offset).date_naive() == day)
+        .map(|s| s.valid_squeezes)
+        .sum())
+}
+
+/// Saves a calibration for a patient and device (the newest is offered next time). Returns the
+/// row id.
+pub fn save_calibration(
+    db: &Connection,
+    patient_id: &str,
+    device: &str,
+    cal: &Calibration,
+) -> Result<i64, ProgressError> {
+    let json = serde_json::to_string(cal).map_err(|e| ProgressError::BadJson {
+        table: "calibrations",
+        id: 0,
+        what: "the calibration",
+        message: e.to_string(),
+    })?;
+    db.execute(
+        "INSERT INTO calibrations (patient_id, device, saved_at, calibration_json)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![
+            patient_id,
+            device,
+            chrono::Local::now().fixed_offset().to_rfc3339(),
+            json
+        ],
+    )?;
+    Ok(db.last_insert_rowid())
+}
+
+/// The newest calibration saved for a patient and device, with when it was saved.
+pub fn latest_calibration(
+    db: &Connection,
+    patient_id: &str,
+    device: &str,
+) -> Result<Option<(Calibration, DateTime<FixedOffset>)>, ProgressError> {
+    let row: Option<(i64, String, String)> = db
+        .query_row(
+            "SELECT id, saved_at, calibration_json FROM calibrations
+             WHERE patient_id = ?1 AND device = ?2 ORDER BY id DESC LIMIT 1",
+            params![patient_id, device],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((id, saved, json)) = row else {
+        return Ok(None);
+    };
+    let when = DateTime::parse_from_rfc3339(&saved)
+        .map_err(|_| ProgressError::BadTime { id, text: saved })?;
+    let mut cal: Calibration = serde_json::from_str(&json).map_err(|e| ProgressError::BadJson {
+        table: "calibrations",
+        id,
+        what: "the calibration",
+        message: e.to_string(),
+    })?;
+    cal.source = format!("saved {}", when.to_rfc3339());
+    Ok(Some((cal, when)))
 }
 
 /// Patients in the database with their session counts.

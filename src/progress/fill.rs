@@ -18,11 +18,10 @@ use crate::config::AnalysisConfig;
 use crate::pipeline::{self, Pace};
 use crate::progress::db::{store, ProgressError};
 use crate::progress::record::SessionRecord;
+use crate::score::{ScoringConfig, ScoringSink};
+use crate::session::calibrate::{Calibration, ChannelCalibration};
 use crate::simulate::rng::Rng;
 use crate::simulate::{SimConfig, SimulatedPatient};
-use crate::sink::collect::EventCollector;
-use crate::sink::report::Summary;
-use crate::summary_table::SummaryTable;
 use chrono::{Datelike, Duration, FixedOffset, NaiveDate, TimeZone, Weekday};
 use rusqlite::Connection;
 
@@ -168,29 +167,21 @@ pub fn run_session(
         ..SimConfig::default()
     };
     let patient = SimulatedPatient::new(&sim).map_err(|e| fail(e.to_string()))?;
-    let spec = patient.spec().clone();
     let params = patient.params().clone();
-    let collector = EventCollector::default();
-    let events = collector.handle();
-    let end = pipeline::run(
+    let scoring = ScoringSink::new(&ScoringConfig::default());
+    let scores = scoring.handle();
+    pipeline::run(
         Box::new(patient),
         cfg,
-        vec![Box::new(collector)],
+        vec![Box::new(scoring)],
         Pace::Unpaced,
     )
     .map_err(|e| fail(e.to_string()))?;
-    let mut events = events
+    let scores = scores
         .lock()
-        .map(|mut v| std::mem::take(&mut *v))
-        .unwrap_or_default();
-    events.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
-    let summary = Summary::compute(
-        &spec,
-        &events,
-        &end.channels,
-        end.end_time_s - spec.start_time_s,
-    );
-    let table = SummaryTable::from_rows(summary.rows);
+        .ok()
+        .and_then(|mut s| s.take())
+        .ok_or_else(|| fail("no scores".into()))?;
     let mut rec = SessionRecord::new(&opts.patient_id, p.started_at);
     rec.protocol = Some(p.protocol.to_string());
     rec.device = Some("simulator".into());
@@ -198,7 +189,17 @@ pub fn run_session(
     rec.posture = Some(p.posture.to_string());
     rec.source = format!("simulator {} seed {}", p.protocol, p.sim_seed);
     let mvc_envelope_uv = params.pfm_level_uv.hypot(params.pfm_rest_floor_uv);
-    rec.fill_from_summary(&table, Some(mvc_envelope_uv));
+    let cal = Calibration {
+        channels: vec![ChannelCalibration {
+            role: crate::frame::Role::PfmEmg,
+            unit: "uV".into(),
+            rest_mean: 0.0,
+            rest_sd: 0.0,
+            mvc: mvc_envelope_uv,
+        }],
+        source: "simulated patient".into(),
+    };
+    rec.fill_from_scores(&scores, Some(&cal));
     Ok(rec)
 }
 

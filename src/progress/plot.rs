@@ -233,7 +233,8 @@ fn draw_figure(f: &Frame<'_, '_>, p: &ProgressPlot<'_>, height: u32) -> Result<(
         format!("Valid squeezes per day (holds ≥ 5 s) — goal {DAILY_SQUEEZE_GOAL}"),
         format!("Sessions per day (goal {DAILY_SESSION_GOAL}) and training streak"),
         "Hold time (s): daily mean, daily longest".to_string(),
-        "Hold level, % of maximal voluntary contraction (%MVC)".to_string(),
+        "%MVC: hold level and peak · top marks: guided session, P = PERFECT, G = Glazer"
+            .to_string(),
         "Squeezes with abdominal co-activation (%)".to_string(),
         format!(
             "Pelvic-floor rest level ({})",
@@ -265,7 +266,13 @@ fn draw_figure(f: &Frame<'_, '_>, p: &ProgressPlot<'_>, height: u32) -> Result<(
                 true,
                 6.0,
             ),
-            3 => range_of(days.iter().filter_map(|d| d.mean_pct_mvc), true, 100.0),
+            3 => range_of(
+                days.iter()
+                    .flat_map(|d| [d.mean_pct_mvc, d.peak_pct_mvc])
+                    .flatten(),
+                true,
+                100.0,
+            ),
             4 => range_of(days.iter().filter_map(|d| d.coactivation_pct), true, 20.0),
             _ => range_of(days.iter().filter_map(|d| d.rest_level), true, 1.0),
         };
@@ -442,7 +449,41 @@ fn draw_figure(f: &Frame<'_, '_>, p: &ProgressPlot<'_>, height: u32) -> Result<(
                     }
                 }
                 weekly_line(weekly(days, get))?;
-                if days.iter().all(|d| get(d).is_none()) {
+                if i == 3 {
+                    for d in days {
+                        let x = f.x(d0(d) + 0.5).round() as i32;
+                        if let Some(v) = d.peak_pct_mvc {
+                            f.dot(x, panel.y(v), 3, LIGHT_DOT)?;
+                        }
+                        if d.guided_sessions > 0 {
+                            f.rect(x - 2, top + 2, x + 2, top + 10, LINE.filled())?;
+                        }
+                        let marks = [
+                            d.perfect.as_ref().map(|_| "P"),
+                            d.glazer.as_ref().map(|_| "G"),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .collect::<String>();
+                        if !marks.is_empty() {
+                            f.text(
+                                &marks,
+                                (x, top + 12),
+                                16.0,
+                                true,
+                                INK,
+                                (HPos::Center, VPos::Top),
+                            )?;
+                        }
+                    }
+                }
+                let no_values = if i == 3 {
+                    days.iter()
+                        .all(|d| get(d).is_none() && d.peak_pct_mvc.is_none())
+                } else {
+                    days.iter().all(|d| get(d).is_none())
+                };
+                if no_values {
                     f.text(
                         "no values (no calibration or no channel for it)",
                         ((LEFT + RIGHT) / 2, top + PANEL_H / 2),
@@ -452,7 +493,19 @@ fn draw_figure(f: &Frame<'_, '_>, p: &ProgressPlot<'_>, height: u32) -> Result<(
                         (HPos::Center, VPos::Center),
                     )?;
                 }
-                legend(f, top, &[(DOT, "daily"), (LINE, "weekly mean")])?;
+                if i == 3 {
+                    legend(
+                        f,
+                        top,
+                        &[
+                            (DOT, "daily level"),
+                            (LIGHT_DOT, "daily peak"),
+                            (LINE, "weekly mean"),
+                        ],
+                    )?;
+                } else {
+                    legend(f, top, &[(DOT, "daily"), (LINE, "weekly mean")])?;
+                }
             }
         }
         f.rect(LEFT, top, RIGHT, bottom, FRAME.stroke_width(1))?;

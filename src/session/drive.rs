@@ -215,7 +215,7 @@ pub fn run_simulated(
     let truth = patient.rep_truth().to_vec();
     let mut setup = s.setup.clone();
     setup.pressure_delay_s = super::run::pressure_delay_s(patient.spec(), cfg);
-    setup.event_settle_s = event_settle_s(patient.spec(), cfg);
+    setup.event_settle_s = super::run::event_settle_s(patient.spec(), cfg);
     let runner = SessionRunner::new(setup);
     let sink = SessionSink::new(runner, views, controls.clone());
     let handle = sink.result_handle();
@@ -487,12 +487,6 @@ fn session_info(o: &GuidedOptions, mode: PauseMode) -> GuidedSessionInfo {
     }
 }
 
-/// The fusion's settle time under `cfg`: when the pipeline hands a decided event on.
-fn event_settle_s(spec: &StreamSpec, cfg: &AnalysisConfig) -> f64 {
-    let roles = spec.channels.iter().map(|c| c.role).collect();
-    crate::detect::EventFuser::new(&cfg.detector, roles, None).settle_s()
-}
-
 /// Run a guided session from any source with its live view, and write the reports (and, for
 /// a sensor or the simulator, the recording) into `o.out_dir`.
 pub fn run_guided(
@@ -643,7 +637,7 @@ pub fn run_guided(
     };
     let spec = source.spec().clone();
     setup.pressure_delay_s = super::run::pressure_delay_s(&spec, cfg);
-    setup.event_settle_s = event_settle_s(&spec, cfg);
+    setup.event_settle_s = super::run::event_settle_s(&spec, cfg);
     let view: Box<dyn SessionView> = if o.tui {
         Box::new(crate::sink::tui::TuiView::new(controls.clone()))
     } else {

@@ -20,7 +20,7 @@ pub const OLEKSY_2020_UV: [(&str, f64, f64); 5] = [
 pub const MSM_2025_PCT_MVC: [(&str, f64); 3] =
     [("pre-rest", 22.0), ("flicks", 58.0), ("tonic", 62.0)];
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GlazerRow {
     pub phase: String,
     pub mean: Option<f64>,
@@ -42,6 +42,12 @@ fn avg(v: impl Iterator<Item = f64>) -> Option<f64> {
 }
 
 /// The table, one row per phase of a Glazer protocol (rows for phases the session reached).
+/// The Glazer table when the session was a Glazer assessment (protocol `glazer`), else `None`:
+/// the one rule the session report and the progress database share.
+pub fn assessed(r: &SessionResult) -> Option<Vec<GlazerRow>> {
+    (r.protocol.name == "glazer").then(|| glazer_table(r))
+}
+
 pub fn glazer_table(r: &SessionResult) -> Vec<GlazerRow> {
     let Some(ch) = r.scoring_channel else {
         return Vec::new();

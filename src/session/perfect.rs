@@ -17,7 +17,7 @@ pub const PRESSURE_BANDS_CMH2O: [(f64, &str, u8); 5] = [
     (60.6, "strong", 5),
 ];
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Perfect {
     /// Power 0–5 from the pressure band, when a pressure channel exists.
     pub power: Option<u8>,
@@ -36,6 +36,15 @@ pub fn band_of(rise_cmh2o: f64) -> (u8, &'static str) {
         }
     }
     out
+}
+
+/// PERFECT when the session had a maximal hold (the PERFECT assessment), else `None`: the one
+/// rule the session report and the progress database share.
+pub fn assessed(r: &SessionResult) -> Option<Perfect> {
+    r.phases
+        .iter()
+        .any(|p| p.kind == PhaseKind::MaxHold)
+        .then(|| perfect(r))
 }
 
 pub fn perfect(r: &SessionResult) -> Perfect {

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 /// Resolution of the envelope history kept for scoring and the report, seconds.
 pub const HISTORY_BIN_S: f64 = 0.01;
 /// Smoothing for hold statistics and MVC, bins (250 ms, DOMAIN.md §4).
-const HOLD_SMOOTH_BINS: usize = 25;
+const HOLD_SMOOTH_BINS: usize = crate::score::hold::SMOOTH_BINS;
 /// A contraction belongs to the slot whose cue it follows; it may anticipate the cue by this.
 const ANTICIPATION_S: f64 = 0.5;
 /// Points kept per channel for the report's min/max trace.
@@ -98,6 +98,13 @@ pub fn pressure_delay_s(spec: &StreamSpec, cfg: &crate::config::AnalysisConfig) 
             .map(|c| c.applied().delay_s)
         })
         .unwrap_or(0.0)
+}
+
+/// The fusion's settle time under `cfg`: how long after its decision the pipeline hands an
+/// event on (see [`SessionSetup::event_settle_s`]).
+pub fn event_settle_s(spec: &StreamSpec, cfg: &crate::config::AnalysisConfig) -> f64 {
+    let roles = spec.channels.iter().map(|c| c.role).collect();
+    crate::detect::EventFuser::new(&cfg.detector, roles, None).settle_s()
 }
 
 impl SessionSetup {
@@ -1024,19 +1031,16 @@ impl SessionRunner {
         let cal = self.cal(ch).cloned();
         let rest = cal.as_ref().map_or(e.rest_mean, |c| c.rest_mean);
         let sm = self.history[ch].smoothed(e.onset_s, e.offset_s, HOLD_SMOOTH_BINS);
-        let peak = sm.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        let peak = crate::score::hold::smoothed_peak(&sm);
+        // The one hold rule (crate::score::hold); PERFECT's E uses its own fall level.
         let fall_rel = if ph.kind == PhaseKind::MaxHold {
             cfg.perfect_fall_rel
         } else {
-            0.5
+            crate::score::hold::HOLD_LEVEL_REL
         };
-        let level = rest + fall_rel * (peak - rest);
-        let up = sm.iter().find(|p| p.1 >= level).map(|p| p.0);
-        let down = sm.iter().rev().find(|p| p.1 >= level).map(|p| p.0);
-        let hold = match (up, down) {
-            (Some(a), Some(b)) if b > a => b - a,
-            _ => 0.0,
-        };
+        let span = crate::score::hold::hold_span(&sm, rest, fall_rel);
+        let (up, down) = (span.map(|s| s.up_s), span.map(|s| s.down_s));
+        let hold = span.map_or(0.0, |s| s.hold_s());
         r.onset_s = Some(e.onset_s);
         r.cue_to_onset_s = Some(e.onset_s - slot.cue_s);
         r.offset_s = Some(e.offset_s);
@@ -1063,20 +1067,15 @@ impl SessionRunner {
         let next_cue = slot.end_s;
         r.returned_to_rest = (ph.rest_s > 0.0).then_some(e.offset_s <= next_cue);
         // Co-activation.
-        let abd_lead_ms = self
-            .events
-            .iter()
-            .filter(|a| a.role == Role::AbdEmg && a.kind == EventKind::AbdominalActivity)
-            .filter(|a| a.onset_s < e.offset_s && a.offset_s > e.onset_s)
-            .map(|a| 1000.0 * (e.onset_s - a.onset_s))
-            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+        let abd_lead_ms = crate::score::contraction::abd_lead_ms(&e, &self.events);
         r.abd_index = e.abd_index;
         r.abd_lead_ms = abd_lead_ms;
         // A knack's cough works the abdomen by design: no co-activation verdict there.
-        r.coact_flag = e
-            .abd_index
-            .filter(|_| ph.kind != PhaseKind::Knack)
-            .map(|ix| CoactFlag::classify(ix, abd_lead_ms, &cfg));
+        r.coact_flag = crate::score::contraction::coact_flag(
+            e.abd_index.filter(|_| ph.kind != PhaseKind::Knack),
+            abd_lead_ms,
+            &cfg,
+        );
         // Fatigue: median frequency of the windows inside this contraction.
         let mf: Vec<(f64, f64)> = self
             .median_points
@@ -1131,7 +1130,7 @@ impl SessionRunner {
                         Reason::Strain,
                         "You pushed down — lift up and in instead".into(),
                     )
-                } else if hold < r.target_s - cfg.hold_tolerance_s {
+                } else if !crate::score::hold::valid_hold(hold, r.target_s, &cfg) {
                     (
                         Verdict::Fail,
                         Reason::Short,

@@ -1,12 +1,17 @@
 //! The analysis report: `contractions.csv`, `events.csv`, `summary.csv`, `session.json` and
 //! `report.png`, written into one folder. Traces are kept decimated (min/max buckets) while the
-//! stream runs, so memory stays flat however long the recording.
+//! stream runs, so memory stays flat however long the recording. Every score comes from the
+//! scoring layer ([`crate::score`]), whose [`ScoringSink`] runs inside this sink; the typed
+//! scores are handed to the caller in memory ([`ReportSink::scores_handle`]).
 
 use crate::config::AnalysisConfig;
 use crate::error::OutputError;
 use crate::event::{ContractionEvent, EventKind};
 use crate::frame::{Role, StreamSpec};
 use crate::pipeline::{ChannelOutcome, Processed, RunEnd, RunStart, Sink};
+use crate::score::session::AnalysisScores;
+use crate::score::sink::{ScoresHandle, ScoringSink};
+use crate::score::ScoringConfig;
 use crate::sink::decimate::TraceDecimator;
 use crate::sink::plot::{self, PlotChannel, ReportPlot};
 use serde::Serialize;
@@ -18,14 +23,6 @@ use std::path::{Path, PathBuf};
 const PLOT_POINTS: usize = 3000;
 /// More short artifacts than this are not drawn (they would grey out the whole plot).
 const MAX_ARTIFACTS_DRAWN: usize = 30;
-/// A hold at least this long is a valid identification squeeze (DOMAIN.md §1: hold 2 s).
-const IDENTIFICATION_HOLD_S: f64 = 2.0;
-/// A hold at least this long is a valid strength squeeze (DOMAIN.md §1: hold 5 s).
-const STRENGTH_HOLD_S: f64 = 5.0;
-/// Co-activation index above which a squeeze is flagged (μ₀ + 3σ₀; engineering default, not
-/// validated).
-const COACTIVATION_INDEX_FLAG: f64 = 3.0;
-
 /// What the report says about where the data came from.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportSource {
@@ -45,15 +42,13 @@ pub struct ReportSink {
     spec: Option<StreamSpec>,
     raw: Vec<TraceDecimator>,
     envelope: Vec<TraceDecimator>,
+    /// Every event in onset order (after `finish`).
     events: Vec<ContractionEvent>,
     /// Clinician or protocol markers to draw (time, label).
     markers: Vec<(f64, String)>,
     written: Vec<PathBuf>,
-    /// Per channel: next expected sample index and samples lost (index jumps), and the gaps
-    /// (channel, start_s, end_s) for the plot.
-    next_index: Vec<Option<u64>>,
-    lost_samples: Vec<u64>,
-    gaps: Vec<(usize, f64, f64)>,
+    /// Holds, co-activation flags, lost samples and gaps: the scoring layer.
+    scoring: ScoringSink,
 }
 
 /// At most this many gaps are drawn (each is counted in summary.csv).
@@ -71,10 +66,19 @@ impl ReportSink {
             events: Vec::new(),
             markers: Vec::new(),
             written: Vec::new(),
-            next_index: Vec::new(),
-            lost_samples: Vec::new(),
-            gaps: Vec::new(),
+            scoring: ScoringSink::new(&ScoringConfig::default()),
         }
+    }
+
+    /// Scores with these thresholds (default: [`ScoringConfig::default`]).
+    pub fn with_scoring(mut self, cfg: &ScoringConfig) -> Self {
+        self.scoring = ScoringSink::new(cfg);
+        self
+    }
+
+    /// Where the typed scores are put when the run finishes.
+    pub fn scores_handle(&self) -> ScoresHandle {
+        self.scoring.handle()
     }
 
     pub fn with_markers(mut self, markers: Vec<(f64, String)>) -> Self {
@@ -97,6 +101,11 @@ impl ReportSink {
         self.written.push(p.clone());
         Ok((BufWriter::new(f), p))
     }
+
+    fn create_csv(&mut self, name: &str) -> Result<(CsvOut, PathBuf), OutputError> {
+        let (w, p) = self.create(name)?;
+        Ok((csv::Writer::from_writer(w), p))
+    }
 }
 
 impl Sink for ReportSink {
@@ -109,64 +118,35 @@ impl Sink for ReportSink {
             .map(|c| TraceDecimator::new(c.rate_hz, spec.start_time_s, PLOT_POINTS))
             .collect();
         self.envelope = self.raw.clone();
-        self.next_index = vec![None; spec.channels.len()];
-        self.lost_samples = vec![0; spec.channels.len()];
         self.spec = Some(spec.clone());
-        Ok(())
+        self.scoring.start(start)
     }
 
     fn block(&mut self, p: &Processed) -> Result<(), OutputError> {
-        for (i, c) in p.filtered.iter().enumerate() {
-            if c.samples.is_empty() {
-                continue;
-            }
-            if let Some(next) = self.next_index.get(i).copied().flatten() {
-                if c.start_index > next {
-                    self.lost_samples[i] += c.start_index - next;
-                    if let Some(spec) = &self.spec {
-                        let t = |k: u64| spec.time_s(i, k);
-                        self.gaps.push((i, t(next), t(c.start_index)));
-                    }
-                }
-            }
-            if let Some(n) = self.next_index.get_mut(i) {
-                *n = Some(c.end_index());
-            }
-        }
         for (d, c) in self.raw.iter_mut().zip(&p.filtered) {
             d.push(c.start_index, &c.samples);
         }
         for (d, c) in self.envelope.iter_mut().zip(&p.envelope) {
             d.push(c.start_index, &c.samples);
         }
-        self.events.extend(p.events.iter().cloned());
-        Ok(())
+        self.scoring.block(p)
     }
 
     fn finish(&mut self, end: &RunEnd) -> Result<(), OutputError> {
         let Some(spec) = self.spec.clone() else {
             return Ok(());
         };
-        self.events.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
-        let mut summary = Summary::compute(
-            &spec,
-            &self.events,
-            &end.channels,
-            end.end_time_s - spec.start_time_s,
-        );
-        // Samples missing from the stream (counter gaps, unplugged cable): counted per channel.
-        for (ch, lost) in spec.channels.iter().zip(&self.lost_samples) {
-            summary.rows.push(SummaryRow {
-                channel: ch.name.clone(),
-                metric: "lost_samples".to_string(),
-                value: lost.to_string(),
-                unit: "count".to_string(),
-            });
-        }
-        if self.lost_samples.iter().any(|&l| l > 0) {
+        self.scoring.finish(end)?;
+        let Some(scores) = self.scoring.scores() else {
+            return Ok(());
+        };
+        self.events = self.scoring.events().iter().map(|e| e.0.clone()).collect();
+        let mut summary = Summary::from_scores(&spec, &scores, &self.events);
+        if self.scoring.lost_samples().iter().any(|&l| l > 0) {
             // A gap across all channels counts once.
             let gaps = self
-                .gaps
+                .scoring
+                .gaps()
                 .iter()
                 .map(|g| (g.1 * 1e6).round() as i64)
                 .collect::<std::collections::BTreeSet<_>>()
@@ -175,13 +155,21 @@ impl Sink for ReportSink {
                 .headline
                 .push_str(&format!(" · {gaps} gap(s) in the signal"));
         }
-        self.write_contractions(&spec)?;
+        self.write_contractions(&spec, &scores)?;
         self.write_events(&spec)?;
         self.write_summary(&summary)?;
-        self.write_session_json(&spec, end, &summary)?;
+        self.write_session_json(&spec, end, &summary, &scores.scoring)?;
         self.write_plot(&spec, end, &summary)?;
         Ok(())
     }
+}
+
+/// A CSV table being written (every knip table goes through the `csv` crate).
+pub type CsvOut = csv::Writer<BufWriter<File>>;
+
+/// Maps a `csv` error on `path` to an output error.
+pub fn csv_error(path: &Path) -> impl Fn(csv::Error) -> OutputError + '_ {
+    move |e| OutputError::write(path, std::io::Error::from(e))
 }
 
 fn unit_of(spec: &StreamSpec, channel: usize) -> &str {
@@ -196,85 +184,110 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 }
 
 impl ReportSink {
-    fn write_contractions(&mut self, spec: &StreamSpec) -> Result<(), OutputError> {
-        let (mut w, p) = self.create("contractions.csv")?;
-        let io = |e| OutputError::write(&p, e);
-        writeln!(
-            w,
-            "n,channel,onset_s,offset_s,duration_s,peak,mean,cv_pct,rise_s,release_s,unit,abd_mean,abd_index,abd_flag"
-        )
-        .map_err(io)?;
-        let mut n = 0;
-        for e in self
-            .events
+    fn write_contractions(
+        &mut self,
+        spec: &StreamSpec,
+        scores: &AnalysisScores,
+    ) -> Result<(), OutputError> {
+        let (mut w, p) = self.create_csv("contractions.csv")?;
+        let err = csv_error(&p);
+        w.write_record([
+            "n",
+            "channel",
+            "onset_s",
+            "offset_s",
+            "duration_s",
+            "hold_s",
+            "peak",
+            "mean",
+            "cv_pct",
+            "rise_s",
+            "release_s",
+            "unit",
+            "abd_mean",
+            "abd_index",
+            "abd_flag",
+        ])
+        .map_err(&err)?;
+        let mut all: Vec<_> = scores
+            .channels
             .iter()
-            .filter(|e| e.kind == EventKind::Contraction)
-        {
-            n += 1;
-            let flag = match e.abd_index {
-                Some(i) if i > COACTIVATION_INDEX_FLAG => "coactivation",
-                Some(_) => "quiet",
-                None => "",
-            };
-            writeln!(
-                w,
-                "{n},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.1},{:.3},{:.3},{},{},{},{flag}",
-                spec.channels[e.channel].name,
-                e.onset_s,
-                e.offset_s,
-                e.duration_s(),
-                e.peak,
-                e.mean,
-                e.cv_pct,
-                e.rise_s,
-                e.release_s,
-                unit_of(spec, e.channel),
-                opt(e.abd_mean, 3),
-                opt(e.abd_index, 2),
-            )
-            .map_err(io)?;
+            .flat_map(|c| c.contractions.iter())
+            .collect();
+        all.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
+        for (n, c) in all.iter().enumerate() {
+            w.write_record([
+                (n + 1).to_string(),
+                spec.channels[c.channel].name.clone(),
+                format!("{:.3}", c.onset_s),
+                format!("{:.3}", c.offset_s),
+                format!("{:.3}", c.duration_s),
+                format!("{:.3}", c.hold_s),
+                format!("{:.3}", c.peak),
+                format!("{:.3}", c.mean),
+                format!("{:.1}", c.cv_pct),
+                format!("{:.3}", c.rise_s),
+                format!("{:.3}", c.release_s),
+                unit_of(spec, c.channel).to_string(),
+                opt(c.abd_mean, 3),
+                opt(c.abd_index, 2),
+                c.coact_flag
+                    .map(|f| f.as_str().to_string())
+                    .unwrap_or_default(),
+            ])
+            .map_err(&err)?;
         }
-        w.flush().map_err(io)
+        w.flush().map_err(|e| OutputError::write(&p, e))
     }
 
     fn write_events(&mut self, spec: &StreamSpec) -> Result<(), OutputError> {
-        let (mut w, p) = self.create("events.csv")?;
-        let io = |e| OutputError::write(&p, e);
-        writeln!(
-            w,
-            "channel,kind,onset_s,offset_s,duration_s,peak,mean,cv_pct,rise_s,release_s,unit,decided_at_s"
-        )
-        .map_err(io)?;
+        let (mut w, p) = self.create_csv("events.csv")?;
+        let err = csv_error(&p);
+        w.write_record([
+            "channel",
+            "kind",
+            "onset_s",
+            "offset_s",
+            "duration_s",
+            "peak",
+            "mean",
+            "cv_pct",
+            "rise_s",
+            "release_s",
+            "unit",
+            "decided_at_s",
+        ])
+        .map_err(&err)?;
         for e in &self.events {
-            writeln!(
-                w,
-                "{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.1},{:.3},{:.3},{},{:.3}",
-                spec.channels[e.channel].name,
-                e.kind.as_str(),
-                e.onset_s,
-                e.offset_s,
-                e.duration_s(),
-                e.peak,
-                e.mean,
-                e.cv_pct,
-                e.rise_s,
-                e.release_s,
-                unit_of(spec, e.channel),
-                e.decided_at_s
-            )
-            .map_err(io)?;
+            w.write_record([
+                spec.channels[e.channel].name.clone(),
+                e.kind.as_str().to_string(),
+                format!("{:.3}", e.onset_s),
+                format!("{:.3}", e.offset_s),
+                format!("{:.3}", e.duration_s()),
+                format!("{:.3}", e.peak),
+                format!("{:.3}", e.mean),
+                format!("{:.1}", e.cv_pct),
+                format!("{:.3}", e.rise_s),
+                format!("{:.3}", e.release_s),
+                unit_of(spec, e.channel).to_string(),
+                format!("{:.3}", e.decided_at_s),
+            ])
+            .map_err(&err)?;
         }
-        w.flush().map_err(io)
+        w.flush().map_err(|e| OutputError::write(&p, e))
     }
 
     fn write_summary(&mut self, summary: &Summary) -> Result<(), OutputError> {
-        let (mut w, p) = self.create("summary.csv")?;
-        let io = |e| OutputError::write(&p, e);
-        writeln!(w, "channel,metric,value,unit").map_err(io)?;
+        let (mut w, p) = self.create_csv("summary.csv")?;
+        let err = csv_error(&p);
+        w.write_record(["channel", "metric", "value", "unit"])
+            .map_err(&err)?;
         for r in &summary.rows {
-            writeln!(w, "{},{},{},{}", r.channel, r.metric, r.value, r.unit).map_err(io)?;
+            w.write_record([&r.channel, &r.metric, &r.value, &r.unit])
+                .map_err(&err)?;
         }
-        w.flush().map_err(io)
+        w.flush().map_err(|e| OutputError::write(&p, e))
     }
 
     fn write_session_json(
@@ -282,6 +295,7 @@ impl ReportSink {
         spec: &StreamSpec,
         end: &RunEnd,
         summary: &Summary,
+        scoring: &ScoringConfig,
     ) -> Result<(), OutputError> {
         #[derive(Serialize)]
         struct Session<'a> {
@@ -294,7 +308,8 @@ impl ReportSink {
             duration_s: f64,
             analysis_wall_time_s: f64,
             summary: &'a [SummaryRow],
-            notes: [&'static str; 2],
+            scoring: &'a ScoringConfig,
+            notes: [String; 3],
         }
         let (mut w, p) = self.create("session.json")?;
         let s = Session {
@@ -307,9 +322,17 @@ impl ReportSink {
             duration_s: end.end_time_s - spec.start_time_s,
             analysis_wall_time_s: end.elapsed.as_secs_f64(),
             summary: &summary.rows,
+            scoring,
             notes: [
-                "Event times are device-clock seconds, corrected for the conditioning delay.",
-                "Co-activation flags use engineering thresholds (index > 3 = above abdominal rest mean + 3 SD): not validated.",
+                "Event times are device-clock seconds, corrected for the conditioning delay.".into(),
+                format!(
+                    "hold_s: time the 250-ms-smoothed envelope stays above half the way from rest to its peak; a hold is valid for a target when it lasts at least the target minus {} s (engineering default, not validated).",
+                    scoring.hold_tolerance_s
+                ),
+                format!(
+                    "Co-activation flags (abd_flag): {} (index = SD above abdominal rest; engineering thresholds, not validated).",
+                    scoring.coactivation_rule()
+                ),
             ],
         };
         serde_json::to_writer_pretty(&mut w, &s)
@@ -370,28 +393,25 @@ impl ReportSink {
             .iter()
             .filter(|e| e.kind == EventKind::Artifact)
             .count();
-        let shades = self
-            .events
-            .iter()
-            .filter(|e| e.kind != EventKind::Artifact || artifacts <= MAX_ARTIFACTS_DRAWN)
-            .map(|e| {
-                let mut s = plot::shade_from_event(e);
-                s.channel = s.channel.map(|c| position[c]);
-                s
-            })
-            .chain(
-                self.gaps
-                    .iter()
-                    .take(MAX_GAPS_DRAWN)
-                    .map(|&(c, start_s, end_s)| plot::Shade {
+        let shades =
+            self.events
+                .iter()
+                .filter(|e| e.kind != EventKind::Artifact || artifacts <= MAX_ARTIFACTS_DRAWN)
+                .map(|e| {
+                    let mut s = plot::shade_from_event(e);
+                    s.channel = s.channel.map(|c| position[c]);
+                    s
+                })
+                .chain(self.scoring.gaps().iter().take(MAX_GAPS_DRAWN).map(
+                    |&(c, start_s, end_s)| plot::Shade {
                         start_s,
                         end_s,
                         channel: Some(position[c]),
                         kind: plot::ShadeKind::Gap,
                         label: None,
-                    }),
-            )
-            .collect();
+                    },
+                ))
+                .collect();
         let plot = ReportPlot {
             title: format!("knip analysis — {}", self.source.title),
             subtitle: summary.headline.clone(),
@@ -425,12 +445,14 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn compute(
+    /// The rows of `summary.csv` from the typed scores (`events` only for the headline's cough
+    /// count).
+    pub fn from_scores(
         spec: &StreamSpec,
+        scores: &AnalysisScores,
         events: &[ContractionEvent],
-        outcomes: &[ChannelOutcome],
-        duration_s: f64,
     ) -> Summary {
+        let cfg = &scores.scoring;
         let mut rows = Vec::new();
         let mut row = |channel: &str, metric: &str, value: String, unit: &str| {
             rows.push(SummaryRow {
@@ -440,135 +462,91 @@ impl Summary {
                 unit: unit.to_string(),
             })
         };
+        let f3 = |v: Option<f64>| format!("{:.3}", v.unwrap_or(0.0));
+        let duration_s = scores.duration_s;
         row("all", "duration", format!("{duration_s:.3}"), "s");
         let mut headline = Vec::new();
-        for (i, ch) in spec.channels.iter().enumerate() {
-            let name = ch.name.as_str();
-            let unit = ch.unit.as_str();
-            let of = |k: EventKind| events.iter().filter(move |e| e.channel == i && e.kind == k);
-            if let Some(o) = outcomes.get(i) {
-                if let (Some(m), Some(sd)) = (o.rest_mean, o.rest_sd) {
-                    row(name, "rest_level", format!("{m:.3}"), unit);
-                    row(name, "rest_sd", format!("{sd:.3}"), unit);
-                    if ch.role.is_emg() && m > 0.0 {
-                        row(name, "rest_cv", format!("{:.1}", 100.0 * sd / m), "%");
-                    }
-                }
-                if let Some(t) = o.onset_threshold {
-                    row(name, "onset_threshold", format!("{t:.3}"), unit);
+        for c in &scores.channels {
+            let name = c.name.as_str();
+            let unit = c.unit.as_str();
+            if let (Some(m), Some(sd)) = (c.rest_level, c.rest_sd) {
+                row(name, "rest_level", format!("{m:.3}"), unit);
+                row(name, "rest_sd", format!("{sd:.3}"), unit);
+                if c.role.is_emg() && m > 0.0 {
+                    row(name, "rest_cv", format!("{:.1}", 100.0 * sd / m), "%");
                 }
             }
-            let contractions: Vec<&ContractionEvent> = of(EventKind::Contraction).collect();
-            let holds: Vec<f64> = contractions.iter().map(|e| e.duration_s()).collect();
-            let n = contractions.len();
-            let mean = |v: &[f64]| {
-                if v.is_empty() {
-                    0.0
-                } else {
-                    v.iter().sum::<f64>() / v.len() as f64
-                }
-            };
-            if ch.role.is_pelvic_floor() {
-                row(name, "contractions", n.to_string(), "count");
+            if let Some(t) = c.onset_threshold {
+                row(name, "onset_threshold", format!("{t:.3}"), unit);
+            }
+            if c.role.is_pelvic_floor() {
+                row(name, "contractions", c.count().to_string(), "count");
                 row(
                     name,
                     "holds_2s_or_longer",
-                    holds
-                        .iter()
-                        .filter(|h| **h >= IDENTIFICATION_HOLD_S)
-                        .count()
-                        .to_string(),
+                    c.holds_at_least(cfg.identification_hold_s, cfg).to_string(),
                     "count",
                 );
                 row(
                     name,
                     "holds_5s_or_longer",
-                    holds
-                        .iter()
-                        .filter(|h| **h >= STRENGTH_HOLD_S)
-                        .count()
-                        .to_string(),
+                    c.holds_at_least(cfg.strength_hold_s, cfg).to_string(),
                     "count",
                 );
-                row(name, "mean_hold", format!("{:.3}", mean(&holds)), "s");
+                row(name, "mean_hold", f3(c.mean_hold_s()), "s");
+                row(name, "longest_hold", f3(c.longest_hold_s()), "s");
+                row(name, "mean_peak", f3(c.mean_peak()), unit);
+                row(name, "mean_hold_level", f3(c.mean_level()), unit);
                 row(
                     name,
-                    "longest_hold",
-                    format!("{:.3}", holds.iter().cloned().fold(0.0, f64::max)),
-                    "s",
+                    "mean_hold_cv",
+                    format!("{:.1}", c.mean_cv_pct().unwrap_or(0.0)),
+                    "%",
                 );
-                let peaks: Vec<f64> = contractions.iter().map(|e| e.peak).collect();
-                row(name, "mean_peak", format!("{:.3}", mean(&peaks)), unit);
-                let means: Vec<f64> = contractions.iter().map(|e| e.mean).collect();
-                row(
-                    name,
-                    "mean_hold_level",
-                    format!("{:.3}", mean(&means)),
-                    unit,
-                );
-                let cvs: Vec<f64> = contractions.iter().map(|e| e.cv_pct).collect();
-                row(name, "mean_hold_cv", format!("{:.1}", mean(&cvs)), "%");
-                let rises: Vec<f64> = contractions.iter().map(|e| e.rise_s).collect();
-                row(name, "mean_rise_time", format!("{:.3}", mean(&rises)), "s");
-                let releases: Vec<f64> = contractions.iter().map(|e| e.release_s).collect();
-                row(
-                    name,
-                    "mean_release_time",
-                    format!("{:.3}", mean(&releases)),
-                    "s",
-                );
-                let idx: Vec<f64> = contractions.iter().filter_map(|e| e.abd_index).collect();
-                if !idx.is_empty() {
+                row(name, "mean_rise_time", f3(c.mean_rise_s()), "s");
+                row(name, "mean_release_time", f3(c.mean_release_s()), "s");
+                if let (Some(ix), Some(n)) = (c.mean_abd_index(), c.coactivated()) {
                     row(
                         name,
                         "mean_abd_coactivation_index",
-                        format!("{:.2}", mean(&idx)),
+                        format!("{ix:.2}"),
                         "SD above abdominal rest",
                     );
                     row(
                         name,
                         "coactivated_contractions",
-                        idx.iter()
-                            .filter(|i| **i > COACTIVATION_INDEX_FLAG)
-                            .count()
-                            .to_string(),
-                        "count (index > 3; not validated)",
+                        n.to_string(),
+                        &format!("count (index >= {}; not validated)", cfg.coact_amber_index),
                     );
                 }
                 if headline.is_empty() {
-                    headline.push(format!("{n} contractions on {name}"));
-                    headline.push(format!("mean hold {:.1} s", mean(&holds)));
-                    if let Some(m) = outcomes.get(i).and_then(|o| o.rest_mean) {
+                    headline.push(format!("{} contractions on {name}", c.count()));
+                    headline.push(format!("mean hold {:.1} s", c.mean_hold_s().unwrap_or(0.0)));
+                    if let Some(m) = c.rest_level {
                         headline.push(format!("rest {m:.1} {unit}"));
                     }
                 }
             }
-            row(
-                name,
-                "coughs",
-                of(EventKind::Cough).count().to_string(),
-                "count",
-            );
-            row(
-                name,
-                "strains",
-                of(EventKind::Strain).count().to_string(),
-                "count",
-            );
-            row(
-                name,
-                "artifacts",
-                of(EventKind::Artifact).count().to_string(),
-                "count",
-            );
-            if ch.role == Role::AbdEmg {
+            row(name, "coughs", c.coughs.to_string(), "count");
+            row(name, "strains", c.strains.to_string(), "count");
+            row(name, "artifacts", c.artifacts.to_string(), "count");
+            if c.role == Role::AbdEmg {
                 row(
                     name,
                     "activity_bursts",
-                    of(EventKind::AbdominalActivity).count().to_string(),
+                    c.activity_bursts.to_string(),
                     "count",
                 );
             }
+        }
+        // Samples missing from the stream: counted per channel.
+        for (ch, c) in spec.channels.iter().zip(&scores.channels) {
+            row(
+                &ch.name,
+                "lost_samples",
+                c.lost_samples.to_string(),
+                "count",
+            );
         }
         let coughs = events
             .iter()
@@ -576,10 +554,7 @@ impl Summary {
             .map(|e| (e.onset_s * 2.0).round() as i64)
             .collect::<std::collections::BTreeSet<_>>()
             .len();
-        let strains = events
-            .iter()
-            .filter(|e| e.kind == EventKind::Strain)
-            .count();
+        let strains = scores.strains();
         if coughs > 0 {
             headline.push(format!("{coughs} cough(s) tagged"));
         }

@@ -1,5 +1,5 @@
 //! Reports of a guided session: `reps.csv` (a row per repetition with every score),
-//! `summary.csv` (session metrics, `metric,value,unit,note`), `session.json`,
+//! `session_summary.csv` (session metrics, `metric,value,unit,note`), `session.json`,
 //! `calibration.json`, `report.png` (the traces with cue windows shaded and reps numbered,
 //! co-activation highlighted on the abdominal trace) and, for assessments, `assessment.png`
 //! (the Glazer table or PERFECT, printable).
@@ -8,17 +8,55 @@ use crate::error::OutputError;
 use crate::event::EventKind;
 use crate::frame::Role;
 use crate::session::fatigue::slope;
-use crate::session::glazer::{glazer_table, GlazerRow};
-use crate::session::perfect::{perfect, Perfect};
-use crate::session::protocol::{PhaseKind, ProtocolKind};
+use crate::session::glazer::GlazerRow;
+use crate::session::perfect::Perfect;
+use crate::session::protocol::ProtocolKind;
 use crate::session::run::{SessionResult, HISTORY_BIN_S};
 use crate::session::score::{CoactFlag, Reason};
 use crate::sink::decimate::MinMaxPoint;
 use crate::sink::plot::{
     write_report_png, PlotChannel, ReportPlot, Shade, ShadeKind, TargetSegment,
 };
-use std::io::Write;
+use crate::sink::report::csv_error;
 use std::path::{Path, PathBuf};
+
+/// The guided session's metrics table (`metric,value,unit,note`); not the analysis report's
+/// `summary.csv`.
+pub const SESSION_SUMMARY_FILE: &str = "session_summary.csv";
+
+/// Columns of `reps.csv`.
+pub const REPS_COLUMNS: [&str; 30] = [
+    "phase",
+    "kind",
+    "rep",
+    "cue_s",
+    "target_s",
+    "onset_s",
+    "cue_to_onset_s",
+    "offset_s",
+    "hold_s",
+    "peak",
+    "peak_pct_mvc",
+    "mean_pct_mvc",
+    "cv_pct",
+    "rise_s",
+    "release_s",
+    "returned_to_rest",
+    "abd_index",
+    "abd_lead_ms",
+    "coact_flag",
+    "strain",
+    "cough_onset_s",
+    "knack_lead_s",
+    "median_hz",
+    "median_slope_hz_per_s",
+    "above_band_s",
+    "rest_mean",
+    "rest_cv_pct",
+    "verdict",
+    "reason",
+    "message",
+];
 
 /// Label every engineering threshold carries in the reports.
 pub const NOT_VALIDATED: &str = "engineering default, not validated";
@@ -205,10 +243,7 @@ pub fn summary_rows(r: &SessionResult) -> Vec<(String, String, String, String)> 
     }
     add(
         "coactivation_thresholds",
-        format!(
-            "amber index >= {}, red >= {} or abdomen first by >= {} ms",
-            r.scoring.coact_amber_index, r.scoring.coact_red_index, r.scoring.coact_abd_lead_red_ms
-        ),
+        r.scoring.coactivation_rule(),
         "",
         NOT_VALIDATED,
     );
@@ -254,55 +289,72 @@ pub fn write_session_report(
     // reps.csv
     let p = dir.join("reps.csv");
     {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&p).map_err(write_err(&p))?);
-        writeln!(w, "phase,kind,rep,cue_s,target_s,onset_s,cue_to_onset_s,offset_s,hold_s,peak,peak_pct_mvc,mean_pct_mvc,cv_pct,rise_s,release_s,returned_to_rest,abd_index,abd_lead_ms,coact_flag,strain,cough_onset_s,knack_lead_s,median_hz,median_slope_hz_per_s,above_band_s,rest_mean,rest_cv_pct,verdict,reason,message").map_err(write_err(&p))?;
+        let file = std::fs::File::create(&p).map_err(write_err(&p))?;
+        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+        let err = csv_error(&p);
+        w.write_record(REPS_COLUMNS).map_err(&err)?;
         for x in &r.reps {
-            writeln!(
-                w,
-                "{},{},{},{:.3},{:.2},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},\"{}\"",
-                x.phase_name, x.kind, x.rep, x.cue_s, x.target_s,
-                opt(x.onset_s, 3), opt(x.cue_to_onset_s, 3), opt(x.offset_s, 3), opt(x.hold_s, 2),
-                opt(x.peak, 2), opt(x.peak_pct_mvc, 1), opt(x.mean_pct_mvc, 1), opt(x.cv_pct, 1),
-                opt(x.rise_s, 3), opt(x.release_s, 3),
-                x.returned_to_rest.map(|b| b.to_string()).unwrap_or_default(),
-                opt(x.abd_index, 2), opt(x.abd_lead_ms, 0),
-                x.coact_flag.map(|f| f.as_str()).unwrap_or_default(),
-                x.strain, opt(x.cough_onset_s, 3), opt(x.knack_lead_s, 3),
-                opt(x.median_hz, 1), opt(x.median_slope_hz_per_s, 3), opt(x.above_band_s, 2),
-                opt(x.rest_mean, 2), opt(x.rest_cv_pct, 1),
-                x.verdict.map(|v| v.as_str()).unwrap_or_default(),
-                x.reason.map(|v| v.as_str()).unwrap_or_default(),
-                x.message.replace('"', "'"),
-            )
-            .map_err(write_err(&p))?;
+            w.write_record([
+                x.phase_name.clone(),
+                x.kind.clone(),
+                x.rep.to_string(),
+                format!("{:.3}", x.cue_s),
+                format!("{:.2}", x.target_s),
+                opt(x.onset_s, 3),
+                opt(x.cue_to_onset_s, 3),
+                opt(x.offset_s, 3),
+                opt(x.hold_s, 2),
+                opt(x.peak, 2),
+                opt(x.peak_pct_mvc, 1),
+                opt(x.mean_pct_mvc, 1),
+                opt(x.cv_pct, 1),
+                opt(x.rise_s, 3),
+                opt(x.release_s, 3),
+                x.returned_to_rest
+                    .map(|b| b.to_string())
+                    .unwrap_or_default(),
+                opt(x.abd_index, 2),
+                opt(x.abd_lead_ms, 0),
+                x.coact_flag
+                    .map(|f| f.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                x.strain.to_string(),
+                opt(x.cough_onset_s, 3),
+                opt(x.knack_lead_s, 3),
+                opt(x.median_hz, 1),
+                opt(x.median_slope_hz_per_s, 3),
+                opt(x.above_band_s, 2),
+                opt(x.rest_mean, 2),
+                opt(x.rest_cv_pct, 1),
+                x.verdict
+                    .map(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                x.reason.map(|v| v.as_str()).unwrap_or_default().to_string(),
+                x.message.clone(),
+            ])
+            .map_err(&err)?;
         }
         w.flush().map_err(write_err(&p))?;
     }
     files.push(p);
-    // summary.csv
-    let p = dir.join("summary.csv");
+    // session_summary.csv
+    let p = dir.join(SESSION_SUMMARY_FILE);
     {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&p).map_err(write_err(&p))?);
-        writeln!(w, "metric,value,unit,note").map_err(write_err(&p))?;
-        let q = |s: &str| {
-            if s.contains(',') {
-                format!("\"{}\"", s.replace('"', "'"))
-            } else {
-                s.to_string()
-            }
-        };
+        let file = std::fs::File::create(&p).map_err(write_err(&p))?;
+        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+        let err = csv_error(&p);
+        w.write_record(["metric", "value", "unit", "note"])
+            .map_err(&err)?;
         for (m, v, u, n) in summary_rows(r) {
-            writeln!(w, "{},{},{},{}", q(&m), q(&v), q(&u), q(&n)).map_err(write_err(&p))?;
+            w.write_record([m, v, u, n]).map_err(&err)?;
         }
         w.flush().map_err(write_err(&p))?;
     }
     files.push(p);
-    let glazer = (r.protocol.name == "glazer").then(|| glazer_table(r));
-    let perf = r
-        .phases
-        .iter()
-        .any(|p| p.kind == PhaseKind::MaxHold)
-        .then(|| perfect(r));
+    let glazer = crate::session::glazer::assessed(r);
+    let perf = crate::session::perfect::assessed(r);
     // session.json
     let p = dir.join("session.json");
     let json = serde_json::json!({
