@@ -422,7 +422,12 @@ fn session_hold(csv: &Path, scoring: &ScoringConfig) -> (f64, bool) {
         kind: ProtocolKind::Training,
         daily_goal_reps: 30,
         phases: vec![
-            phase("rest", PhaseKind::Rest, 20.0),
+            // With a saved calibration the session opens with its short baseline.
+            phase(
+                "rest",
+                PhaseKind::Rest,
+                20.0 - knip::session::protocol::SHORT_BASELINE_S,
+            ),
             phase("hold", PhaseKind::Hold, 5.0),
         ],
     };
