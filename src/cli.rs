@@ -247,6 +247,10 @@ pub struct SessionArgs {
     /// Progress database (default: progress.sqlite in the user's data folder).
     #[arg(long)]
     pub db: Option<PathBuf>,
+    /// Measure rest and maximal squeezes again even though a calibration is kept for this
+    /// patient and device.
+    #[arg(long)]
+    pub recalibrate: bool,
     #[command(flatten)]
     pub settings: Settings,
 }

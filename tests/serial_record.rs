@@ -421,6 +421,7 @@ fn guided_session_on_a_text_line_device_scores_the_patient_and_its_raw_replay_ag
         std::thread::sleep(Duration::from_millis(500));
         plug
     });
+    let db = out.path().join("progress.sqlite");
     let o = Command::new(knip_bin())
         .args([
             "session",
@@ -431,9 +432,13 @@ fn guided_session_on_a_text_line_device_scores_the_patient_and_its_raw_replay_ag
             "--protocol",
             "identify",
             "--plain",
+            "--patient",
+            "P7",
             "--out",
         ])
         .arg(&dir)
+        .arg("--db")
+        .arg(&db)
         .output()
         .expect("run knip session");
     let _plug = device.join().expect("device");
@@ -464,6 +469,15 @@ fn guided_session_on_a_text_line_device_scores_the_patient_and_its_raw_replay_ag
         judged += 1;
     }
     assert_eq!(judged, 10);
+    // The session is in the patient's history: "n of 30 today" counts its valid holds.
+    let valid = truth
+        .iter()
+        .filter(|t| phases[t.phase].kind == knip::session::protocol::PhaseKind::Hold && t.pass)
+        .count();
+    assert!(
+        stdout.contains(&format!("{valid} of 30 today")),
+        "{valid} valid: {stdout}"
+    );
 
     // The recording is complete and says how the session was run.
     let sidecar: serde_json::Value = serde_json::from_str(
@@ -479,14 +493,21 @@ fn guided_session_on_a_text_line_device_scores_the_patient_and_its_raw_replay_ag
     // `knip replay` of the raw bytes is the same session: the same reps, byte for byte.
     let replay_dir = out.path().join("replay");
     let text = run_ok(&[
-        "replay",
+        "session",
+        "--replay",
         &dir.join("recording.raw").display().to_string(),
         "--fast",
         "--plain",
+        "--patient",
+        "P7",
+        "--db",
+        &db.display().to_string(),
         "--out",
         &replay_dir.display().to_string(),
     ]);
     assert!(text.contains("session complete"), "{text}");
+    // Stored once: the replay is the same recording, so today's count does not grow.
+    assert!(text.contains(&format!("{valid} of 30 today")), "{text}");
     assert_eq!(
         std::fs::read_to_string(dir.join("reps.csv")).expect("live reps"),
         std::fs::read_to_string(replay_dir.join("reps.csv")).expect("replayed reps"),
@@ -617,4 +638,60 @@ fn an_unplug_mid_set_stops_the_protocol_and_the_interrupted_rep_is_done_again() 
         ((cue - 6.0) / 4.0 - ((cue - 6.0) / 4.0).round()).abs() < 1e-6,
         "cue {cue}"
     );
+}
+
+#[test]
+fn a_second_session_the_same_day_reads_n_of_30_from_the_database_and_its_calibration() {
+    let out = tempfile::tempdir().expect("out");
+    let db = out.path().join("progress.sqlite");
+    let first = out.path().join("first");
+    let run = |dir: &Path, seed: &str| {
+        run_ok(&[
+            "session",
+            "--simulate",
+            "--seed",
+            seed,
+            "--fast",
+            "--plain",
+            "--protocol",
+            "identify",
+            "--patient",
+            "P9",
+            "--db",
+            &db.display().to_string(),
+            "--out",
+            &dir.display().to_string(),
+        ])
+    };
+    let count = |text: &str| -> u32 {
+        let line = text
+            .lines()
+            .find(|l| l.contains("of 30 today") && l.starts_with("Stored"))
+            .unwrap_or_else(|| panic!("no count: {text}"));
+        line.split(": ")
+            .nth(1)
+            .and_then(|x| x.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect("count")
+    };
+    let passes = |dir: &Path| {
+        rep_rows(dir)
+            .iter()
+            .filter(|r| r.0 == "identify" && r.2 == "pass")
+            .count() as u32
+    };
+    let t1 = run(&first, "4");
+    let n1 = count(&t1);
+    assert_eq!(n1, passes(&first), "{t1}");
+    assert!(t1.contains("mvc 1/3"), "the first session calibrates: {t1}");
+    let second = out.path().join("second");
+    let t2 = run(&second, "5");
+    // The calibration measured in the first session is offered for the same device...
+    assert!(
+        t2.contains("Using the calibration kept for patient P9"),
+        "{t2}"
+    );
+    assert!(!t2.contains("mvc 1/3"), "{t2}");
+    // ... and the day's count goes on from the database.
+    assert_eq!(count(&t2), n1 + passes(&second), "{t2}");
 }

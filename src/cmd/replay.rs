@@ -37,6 +37,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
             scoring: None,
             patient: None,
             db: None,
+            recalibrate: false,
             settings,
         });
     }

@@ -72,20 +72,44 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
         (None, Some(info)) => info.calibration.clone(),
         (None, None) => None,
     };
-    let patient = a
-        .patient
-        .clone()
-        .or_else(|| recorded.as_ref().and_then(|r| r.patient_id.clone()));
+    // A replay is stored only when asked (--patient): it is a second look, not a new session.
+    let patient = a.patient.clone();
     let tui = !a.plain && std::io::stdout().is_terminal();
+    // The patient's history: "n of 30 today" and a calibration kept for this device.
+    let db = match &patient {
+        Some(_) => Some(open_db(a.db.as_deref())?),
+        None => None,
+    };
+    let local = chrono::Local::now().fixed_offset();
+    let done_today = match (&db, &patient) {
+        (Some((conn, _)), Some(p)) => {
+            knip::progress::valid_holds_on(conn, p, local.date_naive(), *local.offset())?
+        }
+        _ => 0,
+    };
+    let offer_stored = a.calibration.is_none() && !a.recalibrate && recorded_session.is_none();
+    let stored = |device: &str| -> Option<Calibration> {
+        let ((conn, _), p) = (db.as_ref()?, patient.as_ref()?);
+        if !offer_stored {
+            return None;
+        }
+        let (cal, when) = knip::progress::latest_calibration(conn, p, device).ok()??;
+        eprintln!(
+            "Using the calibration kept for patient {p} on {device} from {} (give \
+             --recalibrate to measure rest and maximal squeezes again).",
+            when.format("%Y-%m-%d %H:%M")
+        );
+        Some(cal)
+    };
     let o = GuidedOptions {
         protocol,
         input,
         out_dir: a.out.clone(),
         tui,
         calibration,
-        done_today: 0,
+        done_today,
         scoring,
-        patient_id: patient,
+        patient_id: patient.clone(),
         scripted_pauses: recorded_session.map(|i| i.pauses).unwrap_or_default(),
         stop: Some(super::stop_on_signals()),
     };
@@ -94,6 +118,7 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
         &cfg,
         Box::new(std::io::stdout()),
         Box::new(std::io::stderr()),
+        &stored,
     )?;
     for w in &outcome.warnings {
         eprintln!("warning: {w}");
@@ -102,6 +127,67 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
     for f in &outcome.files {
         println!("  {}", f.display());
     }
+    if let (Some((conn, path)), Some(p)) = (&db, &patient) {
+        store_session(conn, path, p, &outcome, a.calibration.is_none())?;
+    }
+    Ok(())
+}
+
+/// The progress database at `path` (default: the user's data folder), with its path.
+fn open_db(path: Option<&Path>) -> anyhow::Result<(rusqlite::Connection, std::path::PathBuf)> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None => knip::progress::default_db_path()?,
+    };
+    Ok((knip::progress::open(&path)?, path))
+}
+
+/// Store the session once in the patient's history (keyed by the recording's content and
+/// start: a replay or a copy is not counted again), keep a calibration it measured for the
+/// device, and say "n of 30 today" from the database.
+fn store_session(
+    conn: &rusqlite::Connection,
+    db_path: &Path,
+    patient: &str,
+    outcome: &drive::GuidedOutcome,
+    measured_here: bool,
+) -> anyhow::Result<()> {
+    // A raw log's session is keyed by its decoded recording beside it, as the live run was.
+    let csv = outcome.recording.with_extension("csv");
+    let recording = if csv.exists() {
+        csv
+    } else {
+        outcome.recording.clone()
+    };
+    let sidecar = knip::export::read_sidecar_beside(&recording);
+    let started = sidecar.as_ref().and_then(|s| s.started_at.clone());
+    let key = knip::progress::recording_key(&recording, started.as_deref())?;
+    let started_at = started
+        .as_deref()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .unwrap_or_else(|| chrono::Local::now().fixed_offset());
+    let rec = knip::progress::SessionRecord::from_session(
+        patient,
+        &outcome.result,
+        &key,
+        started_at,
+        &outcome.device,
+    );
+    knip::progress::store(conn, &rec)?;
+    let r = &outcome.result;
+    if measured_here && r.calibration_source == "this session" {
+        if let Some(cal) = &r.calibration {
+            knip::progress::save_calibration(conn, patient, &outcome.device, cal)?;
+        }
+    }
+    let local = started_at.with_timezone(started_at.offset());
+    let today =
+        knip::progress::valid_holds_on(conn, patient, local.date_naive(), *started_at.offset())?;
+    println!(
+        "Stored in {} for patient {patient}: {today} of {} today",
+        db_path.display(),
+        r.protocol.daily_goal_reps
+    );
     Ok(())
 }
 
@@ -132,6 +218,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
             scoring: None,
             patient: None,
             db: None,
+            recalibrate: false,
             settings,
         });
     }

@@ -471,14 +471,16 @@ pub struct GuidedOutcome {
 }
 
 /// The session as the sidecar keeps it, so that a replay gives the same repetitions.
-fn session_info(o: &GuidedOptions, mode: PauseMode) -> GuidedSessionInfo {
+fn session_info(
+    o: &GuidedOptions,
+    calibration: Option<&Calibration>,
+    mode: PauseMode,
+) -> GuidedSessionInfo {
     GuidedSessionInfo {
         protocol: o.protocol.clone(),
         scoring: o.scoring.clone(),
-        calibration: o.calibration.clone(),
-        calibration_source: o
-            .calibration
-            .as_ref()
+        calibration: calibration.cloned(),
+        calibration_source: calibration
             .map_or_else(|| "this session".to_string(), |c| c.source.clone()),
         pause_mode: mode,
         pauses: Vec::new(),
@@ -488,12 +490,15 @@ fn session_info(o: &GuidedOptions, mode: PauseMode) -> GuidedSessionInfo {
 }
 
 /// Run a guided session from any source with its live view, and write the reports (and, for
-/// a sensor or the simulator, the recording) into `o.out_dir`.
+/// a sensor or the simulator, the recording) into `o.out_dir`. Without `o.calibration`,
+/// `stored_calibration` is asked for one kept for the device (once the device is known: a
+/// sensor's USB identity, `simulator`); a replay uses the recorded session's own.
 pub fn run_guided(
     o: &GuidedOptions,
     cfg: &AnalysisConfig,
     out: Box<dyn std::io::Write + Send>,
     mut status_out: Box<dyn std::io::Write + Send>,
+    stored_calibration: &dyn Fn(&str) -> Option<Calibration>,
 ) -> Result<GuidedOutcome, SessionError> {
     let controls = Arc::new(Controls {
         quit: o.stop.as_ref().map_or_else(Default::default, |s| s.flag()),
@@ -518,6 +523,9 @@ pub fn run_guided(
     let own_recording = o.out_dir.join("recording.csv");
     let (source, recording, device): (Box<dyn Source>, PathBuf, String) = match &o.input {
         SessionInput::Simulate { seed, speed } => {
+            if setup.calibration.is_none() {
+                setup.calibration = stored_calibration("simulator");
+            }
             let sim = session_sim(*seed);
             let phases = setup.phases();
             let patient = SimulatedPatient::guided(&sim, &phases)?;
@@ -531,7 +539,7 @@ pub fn run_guided(
             sidecar.patient_id = o.patient_id.clone();
             sidecar.started_at = Some(now_rfc3339());
             sidecar.notes = Some("simulated patient following a guided session".into());
-            sidecar.session = Some(session_info(o, mode));
+            sidecar.session = Some(session_info(o, setup.calibration.as_ref(), mode));
             let truth_path = crate::truth::truth_path_for(&own_recording);
             crate::truth::write_truth_csv(&truth_path, patient.truth())
                 .map_err(|e| OutputError::write(&truth_path, e))?;
@@ -565,6 +573,9 @@ pub fn run_guided(
                 Some(&serial.link.wire),
             ));
             let device = source.device().to_string();
+            if setup.calibration.is_none() {
+                setup.calibration = stored_calibration(&device);
+            }
             let mut sidecar = Sidecar::new(&device, &spec, cfg);
             sidecar.protocol = Some(format!("session:{}", o.protocol.name));
             sidecar.patient_id = o.patient_id.clone();
@@ -575,7 +586,7 @@ pub fn run_guided(
                 serial.link.wire.name(),
                 serial.baud
             ));
-            sidecar.session = Some(session_info(o, mode));
+            sidecar.session = Some(session_info(o, setup.calibration.as_ref(), mode));
             source.record_to(&own_recording, sidecar)?;
             let ctl = controls.clone();
             let tui = o.tui;
