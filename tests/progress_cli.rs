@@ -216,3 +216,162 @@ fn analysing_a_recording_again_or_a_copy_of_it_counts_once() {
     assert_eq!(rows.len(), 1);
     assert_eq!(&rows[0][3], "1", "one session");
 }
+
+/// Rows of a CSV file as maps from column name to cell.
+fn csv_maps(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let head = r.headers().expect("header").clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.expect("row");
+            head.iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn summary_value(dir: &Path, channel: &str, metric: &str) -> String {
+    let text = std::fs::read_to_string(dir.join("summary.csv")).expect("summary.csv");
+    text.lines()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|c| c.len() >= 3 && c[0] == channel && c[1] == metric)
+        .map(|c| c[2].to_string())
+        .unwrap_or_else(|| panic!("no {channel} {metric} in {text}"))
+}
+
+/// One guided strength session (the simulated patient to fatigue), then its recording through
+/// `analyze`, `batch` and `progress`: every score means the same everywhere — each rep's hold
+/// and co-activation flag, the valid 5-s holds, the day's count.
+#[test]
+fn session_analyze_batch_and_progress_agree_on_the_same_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.sqlite");
+    let session = dir.path().join("session");
+    let o = knip(&[
+        "session",
+        "--simulate",
+        "--seed",
+        "3",
+        "--fast",
+        "--plain",
+        "--protocol",
+        "strength",
+        "--patient",
+        "S1",
+        "--db",
+        s(&db),
+        "--out",
+        s(&session),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let reps = csv_maps(&session.join("reps.csv"));
+    let holds: Vec<_> = reps
+        .iter()
+        .filter(|r| r["kind"] == "hold" && !r["onset_s"].is_empty())
+        .collect();
+    assert!(holds.len() >= 5, "{reps:?}");
+    let passed = holds.iter().filter(|r| r["verdict"] == "pass").count();
+    assert!(
+        text(&o).contains(&format!("{passed} of 30 today")),
+        "{}",
+        text(&o)
+    );
+
+    // analyze: the same contraction for every rep, with the same hold and flag.
+    let rec = session.join("recording.csv");
+    let analysis = dir.path().join("analysis");
+    let o = knip(&[
+        "analyze",
+        s(&rec),
+        "--out",
+        s(&analysis),
+        "--patient",
+        "A1",
+        "--db",
+        s(&db),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let contractions = csv_maps(&analysis.join("contractions.csv"));
+    let mut valid = 0;
+    for r in &holds {
+        let on: f64 = r["onset_s"].parse().unwrap();
+        let c = contractions
+            .iter()
+            .find(|c| {
+                c["channel"] == "pfm_emg"
+                    && (c["onset_s"].parse::<f64>().unwrap() - on).abs() < 1e-3
+            })
+            .unwrap_or_else(|| panic!("rep {} at {on} s not in contractions.csv", r["rep"]));
+        let (hs, hc): (f64, f64) = (r["hold_s"].parse().unwrap(), c["hold_s"].parse().unwrap());
+        assert!(
+            (hs - hc).abs() <= 0.011,
+            "rep {}: hold {hs} vs {hc}",
+            r["rep"]
+        );
+        assert_eq!(r["coact_flag"], c["abd_flag"], "rep {}", r["rep"]);
+        // The one hold rule: a rep that failed only for being short is exactly a hold under 5 s.
+        if r["reason"] == "ok" || r["reason"] == "short" {
+            assert_eq!(r["verdict"] == "pass", hc >= 5.0 - 0.25, "rep {}", r["rep"]);
+        }
+        if hc >= 5.0 - 0.25 {
+            valid += 1;
+        }
+    }
+    // Every valid 5-s hold of the analysis is one of the session's reps (no hold outside a
+    // cue), and the session passed exactly those that were not weak, strained or held on.
+    let holds_5s: u32 = summary_value(&analysis, "pfm_emg", "holds_5s_or_longer")
+        .parse()
+        .unwrap();
+    assert_eq!(holds_5s, valid);
+    let unjudged = holds
+        .iter()
+        .filter(|r| r["verdict"] == "fail" && r["reason"] != "short")
+        .filter(|r| r["hold_s"].parse::<f64>().unwrap() >= 4.75)
+        .count();
+    assert_eq!(passed + unjudged, valid as usize);
+
+    // batch: the same numbers from its in-memory scores.
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::copy(&rec, input.join("recording.csv")).unwrap();
+    std::fs::copy(rec.with_extension("json"), input.join("recording.json")).unwrap();
+    let batch = dir.path().join("batch");
+    let o = knip(&["batch", s(&input), "--out", s(&batch), "--jobs", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let row = csv_maps(&batch.join("batch.csv"))
+        .into_iter()
+        .find(|r| r["channel"] == "pfm_emg")
+        .expect("pfm row");
+    assert_eq!(row["holds_5s"], holds_5s.to_string());
+    assert_eq!(
+        row["coactivated"],
+        summary_value(&analysis, "pfm_emg", "coactivated_contractions")
+    );
+    assert_eq!(
+        row["mean_hold_s"],
+        summary_value(&analysis, "pfm_emg", "mean_hold")
+    );
+
+    // progress: the analysed day counts the analysis' valid holds, the guided one the session's.
+    for (patient, want) in [("A1", holds_5s as usize), ("S1", passed)] {
+        let out = dir.path().join(format!("progress-{patient}"));
+        let o = knip(&[
+            "progress",
+            "--patient",
+            patient,
+            "--db",
+            s(&db),
+            "--out",
+            s(&out),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let days = csv_maps(&out.join("progress.csv"));
+        let total: usize = days
+            .iter()
+            .map(|d| d["valid_squeezes"].parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(total, want, "{patient}");
+    }
+}
