@@ -212,3 +212,21 @@ fn real_binary_in_a_pseudo_terminal_marks_and_quits_cleanly() {
     );
     assert!(out.join("report.png").exists() && out.join("reps.csv").exists());
 }
+
+#[test]
+fn an_unplugged_sensor_and_the_wait_for_the_next_cue_are_shown() {
+    let s = states_at(&[43.0]);
+    let mut away = s[0].clone();
+    away.device_message =
+        Some("Sensor unplugged — plug it back in; the exercise waits".to_string());
+    let text = screen(&away);
+    assert!(text.contains("C H E C K   T H E   S E N S O R"), "{text}");
+    assert!(text.contains("Sensor unplugged"), "{text}");
+    assert!(!text.contains("H O L D"), "the cue is not shown while the sensor is away:\n{text}");
+    // After the resume the runner says how long until the repeated rep's cue.
+    let mut wait = s[0].clone();
+    wait.headline = "Get ready 3…".into();
+    wait.in_work = false;
+    let text = screen(&wait);
+    assert!(text.contains("G E T   R E A D Y   3 …"), "{text}");
+}
