@@ -217,6 +217,25 @@ impl ChannelDetector {
         self.time_s(self.index)
     }
 
+    /// Index of the first sample whose device time is at or after `t_s` (by the same formula as
+    /// every reported time); `u64::MAX` when no sample is.
+    pub fn first_index_at(&self, t_s: f64) -> u64 {
+        let x = ((t_s - self.start_time_s) * self.rate_hz).ceil();
+        // Also catches +∞ and NaN.
+        if !(x < (u64::MAX / 4) as f64) {
+            return u64::MAX;
+        }
+        let mut k = x.max(0.0) as u64;
+        // The division in `time_s` may round the other way than the product above.
+        while k > 0 && self.time_s(k - 1) >= t_s {
+            k -= 1;
+        }
+        while self.time_s(k) < t_s {
+            k += 1;
+        }
+        k
+    }
+
     /// Jump over lost samples: indices advance without data; a contraction in progress goes on.
     pub fn skip_to(&mut self, index: u64) {
         if index > self.index {
