@@ -201,9 +201,7 @@ mod block_invariance {
     }
 
     fn close(a: f64, b: f64) -> bool {
-        a == b
-            || (a.is_nan() && b.is_nan())
-            || (a - b).abs() <= REL_TOL * a.abs().max(b.abs())
+        a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= REL_TOL * a.abs().max(b.abs())
     }
 
     fn close_opt(a: Option<f64>, b: Option<f64>) -> bool {
@@ -258,7 +256,10 @@ mod block_invariance {
     fn onset_diff(a: &OnsetNotice, b: &OnsetNotice) -> Vec<String> {
         let mut d = Vec::new();
         if a.channel != b.channel || a.role != b.role {
-            d.push(format!("channel: {} {} ≠ {} {}", a.channel, a.role, b.channel, b.role));
+            d.push(format!(
+                "channel: {} {} ≠ {} {}",
+                a.channel, a.role, b.channel, b.role
+            ));
         }
         for (name, x, y) in [
             ("onset_s", a.onset_s, b.onset_s),
