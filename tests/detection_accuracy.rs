@@ -428,6 +428,21 @@ mod block_invariance {
         let stream = real("anomanor_hram_pressure/normalized_testnolong.csv", &opts);
         assert_eq!(stream.spec.channels[0].role, Role::Pressure);
         assert_invariant("anomanor testnolong", &stream, &AnalysisConfig::default());
+
+        // Two channels of one recording, so that the cross-channel decisions (coughs, strains)
+        // run on real data too: the rectal balloon stands in for a second pelvic channel.
+        let opts = CsvOptions {
+            pfm: Some("B1".to_string()),
+            pressure: Some("4".to_string()),
+            ..CsvOptions::default()
+        };
+        let stream = real("anomanor_hram_pressure/normalized_test2.csv", &opts);
+        assert_eq!(stream.spec.channels.len(), 2);
+        assert_invariant(
+            "anomanor test2, two channels",
+            &stream,
+            &AnalysisConfig::default(),
+        );
     }
 
     /// The comparison catches what it must: one field of one event a little off, an event
