@@ -11,6 +11,7 @@ use crate::error::{InputError, OutputError};
 use crate::event::{ContractionEvent, OnsetNotice};
 use crate::frame::{Block, ChannelChunk, Role, StreamSpec};
 use crate::source::Source;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Bounded queue lengths (blocks): enough to absorb a slow disk for a moment, small enough that
@@ -48,7 +49,23 @@ pub struct ChannelOutcome {
     pub samples: u64,
 }
 
+/// Envelope samples of one channel that are conditioned but not yet given to the detector.
+#[derive(Debug)]
+struct Held {
+    start_index: u64,
+    values: Vec<f64>,
+    /// How many of `values` the detector has had.
+    fed: usize,
+}
+
 /// Conditioning, detection and fusion for a whole stream, block by block.
+///
+/// What is decided does not depend on how the stream is cut into blocks (live = offline): the
+/// detectors see the envelopes in time slices, and a held event is decided exactly when every
+/// channel has been processed up to its ready time ([`EventFuser::next_ready_s`]): the samples
+/// of a channel that is ahead wait (in `held`) until the slowest channel has caught up. So the
+/// fusion always sees the same state — partners, abdominal rest, activity in progress — whether
+/// a block holds one sample or a minute.
 pub struct Processor {
     spec: StreamSpec,
     conditioners: Vec<ChannelConditioner>,
@@ -57,6 +74,8 @@ pub struct Processor {
     warnings: Vec<String>,
     samples: Vec<u64>,
     outputs: Vec<DetectorOutput>,
+    /// Per channel, envelope samples waiting for a decision on another channel (usually none).
+    held: Vec<VecDeque<Held>>,
 }
 
 impl Processor {
@@ -94,6 +113,7 @@ impl Processor {
             warnings,
             samples: vec![0; spec.channels.len()],
             outputs: Vec::new(),
+            held: (0..spec.channels.len()).map(|_| VecDeque::new()).collect(),
         })
     }
 
@@ -123,7 +143,6 @@ impl Processor {
             envelope: Vec::with_capacity(block.chunks.len()),
             ..Default::default()
         };
-        let abd = self.fuser.abd_channel();
         for (i, chunk) in block.chunks.into_iter().enumerate() {
             if i >= self.conditioners.len() {
                 break;
@@ -131,10 +150,6 @@ impl Processor {
             let mut envelope = Vec::new();
             let n = chunk.samples.len() as u64;
             let filtered = self.conditioners[i].process_owned(chunk.samples, &mut envelope);
-            self.detectors[i].process(chunk.start_index, &envelope, &mut self.outputs);
-            if Some(i) == abd {
-                self.fuser.push_abd_envelope(chunk.start_index, &envelope);
-            }
             self.samples[i] += n;
             p.filtered.push(ChannelChunk {
                 start_index: chunk.start_index,
@@ -145,19 +160,126 @@ impl Processor {
                 samples: envelope,
             });
         }
-        self.route_outputs(&mut p);
+        let Processed {
+            envelope,
+            onsets,
+            events,
+            ..
+        } = &mut p;
+        self.detect(envelope, onsets, events);
         p.frontier_s = self.frontier_s();
-        let abd_rest = self.abd_rest();
-        self.fuser.advance(p.frontier_s, abd_rest, &mut p.events);
         p
     }
 
-    fn route_outputs(&mut self, p: &mut Processed) {
+    /// Give the detectors the held samples and then `new` (one chunk per channel, in channel
+    /// order), in time slices: each slice ends at the next held event's ready time, or `settle`
+    /// after the slowest channel's frontier (no event can be confirmed in a slice and become
+    /// ready within it). When every channel has reached a ready time, the events ready then are
+    /// decided, before any channel goes past it. What cannot be given yet is held.
+    fn detect(
+        &mut self,
+        new: &[ChannelChunk],
+        onsets: &mut Vec<OnsetNotice>,
+        events: &mut Vec<ContractionEvent>,
+    ) {
+        let settle = self.fuser.settle_s();
+        let mut cursor = vec![0usize; new.len()];
+        loop {
+            let reach = self.frontier_s() + settle;
+            let target = self.fuser.next_ready_s().map_or(reach, |r| r.min(reach));
+            let mut fed = false;
+            for c in 0..self.detectors.len() {
+                let chunk = new.get(c);
+                let at = cursor.get_mut(c);
+                fed |= self.feed_channel(c, target, chunk.zip(at));
+            }
+            self.route_outputs(onsets);
+            let mut decided = false;
+            if self.frontier_s() >= target {
+                let before = events.len();
+                let abd_rest = self.abd_rest();
+                self.fuser.advance(target, abd_rest, events);
+                decided = events.len() > before;
+            }
+            if !fed && !decided {
+                break;
+            }
+        }
+        for (c, (chunk, &at)) in new.iter().zip(&cursor).enumerate() {
+            if let Some(held) = self.held.get_mut(c) {
+                if at < chunk.samples.len() {
+                    held.push_back(Held {
+                        start_index: chunk.start_index + at as u64,
+                        values: chunk.samples[at..].to_vec(),
+                        fed: 0,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Give channel `c`'s detector its held samples, then those of `chunk` from `*at`, up to
+    /// (not including) device time `until_s`. Returns whether any sample was given.
+    fn feed_channel(
+        &mut self,
+        c: usize,
+        until_s: f64,
+        chunk: Option<(&ChannelChunk, &mut usize)>,
+    ) -> bool {
+        let limit = self.detectors[c].first_index_at(until_s);
+        let abd = self.fuser.abd_channel() == Some(c);
+        let count = |start: u64, available: usize| {
+            (limit.saturating_sub(start)).min(available as u64) as usize
+        };
+        let mut fed = false;
+        while let Some(h) = self.held[c].front_mut() {
+            let start = h.start_index + h.fed as u64;
+            let n = count(start, h.values.len() - h.fed);
+            let part = &h.values[h.fed..h.fed + n];
+            self.detectors[c].process(start, part, &mut self.outputs);
+            if abd {
+                self.fuser.push_abd_envelope(start, part);
+            }
+            h.fed += n;
+            fed |= n > 0;
+            if h.fed < h.values.len() {
+                // Still waiting: the new chunk comes after these.
+                return fed;
+            }
+            self.held[c].pop_front();
+        }
+        if let Some((chunk, at)) = chunk {
+            let start = chunk.start_index + *at as u64;
+            let n = count(start, chunk.samples.len() - *at);
+            let part = &chunk.samples[*at..*at + n];
+            // Also for an empty part: a jump in the index (lost samples) is noted.
+            self.detectors[c].process(start, part, &mut self.outputs);
+            if abd {
+                self.fuser.push_abd_envelope(start, part);
+            }
+            *at += n;
+            fed |= n > 0;
+        }
+        fed
+    }
+
+    /// Onsets to the caller and the fuser, events to the fuser, in device-time order (per
+    /// channel they already are; across channels, ties go by channel).
+    fn route_outputs(&mut self, onsets: &mut Vec<OnsetNotice>) {
+        let time = |o: &DetectorOutput| match o {
+            DetectorOutput::Onset(n) => (n.decided_at_s, n.channel),
+            DetectorOutput::Event(e) => (e.decided_at_s, e.channel),
+        };
+        self.outputs.sort_by(|a, b| {
+            let (ta, ca) = time(a);
+            let (tb, cb) = time(b);
+            ta.total_cmp(&tb).then(ca.cmp(&cb))
+        });
         for o in self.outputs.drain(..) {
             match o {
                 DetectorOutput::Onset(n) => {
                     self.fuser.on_onset(&n);
-                    p.onsets.push(n);
+                    onsets.push(n);
                 }
                 DetectorOutput::Event(e) => self.fuser.on_event(e),
             }
@@ -174,10 +296,14 @@ impl Processor {
     /// End of stream: close contractions in progress and decide everything held.
     pub fn finish(&mut self) -> Processed {
         let mut p = Processed::default();
+        // Samples held back for a channel whose stream ended earlier: nothing more will come.
+        for c in 0..self.detectors.len() {
+            self.feed_channel(c, f64::INFINITY, None);
+        }
         for d in self.detectors.iter_mut() {
             d.finish(&mut self.outputs);
         }
-        self.route_outputs(&mut p);
+        self.route_outputs(&mut p.onsets);
         let abd_rest = self.abd_rest();
         self.fuser.finish(abd_rest, &mut p.events);
         p.frontier_s = self.frontier_s();

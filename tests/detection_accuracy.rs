@@ -77,3 +77,406 @@ fn a_weak_detector_fails_on_the_same_sessions() {
         "without the short-burst rule coughs must be counted"
     );
 }
+
+/// Live = offline, at the pipeline level: the same stream cut into blocks of 1, 97 and 4096
+/// samples (at the fastest rate, slower channels cut at the same device time) gives the same
+/// onsets, the same events (every field, `decided_at_s` included) and the same end state.
+mod block_invariance {
+    use knip::config::AnalysisConfig;
+    use knip::event::{ContractionEvent, EventKind, OnsetNotice};
+    use knip::frame::{Block, ChannelChunk, Role, StreamSpec};
+    use knip::pipeline::{ChannelOutcome, Processor};
+    use knip::simulate::{SimConfig, SimulatedPatient};
+    use knip::source::csv_file::{CsvOptions, CsvSource};
+    use knip::source::Source;
+    use std::path::Path;
+
+    const BLOCK_SIZES: [usize; 3] = [1, 97, 4096];
+    const REL_TOL: f64 = 1e-9;
+
+    /// A whole stream, every channel's samples in one run from index 0.
+    struct Stream {
+        spec: StreamSpec,
+        channels: Vec<Vec<f64>>,
+    }
+
+    fn collect(mut source: impl Source) -> Stream {
+        let spec = source.spec().clone();
+        let mut channels = vec![Vec::new(); spec.channels.len()];
+        while let Some(block) = source.next_block().expect("source reads") {
+            for (c, chunk) in block.chunks.into_iter().enumerate() {
+                assert_eq!(
+                    chunk.start_index,
+                    channels[c].len() as u64,
+                    "test streams have no lost samples"
+                );
+                channels[c].extend(chunk.samples);
+            }
+        }
+        Stream { spec, channels }
+    }
+
+    /// How a stream is cut into blocks.
+    #[derive(Debug, Clone, Copy)]
+    enum Cut {
+        /// `n` samples of the fastest channel per block, the same device-time span of the others.
+        Even(usize),
+        /// Like `Even`, but the slowest channel's samples are labelled one index late: a broken
+        /// cut the comparison must catch.
+        MislabelSlow(usize),
+    }
+
+    fn cut(stream: &Stream, how: Cut) -> Vec<Block> {
+        let n = match how {
+            Cut::Even(n) | Cut::MislabelSlow(n) => n,
+        };
+        let rates: Vec<f64> = stream.spec.channels.iter().map(|c| c.rate_hz).collect();
+        let fast = (0..rates.len())
+            .max_by(|&a, &b| rates[a].total_cmp(&rates[b]))
+            .expect("a channel");
+        let slow = (0..rates.len())
+            .min_by(|&a, &b| rates[a].total_cmp(&rates[b]))
+            .expect("a channel");
+        let len_fast = stream.channels[fast].len();
+        let mut next = vec![0usize; rates.len()];
+        let mut blocks = Vec::new();
+        let mut fast_end = 0;
+        while next.iter().zip(&stream.channels).any(|(&i, c)| i < c.len()) {
+            fast_end = (fast_end + n).min(len_fast);
+            let last = fast_end >= len_fast;
+            let t_end = fast_end as f64 / rates[fast];
+            let chunks = (0..rates.len())
+                .map(|c| {
+                    let len = stream.channels[c].len();
+                    let end = if last {
+                        len
+                    } else if c == fast {
+                        fast_end
+                    } else {
+                        // Samples whose time lies before the block's end.
+                        (((t_end * rates[c]) - 1e-9).ceil().max(0.0) as usize).min(len)
+                    };
+                    let start = next[c];
+                    let end = end.max(start);
+                    next[c] = end;
+                    let label = match how {
+                        Cut::MislabelSlow(_) if c == slow => start as u64 + 1,
+                        _ => start as u64,
+                    };
+                    ChannelChunk {
+                        start_index: label,
+                        samples: stream.channels[c][start..end].to_vec(),
+                    }
+                })
+                .collect();
+            blocks.push(Block { chunks });
+        }
+        blocks
+    }
+
+    /// Everything the pipeline decided over a run.
+    #[derive(Debug, Clone)]
+    struct RunResult {
+        onsets: Vec<OnsetNotice>,
+        events: Vec<ContractionEvent>,
+        outcome: Vec<ChannelOutcome>,
+    }
+
+    fn run(spec: &StreamSpec, blocks: Vec<Block>, cfg: &AnalysisConfig) -> RunResult {
+        let mut p = Processor::new(spec, cfg).expect("chains design");
+        let (mut onsets, mut events) = (Vec::new(), Vec::new());
+        for b in blocks {
+            let out = p.process(b);
+            onsets.extend(out.onsets);
+            events.extend(out.events);
+        }
+        let out = p.finish();
+        onsets.extend(out.onsets);
+        events.extend(out.events);
+        RunResult {
+            onsets,
+            events,
+            outcome: p.outcome(),
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= REL_TOL * a.abs().max(b.abs())
+    }
+
+    fn close_opt(a: Option<f64>, b: Option<f64>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => close(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
+    /// The fields of two events that differ, as `name: a ≠ b`.
+    fn event_diff(a: &ContractionEvent, b: &ContractionEvent) -> Vec<String> {
+        let mut d = Vec::new();
+        if a.channel != b.channel {
+            d.push(format!("channel: {} ≠ {}", a.channel, b.channel));
+        }
+        if a.role != b.role {
+            d.push(format!("role: {} ≠ {}", a.role, b.role));
+        }
+        if a.kind != b.kind {
+            d.push(format!("kind: {:?} ≠ {:?}", a.kind, b.kind));
+        }
+        let numbers = [
+            ("onset_s", a.onset_s, b.onset_s),
+            ("offset_s", a.offset_s, b.offset_s),
+            ("peak", a.peak, b.peak),
+            ("peak_time_s", a.peak_time_s, b.peak_time_s),
+            ("mean", a.mean, b.mean),
+            ("cv_pct", a.cv_pct, b.cv_pct),
+            ("rise_s", a.rise_s, b.rise_s),
+            ("release_s", a.release_s, b.release_s),
+            ("rest_mean", a.rest_mean, b.rest_mean),
+            ("rest_sd", a.rest_sd, b.rest_sd),
+            ("decided_at_s", a.decided_at_s, b.decided_at_s),
+        ];
+        for (name, x, y) in numbers {
+            if !close(x, y) {
+                d.push(format!("{name}: {x} ≠ {y}"));
+            }
+        }
+        for (name, x, y) in [
+            ("abd_mean", a.abd_mean, b.abd_mean),
+            ("abd_index", a.abd_index, b.abd_index),
+        ] {
+            if !close_opt(x, y) {
+                d.push(format!("{name}: {x:?} ≠ {y:?}"));
+            }
+        }
+        d
+    }
+
+    fn onset_diff(a: &OnsetNotice, b: &OnsetNotice) -> Vec<String> {
+        let mut d = Vec::new();
+        if a.channel != b.channel || a.role != b.role {
+            d.push(format!(
+                "channel: {} {} ≠ {} {}",
+                a.channel, a.role, b.channel, b.role
+            ));
+        }
+        for (name, x, y) in [
+            ("onset_s", a.onset_s, b.onset_s),
+            ("decided_at_s", a.decided_at_s, b.decided_at_s),
+        ] {
+            if !close(x, y) {
+                d.push(format!("{name}: {x} ≠ {y}"));
+            }
+        }
+        d
+    }
+
+    fn brief(e: &ContractionEvent) -> String {
+        format!(
+            "ch{} {} {:?} {:.3}–{:.3} s decided {:.3} s",
+            e.channel, e.role, e.kind, e.onset_s, e.offset_s, e.decided_at_s
+        )
+    }
+
+    /// Onset notices of different channels confirmed within one sample period of the slowest
+    /// channel may arrive in either order (each is passed on the moment it is confirmed, so
+    /// live feedback never waits for a slower channel): they are compared per channel, in time
+    /// order. Everything else is compared in the order it was emitted.
+    fn by_channel(onsets: &[OnsetNotice]) -> Vec<&OnsetNotice> {
+        let mut v: Vec<&OnsetNotice> = onsets.iter().collect();
+        v.sort_by(|a, b| {
+            a.channel
+                .cmp(&b.channel)
+                .then(a.decided_at_s.total_cmp(&b.decided_at_s))
+        });
+        v
+    }
+
+    /// A readable list of every difference between two runs; empty when they agree.
+    fn diff(a: &RunResult, b: &RunResult) -> Vec<String> {
+        let mut d = Vec::new();
+        if a.events.len() != b.events.len() {
+            d.push(format!(
+                "{} events ≠ {} events",
+                a.events.len(),
+                b.events.len()
+            ));
+        }
+        for (i, (x, y)) in a.events.iter().zip(&b.events).enumerate() {
+            let fields = event_diff(x, y);
+            if !fields.is_empty() {
+                d.push(format!(
+                    "event {i} ({} | {}): {}",
+                    brief(x),
+                    brief(y),
+                    fields.join(", ")
+                ));
+            }
+        }
+        let (oa, ob) = (by_channel(&a.onsets), by_channel(&b.onsets));
+        if oa.len() != ob.len() {
+            d.push(format!("{} onsets ≠ {} onsets", oa.len(), ob.len()));
+        }
+        for (i, (x, y)) in oa.iter().zip(&ob).enumerate() {
+            let fields = onset_diff(x, y);
+            if !fields.is_empty() {
+                d.push(format!(
+                    "onset {i} (ch{} at {:.3} s): {}",
+                    x.channel,
+                    x.onset_s,
+                    fields.join(", ")
+                ));
+            }
+        }
+        if a.outcome.len() != b.outcome.len() {
+            d.push("different channel counts".to_string());
+        }
+        for (c, (x, y)) in a.outcome.iter().zip(&b.outcome).enumerate() {
+            for (name, p, q) in [
+                ("rest_mean", x.rest_mean, y.rest_mean),
+                ("rest_sd", x.rest_sd, y.rest_sd),
+                ("onset_threshold", x.onset_threshold, y.onset_threshold),
+                ("offset_threshold", x.offset_threshold, y.offset_threshold),
+            ] {
+                if !close_opt(p, q) {
+                    d.push(format!("outcome ch{c} {name}: {p:?} ≠ {q:?}"));
+                }
+            }
+            if x.samples != y.samples {
+                d.push(format!(
+                    "outcome ch{c} samples: {} ≠ {}",
+                    x.samples, y.samples
+                ));
+            }
+        }
+        d
+    }
+
+    /// Runs `stream` cut every way and asserts every run equals the first.
+    fn assert_invariant(name: &str, stream: &Stream, cfg: &AnalysisConfig) -> RunResult {
+        let mut runs = BLOCK_SIZES
+            .iter()
+            .map(|&n| (n, run(&stream.spec, cut(stream, Cut::Even(n)), cfg)));
+        let (n0, first) = runs.next().expect("block sizes");
+        assert!(!first.events.is_empty(), "{name}: no events to compare");
+        for (n, other) in runs {
+            let d = diff(&first, &other);
+            assert!(
+                d.is_empty(),
+                "{name}: blocks of {n0} and of {n} samples disagree ({} differences):\n  {}",
+                d.len(),
+                d.iter().take(40).cloned().collect::<Vec<_>>().join("\n  ")
+            );
+        }
+        first
+    }
+
+    fn simulated(protocol: &str, seed: u64) -> Stream {
+        let sim = SimConfig {
+            protocol: protocol.to_string(),
+            seed,
+            ..SimConfig::default()
+        };
+        collect(SimulatedPatient::new(&sim).expect("simulator"))
+    }
+
+    fn real(rel: &str, opts: &CsvOptions) -> Stream {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("data/real")
+            .join(rel);
+        collect(CsvSource::open(&path, opts).expect("recording opens"))
+    }
+
+    #[test]
+    fn simulated_mixed_sessions_give_the_same_events_for_any_block_size() {
+        let cfg = AnalysisConfig::default();
+        for seed in [3, 6] {
+            let stream = simulated("mixed", seed);
+            let rates: Vec<f64> = stream.spec.channels.iter().map(|c| c.rate_hz).collect();
+            assert!(rates.len() == 3 && rates[0] != rates[2], "{rates:?}");
+            let r = assert_invariant(&format!("mixed seed {seed}"), &stream, &cfg);
+            let kinds = |k: EventKind| r.events.iter().filter(|e| e.kind == k).count();
+            assert!(kinds(EventKind::Contraction) > 5, "{:?}", r.events);
+            assert!(kinds(EventKind::Cough) > 0, "no coughs: {:?}", r.events);
+            assert!(
+                r.events.iter().any(|e| e.abd_index.is_some()),
+                "no co-activation measured"
+            );
+        }
+    }
+
+    #[test]
+    fn simulated_strength_session_gives_the_same_events_for_any_block_size() {
+        let stream = simulated("strength", 2);
+        assert_invariant("strength seed 2", &stream, &AnalysisConfig::default());
+    }
+
+    #[test]
+    fn real_recordings_give_the_same_events_for_any_block_size() {
+        let stream = real(
+            "emggo_tibialis/normalized_emggo_tibialis.csv",
+            &CsvOptions::default(),
+        );
+        assert_invariant("emggo tibialis", &stream, &AnalysisConfig::default());
+
+        // Anal-canal pressure with the clinic's squeezes, coughs and pushes.
+        let opts = CsvOptions {
+            pressure: Some("4".to_string()),
+            ..CsvOptions::default()
+        };
+        let stream = real("anomanor_hram_pressure/normalized_testnolong.csv", &opts);
+        assert_eq!(stream.spec.channels[0].role, Role::Pressure);
+        assert_invariant("anomanor testnolong", &stream, &AnalysisConfig::default());
+
+        // Two channels of one recording, so that the cross-channel decisions (coughs, strains)
+        // run on real data too: the rectal balloon stands in for a second pelvic channel.
+        let opts = CsvOptions {
+            pfm: Some("B1".to_string()),
+            pressure: Some("4".to_string()),
+            ..CsvOptions::default()
+        };
+        let stream = real("anomanor_hram_pressure/normalized_test2.csv", &opts);
+        assert_eq!(stream.spec.channels.len(), 2);
+        assert_invariant(
+            "anomanor test2, two channels",
+            &stream,
+            &AnalysisConfig::default(),
+        );
+    }
+
+    /// The comparison catches what it must: one field of one event a little off, an event
+    /// missing, and a stream cut wrongly (a slow channel's samples labelled one index late).
+    #[test]
+    fn the_comparison_catches_a_perturbed_event_and_a_wrong_cut() {
+        let cfg = AnalysisConfig::default();
+        let stream = simulated("mixed", 3);
+        let good = run(&stream.spec, cut(&stream, Cut::Even(97)), &cfg);
+        assert!(diff(&good, &good.clone()).is_empty());
+
+        let mut off = good.clone();
+        off.events[0].decided_at_s *= 1.0 + 1e-7;
+        let d = diff(&good, &off);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].contains("decided_at_s"), "{d:?}");
+
+        let mut off = good.clone();
+        let i = off.events.len() / 2;
+        off.events[i].abd_index = off.events[i].abd_index.map_or(Some(1.0), |_| None);
+        assert!(diff(&good, &off)[0].contains("abd_index"));
+
+        let mut off = good.clone();
+        off.events.remove(1);
+        assert!(!diff(&good, &off).is_empty());
+
+        let mut off = good.clone();
+        off.onsets[2].onset_s += 1e-3;
+        assert!(diff(&good, &off)[0].contains("onset_s"));
+
+        let wrong = run(&stream.spec, cut(&stream, Cut::MislabelSlow(97)), &cfg);
+        assert!(
+            !diff(&good, &wrong).is_empty(),
+            "a cut that shifts the pressure channel must be caught"
+        );
+    }
+}

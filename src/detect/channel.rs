@@ -217,6 +217,24 @@ impl ChannelDetector {
         self.time_s(self.index)
     }
 
+    /// Index of the first sample whose device time is at or after `t_s` (by the same formula as
+    /// every reported time); `u64::MAX` when no sample is.
+    pub fn first_index_at(&self, t_s: f64) -> u64 {
+        let x = ((t_s - self.start_time_s) * self.rate_hz).ceil();
+        if x.is_nan() || x >= (u64::MAX / 4) as f64 {
+            return u64::MAX;
+        }
+        let mut k = x.max(0.0) as u64;
+        // The division in `time_s` may round the other way than the product above.
+        while k > 0 && self.time_s(k - 1) >= t_s {
+            k -= 1;
+        }
+        while self.time_s(k) < t_s {
+            k += 1;
+        }
+        k
+    }
+
     /// Jump over lost samples: indices advance without data; a contraction in progress goes on.
     pub fn skip_to(&mut self, index: u64) {
         if index > self.index {
@@ -611,6 +629,28 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, vec![EventKind::Artifact]);
+    }
+
+    #[test]
+    fn first_index_at_agrees_with_the_sample_times() {
+        for (rate, start) in [(2000.0, 0.0), (100.0, 0.0), (7.69, 44.78), (34.81, 0.0)] {
+            let det = ChannelDetector::new(
+                &DetectorConfig::default(),
+                0,
+                Role::PfmEmg,
+                rate,
+                start,
+                0.0,
+            );
+            for k in [0u64, 1, 2, 97, 4095, 123_457] {
+                let t = det.time_s(k);
+                assert_eq!(det.first_index_at(t), k, "rate {rate} index {k}");
+                let between = 0.5 * (t + det.time_s(k + 1));
+                assert_eq!(det.first_index_at(between), k + 1, "rate {rate} index {k}");
+            }
+            assert_eq!(det.first_index_at(start - 10.0), 0);
+            assert_eq!(det.first_index_at(f64::INFINITY), u64::MAX);
+        }
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //!   co-activation index (ABD_rms − ABD_μ₀)/ABD_σ₀ (DOMAIN.md §5).
 //!
 //! Events are held only until every channel's stream has passed the event's decision time by
-//! `settle_s`, so that partners on slower or more delayed channels are known.
+//! `settle_s`, so that partners on slower or more delayed channels are known. The caller decides
+//! an event exactly when every channel has been processed up to (not including) its ready time
+//! [`EventFuser::next_ready_s`] — never later with more samples known — so that what is decided
+//! does not depend on how the stream was cut into blocks.
 
 use crate::config::DetectorConfig;
 use crate::detect::history::LevelHistory;
@@ -80,9 +83,19 @@ impl EventFuser {
         self.pending.push(e);
     }
 
+    /// The earliest time at which a held event may be decided: its detector's decision time plus
+    /// `settle_s`. `None` when nothing is held.
+    pub fn next_ready_s(&self) -> Option<f64> {
+        self.pending
+            .iter()
+            .map(|e| e.decided_at_s + self.settle_s)
+            .reduce(f64::min)
+    }
+
     /// Decide every held event whose decision is at least `settle_s` behind `frontier_s` (the
     /// time up to which every channel has been processed). `abd_rest` is the abdominal
-    /// detector's rest (μ₀, σ₀). Decided events are appended to `out` in onset order.
+    /// detector's rest (μ₀, σ₀). Decided events are appended to `out` in the order they became
+    /// ready (detector decision time), then in onset order.
     pub fn advance(
         &mut self,
         frontier_s: f64,
@@ -119,13 +132,20 @@ impl EventFuser {
             out.push(e);
         }
         self.pending.retain(|e| !ready(e, settle));
-        out[first_out..].sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
+        let decided = &mut out[first_out..];
+        decided.sort_by(|a, b| {
+            a.decided_at_s
+                .total_cmp(&b.decided_at_s)
+                .then(a.onset_s.total_cmp(&b.onset_s))
+                .then(a.channel.cmp(&b.channel))
+        });
         // Remember decided events (with their final kind) as partners for later ones.
-        for e in &out[first_out..] {
+        for e in decided.iter() {
             self.recent.push_back(e.clone());
         }
-        if let Some(last) = out.last() {
-            let horizon = last.decided_at_s - RECENT_SPAN_S;
+        // Forget by the latest decision of this batch (not by whatever `out` held before it).
+        if let Some(latest) = decided.iter().map(|e| e.decided_at_s).reduce(f64::max) {
+            let horizon = latest - RECENT_SPAN_S;
             while self.recent.front().is_some_and(|e| e.offset_s < horizon) {
                 self.recent.pop_front();
             }
