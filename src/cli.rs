@@ -255,6 +255,31 @@ pub struct SessionArgs {
     pub settings: Settings,
 }
 
+impl SessionArgs {
+    /// A session with nothing but its source: no patient, the protocol's own or the
+    /// recording's calibration and scoring (`demo`, `replay` of a guided session).
+    pub fn plain_run(
+        protocol: Option<String>,
+        source: SourceArgs,
+        out: PathBuf,
+        plain: bool,
+        settings: Settings,
+    ) -> Self {
+        SessionArgs {
+            protocol,
+            source,
+            out,
+            plain,
+            calibration: None,
+            scoring: None,
+            patient: None,
+            db: None,
+            recalibrate: false,
+            settings,
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct SimulateArgs {
     #[arg(long, default_value = "strength")]

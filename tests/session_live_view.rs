@@ -222,7 +222,10 @@ fn an_unplugged_sensor_and_the_wait_for_the_next_cue_are_shown() {
     let text = screen(&away);
     assert!(text.contains("C H E C K   T H E   S E N S O R"), "{text}");
     assert!(text.contains("Sensor unplugged"), "{text}");
-    assert!(!text.contains("H O L D"), "the cue is not shown while the sensor is away:\n{text}");
+    assert!(
+        !text.contains("H O L D"),
+        "the cue is not shown while the sensor is away:\n{text}"
+    );
     // After the resume the runner says how long until the repeated rep's cue.
     let mut wait = s[0].clone();
     wait.headline = "Get ready 3…".into();

@@ -23,23 +23,13 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
     });
     if knip::export::read_sidecar_beside(&file).is_some_and(|s| s.session.is_some()) {
         // A guided session's recording: the same session again, reps and verdicts.
-        return super::session::session(SessionArgs {
-            protocol: None,
-            source: SourceArgs {
-                replay: Some(file),
-                speed,
-                fast,
-                ..Default::default()
-            },
-            out,
-            plain,
-            calibration: None,
-            scoring: None,
-            patient: None,
-            db: None,
-            recalibrate: false,
-            settings,
-        });
+        let source = SourceArgs {
+            replay: Some(file),
+            speed,
+            fast,
+            ..Default::default()
+        };
+        return super::session::session(SessionArgs::plain_run(None, source, out, plain, settings));
     }
     let stdout = std::io::stdout();
     let bar = !plain && stdout.is_terminal();

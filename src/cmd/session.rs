@@ -203,24 +203,20 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
         settings,
     } = a;
     if knip::session::protocol::Protocol::load(&protocol).is_ok() {
-        return session(SessionArgs {
-            protocol: Some(protocol),
-            source: SourceArgs {
-                simulate: true,
-                seed,
-                speed,
-                fast,
-                ..Default::default()
-            },
+        let source = SourceArgs {
+            simulate: true,
+            seed,
+            speed,
+            fast,
+            ..Default::default()
+        };
+        return session(SessionArgs::plain_run(
+            Some(protocol),
+            source,
             out,
             plain,
-            calibration: None,
-            scoring: None,
-            patient: None,
-            db: None,
-            recalibrate: false,
             settings,
-        });
+        ));
     }
     let cfg = settings.config()?;
     require(speed > 0.0, "--speed must be positive")?;
