@@ -572,11 +572,13 @@ pub fn run_guided(
                 &spec,
                 Some(&serial.link.wire),
             ));
-            let device = source.device().to_string();
+            let said = source.device().to_string();
+            // Kept per device: its USB identity where the system tells it, else its own words.
+            let device = crate::device::device_identity(&serial.port).unwrap_or(said.clone());
             if setup.calibration.is_none() {
                 setup.calibration = stored_calibration(&device);
             }
-            let mut sidecar = Sidecar::new(&device, &spec, cfg);
+            let mut sidecar = Sidecar::new(&said, &spec, cfg);
             sidecar.protocol = Some(format!("session:{}", o.protocol.name));
             sidecar.patient_id = o.patient_id.clone();
             sidecar.started_at = Some(now_rfc3339());
@@ -702,7 +704,7 @@ pub fn run_guided(
     }
     let source_words = match &o.input {
         SessionInput::Simulate { seed, .. } => format!("simulated patient seed {seed}"),
-        SessionInput::Serial(s) => format!("{} on {}", device, s.port),
+        SessionInput::Serial(s) => format!("{device} on {}", s.port),
         SessionInput::Replay { path, .. } => format!("replay of {}", path.display()),
     };
     let title = format!("knip session — {}, {source_words}", o.protocol.name);
