@@ -215,6 +215,27 @@ pub fn classify(path: &str, bytes: &[u8]) -> ProbeResult {
     }
 }
 
+/// A stable name for the device behind `port`: its USB identity (vendor:product, product name,
+/// serial number) when the system tells it, so that what is kept per device (a patient's
+/// calibration) follows the device, not the socket it happens to be plugged into. `None` for a
+/// port the system does not list as USB (a pseudo-terminal, a plain UART).
+pub fn device_identity(port: &str) -> Option<String> {
+    let want = std::fs::canonicalize(port).ok()?;
+    let p = list_ports().ok()?.into_iter().find(|p| {
+        std::fs::canonicalize(&p.path)
+            .map(|c| c == want)
+            .unwrap_or(false)
+    })?;
+    let mut id = format!("USB {:04x}:{:04x}", p.vid?, p.pid?);
+    if let Some(name) = p.product.as_ref().or(p.manufacturer.as_ref()) {
+        id.push_str(&format!(" {name}"));
+    }
+    if let Some(sn) = &p.serial_number {
+        id.push_str(&format!(" serial {sn}"));
+    }
+    Some(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,25 +261,4 @@ mod tests {
         assert_eq!(classify("p", &packets).format, Some("cyton"));
         assert_eq!(classify("p", b"").format, None);
     }
-}
-
-/// A stable name for the device behind `port`: its USB identity (vendor:product, product name,
-/// serial number) when the system tells it, so that what is kept per device (a patient's
-/// calibration) follows the device, not the socket it happens to be plugged into. `None` for a
-/// port the system does not list as USB (a pseudo-terminal, a plain UART).
-pub fn device_identity(port: &str) -> Option<String> {
-    let want = std::fs::canonicalize(port).ok()?;
-    let p = list_ports().ok()?.into_iter().find(|p| {
-        std::fs::canonicalize(&p.path)
-            .map(|c| c == want)
-            .unwrap_or(false)
-    })?;
-    let mut id = format!("USB {:04x}:{:04x}", p.vid?, p.pid?);
-    if let Some(name) = p.product.as_ref().or(p.manufacturer.as_ref()) {
-        id.push_str(&format!(" {name}"));
-    }
-    if let Some(sn) = &p.serial_number {
-        id.push_str(&format!(" serial {sn}"));
-    }
-    Some(id)
 }
