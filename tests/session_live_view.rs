@@ -228,7 +228,7 @@ fn an_unplugged_sensor_and_the_wait_for_the_next_cue_are_shown() {
     );
     // After the resume the runner says how long until the repeated rep's cue.
     let mut wait = s[0].clone();
-    wait.headline = "Get ready 3…".into();
+    wait.cue = knip::session::run::Cue::GetReady { n: 3 };
     wait.in_work = false;
     let text = screen(&wait);
     assert!(text.contains("G E T   R E A D Y   3 …"), "{text}");

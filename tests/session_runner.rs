@@ -171,8 +171,9 @@ fn verdict_rules() {
     assert!((r1.hold_s.unwrap() - 3.3).abs() < 0.15, "{r1:?}");
     assert!((r1.cue_to_onset_s.unwrap() - 0.3).abs() < 1e-9);
     assert!((r1.peak_pct_mvc.unwrap() - 75.0).abs() < 1.0, "{r1:?}");
-    assert!(r1.message.starts_with("Good hold"), "{}", r1.message);
-    assert!(res.reps[2].message.contains("Let go completely"));
+    let words = |r| knip::sink::words::rep_message(r, "cmH2O");
+    assert!(words(r1).starts_with("Good hold"), "{}", words(r1));
+    assert!(words(&res.reps[2]).contains("Let go completely"));
     assert_eq!(res.markers.len(), 1);
     assert!(
         (res.markers[0].0 - 2.1 - B).abs() < 0.05,

@@ -6,7 +6,7 @@
 use super::calibrate::{mean_sd, Calibration, ChannelCalibration};
 use super::fatigue::{slope, MedianFrequency};
 use super::protocol::{Phase, PhaseKind, Protocol};
-use super::score::{secs, CoactFlag, Reason, RepScore, ScoringConfig, Verdict};
+use super::score::{Reason, RepScore, ScoringConfig, Verdict};
 use super::timeline::{Slot, Timeline};
 use crate::error::OutputError;
 use crate::event::{ContractionEvent, EventKind};
@@ -43,6 +43,122 @@ pub enum PauseMode {
     /// A live sensor keeps streaming: the protocol stops on the device clock, the interrupted
     /// repetition is dropped, and it is done again after the resume.
     FreezeTimeline,
+}
+
+/// The big cue of the live view, decided by the runner; [`crate::sink::words::cue`] words it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Cue {
+    /// Before the first block.
+    #[default]
+    Starting,
+    /// A rest phase (baseline): relax, `n` seconds left.
+    Relax {
+        n: u32,
+    },
+    QuickSqueeze,
+    /// The knack: squeeze first …
+    KnackSqueeze,
+    /// … then cough.
+    KnackCough,
+    KeepUp {
+        n: u32,
+    },
+    /// The first second of a hold.
+    Squeeze,
+    Hold {
+        n: u32,
+    },
+    /// After a quick flick.
+    LetGo,
+    /// The first seconds after a hold.
+    RelaxFully,
+    Rest {
+        n: u32,
+    },
+    /// After a pause or a lost signal: `n` seconds to the repeated repetition's cue.
+    GetReady {
+        n: u32,
+    },
+    NoSignal,
+    Paused,
+    Done,
+}
+
+/// Something that happened in the session, for the one-line-per-event view and logs;
+/// [`crate::sink::words::note`] words it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionNote {
+    Started {
+        protocol: String,
+    },
+    PhaseStarts {
+        at_s: f64,
+        phase: String,
+        reps: u32,
+        work_s: f64,
+    },
+    Cue {
+        at_s: f64,
+        phase: String,
+        rep: u32,
+        reps: u32,
+        instruction: String,
+    },
+    /// A repetition scored (or scored again with more evidence); `unit` of the scoring channel.
+    Scored {
+        at_s: f64,
+        rep: Box<RepScore>,
+        unit: String,
+    },
+    Calibrated {
+        at_s: f64,
+        channels: Vec<ChannelCalibration>,
+    },
+    SetOver {
+        at_s: f64,
+        reps_done: u32,
+        reason: Reason,
+    },
+    Complete {
+        at_s: f64,
+    },
+    Marker {
+        at_s: f64,
+        n: usize,
+    },
+    Paused {
+        at_s: f64,
+    },
+    Resumed {
+        at_s: f64,
+    },
+    /// The device link's words (an unplugged sensor).
+    Device {
+        at_s: f64,
+        message: String,
+    },
+    SignalLost {
+        at_s: f64,
+        for_s: f64,
+    },
+    Interrupted {
+        at_s: f64,
+        phase: String,
+        rep: u32,
+    },
+    GoingOn {
+        at_s: f64,
+        after_s: f64,
+        next_cue_s: f64,
+    },
+    StoppedEarly {
+        at_s: f64,
+    },
+    ValidToday {
+        valid: u32,
+        goal: u32,
+    },
+    ReportForWhatWasDone,
 }
 
 /// Why the protocol stood still.
@@ -147,10 +263,10 @@ pub struct LiveState {
     pub phase_no: usize,
     pub phase_count: usize,
     pub phase_kind: Option<PhaseKind>,
-    /// The instruction of the phase, in plain words.
+    /// The instruction of the phase, as the protocol words it.
     pub instruction: String,
-    /// The big word(s): "Squeeze", "Hold 3…", "Relax fully".
-    pub headline: String,
+    /// The big cue.
+    pub cue: Cue,
     pub in_work: bool,
     /// Seconds left in the current part (work or rest).
     pub countdown_s: f64,
@@ -164,8 +280,8 @@ pub struct LiveState {
     pub level_pct_mvc: Option<f64>,
     pub target_pct_mvc: Option<(f64, f64)>,
     pub abd_warning: bool,
-    /// Latest verdict: words and whether it passed.
-    pub verdict: Option<(String, bool)>,
+    /// The latest repetition scored (the view words its verdict).
+    pub last_rep: Option<RepScore>,
     pub time_s: f64,
     pub paused: bool,
     pub markers: usize,
@@ -316,7 +432,7 @@ pub struct SessionRunner {
     markers: Vec<(f64, String)>,
     /// Device times at which the session was paused.
     pauses: Vec<f64>,
-    lines: Vec<String>,
+    notes: Vec<SessionNote>,
     live: LiveState,
     frontier_s: f64,
     set_ends: Vec<(usize, u32, Reason)>,
@@ -383,7 +499,7 @@ impl SessionRunner {
             median_points: Vec::new(),
             markers: Vec::new(),
             pauses: Vec::new(),
-            lines: Vec::new(),
+            notes: Vec::new(),
             live,
             frontier_s: 0.0,
             set_ends: Vec::new(),
@@ -402,9 +518,9 @@ impl SessionRunner {
         &self.live
     }
 
-    /// Lines for a plain (no terminal) view, taken once.
-    pub fn take_lines(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.lines)
+    /// What happened since the last call, for a plain (no terminal) view, taken once.
+    pub fn take_notes(&mut self) -> Vec<SessionNote> {
+        std::mem::take(&mut self.notes)
     }
 
     pub fn reps(&self) -> Vec<RepScore> {
@@ -442,8 +558,10 @@ impl SessionRunner {
         let t = self.frontier_s;
         self.markers.push((t, label.to_string()));
         self.live.markers = self.markers.len();
-        self.lines
-            .push(format!("{} marker {}", clock(t), self.markers.len()));
+        self.notes.push(SessionNote::Marker {
+            at_s: t,
+            n: self.markers.len(),
+        });
     }
 
     /// Space in the live view. With a live sensor the protocol stops on the device clock and
@@ -454,11 +572,12 @@ impl SessionRunner {
             if paused {
                 self.pauses.push(self.frontier_s);
             }
-            self.lines.push(format!(
-                "{} {}",
-                clock(self.frontier_s),
-                if paused { "paused" } else { "resumed" }
-            ));
+            let at_s = self.frontier_s;
+            self.notes.push(if paused {
+                SessionNote::Paused { at_s }
+            } else {
+                SessionNote::Resumed { at_s }
+            });
             if self.setup.pause_mode == PauseMode::FreezeTimeline {
                 let t = self.frontier_s;
                 if paused {
@@ -478,7 +597,10 @@ impl SessionRunner {
     pub fn set_device_message(&mut self, message: Option<String>) {
         if self.live.device_message != message {
             if let Some(m) = &message {
-                self.lines.push(format!("{} {m}", clock(self.frontier_s)));
+                self.notes.push(SessionNote::Device {
+                    at_s: self.frontier_s,
+                    message: m.clone(),
+                });
             }
             self.live.device_message = message;
         }
@@ -499,12 +621,11 @@ impl SessionRunner {
             if !done {
                 self.reps.remove(i);
                 if t >= s.cue_s {
-                    self.lines.push(format!(
-                        "{} {} {} interrupted; it will be done again",
-                        clock(t),
-                        self.phases[s.phase].name,
-                        s.rep
-                    ));
+                    self.notes.push(SessionNote::Interrupted {
+                        at_s: t,
+                        phase: self.phases[s.phase].name.clone(),
+                        rep: s.rep,
+                    });
                 }
             }
         }
@@ -527,12 +648,11 @@ impl SessionRunner {
         let cycle = self.phases[s.phase].cycle_s().max(1e-3);
         let k = ((t + RESUME_LEAD_S - s.cue_s) / cycle).ceil().max(1.0);
         let cue = s.cue_s + k * cycle;
-        self.lines.push(format!(
-            "{} going on after {:.1} s; next cue at {}",
-            clock(t),
-            t - since,
-            clock(cue)
-        ));
+        self.notes.push(SessionNote::GoingOn {
+            at_s: t,
+            after_s: t - since,
+            next_cue_s: cue,
+        });
         match self.reps.iter().rposition(|r| r.slot == s) {
             // The repetition was done before the pause: its slot ends, the next one starts.
             Some(i) => self.finish_slot(i, s, cue),
@@ -672,11 +792,10 @@ impl SessionRunner {
                 }
                 Happening::Lost(a, b) => {
                     if self.frozen.is_none() {
-                        self.lines.push(format!(
-                            "{} no signal for {:.1} s — the exercise stood still",
-                            clock(a),
-                            b - a
-                        ));
+                        self.notes.push(SessionNote::SignalLost {
+                            at_s: a,
+                            for_s: b - a,
+                        });
                         self.pause_at(a, InterruptionCause::SignalLost);
                         self.advance_to(b);
                         self.resume_at(b);
@@ -757,22 +876,20 @@ impl SessionRunner {
             ..Default::default()
         };
         if s.rep == 1 {
-            self.lines.push(format!(
-                "{} — {} ({} × {}) —",
-                clock(s.cue_s),
-                ph.name,
-                ph.reps,
-                secs(ph.work_s)
-            ));
+            self.notes.push(SessionNote::PhaseStarts {
+                at_s: s.cue_s,
+                phase: ph.name.clone(),
+                reps: ph.reps,
+                work_s: ph.work_s,
+            });
         }
-        self.lines.push(format!(
-            "{} {} {}/{}: {}",
-            clock(s.cue_s),
-            ph.name,
-            s.rep,
-            ph.reps,
-            ph.cue
-        ));
+        self.notes.push(SessionNote::Cue {
+            at_s: s.cue_s,
+            phase: ph.name.clone(),
+            rep: s.rep,
+            reps: ph.reps,
+            instruction: ph.cue.clone(),
+        });
         self.reps.push(RepState {
             slot: s,
             score,
@@ -857,12 +974,11 @@ impl SessionRunner {
         if ph.until_failure && failed {
             self.set_ends
                 .push((s.phase, s.rep, reason.unwrap_or(Reason::Ok)));
-            self.lines.push(format!(
-                "{} set over after {} reps ({})",
-                clock(s.end_s),
-                s.rep - 1,
-                reason.map_or("", |r| r.as_str())
-            ));
+            self.notes.push(SessionNote::SetOver {
+                at_s: s.end_s,
+                reps_done: s.rep - 1,
+                reason: reason.unwrap_or(Reason::Ok),
+            });
         } else if ph.until_failure && s.rep == ph.reps {
             self.set_ends.push((s.phase, s.rep, Reason::Ok));
         }
@@ -873,8 +989,7 @@ impl SessionRunner {
             Some(next) => self.open_slot(next),
             None => {
                 self.live.finished = true;
-                self.lines
-                    .push(format!("{} session complete", clock(s.end_s)));
+                self.notes.push(SessionNote::Complete { at_s: s.end_s });
             }
         }
     }
@@ -911,19 +1026,13 @@ impl SessionRunner {
         }
         r.verdict = Some(Verdict::Info);
         r.reason = Some(Reason::Ok);
-        r.message = if busy {
-            "Try to stay relaxed the whole time".into()
-        } else {
-            format!(
-                "Rest {:.1} {}, steady {:.0} %",
-                r.rest_mean.unwrap_or(0.0),
-                self.live.unit,
-                r.rest_cv_pct.unwrap_or(0.0)
-            )
-        };
-        let msg = r.message.clone();
-        self.lines
-            .push(format!("{} rest: {}", clock(s.work_end_s), msg));
+        r.rest_busy = busy;
+        let rep = Box::new(r.clone());
+        self.notes.push(SessionNote::Scored {
+            at_s: s.work_end_s,
+            rep,
+            unit: self.live.unit.clone(),
+        });
     }
 
     fn calibrate(&mut self) {
@@ -969,20 +1078,10 @@ impl SessionRunner {
                 });
             }
         }
-        let text: Vec<String> = channels
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} rest {:.1} MVC {:.1} {}",
-                    c.role, c.rest_mean, c.mvc, c.unit
-                )
-            })
-            .collect();
-        self.lines.push(format!(
-            "{} calibrated: {}",
-            clock(self.frontier_s),
-            text.join(", ")
-        ));
+        self.notes.push(SessionNote::Calibrated {
+            at_s: self.frontier_s,
+            channels: channels.clone(),
+        });
         self.calibration = Some(Calibration {
             channels,
             source: "this session".into(),
@@ -1019,11 +1118,6 @@ impl SessionRunner {
             } else {
                 Reason::Missing
             });
-            r.message = if strain {
-                "You pushed down — lift up and in instead".into()
-            } else {
-                "No squeeze found".into()
-            };
             self.finish_score(i, r, announce);
             return;
         };
@@ -1115,97 +1209,36 @@ impl SessionRunner {
             .and_then(|x| x.score.peak);
         let weak = ph.until_failure
             && first_peak.is_some_and(|f| peak - rest < cfg.fail_peak_rel * (f - rest));
-        let unit = self.live.unit.clone();
-        let (verdict, reason, message) = match ph.kind {
-            PhaseKind::Mvc => (
-                Verdict::Info,
-                Reason::Ok,
-                format!("Strongest so far: {peak:.0} {unit}"),
-            ),
-            PhaseKind::Rest => (Verdict::Info, Reason::Ok, String::new()),
+        let (verdict, reason) = match ph.kind {
+            PhaseKind::Mvc | PhaseKind::Rest => (Verdict::Info, Reason::Ok),
             PhaseKind::Hold => {
                 if strain {
-                    (
-                        Verdict::Fail,
-                        Reason::Strain,
-                        "You pushed down — lift up and in instead".into(),
-                    )
+                    (Verdict::Fail, Reason::Strain)
                 } else if !crate::score::hold::valid_hold(hold, r.target_s, &cfg) {
-                    (
-                        Verdict::Fail,
-                        Reason::Short,
-                        format!("Held {} — aim for {}", secs(hold), secs(r.target_s)),
-                    )
+                    (Verdict::Fail, Reason::Short)
                 } else if weak {
-                    (
-                        Verdict::Fail,
-                        Reason::Weak,
-                        "Weaker now — that is your limit today".into(),
-                    )
+                    (Verdict::Fail, Reason::Weak)
                 } else if r.returned_to_rest == Some(false) {
-                    (
-                        Verdict::Fail,
-                        Reason::NoRest,
-                        "Let go completely before the next one".into(),
-                    )
-                } else if r.coact_flag == Some(CoactFlag::Red) {
-                    (
-                        Verdict::Pass,
-                        Reason::Ok,
-                        format!("Good hold — {} — keep your tummy soft", secs(hold)),
-                    )
+                    (Verdict::Fail, Reason::NoRest)
                 } else {
-                    (
-                        Verdict::Pass,
-                        Reason::Ok,
-                        format!("Good hold — {}", secs(hold)),
-                    )
+                    (Verdict::Pass, Reason::Ok)
                 }
             }
-            PhaseKind::Flick => {
-                if weak {
-                    (
-                        Verdict::Fail,
-                        Reason::Weak,
-                        "Weaker now — that is enough".into(),
-                    )
-                } else {
-                    (Verdict::Pass, Reason::Ok, "Good quick squeeze".into())
-                }
-            }
-            PhaseKind::Endurance => (
-                Verdict::Pass,
-                Reason::Ok,
-                match r.above_band_s {
-                    Some(s) => format!("Kept it up {}", secs(s)),
-                    None => format!("Kept it up {}", secs(hold)),
-                },
-            ),
+            PhaseKind::Flick if weak => (Verdict::Fail, Reason::Weak),
+            PhaseKind::Flick | PhaseKind::Endurance => (Verdict::Pass, Reason::Ok),
             PhaseKind::MaxHold => {
                 self.max_hold_s = Some(hold.min(ph.work_s));
-                (Verdict::Pass, Reason::Ok, format!("Held {}", secs(hold)))
+                (Verdict::Pass, Reason::Ok)
             }
             PhaseKind::Knack => match r.knack_lead_s {
-                Some(l) if l >= cfg.knack_min_lead_s && e.offset_s > e.onset_s + l + 0.3 => (
-                    Verdict::Pass,
-                    Reason::Ok,
-                    format!("Good knack — squeezed {} before the cough", secs(l)),
-                ),
-                Some(_) => (
-                    Verdict::Fail,
-                    Reason::LateSqueeze,
-                    "Squeeze first, then cough".into(),
-                ),
-                None => (
-                    Verdict::Fail,
-                    Reason::LateSqueeze,
-                    "No cough found — squeeze, then cough".into(),
-                ),
+                Some(l) if l >= cfg.knack_min_lead_s && e.offset_s > e.onset_s + l + 0.3 => {
+                    (Verdict::Pass, Reason::Ok)
+                }
+                _ => (Verdict::Fail, Reason::LateSqueeze),
             },
         };
         r.verdict = Some(verdict);
         r.reason = Some(reason);
-        r.message = message;
         self.finish_score(i, r, announce);
     }
 
@@ -1217,16 +1250,14 @@ impl SessionRunner {
         } else if counts && was_pass && !r.passed() {
             self.live.valid_today = self.live.valid_today.saturating_sub(1);
         }
-        let changed = self.reps[i].score.message != r.message;
-        if announce && changed && !r.message.is_empty() {
-            self.live.verdict = Some((r.message.clone(), r.verdict != Some(Verdict::Fail)));
-            self.lines.push(format!(
-                "{} {} {}: {}",
-                clock(self.frontier_s),
-                r.phase_name,
-                r.rep,
-                r.message
-            ));
+        let changed = self.reps[i].score != r;
+        if announce && changed && r.verdict.is_some() {
+            self.live.last_rep = Some(r.clone());
+            self.notes.push(SessionNote::Scored {
+                at_s: self.frontier_s,
+                rep: Box::new(r.clone()),
+                unit: self.live.unit.clone(),
+            });
         }
         self.reps[i].score = r;
     }
@@ -1298,7 +1329,7 @@ impl SessionRunner {
         };
         self.live.calibrating = self.calibration.is_none();
         let Some(s) = self.timeline.current() else {
-            self.live.headline = "Well done — session complete".into();
+            self.live.cue = Cue::Done;
             self.live.in_work = false;
             self.live.countdown_s = 0.0;
             return;
@@ -1311,15 +1342,16 @@ impl SessionRunner {
             self.live.rep = s.rep;
             self.live.reps_in_phase = ph.reps;
             self.live.in_work = false;
-            let (headline, left) = match self.frozen {
-                Some((_, InterruptionCause::SignalLost)) => ("No signal — waiting".into(), 0.0),
-                Some(_) => ("Paused".into(), 0.0),
+            let (cue, left) = match self.frozen {
+                Some((_, InterruptionCause::SignalLost)) => (Cue::NoSignal, 0.0),
+                Some(_) => (Cue::Paused, 0.0),
                 None => {
                     let left = s.cue_s - t;
-                    (format!("Get ready {}…", left.ceil().max(1.0) as u32), left)
+                    let n = left.ceil().max(1.0) as u32;
+                    (Cue::GetReady { n }, left)
                 }
             };
-            self.live.headline = headline;
+            self.live.cue = cue;
             self.live.instruction = ph.cue.clone();
             self.live.countdown_s = left;
             return;
@@ -1333,9 +1365,6 @@ impl SessionRunner {
         self.live.target_pct_mvc = ph.target_pct_mvc;
         let in_work = t < s.work_end_s;
         self.live.in_work = in_work;
-        if !in_work {
-            self.live.instruction = "Let go and breathe".into();
-        }
         let left = if in_work {
             s.work_end_s - t
         } else {
@@ -1344,17 +1373,17 @@ impl SessionRunner {
         self.live.countdown_s = left.max(0.0);
         let elapsed = t - s.cue_s;
         let n = left.ceil().max(1.0) as u32;
-        self.live.headline = match (ph.kind, in_work) {
-            (PhaseKind::Rest, _) => format!("Relax — let it sink {n}…"),
-            (PhaseKind::Flick, true) => "Quick squeeze!".into(),
-            (PhaseKind::Knack, true) if elapsed < 1.0 => "Squeeze…".into(),
-            (PhaseKind::Knack, true) => "…now cough!".into(),
-            (PhaseKind::Endurance, true) => format!("Keep it up {n}…"),
-            (_, true) if elapsed < 1.0 => "Squeeze".into(),
-            (_, true) => format!("Hold {n}…"),
-            (PhaseKind::Flick, false) => "Let go".into(),
-            (_, false) if t - s.work_end_s < RELAX_WORDS_S => "Relax fully".into(),
-            (_, false) => format!("Rest {n}…"),
+        self.live.cue = match (ph.kind, in_work) {
+            (PhaseKind::Rest, _) => Cue::Relax { n },
+            (PhaseKind::Flick, true) => Cue::QuickSqueeze,
+            (PhaseKind::Knack, true) if elapsed < 1.0 => Cue::KnackSqueeze,
+            (PhaseKind::Knack, true) => Cue::KnackCough,
+            (PhaseKind::Endurance, true) => Cue::KeepUp { n },
+            (_, true) if elapsed < 1.0 => Cue::Squeeze,
+            (_, true) => Cue::Hold { n },
+            (PhaseKind::Flick, false) => Cue::LetGo,
+            (_, false) if t - s.work_end_s < RELAX_WORDS_S => Cue::RelaxFully,
+            (_, false) => Cue::Rest { n },
         };
     }
 
@@ -1382,8 +1411,9 @@ impl SessionRunner {
             }
         }
         if stopped_early {
-            self.lines
-                .push(format!("{} stopped early", clock(self.frontier_s)));
+            self.notes.push(SessionNote::StoppedEarly {
+                at_s: self.frontier_s,
+            });
         }
         self.live.finished = true;
         SessionResult {
@@ -1424,25 +1454,41 @@ pub fn clock(t: f64) -> String {
 /// A way of showing the session as it happens.
 pub trait SessionView: Send {
     fn start(&mut self, live: &LiveState) -> Result<(), OutputError>;
-    /// After every block: the state and the event lines since the last call.
-    fn update(&mut self, live: &LiveState, lines: &[String]) -> Result<(), OutputError>;
-    fn finish(&mut self, live: &LiveState, lines: &[String]) -> Result<(), OutputError>;
+    /// After every block: the state and what happened since the last call.
+    fn update(&mut self, live: &LiveState, notes: &[SessionNote]) -> Result<(), OutputError>;
+    fn finish(&mut self, live: &LiveState, notes: &[SessionNote]) -> Result<(), OutputError>;
 }
 
 /// One line per event, for pipes, logs and `--plain`.
 pub struct PlainView {
     out: Box<dyn std::io::Write + Send>,
+    /// What was last said of each repetition (phase, rep): said again only when it changes.
+    said: std::collections::HashMap<(usize, u32), String>,
 }
 
 impl PlainView {
     pub fn new(out: Box<dyn std::io::Write + Send>) -> Self {
-        PlainView { out }
-    }
-    fn write(&mut self, lines: &[String]) -> Result<(), OutputError> {
-        for l in lines {
-            writeln!(self.out, "{l}").map_err(|e| OutputError::write("standard output", e))?;
+        PlainView {
+            out,
+            said: std::collections::HashMap::new(),
         }
-        if !lines.is_empty() {
+    }
+
+    fn write(&mut self, notes: &[SessionNote]) -> Result<(), OutputError> {
+        let mut any = false;
+        for n in notes {
+            if let SessionNote::Scored { rep, unit, .. } = n {
+                let words = crate::sink::words::rep_message(rep, unit);
+                if words.is_empty() || self.said.get(&(rep.phase, rep.rep)) == Some(&words) {
+                    continue;
+                }
+                self.said.insert((rep.phase, rep.rep), words);
+            }
+            writeln!(self.out, "{}", crate::sink::words::note(n))
+                .map_err(|e| OutputError::write("standard output", e))?;
+            any = true;
+        }
+        if any {
             self.out
                 .flush()
                 .map_err(|e| OutputError::write("standard output", e))?;
@@ -1453,13 +1499,15 @@ impl PlainView {
 
 impl SessionView for PlainView {
     fn start(&mut self, live: &LiveState) -> Result<(), OutputError> {
-        self.write(&[format!("knip session: {}", live.protocol)])
+        self.write(&[SessionNote::Started {
+            protocol: live.protocol.clone(),
+        }])
     }
-    fn update(&mut self, _: &LiveState, lines: &[String]) -> Result<(), OutputError> {
-        self.write(lines)
+    fn update(&mut self, _: &LiveState, notes: &[SessionNote]) -> Result<(), OutputError> {
+        self.write(notes)
     }
-    fn finish(&mut self, _: &LiveState, lines: &[String]) -> Result<(), OutputError> {
-        self.write(lines)
+    fn finish(&mut self, _: &LiveState, notes: &[SessionNote]) -> Result<(), OutputError> {
+        self.write(notes)
     }
 }
 
@@ -1501,10 +1549,10 @@ impl Sink for SessionSink {
         r.start(&start.spec);
         r.update_live();
         let live = r.live().clone();
-        let lines = r.take_lines();
+        let notes = r.take_notes();
         for v in self.views.iter_mut() {
             v.start(&live)?;
-            v.update(&live, &lines)?;
+            v.update(&live, &notes)?;
         }
         Ok(())
     }
@@ -1531,10 +1579,10 @@ impl Sink for SessionSink {
             .ok()
             .and_then(|n| n.clone());
         r.set_device_message(note);
-        let lines = r.take_lines();
+        let notes = r.take_notes();
         let live = r.live().clone();
         for v in self.views.iter_mut() {
-            v.update(&live, &lines)?;
+            v.update(&live, &notes)?;
         }
         Ok(())
     }
@@ -1554,21 +1602,20 @@ impl Sink for SessionSink {
             finished: true,
             ..Default::default()
         };
-        let mut lines = vec![format!(
-            "{} valid holds of {} today",
-            result
+        let mut notes = vec![SessionNote::ValidToday {
+            valid: result
                 .reps
                 .iter()
                 .filter(|x| x.passed() && x.kind == "hold")
                 .count() as u32
                 + result.done_today,
-            result.protocol.daily_goal_reps
-        )];
+            goal: result.protocol.daily_goal_reps,
+        }];
         if result.stopped_early {
-            lines.push("session stopped early; report written for what was done".into());
+            notes.push(SessionNote::ReportForWhatWasDone);
         }
         for v in self.views.iter_mut() {
-            v.finish(&live, &lines)?;
+            v.finish(&live, &notes)?;
         }
         if let Ok(mut slot) = self.result.lock() {
             *slot = Some(result);

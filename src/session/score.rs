@@ -99,8 +99,8 @@ pub struct RepScore {
     pub rest_cv_pct: Option<f64>,
     pub verdict: Option<Verdict>,
     pub reason: Option<Reason>,
-    /// Short words for the patient.
-    pub message: String,
+    /// Rest phases: a contraction began during the rest.
+    pub rest_busy: bool,
 }
 
 impl RepScore {

@@ -10,3 +10,4 @@ pub mod record;
 pub mod report;
 pub mod session_report;
 pub mod tui;
+pub mod words;

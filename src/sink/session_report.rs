@@ -293,6 +293,12 @@ pub fn write_session_report(
         let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
         let err = csv_error(&p);
         w.write_record(REPS_COLUMNS).map_err(&err)?;
+        // The scoring channel's unit, for the words shown.
+        let unit = r
+            .scoring_channel
+            .and_then(|c| r.spec.as_ref().and_then(|s| s.channels.get(c)))
+            .map(|c| c.unit.clone())
+            .unwrap_or_default();
         for x in &r.reps {
             w.write_record([
                 x.phase_name.clone(),
@@ -332,7 +338,7 @@ pub fn write_session_report(
                     .unwrap_or_default()
                     .to_string(),
                 x.reason.map(|v| v.as_str()).unwrap_or_default().to_string(),
-                x.message.clone(),
+                crate::sink::words::rep_message(x, &unit),
             ])
             .map_err(&err)?;
         }

@@ -7,8 +7,10 @@
 //! [`draw`] is a pure function of [`LiveState`], tested with ratatui's `TestBackend`;
 //! [`TuiView`] owns the real terminal and the key-reading thread.
 
+use super::words;
 use crate::error::OutputError;
-use crate::session::run::{Controls, LiveState, SessionView};
+use crate::session::run::{Controls, LiveState, SessionNote, SessionView};
+use crate::session::score::Verdict;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -88,15 +90,12 @@ fn headline(f: &mut Frame, r: Rect, live: &LiveState) {
     } else {
         Color::Cyan
     };
+    let instruction = words::instruction(&live.cue, &live.instruction);
     let (big, color, words) = match &live.device_message {
         // The sensor comes first: nothing the patient does counts until it is back.
         Some(m) => ("CHECK THE SENSOR".to_string(), Color::Yellow, m.clone()),
-        None if live.paused => ("PAUSED".to_string(), color, live.instruction.clone()),
-        None => (
-            live.headline.to_uppercase(),
-            color,
-            live.instruction.clone(),
-        ),
+        None if live.paused => ("PAUSED".to_string(), color, instruction),
+        None => (words::cue(&live.cue).to_uppercase(), color, instruction),
     };
     let lines = vec![
         Line::from(""),
@@ -239,9 +238,11 @@ fn abdomen(f: &mut Frame, r: Rect, live: &LiveState) {
 }
 
 fn verdict(f: &mut Frame, r: Rect, live: &LiveState) {
-    let (text, color) = match &live.verdict {
-        Some((t, true)) => (t.clone(), Color::Green),
-        Some((t, false)) => (t.clone(), Color::Yellow),
+    let (text, color) = match &live.last_rep {
+        Some(rep) if rep.verdict == Some(Verdict::Fail) => {
+            (words::rep_message(rep, &live.unit), Color::Yellow)
+        }
+        Some(rep) => (words::rep_message(rep, &live.unit), Color::Green),
         None => (String::new(), Color::White),
     };
     f.render_widget(
@@ -327,17 +328,17 @@ impl SessionView for TuiView {
         Ok(())
     }
 
-    fn update(&mut self, live: &LiveState, _: &[String]) -> Result<(), OutputError> {
+    fn update(&mut self, live: &LiveState, _: &[SessionNote]) -> Result<(), OutputError> {
         if let Some(t) = self.terminal.as_mut() {
             t.draw(|f| draw(f, live)).map_err(out_err)?;
         }
         Ok(())
     }
 
-    fn finish(&mut self, _: &LiveState, lines: &[String]) -> Result<(), OutputError> {
+    fn finish(&mut self, _: &LiveState, notes: &[SessionNote]) -> Result<(), OutputError> {
         self.restore();
-        for l in lines {
-            println!("{l}");
+        for n in notes {
+            println!("{}", words::note(n));
         }
         Ok(())
     }
