@@ -634,6 +634,8 @@ fn an_unplug_mid_set_stops_the_protocol_and_the_interrupted_rep_is_done_again() 
         cue > start + len,
         "rep 3 cued at {cue}, before the gap ended"
     );
+    let summary = std::fs::read_to_string(dir.join("session_summary.csv")).expect("summary");
+    assert!(summary.contains("interruptions,1,count"), "{summary}");
     assert!(
         ((cue - 6.0) / 4.0 - ((cue - 6.0) / 4.0).round()).abs() < 1e-6,
         "cue {cue}"

@@ -704,6 +704,7 @@ pub fn run_guided(
     }
     let source_words = match &o.input {
         SessionInput::Simulate { seed, .. } => format!("simulated patient seed {seed}"),
+        SessionInput::Serial(s) if device.contains(&s.port) => device.clone(),
         SessionInput::Serial(s) => format!("{device} on {}", s.port),
         SessionInput::Replay { path, .. } => format!("replay of {}", path.display()),
     };

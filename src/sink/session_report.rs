@@ -11,6 +11,7 @@ use crate::session::fatigue::slope;
 use crate::session::glazer::GlazerRow;
 use crate::session::perfect::Perfect;
 use crate::session::protocol::ProtocolKind;
+use crate::session::run::InterruptionCause;
 use crate::session::run::{SessionResult, HISTORY_BIN_S};
 use crate::session::score::{CoactFlag, Reason};
 use crate::sink::decimate::MinMaxPoint;
@@ -271,6 +272,13 @@ pub fn summary_rows(r: &SessionResult) -> Vec<(String, String, String, String)> 
         }
     }
     add("markers", r.markers.len().to_string(), "", "");
+    let stood_still: f64 = r.interruptions.iter().map(|x| x.end_s - x.start_s).sum();
+    add(
+        "interruptions",
+        r.interruptions.len().to_string(),
+        "count",
+        &format!("protocol stood still {stood_still:.1} s (no signal or paused)"),
+    );
     rows
 }
 
@@ -535,6 +543,22 @@ pub fn report_plot(r: &SessionResult, title: &str) -> ReportPlot {
                 label: None,
             });
         }
+    }
+    // Where the protocol stood still: the sensor away, or paused.
+    for x in &r.interruptions {
+        shades.push(Shade {
+            start_s: x.start_s,
+            end_s: x.end_s,
+            channel: None,
+            kind: ShadeKind::Gap,
+            label: Some(
+                match x.cause {
+                    InterruptionCause::SignalLost => "no signal",
+                    InterruptionCause::Paused => "paused",
+                }
+                .into(),
+            ),
+        });
     }
     let valid = r
         .reps
