@@ -94,7 +94,7 @@ pub fn demo(
     let mut sidecar = Sidecar::new("simulator", patient.spec(), cfg);
     sidecar.protocol = Some(opts.sim.protocol.clone());
     sidecar.seed = Some(opts.sim.seed);
-    sidecar.started_at = Some(crate::export::now_rfc3339());
+    sidecar.started_at = Some(crate::sidecar::now_rfc3339());
     let writer = RecordingWriter::create(&recording_path, &sidecar)?;
     let truth_path = opts.out_dir.join("recording.truth.csv");
     write_truth_csv(&truth_path, &truth).map_err(|e| OutputError::write(&truth_path, e))?;

@@ -19,14 +19,9 @@ use crate::sink::edf::{Annotation, EdfFormat, EdfIdentity, EdfSummary, EdfWriteE
 use crate::source::csv_file::{CsvOptions, CsvSource};
 use crate::source::edf::EdfSource;
 use crate::source::Source;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-
-/// The current time as RFC 3339 UTC with milliseconds (the sidecar's `started_at`).
-pub fn now_rfc3339() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
-}
 
 /// A recording opened for reading, whatever its format.
 pub struct OpenedRecording {

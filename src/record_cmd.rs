@@ -103,7 +103,8 @@ pub fn stream_warnings(spec: &StreamSpec, wire: Option<&WireFormat>) -> Vec<Stri
     w
 }
 
-fn write_link_json(dir: &Path, report: &LinkReport) -> Result<PathBuf, OutputError> {
+/// `link.json` in `dir`: the link's counters, gaps and warnings.
+pub fn write_link_json(dir: &Path, report: &LinkReport) -> Result<PathBuf, OutputError> {
     let p = dir.join("link.json");
     let text = serde_json::to_string_pretty(report)
         .map_err(|e| OutputError::write(&p, std::io::Error::other(e)))?;

@@ -72,6 +72,11 @@ pub struct GuidedSessionInfo {
     pub stopped_early: bool,
 }
 
+/// The current time as RFC 3339 UTC with milliseconds (the sidecar's `started_at`).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 impl Sidecar {
     pub fn new(device: &str, spec: &StreamSpec, analysis: &AnalysisConfig) -> Self {
         Sidecar {

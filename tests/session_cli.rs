@@ -277,3 +277,56 @@ fn session_input_errors_exit_2_naming_the_file_or_option() {
         &["--speed"],
     );
 }
+
+#[test]
+fn a_session_never_writes_over_a_recording_or_the_session_it_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    let f = first.to_str().unwrap();
+    let o = knip(&[
+        "session",
+        "--simulate",
+        "--fast",
+        "--plain",
+        "--protocol",
+        "identify",
+        "--out",
+        f,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reps = std::fs::read(first.join("reps.csv")).unwrap();
+    // Replaying into the replayed session's own folder would replace its reports.
+    let rec = first.join("recording.csv");
+    assert_input_error(
+        &[
+            "session",
+            "--replay",
+            rec.to_str().unwrap(),
+            "--fast",
+            "--out",
+            f,
+        ],
+        &["first", "--out"],
+    );
+    assert_eq!(std::fs::read(first.join("reps.csv")).unwrap(), reps);
+    // A folder with a sensor's raw recording is never written into, not even by the demo.
+    let sensor = dir.path().join("sensor");
+    std::fs::create_dir_all(&sensor).unwrap();
+    std::fs::write(sensor.join("recording.raw"), b"precious").unwrap();
+    assert_input_error(
+        &[
+            "demo",
+            "--fast",
+            "--protocol",
+            "identify",
+            "--out",
+            sensor.to_str().unwrap(),
+        ],
+        &["sensor", "--out"],
+    );
+    assert_eq!(
+        std::fs::read(sensor.join("recording.raw")).unwrap(),
+        b"precious"
+    );
+    assert!(!sensor.join("recording.csv").exists());
+}

@@ -40,10 +40,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
     );
     let sidecar = knip::export::read_sidecar_beside(&file);
     if let Some(pid) = patient.or_else(|| sidecar.as_ref().and_then(|s| s.patient_id.clone())) {
-        let path = match db {
-            Some(p) => p,
-            None => knip::progress::default_db_path()?,
-        };
+        let path = super::db_path(db)?;
         let rec =
             knip::progress::SessionRecord::from_analysis(&pid, &file, &o.scores, sidecar.as_ref())?;
         let conn = knip::progress::open(&path)?;

@@ -41,3 +41,13 @@ pub fn scoring_config(
         None => Ok(knip::score::ScoringConfig::default()),
     }
 }
+
+/// The progress database: `--db PATH`, or progress.sqlite in the user's data folder.
+pub fn db_path(
+    db: Option<std::path::PathBuf>,
+) -> Result<std::path::PathBuf, knip::progress::ProgressError> {
+    match db {
+        Some(p) => Ok(p),
+        None => knip::progress::default_db_path(),
+    }
+}

@@ -5,10 +5,7 @@ use crate::cli::{require, ProgressArgs};
 
 pub fn run(a: ProgressArgs) -> anyhow::Result<()> {
     let ProgressArgs { patient, out, db } = a;
-    let path = match db {
-        Some(p) => p,
-        None => knip::progress::default_db_path()?,
-    };
+    let path = super::db_path(db)?;
     require(
         path.exists(),
         format!(

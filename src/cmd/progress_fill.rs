@@ -23,10 +23,7 @@ pub fn run(a: ProgressFillArgs) -> anyhow::Result<()> {
             .map_err(|e| UsageError(format!("--first-day {s}: use YYYY-MM-DD ({e})")))?,
         None => chrono::Utc::now().date_naive() - chrono::Duration::days(days as i64),
     };
-    let path = match db {
-        Some(p) => p,
-        None => knip::progress::default_db_path()?,
-    };
+    let path = super::db_path(db)?;
     let jobs = jobs.unwrap_or_else(super::all_cores);
     let mut conn = knip::progress::open(&path)?;
     let o = knip::progress::fill::fill(

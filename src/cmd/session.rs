@@ -135,10 +135,7 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
 
 /// The progress database at `path` (default: the user's data folder), with its path.
 fn open_db(path: Option<&Path>) -> anyhow::Result<(rusqlite::Connection, std::path::PathBuf)> {
-    let path = match path {
-        Some(p) => p.to_path_buf(),
-        None => knip::progress::default_db_path()?,
-    };
+    let path = super::db_path(path.map(Path::to_path_buf))?;
     Ok((knip::progress::open(&path)?, path))
 }
 

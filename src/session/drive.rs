@@ -470,6 +470,41 @@ pub struct GuidedOutcome {
     pub warnings: Vec<String>,
 }
 
+/// Nothing recorded is overwritten: a sensor session needs a folder without a recording, no
+/// session writes into a folder that holds a sensor's recording (`recording.raw`), and a replay
+/// does not write its reports over those of the session it replays. (The simulator may replace
+/// its own earlier simulated session: `knip demo` twice.)
+fn check_out_dir(o: &GuidedOptions, own_recording: &std::path::Path) -> Result<(), SessionError> {
+    let (_, raw, _) = crate::source::link::recording_paths(own_recording);
+    let same_folder = |file: &std::path::Path| {
+        let parent = file.parent().filter(|p| !p.as_os_str().is_empty());
+        match (
+            std::fs::canonicalize(parent.unwrap_or(std::path::Path::new("."))),
+            std::fs::canonicalize(&o.out_dir),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+    };
+    let clash = match &o.input {
+        SessionInput::Serial(_) if own_recording.exists() => Some("already holds a recording"),
+        SessionInput::Replay { path, .. } if same_folder(path) => {
+            Some("holds the recording being replayed and its reports")
+        }
+        _ if raw.exists() => Some("holds a sensor's recording"),
+        _ => None,
+    };
+    match clash {
+        Some(why) => Err(SessionError::Input(InputError::Format {
+            path: o.out_dir.clone(),
+            message: format!(
+                "this folder {why}; choose another --out so that nothing is overwritten"
+            ),
+        })),
+        None => Ok(()),
+    }
+}
+
 /// The session as the sidecar keeps it, so that a replay gives the same repetitions.
 fn session_info(
     o: &GuidedOptions,
@@ -521,6 +556,7 @@ pub fn run_guided(
     let mut link = None;
     let record_error = Arc::new(std::sync::Mutex::new(None));
     let own_recording = o.out_dir.join("recording.csv");
+    check_out_dir(o, &own_recording)?;
     let (source, recording, device): (Box<dyn Source>, PathBuf, String) = match &o.input {
         SessionInput::Simulate { seed, speed } => {
             if setup.calibration.is_none() {
@@ -537,7 +573,7 @@ pub fn run_guided(
             sidecar.protocol = Some(format!("session:{}", o.protocol.name));
             sidecar.seed = Some(*seed);
             sidecar.patient_id = o.patient_id.clone();
-            sidecar.started_at = Some(now_rfc3339());
+            sidecar.started_at = Some(crate::sidecar::now_rfc3339());
             sidecar.notes = Some("simulated patient following a guided session".into());
             sidecar.session = Some(session_info(o, setup.calibration.as_ref(), mode));
             let truth_path = crate::truth::truth_path_for(&own_recording);
@@ -556,14 +592,6 @@ pub fn run_guided(
             )
         }
         SessionInput::Serial(serial) => {
-            if own_recording.exists() {
-                return Err(SessionError::Input(InputError::Format {
-                    path: o.out_dir.clone(),
-                    message: "this folder already holds a recording; choose another --out so \
-                              that it is not overwritten"
-                        .into(),
-                }));
-            }
             let mut source = SerialSource::open(serial)?;
             source.use_stop_handle(StopHandle::from_flag(controls.quit.clone()));
             source.heartbeat(Duration::from_millis(250));
@@ -581,7 +609,6 @@ pub fn run_guided(
             let mut sidecar = Sidecar::new(&said, &spec, cfg);
             sidecar.protocol = Some(format!("session:{}", o.protocol.name));
             sidecar.patient_id = o.patient_id.clone();
-            sidecar.started_at = Some(now_rfc3339());
             sidecar.notes = Some(format!(
                 "port {}, format {}, {} baud; guided session; raw bytes in recording.raw",
                 serial.port,
@@ -713,11 +740,7 @@ pub fn run_guided(
         &o.out_dir, &result, &title,
     )?);
     if let Some(l) = &link {
-        let p = o.out_dir.join("link.json");
-        let text = serde_json::to_string_pretty(l)
-            .map_err(|e| OutputError::write(&p, std::io::Error::other(e)))?;
-        std::fs::write(&p, text).map_err(|e| OutputError::write(&p, e))?;
-        files.push(p);
+        files.push(crate::record_cmd::write_link_json(&o.out_dir, l)?);
         warnings.extend(l.warnings.iter().cloned());
     }
     if !replayed {
@@ -743,9 +766,4 @@ pub fn run_guided(
         link,
         warnings,
     })
-}
-
-/// Now as RFC 3339 UTC with milliseconds (the sidecar's `started_at`).
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

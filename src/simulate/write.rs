@@ -32,7 +32,7 @@ pub fn write_session(
     let mut sidecar = Sidecar::new("simulator", patient.spec(), cfg);
     sidecar.protocol = Some(sim.protocol.clone());
     sidecar.seed = Some(sim.seed);
-    sidecar.started_at = Some(crate::export::now_rfc3339());
+    sidecar.started_at = Some(crate::sidecar::now_rfc3339());
     sidecar.notes = Some(format!(
         "simulated patient; parameters: {}",
         serde_json::to_string(patient.params()).unwrap_or_default()

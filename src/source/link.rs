@@ -718,6 +718,10 @@ impl<T: Transport> LinkSource<T> {
         })?;
         sidecar.channels = self.spec.channels.clone();
         sidecar.start_time_s = self.spec.start_time_s;
+        // The first sample is about now: the wall-clock start of every device recording.
+        if sidecar.started_at.is_none() {
+            sidecar.started_at = Some(crate::sidecar::now_rfc3339());
+        }
         if sidecar.device.is_empty() {
             sidecar.device = self.device.clone();
         }
