@@ -54,11 +54,21 @@ pub struct DetectorConfig {
     pub calibration_skip_s: f64,
     /// Onset threshold: rest mean + `onset_k` · rest SD ...
     pub onset_k: f64,
-    /// ... but at least rest mean · (1 + `onset_min_rel`) for EMG envelopes (guards against a
-    /// very steady rest floor making every ripple an onset) ...
+    /// ... but at least rest mean · (1 + `onset_min_rel`) for EMG envelopes: on a very quiet
+    /// rest k·SD is smaller than the slow drift of the rest level and the envelope's own noise
+    /// (a 50-ms RMS of band-limited noise varies by ±10–15 % of its level), so the floor is tied
+    /// to the rest level itself ...
     pub onset_min_rel: f64,
-    /// ... and at least this many cmH2O above rest for pressure.
+    /// ... and at least this many cmH2O above the local baseline for pressure (under the
+    /// 7.5 cmH2O at which DOMAIN.md's "very weak" band starts; breathing moves a probe by up to
+    /// ±1.5 cmH2O).
     pub pressure_min_rise: f64,
+    /// A pressure squeeze ends when the trace is back within this fraction of the squeeze's own
+    /// rise from the baseline it rose from (and below the offset threshold).
+    pub pressure_offset_fraction: f64,
+    /// A pressure episode lasting longer than this is not a squeeze (the Glazer protocol's
+    /// endurance hold is 60 s): the rest level moved; it becomes the new rest, seconds.
+    pub pressure_max_active_s: f64,
     /// The envelope must stay above the onset threshold this long to confirm an onset, ms.
     pub onset_hold_ms: f64,
     /// Offset threshold: rest mean + `offset_k` · rest SD (hysteresis, below the onset threshold).
@@ -70,9 +80,11 @@ pub struct DetectorConfig {
     pub min_contraction_s: f64,
     /// Short bursts whose onsets are within this window on different channels are a cough, ms.
     pub cough_coincidence_ms: f64,
-    /// Rest statistics follow slow drift with this time constant while at rest, seconds
-    /// (0 disables re-baselining).
-    pub rebaseline_tau_s: f64,
+    /// EMG rest statistics come from the last this many seconds of rest in half-second
+    /// segments: the 40th percentile of their medians (0 keeps the calibration's rest).
+    pub rest_window_s: f64,
+    /// Pressure follows a local baseline: the median of the last this many seconds of rest.
+    pub pressure_baseline_s: f64,
     /// How far back from the confirmed crossing the reported onset may be moved to where the
     /// envelope left rest (mean + 1 SD), seconds.
     pub onset_backtrack_max_s: f64,
@@ -84,14 +96,17 @@ impl Default for DetectorConfig {
             calibration_s: 5.0,
             calibration_skip_s: 0.5,
             onset_k: 3.0,
-            onset_min_rel: 0.3,
+            onset_min_rel: 0.5,
             pressure_min_rise: 3.0,
+            pressure_offset_fraction: 0.3,
+            pressure_max_active_s: 90.0,
             onset_hold_ms: 30.0,
             offset_k: 2.0,
             offset_hold_ms: 150.0,
             min_contraction_s: 0.45,
             cough_coincidence_ms: 150.0,
-            rebaseline_tau_s: 30.0,
+            rest_window_s: 20.0,
+            pressure_baseline_s: 4.0,
             onset_backtrack_max_s: 0.5,
         }
     }

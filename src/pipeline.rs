@@ -4,7 +4,9 @@
 //! from a file as fast as the CPU allows. Memory stays flat: blocks flow through and are dropped.
 
 use crate::config::AnalysisConfig;
-use crate::detect::{ChannelDetector, DetectorOutput, EventFuser, LevelHistory};
+use crate::detect::{
+    ChannelDetector, DetectorOutput, EventFuser, LevelHistory, RestReport, SignalTiming,
+};
 use crate::dsp::condition::{AppliedConditioning, ChannelConditioner};
 use crate::dsp::filter::DesignError;
 use crate::error::{InputError, OutputError};
@@ -37,6 +39,21 @@ pub struct Processed {
     pub frontier_s: f64,
 }
 
+/// How the detection signal of a conditioned channel lags its input.
+fn signal_timing(a: &AppliedConditioning) -> SignalTiming {
+    match a.envelope_window_ms {
+        // The moving RMS: its leading edge answers at once, its trailing edge a window later.
+        Some(ms) => SignalTiming {
+            filter_delay_s: 0.0,
+            rms_window_s: ms / 1000.0,
+        },
+        None => SignalTiming {
+            filter_delay_s: a.delay_s,
+            rms_window_s: 0.0,
+        },
+    }
+}
+
 /// Per-channel state at the end of a run, for reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ChannelOutcome {
@@ -46,6 +63,8 @@ pub struct ChannelOutcome {
     pub rest_sd: Option<f64>,
     pub onset_threshold: Option<f64>,
     pub offset_threshold: Option<f64>,
+    /// Which rest the detector used and why.
+    pub rest: RestReport,
     pub samples: u64,
 }
 
@@ -92,7 +111,7 @@ impl Processor {
                 ch.role,
                 ch.rate_hz,
                 spec.start_time_s,
-                c.applied().delay_s,
+                signal_timing(c.applied()),
             ));
             conditioners.push(c);
         }
@@ -321,6 +340,7 @@ impl Processor {
                 rest_sd: d.rest().map(|r| r.1),
                 onset_threshold: d.thresholds().map(|t| t.0),
                 offset_threshold: d.thresholds().map(|t| t.1),
+                rest: d.rest_report().clone(),
                 samples: n,
             })
             .collect()
@@ -459,9 +479,11 @@ pub fn run(
         if let Some(e) = sink_error {
             return Err(PipelineError::Output(e));
         }
+        let mut warnings = start.warnings.clone();
+        warnings.extend(rest_warnings(&spec, &channels));
         let end = RunEnd {
             channels,
-            warnings: start.warnings.clone(),
+            warnings,
             end_time_s,
             elapsed: started.elapsed(),
         };
@@ -470,6 +492,25 @@ pub fn run(
         }
         Ok(end)
     })
+}
+
+/// What a user must be told about the rest each channel used: a calibration span without a
+/// clean rest, later re-estimates, probe slips.
+pub fn rest_warnings(spec: &StreamSpec, channels: &[ChannelOutcome]) -> Vec<String> {
+    let mut w = Vec::new();
+    for (ch, o) in spec.channels.iter().zip(channels) {
+        let r = &o.rest;
+        if !r.clean && !r.note.is_empty() {
+            w.push(format!("{}: {}", ch.name, r.note));
+        }
+        for c in &r.changes {
+            w.push(format!(
+                "{}: rest estimated again at {:.1} s ({:.2} → {:.2} {}): {}",
+                ch.name, c.at_s, c.from_mean, c.to_mean, ch.unit, c.reason
+            ));
+        }
+    }
+    w
 }
 
 /// Sleep until the wall clock reaches the block's end on the device clock (÷ speed).

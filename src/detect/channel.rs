@@ -1,22 +1,37 @@
 //! The per-channel causal detector (Hodges & Bui double threshold with hysteresis).
 //!
-//! 1. **Calibrating**: rest statistics (median and MAD·1.4826, robust to a stray twitch) of the
-//!    envelope over `calibration_s` after `calibration_skip_s`.
+//! 1. **Calibrating**: the envelope of the calibration span (`calibration_s` after
+//!    `calibration_skip_s`) is cut into half-second segments; rest (μ₀, σ₀) comes from its
+//!    quietest segments ([`super::rest`]), and segments above the offset threshold are named as
+//!    activity and left out. Everything before the end of the calibration is kept and, once rest
+//!    is known, run through the detector: contractions inside or before the calibration span
+//!    are found too (decided at the end of the calibration).
 //! 2. **Rest**: an onset is confirmed when the envelope stays above
-//!    `μ₀ + max(k·σ₀, floor)` for `onset_hold_ms`. The reported onset is moved back to where the
-//!    envelope last left `μ₀ + σ₀` (at most `onset_backtrack_max_s`), minus the conditioning's
-//!    known delay. While at rest, μ₀ and σ₀ follow slow drift (`rebaseline_tau_s`), updated on
-//!    the envelope thinned to about 200 Hz like the calibration (a 50 ms RMS holds nothing
-//!    faster, and a per-sample update would be a long dependency chain per sample).
-//! 3. **Active**: the contraction ends when the envelope stays below the offset threshold (2/3 of
-//!    the way from rest to the onset threshold by default: hysteresis) for `offset_hold_ms`.
+//!    `μ₀ + max(k·σ₀, floor)` for `onset_hold_ms`; the floor is `onset_min_rel`·μ₀ for EMG (a
+//!    very quiet rest's k·σ₀ is smaller than drift and envelope noise) and `pressure_min_rise`
+//!    for pressure. The reported onset is where the activity began: for an RMS envelope the
+//!    rising power is extrapolated back to rest from where it left μ₀ + σ₀ (a causal moving RMS
+//!    starts rising the moment activity starts, so no half-window is subtracted); for pressure
+//!    it is where the trace left μ₀ + σ₀ or stopped rising, minus the low-pass delay.
+//!    While at rest, μ₀ and σ₀ follow the rest level from the recent segments (a rest estimate
+//!    spoiled by activity is replaced within seconds); when pressure stays clearly below its
+//!    baseline (creep, the probe slipped down) the baseline starts again from the lower level.
+//! 3. **Active**: an EMG contraction ends when the envelope stays below the offset threshold
+//!    (2/3 of the way from rest to the onset threshold by default: hysteresis) for
+//!    `offset_hold_ms`. A pressure squeeze ends when the trace is back within
+//!    `pressure_offset_fraction` of its own rise from the local baseline (so a baseline that
+//!    moved during the squeeze cannot merge it with the next one). A pressure step that rises
+//!    faster than a squeeze and then stays flat is a probe slip: it becomes the new rest.
 //!
 //! The detector emits an [`OnsetNotice`] the moment an onset is confirmed and a
 //! [`ContractionEvent`] the moment the offset is confirmed: never at the end of the file.
 
+use super::rest::{self, RestKind, RestTracker, Segment};
 use crate::config::DetectorConfig;
 use crate::event::{ContractionEvent, EventKind, OnsetNotice};
 use crate::frame::Role;
+use serde::Serialize;
+use std::collections::VecDeque;
 
 /// Calibration and hold statistics are computed on the envelope thinned to about this rate.
 const STATS_RATE_HZ: f64 = 200.0;
@@ -29,6 +44,22 @@ const REBASELINE_GUARD_S: f64 = 1.0;
 const REST_P99_MARGIN: f64 = 1.2;
 /// Multiple of σ₀ that marks "left rest" when moving the onset back.
 const BACKTRACK_K: f64 = 1.0;
+/// Pressure must stay below its baseline by the onset rise this long before the baseline is
+/// estimated again from it, seconds.
+const RECOVER_PRESSURE_S: f64 = 0.5;
+/// At most this much signal before the end of the calibration is kept to be analysed once rest
+/// is known, seconds.
+const MAX_REPLAY_S: f64 = 600.0;
+/// Pressure: a rise from rest to 90 % of its level within this time, then flat for
+/// `SLIP_DECIDE_S`, is a slip (voluntary squeezes take longer to rise, and few are held that
+/// steadily for that long).
+const SLIP_MAX_RISE_S: f64 = 0.1;
+/// Pressure after a squeeze: flat this long above the onset threshold means the rest moved.
+const SETTLE_FLAT_S: f64 = 0.4;
+const SLIP_DECIDE_S: f64 = 10.0;
+/// Pressure: width of the moving minimum whose running maximum is a squeeze's level (cough
+/// spikes inside a squeeze are narrower and do not count).
+const LEVEL_WINDOW_S: f64 = 0.5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -44,6 +75,43 @@ pub enum DetectorOutput {
     Event(ContractionEvent),
 }
 
+/// How the detection signal lags the input, for placing onsets and offsets.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SignalTiming {
+    /// Group delay of the filters, seconds: subtracted from every reported time.
+    pub filter_delay_s: f64,
+    /// Length of the causal moving-RMS window, seconds (0 when the signal is not an RMS).
+    pub rms_window_s: f64,
+}
+
+/// Which rest a channel used and why (written to `session.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RestReport {
+    /// The calibration span searched, device seconds `[from, to]`.
+    pub calibration_s: [f64; 2],
+    /// Spans of it taken as rest.
+    pub used_s: Vec<[f64; 2]>,
+    /// Spans of it that held activity and were left out.
+    pub excluded_s: Vec<[f64; 2]>,
+    /// Whether at least half of the calibration span was quiet.
+    pub clean: bool,
+    /// Later re-estimates: the signal stayed below the rest in force, or a pressure slip.
+    pub changes: Vec<RestChange>,
+    /// Pressure episodes taken as probe slips (not contractions).
+    pub slips: usize,
+    /// Plain-words summary.
+    pub note: String,
+}
+
+/// A moment where rest was estimated again.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RestChange {
+    pub at_s: f64,
+    pub from_mean: f64,
+    pub to_mean: f64,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone)]
 struct Active {
     onset_index: u64,
@@ -54,6 +122,30 @@ struct Active {
     /// Samples until the next one goes into `thinned`.
     thin_countdown: u64,
     baseline: f64,
+    /// Pressure: moving minimum over LEVEL_WINDOW_S of `thinned` (monotonic queue of
+    /// (thinned position, value)) and the running maximum of it: the squeeze's level.
+    minq: VecDeque<(usize, f64)>,
+    level: f64,
+    slip_checked: bool,
+}
+
+impl Active {
+    fn push_thinned(&mut self, v: f64, level_len: usize) {
+        let k = self.thinned.len();
+        self.thinned.push(v);
+        while self.minq.back().is_some_and(|&(_, b)| b >= v) {
+            self.minq.pop_back();
+        }
+        self.minq.push_back((k, v));
+        while self.minq.front().is_some_and(|&(j, _)| j + level_len <= k) {
+            self.minq.pop_front();
+        }
+        if k + 1 >= level_len {
+            if let Some(&(_, m)) = self.minq.front() {
+                self.level = self.level.max(m);
+            }
+        }
+    }
 }
 
 /// The last envelope values, for moving an onset back: a ring indexed by sample number.
@@ -84,6 +176,12 @@ impl RecentRing {
         self.values[index as usize & self.mask] = value;
     }
 
+    /// The value at `index` when it is still held, given that `last` is the newest.
+    fn get(&self, index: u64, last: u64) -> Option<f64> {
+        let oldest = self.first.max((last + 1).saturating_sub(self.span));
+        (index >= oldest && index <= last).then(|| self.values[index as usize & self.mask])
+    }
+
     /// `(index, value)` of the held samples up to and including `last`, newest first.
     fn newest_first(&self, last: u64) -> impl Iterator<Item = (u64, f64)> + '_ {
         let oldest = self.first.max((last + 1).saturating_sub(self.span));
@@ -101,7 +199,7 @@ pub struct ChannelDetector {
     role: Role,
     rate_hz: f64,
     start_time_s: f64,
-    delay_s: f64,
+    timing: SignalTiming,
     /// Index of the next sample.
     index: u64,
     phase: Phase,
@@ -109,21 +207,30 @@ pub struct ChannelDetector {
     calibration: Vec<f64>,
     calibration_start: u64,
     calibration_end: u64,
+    /// Everything from `replay_from` to the end of the calibration, as runs of consecutive
+    /// samples `(first index, values)`.
+    replay: Vec<(u64, Vec<f64>)>,
+    replay_from: u64,
+    /// Outputs are decided no earlier than this sample (the end of the calibration).
+    decided_floor: u64,
+    replaying: bool,
     rest_mean: f64,
     rest_sd: f64,
-    /// `rest_sd²`, the state of the slow re-baselining.
-    rest_var: f64,
-    calibrated_sd: f64,
-    /// How far the calibration rest's 99th percentile sat above its median: rest with regular
-    /// bumps (ECG bleeding through on the abdominal channel) must not trigger onsets.
+    /// How far the rest's 99th percentile sat above its median: rest with regular bumps (ECG
+    /// bleeding through on the abdominal channel) must not trigger onsets.
     rest_p99_rise: f64,
     on_threshold: f64,
     off_threshold: f64,
-    /// Weight of each thinned rest sample in the re-baselining (time constant `rebaseline_tau_s`).
-    alpha: f64,
-    /// Rest samples until the next re-baselining update.
-    rebaseline_countdown: u64,
+    tracker: RestTracker,
+    /// Rest samples until the next thinned value goes to the tracker.
+    rest_countdown: u64,
     guard_until: u64,
+    /// The signal has been below rest by the onset rise since this sample; its thinned values.
+    low_since: Option<u64>,
+    low_values: Vec<f64>,
+    recover_samples: u64,
+    /// Pressure: a squeeze has ended and the trace is not yet back under the onset threshold.
+    settling: bool,
     above_since: Option<u64>,
     below_since: Option<u64>,
     /// The last `onset_backtrack_max_s` of envelope.
@@ -131,61 +238,74 @@ pub struct ChannelDetector {
     onset_hold: u64,
     offset_hold: u64,
     active: Option<Active>,
+    report: RestReport,
 }
 
 impl ChannelDetector {
-    /// `delay_s` is the lag of the envelope behind the signal (from the conditioning); it is
-    /// subtracted from every reported time.
+    /// `timing` says how the detection signal lags the input (from the conditioning).
     pub fn new(
         cfg: &DetectorConfig,
         channel: usize,
         role: Role,
         rate_hz: f64,
         start_time_s: f64,
-        delay_s: f64,
+        timing: SignalTiming,
     ) -> Self {
         let samples = |s: f64| (s * rate_hz).round().max(0.0) as u64;
         let stats_step = ((rate_hz / STATS_RATE_HZ).round() as u64).max(1);
         let calibration_start = samples(cfg.calibration_skip_s);
         let calibration_end = calibration_start + samples(cfg.calibration_s).max(1);
-        // One update per `stats_step` samples: the weight that decays like 1/τ per sample would.
-        let tau_samples = cfg.rebaseline_tau_s * rate_hz;
-        let alpha = if tau_samples > 0.0 {
-            1.0 - (1.0 - 1.0 / tau_samples.max(1.0)).powf(stats_step as f64)
+        let (kind, window_s) = if role == Role::Pressure {
+            (RestKind::Pressure, cfg.pressure_baseline_s)
         } else {
-            0.0
+            (RestKind::Envelope, cfg.rest_window_s)
         };
+        let thinned_rate = rate_hz / stats_step as f64;
+        let backtrack_s = cfg
+            .onset_backtrack_max_s
+            .max(2.0 * timing.rms_window_s)
+            .max(0.2);
         ChannelDetector {
             cfg: cfg.clone(),
             channel,
             role,
             rate_hz,
             start_time_s,
-            delay_s,
+            timing,
             index: 0,
             phase: Phase::Calibrating,
             stats_step,
-            calibration: Vec::with_capacity(
-                ((calibration_end - calibration_start) / stats_step + 1) as usize,
-            ),
+            calibration: Vec::new(),
             calibration_start,
             calibration_end,
+            replay: Vec::new(),
+            replay_from: calibration_end.saturating_sub(samples(MAX_REPLAY_S)),
+            decided_floor: 0,
+            replaying: false,
             rest_mean: 0.0,
             rest_sd: 0.0,
-            rest_var: 0.0,
-            calibrated_sd: 0.0,
             rest_p99_rise: 0.0,
             on_threshold: f64::INFINITY,
             off_threshold: f64::INFINITY,
-            alpha,
-            rebaseline_countdown: stats_step,
+            tracker: RestTracker::new(
+                kind,
+                thinned_rate,
+                stats_step,
+                window_s.max(rest::SEGMENT_S),
+            ),
+            rest_countdown: stats_step,
             guard_until: 0,
+            low_since: None,
+            low_values: Vec::new(),
+            recover_samples: samples(RECOVER_PRESSURE_S).max(1),
+            settling: false,
             above_since: None,
             below_since: None,
-            recent: RecentRing::new(samples(cfg.onset_backtrack_max_s).max(1)),
+            recent: RecentRing::new(samples(backtrack_s).max(1)),
             onset_hold: samples(cfg.onset_hold_ms / 1000.0).max(1),
             offset_hold: samples(cfg.offset_hold_ms / 1000.0).max(1),
             active: None,
+            report: RestReport::default(),
         }
     }
 
@@ -205,6 +325,11 @@ impl ChannelDetector {
     /// Onset and offset thresholds in force, once calibrated.
     pub fn thresholds(&self) -> Option<(f64, f64)> {
         (self.phase != Phase::Calibrating).then_some((self.on_threshold, self.off_threshold))
+    }
+
+    /// Which rest was used and why.
+    pub fn rest_report(&self) -> &RestReport {
+        &self.report
     }
 
     /// Device-clock time of sample `index`.
@@ -240,6 +365,9 @@ impl ChannelDetector {
         if index > self.index {
             self.index = index;
             self.above_since = None;
+            self.low_since = None;
+            self.low_values.clear();
+            self.tracker.interrupt();
             self.recent.first = index;
         }
     }
@@ -248,7 +376,8 @@ impl ChannelDetector {
         self.role == Role::Pressure
     }
 
-    fn set_thresholds(&mut self) {
+    /// Rise above rest that confirms an onset.
+    fn onset_rise(&self) -> f64 {
         let floor = if self.is_pressure() {
             self.cfg.pressure_min_rise
         } else {
@@ -258,6 +387,15 @@ impl ChannelDetector {
         if self.role == Role::AbdEmg {
             rise = rise.max(REST_P99_MARGIN * self.rest_p99_rise);
         }
+        rise
+    }
+
+    fn set_rest(&mut self, e: rest::RestEstimate) {
+        self.rest_mean = e.mean;
+        // A perfectly constant rest (a synthetic or saturated channel) still needs a spread.
+        self.rest_sd = e.sd.max(1e-6 * e.mean.abs()).max(1e-12);
+        self.rest_p99_rise = e.p99_rise;
+        let rise = self.onset_rise();
         self.on_threshold = self.rest_mean + rise;
         let ratio = if self.cfg.onset_k > 0.0 {
             (self.cfg.offset_k / self.cfg.onset_k).clamp(0.0, 1.0)
@@ -267,32 +405,90 @@ impl ChannelDetector {
         self.off_threshold = self.rest_mean + rise * ratio;
     }
 
-    fn finish_calibration(&mut self) {
-        let v = &mut self.calibration;
-        if v.is_empty() {
+    fn span_s(&self, s: &Segment) -> [f64; 2] {
+        [self.time_s(s.start_index), self.time_s(s.end_index)]
+    }
+
+    fn finish_calibration(&mut self, out: &mut Vec<DetectorOutput>) {
+        let values = std::mem::take(&mut self.calibration);
+        let segments = rest::segments_of(
+            &values,
+            self.calibration_start,
+            self.stats_step,
+            self.tracker.segment_len(),
+        );
+        self.report.calibration_s = [
+            self.time_s(self.calibration_start),
+            self.time_s(self.calibration_end),
+        ];
+        // First the quietest segments; then every segment below the offset threshold they give
+        // is rest, the others held activity.
+        let Some(first) = rest::estimate(RestKind::Envelope, &segments) else {
+            self.phase = Phase::Rest;
+            self.report.note = "no signal in the calibration span".into();
             return;
+        };
+        self.set_rest(first);
+        let (quiet, busy): (Vec<Segment>, Vec<Segment>) = segments
+            .iter()
+            .partition(|s| s.median <= self.off_threshold);
+        if let Some(e) = rest::estimate(self.tracker.kind(), &quiet) {
+            self.set_rest(e);
         }
-        v.sort_by(|a, b| a.total_cmp(b));
-        let median = v[v.len() / 2];
-        let p99 = v[((v.len() - 1) as f64 * 0.99).round() as usize];
-        self.rest_p99_rise = (p99 - median).max(0.0);
-        let mut dev: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
-        dev.sort_by(|a, b| a.total_cmp(b));
-        let mad_sd = 1.4826 * dev[dev.len() / 2];
-        // An envelope's rest distribution is skewed (long upper tail): its upper spread,
-        // P84 − median (= σ for a Gaussian), is what decides false onsets.
-        let p84 = v[((v.len() - 1) as f64 * 0.8413).round() as usize];
-        let upper_sd = (p84 - median).max(0.0);
-        let mad_sd = mad_sd.max(upper_sd);
-        // A perfectly constant rest (a synthetic or saturated channel) still needs a spread.
-        let sd = mad_sd.max(1e-6 * median.abs()).max(1e-12);
-        self.rest_mean = median;
-        self.rest_sd = sd;
-        self.rest_var = sd * sd;
-        self.calibrated_sd = sd;
-        self.calibration = Vec::new();
-        self.set_thresholds();
+        for s in &quiet {
+            self.tracker.add_segment(*s);
+        }
+        self.report.used_s = merge_spans(quiet.iter().map(|s| self.span_s(s)));
+        self.report.excluded_s = merge_spans(busy.iter().map(|s| self.span_s(s)));
+        self.report.clean = quiet.len() * 2 >= segments.len();
+        let [from, to] = self.report.calibration_s;
+        self.report.note = if busy.is_empty() {
+            format!("rest from the calibration span {from:.1}–{to:.1} s, all quiet")
+        } else {
+            let spans: Vec<String> = self
+                .report
+                .excluded_s
+                .iter()
+                .map(|[a, b]| format!("{a:.1}–{b:.1} s"))
+                .collect();
+            format!(
+                "rest from the quiet {:.1} s of the calibration span {from:.1}–{to:.1} s; activity at {} left out{}",
+                quiet.len() as f64 * rest::SEGMENT_S,
+                spans.join(", "),
+                if self.report.clean {
+                    ""
+                } else {
+                    " (no clean rest: it is estimated again as soon as the signal is quieter)"
+                }
+            )
+        };
         self.phase = Phase::Rest;
+        self.replay_calibration(out);
+    }
+
+    /// Run what came before the end of the calibration through the detector, now that rest is
+    /// known. Its outputs are decided now, not back then.
+    fn replay_calibration(&mut self, out: &mut Vec<DetectorOutput>) {
+        let runs = std::mem::take(&mut self.replay);
+        let next = self.index;
+        self.decided_floor = next.saturating_sub(1);
+        self.replaying = true;
+        let first_held = self.recent.first;
+        for (first, values) in runs {
+            self.recent.first = first;
+            self.above_since = None;
+            for (k, &e) in values.iter().enumerate() {
+                let idx = first + k as u64;
+                self.recent.put(idx, e);
+                match self.phase {
+                    Phase::Active => self.step_active(idx, e, out),
+                    _ => self.step_rest(idx, e, out),
+                }
+            }
+        }
+        self.replaying = false;
+        self.recent.first = first_held.max(self.recent.first);
+        self.index = next;
     }
 
     /// Process a block of envelope values that starts at sample `start_index`; outputs are
@@ -311,13 +507,19 @@ impl ChannelDetector {
         self.recent.put(idx, e);
         match self.phase {
             Phase::Calibrating => {
+                if idx >= self.replay_from {
+                    match self.replay.last_mut() {
+                        Some((first, v)) if *first + v.len() as u64 == idx => v.push(e),
+                        _ => self.replay.push((idx, vec![e])),
+                    }
+                }
                 if idx >= self.calibration_start
                     && (idx - self.calibration_start) % self.stats_step == 0
                 {
                     self.calibration.push(e);
                 }
                 if idx + 1 >= self.calibration_end {
-                    self.finish_calibration();
+                    self.finish_calibration(out);
                 }
             }
             Phase::Rest => self.step_rest(idx, e, out),
@@ -326,6 +528,9 @@ impl ChannelDetector {
     }
 
     fn step_rest(&mut self, idx: u64, e: f64, out: &mut Vec<DetectorOutput>) {
+        if self.settling && self.settle(idx, e) {
+            return;
+        }
         if e > self.on_threshold {
             let since = *self.above_since.get_or_insert(idx);
             if idx + 1 - since >= self.onset_hold {
@@ -334,41 +539,106 @@ impl ChannelDetector {
             return;
         }
         self.above_since = None;
-        self.rebaseline_countdown -= 1;
-        if self.rebaseline_countdown == 0 {
-            self.rebaseline_countdown = self.stats_step;
-            if self.alpha > 0.0 && idx >= self.guard_until {
-                let d = e - self.rest_mean;
-                self.rest_mean += self.alpha * d;
-                // σ stays within ½–2× the calibrated σ (the clamp applied to the variance).
-                let var = self.rest_var + self.alpha * (d * d - self.rest_var);
-                let sd0 = self.calibrated_sd;
-                self.rest_var = var.clamp(0.25 * sd0 * sd0, 4.0 * sd0 * sd0);
-                self.rest_sd = self.rest_var.sqrt();
-                self.set_thresholds();
+        if self.replaying {
+            return;
+        }
+        self.rest_countdown -= 1;
+        if self.rest_countdown > 0 {
+            return;
+        }
+        self.rest_countdown = self.stats_step;
+        // Pressure clearly below its baseline for a while (creep, a probe slipping down): the
+        // baseline starts again from the lower level. (An EMG rest that was too high needs no
+        // such rule: the quiet segments soon make up the tracker's lower 40 %.)
+        if self.is_pressure() && e < self.rest_mean - self.onset_rise() {
+            let since = *self.low_since.get_or_insert(idx);
+            self.low_values.push(e);
+            if idx + 1 - since >= self.recover_samples {
+                self.restart_rest(
+                    since,
+                    idx,
+                    "the pressure stayed below its baseline (creep or a probe slip)",
+                );
+            }
+            return;
+        }
+        self.low_since = None;
+        self.low_values.clear();
+        if idx >= self.guard_until && self.cfg.rest_window_s > 0.0 && self.tracker.push(idx, e) {
+            if let Some(est) = self.tracker.estimate() {
+                self.set_rest(est);
             }
         }
     }
 
-    fn confirm_onset(&mut self, idx: u64, since: u64, out: &mut Vec<DetectorOutput>) {
+    /// Start the rest estimate again from the thinned values held in `low_values` (taken from
+    /// sample `since` on).
+    fn restart_rest(&mut self, since: u64, idx: u64, reason: &str) {
+        let values = std::mem::take(&mut self.low_values);
+        self.low_since = None;
+        let from_mean = self.rest_mean;
+        self.tracker.restart();
+        for s in rest::segments_of(&values, since, self.stats_step, self.tracker.segment_len()) {
+            self.tracker.add_segment(s);
+        }
+        if let Some(est) = self.tracker.estimate() {
+            self.set_rest(est);
+        }
+        let at_s = self.time_s(idx);
+        self.report.changes.push(RestChange {
+            at_s,
+            from_mean,
+            to_mean: self.rest_mean,
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Where the activity that crossed the onset threshold at `since` began.
+    fn onset_index(&self, idx: u64, since: u64) -> u64 {
         let back_threshold = self.rest_mean + BACKTRACK_K * self.rest_sd;
-        // Walk back from the first crossing to where the envelope last was near rest.
+        // Walk back from the first crossing to where the signal last was near rest.
         // Pressure is smooth: also stop where it stops rising, so a breathing swell before the
         // squeeze is not taken as part of it. An EMG envelope is too rough for that rule.
         let smooth = self.is_pressure();
-        let mut onset_index = since;
+        let mut onset = since;
         let mut later = f64::INFINITY;
+        let mut left = None;
         for (i, v) in self.recent.newest_first(idx) {
             if i >= since {
                 later = v;
                 continue;
             }
             if v <= back_threshold || (smooth && v >= later) {
+                left = Some((i, v));
                 break;
             }
-            onset_index = i;
+            onset = i;
             later = v;
         }
+        let window = self.timing.rms_window_s * self.rate_hz;
+        let Some((b, vb)) = left.filter(|_| window >= 1.0) else {
+            return onset;
+        };
+        // A moving RMS's power rises linearly over one window after a step in activity: carry
+        // the line through the last sample at rest and the first above the onset threshold back
+        // to the rest power.
+        let vc = self.recent.get(since, idx).unwrap_or(self.on_threshold);
+        let mu2 = self.rest_mean * self.rest_mean;
+        let (pb, pc) = (vb * vb, vc * vc);
+        let slope = (pc - pb) / (since - b) as f64;
+        if !(slope > 0.0 && pb > mu2) {
+            return onset;
+        }
+        let back = ((pb - mu2) / slope).min(window);
+        let oldest = self
+            .recent
+            .first
+            .max((idx + 1).saturating_sub(self.recent.span));
+        b.saturating_sub(back.round() as u64).max(oldest)
+    }
+
+    fn confirm_onset(&mut self, idx: u64, since: u64, out: &mut Vec<DetectorOutput>) {
+        let onset_index = self.onset_index(idx, since);
         let mut active = Active {
             onset_index,
             peak: f64::NEG_INFINITY,
@@ -380,7 +650,11 @@ impl ChannelDetector {
             } else {
                 0.0
             },
+            minq: VecDeque::new(),
+            level: f64::NEG_INFINITY,
+            slip_checked: false,
         };
+        let level_len = self.level_len();
         let held: Vec<(u64, f64)> = self
             .recent
             .newest_first(idx)
@@ -392,7 +666,7 @@ impl ChannelDetector {
                 active.peak_index = i;
             }
             if (i - onset_index) % self.stats_step == 0 {
-                active.thinned.push(v);
+                active.push_thinned(v, level_len);
             }
         }
         // The next thinned sample: `stats_step` after the last one taken.
@@ -400,17 +674,37 @@ impl ChannelDetector {
         self.active = Some(active);
         self.above_since = None;
         self.below_since = None;
+        self.low_since = None;
+        self.low_values.clear();
+        self.tracker.interrupt();
         self.phase = Phase::Active;
         out.push(DetectorOutput::Onset(OnsetNotice {
             channel: self.channel,
             role: self.role,
-            onset_s: self.time_s(onset_index) - self.delay_s,
-            decided_at_s: self.time_s(idx),
+            onset_s: self.time_s(onset_index) - self.timing.filter_delay_s,
+            decided_at_s: self.time_s(idx.max(self.decided_floor)),
         }));
+    }
+
+    /// Thinned values in the pressure level's moving minimum.
+    fn level_len(&self) -> usize {
+        ((LEVEL_WINDOW_S * self.rate_hz / self.stats_step as f64).round() as usize).max(1)
+    }
+
+    /// The level below which an active episode may end.
+    fn offset_level(&self) -> f64 {
+        match self.active.as_ref() {
+            Some(a) if self.is_pressure() && a.level.is_finite() => self
+                .off_threshold
+                .max(a.baseline + self.cfg.pressure_offset_fraction * (a.level - a.baseline)),
+            _ => self.off_threshold,
+        }
     }
 
     fn step_active(&mut self, idx: u64, e: f64, out: &mut Vec<DetectorOutput>) {
         let step = self.stats_step;
+        let level_len = self.level_len();
+        let mut thinned = false;
         if let Some(a) = self.active.as_mut() {
             if e > a.peak {
                 a.peak = e;
@@ -419,10 +713,14 @@ impl ChannelDetector {
             a.thin_countdown -= 1;
             if a.thin_countdown == 0 {
                 a.thin_countdown = step;
-                a.thinned.push(e);
+                a.push_thinned(e, level_len);
+                thinned = true;
             }
         }
-        if e < self.off_threshold {
+        if thinned && self.is_pressure() && self.check_slip(idx, out) {
+            return;
+        }
+        if e < self.offset_level() {
             let since = *self.below_since.get_or_insert(idx);
             if idx + 1 - since >= self.offset_hold {
                 self.end_contraction(since, idx, out);
@@ -432,28 +730,185 @@ impl ChannelDetector {
         }
     }
 
-    fn end_contraction(&mut self, offset_index: u64, idx: u64, out: &mut Vec<DetectorOutput>) {
+    /// Pressure: decide once, `SLIP_DECIDE_S` after the onset, whether the episode is a probe
+    /// slip (a step faster than a squeeze rises, then flat), or end an episode that has lasted
+    /// `pressure_max_active_s` (the rest moved). Either becomes the new rest; returns true then.
+    fn check_slip(&mut self, idx: u64, out: &mut Vec<DetectorOutput>) -> bool {
+        let dt = self.stats_step as f64 / self.rate_hz;
+        let Some(a) = self.active.as_mut() else {
+            return false;
+        };
+        let age_s = a.thinned.len() as f64 * dt;
+        let too_long = age_s >= self.cfg.pressure_max_active_s;
+        if !too_long && (a.slip_checked || age_s < SLIP_DECIDE_S) {
+            return false;
+        }
+        a.slip_checked = true;
+        // The level over the last second, the rise to it, and how fast it was reached.
+        let tail = ((1.0 / dt).round() as usize).clamp(1, a.thinned.len());
+        let last: Vec<f64> = a.thinned[a.thinned.len() - tail..].to_vec();
+        let mut sorted = last.clone();
+        sorted.sort_by(|x, y| x.total_cmp(y));
+        let level = sorted[sorted.len() / 2];
+        let rise = level - a.baseline;
+        let reached = a
+            .thinned
+            .iter()
+            .position(|&v| v >= a.baseline + 0.9 * rise)
+            .unwrap_or(a.thinned.len());
+        let settle = reached + ((0.2 / dt).round() as usize);
+        let tolerance = (0.15 * rise).max(3.0 * self.rest_sd);
+        let flat = settle < a.thinned.len()
+            && a.thinned[settle..]
+                .iter()
+                .all(|v| (v - level).abs() <= tolerance);
+        let slip =
+            rise >= self.cfg.pressure_min_rise && (reached as f64) * dt <= SLIP_MAX_RISE_S && flat;
+        if !(slip || too_long) {
+            return false;
+        }
+        let Some(a) = self.active.take() else {
+            return false;
+        };
+        let mut ev = self.measure(a, idx, idx);
+        if slip {
+            ev.kind = EventKind::Artifact;
+        }
+        out.push(DetectorOutput::Event(ev));
+        self.phase = Phase::Rest;
+        self.below_since = None;
+        self.report.slips += usize::from(slip);
+        let from_mean = self.rest_mean;
+        self.tracker.restart();
+        self.low_values = last;
+        let since = (idx + 1).saturating_sub(self.low_values.len() as u64 * self.stats_step);
+        self.restart_rest(
+            since,
+            idx,
+            if slip {
+                "the pressure stepped up faster than a squeeze and stayed (a probe slip)"
+            } else {
+                "the pressure stayed high longer than any squeeze (the rest moved)"
+            },
+        );
+        if let Some(c) = self.report.changes.last_mut() {
+            c.from_mean = from_mean;
+        }
+        true
+    }
+
+    fn end_contraction(&mut self, since: u64, idx: u64, out: &mut Vec<DetectorOutput>) {
         let Some(a) = self.active.take() else {
             return;
         };
+        let offset_index = self.offset_index(&a, since, idx);
         self.phase = Phase::Rest;
         self.below_since = None;
         self.guard_until = idx + (REBASELINE_GUARD_S * self.rate_hz) as u64;
+        if self.is_pressure() {
+            self.settling = true;
+            self.low_values.clear();
+        }
         out.push(DetectorOutput::Event(self.measure(a, offset_index, idx)));
+    }
+
+    /// Pressure after a squeeze: no new onset until the trace is back under the onset
+    /// threshold. When it stops falling above it, the baseline moved under the squeeze
+    /// (wander, a slip): the baseline starts again from there. Returns true while settling.
+    fn settle(&mut self, idx: u64, e: f64) -> bool {
+        if e <= self.on_threshold {
+            self.settling = false;
+            self.low_values.clear();
+            return false;
+        }
+        self.rest_countdown -= 1;
+        if self.rest_countdown > 0 {
+            return true;
+        }
+        self.rest_countdown = self.stats_step;
+        self.low_values.push(e);
+        let span =
+            ((SETTLE_FLAT_S * self.rate_hz / self.stats_step as f64).round() as usize).max(2);
+        let n = self.low_values.len();
+        if n >= span {
+            let last = &self.low_values[n - span..];
+            let (lo, hi) = last
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+                    (l.min(v), h.max(v))
+                });
+            if hi - lo <= (0.5 * self.onset_rise()).max(2.0 * self.rest_sd) || n * 4 >= span * 20 {
+                self.low_values.drain(..n - span);
+                let since = (idx + 1).saturating_sub(span as u64 * self.stats_step);
+                self.restart_rest(
+                    since,
+                    idx,
+                    "the pressure came down from a squeeze but not to its baseline (the rest moved)",
+                );
+                self.settling = false;
+            }
+        }
+        true
+    }
+
+    /// Where the activity that fell below the offset level at `since` ended (in samples; may be
+    /// fractional through the RMS correction, hence the time is computed by the caller).
+    fn offset_index(&self, a: &Active, since: u64, idx: u64) -> u64 {
+        if self.is_pressure() {
+            // Forward to where the trace is back near its baseline or stops falling.
+            let near = a.baseline + BACKTRACK_K * self.rest_sd;
+            let mut prev = f64::INFINITY;
+            let mut at = since;
+            for i in since..=idx {
+                let Some(v) = self.recent.get(i, idx) else {
+                    break;
+                };
+                if v >= prev {
+                    break;
+                }
+                at = i;
+                if v <= near {
+                    break;
+                }
+                prev = v;
+            }
+            return at;
+        }
+        let window = self.timing.rms_window_s * self.rate_hz;
+        if window < 1.0 {
+            return since;
+        }
+        // A moving RMS falls for one window after the activity stops: the crossing of the
+        // offset level lies `frac` of a window after it, with power falling linearly from the
+        // activity's (one window before the crossing) to rest.
+        let w = window.round() as u64;
+        let before = since.saturating_sub(w);
+        let act = self.recent.get(before, idx).unwrap_or(a.peak);
+        let (a2, mu2) = (act * act, self.rest_mean * self.rest_mean);
+        let off = self.off_threshold * self.off_threshold;
+        let frac = if a2 > mu2 {
+            ((a2 - off) / (a2 - mu2)).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        since
+            .saturating_sub((frac * window).round() as u64)
+            .max(a.onset_index + 1)
     }
 
     /// Build the event for a contraction from `a.onset_index` to `offset_index`.
     fn measure(&self, a: Active, offset_index: u64, decided_index: u64) -> ContractionEvent {
-        let onset_s = self.time_s(a.onset_index) - self.delay_s;
-        let offset_s = self.time_s(offset_index) - self.delay_s;
-        let peak_time_s = self.time_s(a.peak_index) - self.delay_s;
+        let delay = self.timing.filter_delay_s;
+        let onset_s = self.time_s(a.onset_index) - delay;
+        let offset_s = self.time_s(offset_index) - delay;
+        let peak_time_s = self.time_s(a.peak_index) - delay;
         let duration_s = offset_s - onset_s;
         // The hold: skip the rise (1 s, or a quarter of short contractions) and the release.
         let skip_s = (0.25 * duration_s).min(1.0);
         let tail_s = (0.15 * duration_s).min(0.5);
         let dt = self.stats_step as f64 / self.rate_hz;
-        let n =
-            (((offset_index - a.onset_index) / self.stats_step + 1) as usize).min(a.thinned.len());
+        let n = (((offset_index.saturating_sub(a.onset_index)) / self.stats_step + 1) as usize)
+            .min(a.thinned.len());
         let (mut lo, mut hi) = (
             (skip_s / dt) as usize,
             n.saturating_sub((tail_s / dt) as usize),
@@ -486,14 +941,14 @@ impl ChannelDetector {
             rest_sd: self.rest_sd,
             abd_mean: None,
             abd_index: None,
-            decided_at_s: self.time_s(decided_index),
+            decided_at_s: self.time_s(decided_index.max(self.decided_floor)),
         }
     }
 
     /// End of stream: a contraction still in progress is closed at the last sample.
     pub fn finish(&mut self, out: &mut Vec<DetectorOutput>) {
         if self.phase == Phase::Calibrating {
-            self.finish_calibration();
+            self.finish_calibration(out);
         }
         if let Some(a) = self.active.take() {
             let last = self.index.saturating_sub(1);
@@ -501,6 +956,18 @@ impl ChannelDetector {
             out.push(DetectorOutput::Event(self.measure(a, last, last)));
         }
     }
+}
+
+/// Join touching or overlapping spans.
+fn merge_spans(spans: impl Iterator<Item = [f64; 2]>) -> Vec<[f64; 2]> {
+    let mut out: Vec<[f64; 2]> = Vec::new();
+    for [a, b] in spans {
+        match out.last_mut() {
+            Some(last) if a <= last[1] + 1e-9 => last[1] = last[1].max(b),
+            _ => out.push([a, b]),
+        }
+    }
+    out
 }
 
 fn mean_cv(values: &[f64], baseline: f64) -> (f64, f64) {
@@ -561,8 +1028,14 @@ mod tests {
     #[test]
     fn finds_one_contraction_with_onset_and_offset_near_the_truth() {
         let rate = 1000.0;
-        let mut det =
-            ChannelDetector::new(&DetectorConfig::default(), 0, Role::PfmEmg, rate, 0.0, 0.0);
+        let mut det = ChannelDetector::new(
+            &DetectorConfig::default(),
+            0,
+            Role::PfmEmg,
+            rate,
+            0.0,
+            SignalTiming::default(),
+        );
         let out = run(&mut det, &synthetic(rate));
         let events: Vec<_> = out
             .iter()
@@ -597,7 +1070,7 @@ mod tests {
             Role::Pressure,
             rate,
             0.0,
-            0.0,
+            SignalTiming::default(),
         );
         let env: Vec<f64> = synthetic(rate).iter().map(|v| v + 15.0).collect();
         let out = run(&mut det, &env);
@@ -618,8 +1091,14 @@ mod tests {
         for v in &mut env[10_000..10_150] {
             *v = 30.0;
         }
-        let mut det =
-            ChannelDetector::new(&DetectorConfig::default(), 0, Role::PfmEmg, rate, 0.0, 0.0);
+        let mut det = ChannelDetector::new(
+            &DetectorConfig::default(),
+            0,
+            Role::PfmEmg,
+            rate,
+            0.0,
+            SignalTiming::default(),
+        );
         let out = run(&mut det, &env);
         let kinds: Vec<_> = out
             .iter()
@@ -640,7 +1119,7 @@ mod tests {
                 Role::PfmEmg,
                 rate,
                 start,
-                0.0,
+                SignalTiming::default(),
             );
             for k in [0u64, 1, 2, 97, 4095, 123_457] {
                 let t = det.time_s(k);
@@ -655,8 +1134,14 @@ mod tests {
 
     #[test]
     fn constant_input_never_triggers_and_never_panics() {
-        let mut det =
-            ChannelDetector::new(&DetectorConfig::default(), 0, Role::PfmEmg, 500.0, 0.0, 0.0);
+        let mut det = ChannelDetector::new(
+            &DetectorConfig::default(),
+            0,
+            Role::PfmEmg,
+            500.0,
+            0.0,
+            SignalTiming::default(),
+        );
         let out = run(&mut det, &vec![5.0; 10_000]);
         assert!(out.is_empty());
         assert!(det.rest().is_some());

@@ -5,7 +5,8 @@
 pub mod channel;
 pub mod fuse;
 pub mod history;
+pub mod rest;
 
-pub use channel::{ChannelDetector, DetectorOutput, Phase};
+pub use channel::{ChannelDetector, DetectorOutput, Phase, RestReport, SignalTiming};
 pub use fuse::EventFuser;
 pub use history::LevelHistory;

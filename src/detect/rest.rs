@@ -1,0 +1,277 @@
+//! Rest statistics that survive a contaminated calibration and follow the rest level.
+//!
+//! The detection signal (EMG envelope, smoothed pressure) is cut into half-second **segments**,
+//! each summarised by its median and its upper spread (P84 − median, or 1.4826·MAD when larger).
+//! Rest is estimated from segments, never from a single window's pooled samples, so a
+//! contraction inside the calibration rest spoils only the segments it covers:
+//!
+//! * **EMG**: the rest level is the 40th percentile of the recent segments' medians (the last
+//!   `rest_window_s` of rest), its spread the median spread of the segments up to it. A stretch
+//!   of activity that the detector missed (a threshold set too high) occupies the upper segments
+//!   and is ignored; a dip of the rest (the pelvic floor relaxing while the patient bears down)
+//!   shorter than 40 % of the window does not pull the rest down.
+//! * **Pressure**: a *local* baseline — the median of the last `pressure_baseline_s` of rest
+//!   segments — so it follows inflation creep, a wandering rest and slips between squeezes; its
+//!   spread includes the between-segment variation (breathing), which decides false onsets.
+//!
+//! The detector re-starts the estimate from scratch when the signal stays clearly *below* it
+//! (the first estimate held activity, or the probe slipped down), see `ChannelDetector`.
+
+use std::collections::VecDeque;
+
+/// Length of one rest segment, seconds.
+pub const SEGMENT_S: f64 = 0.5;
+/// Percentile of the recent segments' medians that is an EMG rest level.
+pub const QUIET_SHARE: f64 = 0.4;
+
+/// What kind of signal the rest is tracked on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestKind {
+    /// An EMG envelope: only ever *raised* by activity, so the quietest segments are rest.
+    Envelope,
+    /// Pressure: the local level between squeezes.
+    Pressure,
+}
+
+/// One segment's summary.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Segment {
+    /// Sample index of the segment's first value.
+    pub start_index: u64,
+    /// Sample index just after its last value.
+    pub end_index: u64,
+    pub median: f64,
+    /// P84 − median or 1.4826·MAD, whichever is larger.
+    pub spread: f64,
+    /// P99 − median (regular bumps such as ECG bleed).
+    pub p99_rise: f64,
+}
+
+impl Segment {
+    /// Summarise `values` (thinned samples from `start_index` to `end_index`).
+    pub fn of(values: &[f64], start_index: u64, end_index: u64) -> Option<Segment> {
+        if values.is_empty() {
+            return None;
+        }
+        let mut v = values.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        let median = at(0.5);
+        let mut dev: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
+        dev.sort_by(|a, b| a.total_cmp(b));
+        let mad_sd = 1.4826 * dev[dev.len() / 2];
+        Some(Segment {
+            start_index,
+            end_index,
+            median,
+            spread: mad_sd.max(at(0.8413) - median).max(0.0),
+            p99_rise: (at(0.99) - median).max(0.0),
+        })
+    }
+}
+
+/// A rest estimate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestEstimate {
+    pub mean: f64,
+    pub sd: f64,
+    pub p99_rise: f64,
+}
+
+/// Median of `v` (not empty), sorting it.
+fn median_of(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// The rest estimate from `segments` (not empty).
+pub fn estimate(kind: RestKind, segments: &[Segment]) -> Option<RestEstimate> {
+    if segments.is_empty() {
+        return None;
+    }
+    let chosen: Vec<Segment> = match kind {
+        RestKind::Envelope => {
+            let mut s = segments.to_vec();
+            s.sort_by(|a, b| a.median.total_cmp(&b.median));
+            let n = ((s.len() - 1) as f64 * QUIET_SHARE).round() as usize + 1;
+            s.truncate(n);
+            s
+        }
+        RestKind::Pressure => segments.to_vec(),
+    };
+    let mut medians: Vec<f64> = chosen.iter().map(|s| s.median).collect();
+    let mean = match kind {
+        RestKind::Envelope => medians.iter().copied().fold(f64::MIN, f64::max),
+        RestKind::Pressure => median_of(&mut medians),
+    };
+    let mut spreads: Vec<f64> = chosen.iter().map(|s| s.spread).collect();
+    let within = median_of(&mut spreads);
+    // Regular bumps (a heartbeat a second) are in about every other segment: their upper
+    // quartile, not their median.
+    let mut rises: Vec<f64> = chosen.iter().map(|s| s.p99_rise).collect();
+    rises.sort_by(|a, b| a.total_cmp(b));
+    let p99_rise = rises[((rises.len() - 1) as f64 * 0.75).round() as usize];
+    let sd = match kind {
+        RestKind::Envelope => within,
+        RestKind::Pressure => {
+            // Slow variation between segments (breathing, wander) matters as much as noise.
+            let mut dev: Vec<f64> = chosen.iter().map(|s| (s.median - mean).abs()).collect();
+            within.max(1.4826 * median_of(&mut dev))
+        }
+    };
+    Some(RestEstimate { mean, sd, p99_rise })
+}
+
+/// Cuts thinned rest samples into segments and keeps the last `capacity` of them.
+#[derive(Debug, Clone)]
+pub struct RestTracker {
+    kind: RestKind,
+    /// Thinned values per segment.
+    segment_len: usize,
+    /// Samples (at the channel rate) between two thinned values.
+    step: u64,
+    capacity: usize,
+    current: Vec<f64>,
+    current_start: u64,
+    segments: VecDeque<Segment>,
+}
+
+impl RestTracker {
+    /// `thinned_rate_hz`: rate of the values given to [`Self::push`]; `step`: channel samples
+    /// per thinned value; `window_s`: how much rest the estimate looks back on.
+    pub fn new(kind: RestKind, thinned_rate_hz: f64, step: u64, window_s: f64) -> Self {
+        let segment_len = ((SEGMENT_S * thinned_rate_hz).round() as usize).max(1);
+        let capacity = ((window_s / SEGMENT_S).round() as usize).max(1);
+        RestTracker {
+            kind,
+            segment_len,
+            step,
+            capacity,
+            current: Vec::with_capacity(segment_len),
+            current_start: 0,
+            segments: VecDeque::with_capacity(capacity + 1),
+        }
+    }
+
+    pub fn kind(&self) -> RestKind {
+        self.kind
+    }
+
+    pub fn segment_len(&self) -> usize {
+        self.segment_len
+    }
+
+    /// Add one thinned rest value taken at sample `index`; returns true when a segment was
+    /// completed (the estimate may have changed).
+    pub fn push(&mut self, index: u64, value: f64) -> bool {
+        if self.current.is_empty() {
+            self.current_start = index;
+        }
+        self.current.push(value);
+        if self.current.len() < self.segment_len {
+            return false;
+        }
+        if let Some(s) = Segment::of(&self.current, self.current_start, index + self.step) {
+            self.add_segment(s);
+        }
+        self.current.clear();
+        true
+    }
+
+    /// Add a finished segment (e.g. from the calibration window).
+    pub fn add_segment(&mut self, s: Segment) {
+        self.segments.push_back(s);
+        while self.segments.len() > self.capacity {
+            self.segments.pop_front();
+        }
+    }
+
+    /// Drop the partial segment in progress (rest was interrupted by activity).
+    pub fn interrupt(&mut self) {
+        self.current.clear();
+    }
+
+    /// Forget everything: the next estimate comes from what is pushed from now on.
+    pub fn restart(&mut self) {
+        self.current.clear();
+        self.segments.clear();
+    }
+
+    pub fn estimate(&self) -> Option<RestEstimate> {
+        let v: Vec<Segment> = self.segments.iter().copied().collect();
+        estimate(self.kind, &v)
+    }
+}
+
+/// Segments of `values`, thinned samples taken every `step` samples from `start_index`.
+pub fn segments_of(
+    values: &[f64],
+    start_index: u64,
+    step: u64,
+    segment_len: usize,
+) -> Vec<Segment> {
+    if values.len() * 2 < segment_len {
+        // Shorter than half a segment: one segment of what there is.
+        let end = start_index + values.len() as u64 * step;
+        return Segment::of(values, start_index, end).into_iter().collect();
+    }
+    values
+        .chunks(segment_len.max(1))
+        .enumerate()
+        .filter(|(_, c)| c.len() * 2 >= segment_len || segment_len <= 1)
+        .filter_map(|(k, c)| {
+            let first = start_index + (k * segment_len) as u64 * step;
+            Segment::of(c, first, first + c.len() as u64 * step)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(median: f64, spread: f64) -> Segment {
+        Segment {
+            start_index: 0,
+            end_index: 1,
+            median,
+            spread,
+            p99_rise: 2.0 * spread,
+        }
+    }
+
+    #[test]
+    fn envelope_rest_ignores_a_contraction_covering_half_the_window() {
+        let mut s: Vec<Segment> = (0..5).map(|_| seg(3.0, 0.3)).collect();
+        s.extend((0..5).map(|_| seg(40.0, 6.0)));
+        let e = estimate(RestKind::Envelope, &s).unwrap();
+        assert_eq!((e.mean, e.sd), (3.0, 0.3));
+    }
+
+    #[test]
+    fn pressure_spread_includes_slow_variation_between_segments() {
+        let s: Vec<Segment> = (0..8)
+            .map(|k| seg(20.0 + if k % 2 == 0 { 1.0 } else { -1.0 }, 0.1))
+            .collect();
+        let e = estimate(RestKind::Pressure, &s).unwrap();
+        assert!((e.mean - 20.0).abs() < 1e-9);
+        assert!((e.sd - 1.4826).abs() < 1e-9, "{}", e.sd);
+    }
+
+    #[test]
+    fn tracker_keeps_its_window_and_restarts() {
+        let mut t = RestTracker::new(RestKind::Envelope, 10.0, 1, 2.0);
+        for i in 0..100u64 {
+            t.push(i, if i < 50 { 10.0 } else { 2.0 });
+        }
+        // 4 segments of 5 values kept: all from the quiet part.
+        assert_eq!(t.estimate().unwrap().mean, 2.0);
+        t.restart();
+        assert!(t.estimate().is_none());
+    }
+}
