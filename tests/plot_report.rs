@@ -1,10 +1,12 @@
 //! The report PNG: synthetic sessions through the decimator into a figure, read back and checked.
-//! Also writes `/tmp/plot_example.png` and `/tmp/plot_example_long.png` for a look by eye.
+//! Also writes `/tmp/plot_example.png`, `/tmp/plot_example_long.png` and
+//! `/tmp/plot_example_startup.png` for a look by eye.
 
 use knip::error::OutputError;
 use knip::sink::decimate::{MinMaxPoint, TraceDecimator};
 use knip::sink::plot::{
-    render_report_rgb, write_report_png, PlotChannel, ReportPlot, RgbImage, Shade, ShadeKind,
+    panel_range, render_report_rgb, write_report_png, PlotChannel, ReportPlot, RgbImage, Shade,
+    ShadeKind,
 };
 use std::path::Path;
 
@@ -42,6 +44,9 @@ struct Synth {
     coughs: Vec<f64>,
     strains: Vec<(f64, f64)>,
     gap: Option<(f64, f64)>,
+    /// A start-up transient as a band-pass started from zero on a 3000 µV DC offset gives
+    /// (decaying ringing over the first ~0.3 s), and pressure ramping up from 0.
+    startup_transient: bool,
 }
 
 /// Builds a 3-channel session (PFM EMG, pressure, abdominal EMG) through the decimator, in chunks
@@ -105,6 +110,9 @@ fn synth_plot(s: &Synth, title: &str) -> ReportPlot {
                 } else if (t - 0.4 * s.duration_s).abs() < 0.004 {
                     x += 900.0;
                 }
+                if s.startup_transient && !abd {
+                    x += 3000.0 * (-t / 0.04).exp() * (2.0 * std::f64::consts::PI * 12.0 * t).cos();
+                }
                 let x2 = x * x;
                 sq.push_back(x2);
                 sum_sq += x2;
@@ -141,7 +149,10 @@ fn synth_plot(s: &Synth, title: &str) -> ReportPlot {
                     .iter()
                     .map(|&(on, off)| 24.0 * activation(t, on, off, 0.8))
                     .sum();
-                let v = 101.0 + drift + rise + strain_rise + 0.4 * rng.normal();
+                let mut v = 101.0 + drift + rise + strain_rise + 0.4 * rng.normal();
+                if s.startup_transient {
+                    v *= 1.0 - (-t / 0.08).exp();
+                }
                 raw.push(v);
                 zeroed.push(v - 101.0 - drift);
             }
@@ -237,6 +248,7 @@ fn synth_plot(s: &Synth, title: &str) -> ReportPlot {
             onset_threshold: thr,
             rest_level: rest,
             targets: Vec::new(),
+            settle_s: 0.0,
         })
         .collect();
     ReportPlot {
@@ -268,6 +280,7 @@ fn short_session() -> ReportPlot {
             coughs: vec![58.3],
             strains: vec![(2.0, 3.4)],
             gap: Some((31.2, 31.9)),
+            startup_transient: false,
         },
         "knip analysis — session.csv",
     )
@@ -291,6 +304,7 @@ fn long_session() -> ReportPlot {
             coughs: vec![900.0, 1805.0, 2710.0],
             strains: vec![(1200.0, 1212.0), (2400.0, 2410.0)],
             gap: Some((3000.0, 3030.0)),
+            startup_transient: false,
         },
         "knip analysis — evening-session-long.csv",
     )
@@ -370,6 +384,51 @@ fn long_session_png() {
     let _ = std::fs::copy(&path, "/tmp/plot_example_long.png");
 }
 
+/// A 3000-µV start-up transient on the EMG and pressure rising from 0 (what unsettled filters
+/// gave) must not set the y range: the contractions still fill a good share of each panel, and
+/// the threshold and rest lines are inside it.
+#[test]
+fn startup_transient_does_not_flatten_the_contractions() {
+    let contractions: Vec<(f64, f64)> = (0..6)
+        .map(|k| (4.0 + k as f64 * 8.0, 9.0 + k as f64 * 8.0))
+        .collect();
+    let plot = synth_plot(
+        &Synth {
+            duration_s: 60.0,
+            contractions,
+            coughs: vec![55.0],
+            strains: Vec::new(),
+            gap: None,
+            startup_transient: true,
+        },
+        "knip analysis — dc-offset.csv",
+    );
+    // The transient is in the data ...
+    let emg = &plot.channels[0];
+    let peak = emg.raw.iter().fold(0.0f64, |m, p| m.max(p.max.abs()));
+    assert!(peak > 2000.0, "{peak}");
+    // ... but the EMG panel is scaled to the contractions (envelope ≈ 41 µV, threshold 13).
+    let r = panel_range(emg);
+    let share = |v: f64| (v - r.lo) / (r.hi - r.lo);
+    assert!(r.hi < 400.0, "{r:?}");
+    assert!(share(41.0) > 0.4, "{r:?}");
+    assert!(share(13.0) > share(3.0) && share(3.0) > 0.0 && share(13.0) < 1.0);
+    // Pressure: the zeroed trace (0 … 32 cmH₂O) fills the panel; the raw scale starts near the
+    // resting 101 cmH₂O, not at 0.
+    let p = panel_range(&plot.channels[1]);
+    let (raw_lo, raw_hi) = p.raw.expect("pressure has its own raw scale");
+    assert!(raw_lo > 90.0 && raw_hi < 160.0, "{p:?}");
+    assert!((32.0 - p.lo) / (p.hi - p.lo) > 0.6, "{p:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("startup.png");
+    write_report_png(&path, &plot).unwrap();
+    let _ = std::fs::copy(&path, "/tmp/plot_example_startup.png");
+    let img = render_report_rgb(&plot).unwrap();
+    let navy = count_pixels(&img, |p| p[2] > 110 && p[0] < 60 && p[1] < 90);
+    assert!(navy > 2000, "envelope line missing: {navy}");
+}
+
 fn pt(t_s: f64, min: f64, max: f64) -> MinMaxPoint {
     MinMaxPoint { t_s, min, max }
 }
@@ -383,6 +442,7 @@ fn channel(raw: Vec<MinMaxPoint>, envelope: Vec<MinMaxPoint>) -> PlotChannel {
         onset_threshold: Some(5.0),
         rest_level: Some(f64::NAN),
         targets: Vec::new(),
+        settle_s: 0.0,
     }
 }
 

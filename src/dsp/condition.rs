@@ -1,6 +1,10 @@
 //! Per-channel conditioning, designed once from the channel's role and rate:
 //! EMG → band-pass (+ optional mains notch, + ECG high-pass on the abdominal channel) → moving RMS;
 //! pressure → low-pass. The detector then works on the envelope (EMG) or the smoothed pressure.
+//!
+//! The filters start in the steady state of the first sample they see (scipy's `sosfilt_zi`), so
+//! a DC offset on single-ended EMG gives no burst at t = 0 and the smoothed pressure starts at the
+//! resting pressure instead of ramping up from 0.
 
 use crate::config::ConditioningConfig;
 use crate::dsp::envelope::MovingRms;
@@ -31,12 +35,35 @@ pub struct AppliedConditioning {
     pub delay_s: f64,
 }
 
+impl AppliedConditioning {
+    /// How long after a (re)start the outputs are still settling, seconds: about five time
+    /// constants of the slowest corner of the filter plus the envelope window. With the
+    /// steady-state start a DC offset rings in no transient; this is the time the noise in the
+    /// first sample (taken as the offset) takes to die out.
+    pub fn settle_s(&self) -> f64 {
+        let a = self;
+        let slowest = [a.highpass_hz, a.lowpass_hz]
+            .into_iter()
+            .flatten()
+            .fold(f64::INFINITY, f64::min);
+        let filter_s = if slowest.is_finite() && slowest > 0.0 {
+            5.0 / (2.0 * std::f64::consts::PI * slowest) * (a.filter_order as f64 / 2.0).max(1.0)
+        } else {
+            0.0
+        };
+        filter_s + a.envelope_window_ms.unwrap_or(0.0) / 1000.0
+    }
+}
+
 /// The conditioning chain of one channel, with its state.
 #[derive(Debug, Clone)]
 pub struct ChannelConditioner {
     filter: Cascade,
     rms: Option<MovingRms>,
     applied: AppliedConditioning,
+    /// The filter's state is set from the next sample processed (the steady state of that
+    /// sample held forever); true until the first sample and after [`Self::restart_at_next_sample`].
+    start_pending: bool,
 }
 
 impl ChannelConditioner {
@@ -138,6 +165,7 @@ impl ChannelConditioner {
             filter,
             rms,
             applied,
+            start_pending: true,
         })
     }
 
@@ -160,7 +188,22 @@ impl ChannelConditioner {
         samples
     }
 
+    /// Re-initialise the filter from the next sample processed, as at the start of the stream:
+    /// for after a gap or a reconnection, when the signal may resume at another offset. (The
+    /// moving-RMS window keeps its samples; they are from before the gap but at the same scale.)
+    pub fn restart_at_next_sample(&mut self) {
+        self.start_pending = true;
+    }
+
     fn filter_in_place(&mut self, filtered: &mut [f64], envelope: &mut Vec<f64>) {
+        if self.start_pending {
+            if let Some(&first) = filtered.first() {
+                if first.is_finite() {
+                    self.filter.set_steady_state(first);
+                    self.start_pending = false;
+                }
+            }
+        }
         self.filter.process(filtered);
         match self.rms.as_mut() {
             Some(rms) => rms.process(filtered, envelope),
@@ -198,6 +241,92 @@ mod tests {
         assert_eq!(c.applied().highpass_hz, Some(30.0));
         assert_eq!(c.applied().notch_hz.len(), 8); // 50 … 400 Hz, below the 450 Hz low-pass
         assert!(w.is_empty());
+    }
+
+    /// Rest EMG: 3000 µV DC offset plus white noise (≈ 5 µV RMS, sum of uniforms from an LCG).
+    fn rest_with_offset(rate: f64, seconds: f64, offset: f64) -> Vec<f64> {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut uniform = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        (0..(rate * seconds) as usize)
+            .map(|_| offset + 5.0 * (0..12).map(|_| uniform()).sum::<f64>())
+            .collect()
+    }
+
+    /// Envelope of `x` conditioned for the pelvic-floor channel at `rate`, fed in 64-sample blocks.
+    fn envelope_of(x: &[f64], rate: f64) -> (Vec<f64>, Vec<f64>) {
+        let spec = ChannelSpec::new(Role::PfmEmg, rate);
+        let mut c =
+            ChannelConditioner::design(&spec, &ConditioningConfig::default(), &mut Vec::new())
+                .unwrap();
+        let (mut filtered, mut envelope) = (Vec::new(), Vec::new());
+        let (mut f, mut e) = (Vec::new(), Vec::new());
+        for block in x.chunks(64) {
+            c.process(block, &mut f, &mut e);
+            filtered.extend_from_slice(&f);
+            envelope.extend_from_slice(&e);
+        }
+        (filtered, envelope)
+    }
+
+    #[test]
+    fn a_dc_offset_gives_no_burst_at_the_start() {
+        for rate in [2000.0, 512.0] {
+            let x = rest_with_offset(rate, 4.0, 3000.0);
+            let (filtered, envelope) = envelope_of(&x, rate);
+            let n_half = (rate * 0.5) as usize;
+            let rest = envelope[(rate as usize)..].iter().sum::<f64>()
+                / (envelope.len() - rate as usize) as f64;
+            let start_max = envelope[..n_half].iter().fold(0.0f64, |m, &v| m.max(v));
+            assert!(rest > 1.0 && rest < 10.0, "{rate} Hz: rest {rest}");
+            assert!(
+                start_max < 1.5 * rest,
+                "{rate} Hz: envelope peaks at {start_max} in the first 0.5 s, rest {rest}"
+            );
+            // The band-passed signal starts near 0, not at the offset.
+            assert!(filtered[0].abs() < 1e-6, "{rate} Hz: {}", filtered[0]);
+            let start_peak = filtered[..n_half]
+                .iter()
+                .fold(0.0f64, |m, v| m.max(v.abs()));
+            assert!(start_peak < 10.0 * rest, "{rate} Hz: {start_peak}");
+        }
+    }
+
+    #[test]
+    fn pressure_starts_at_the_first_sample_and_restarts_after_a_gap() {
+        let spec = ChannelSpec::new(Role::Pressure, 100.0);
+        let mut c =
+            ChannelConditioner::design(&spec, &ConditioningConfig::default(), &mut Vec::new())
+                .unwrap();
+        assert_eq!(c.applied().lowpass_hz, Some(10.0));
+        let (mut f, mut e) = (Vec::new(), Vec::new());
+        c.process(&[17.0; 50], &mut f, &mut e);
+        assert!(f.iter().all(|v| (v - 17.0).abs() < 1e-9), "{f:?}");
+        assert_eq!(e, f);
+        // Without a restart a jump rings in through the filter ...
+        c.process(&[30.0; 5], &mut f, &mut e);
+        assert!(f[0] < 20.0);
+        // ... after `restart_at_next_sample` the filter starts at the new level.
+        c.restart_at_next_sample();
+        c.process(&[40.0; 5], &mut f, &mut e);
+        assert!(f.iter().all(|v| (v - 40.0).abs() < 1e-9), "{f:?}");
+    }
+
+    #[test]
+    fn settle_time_follows_the_slowest_corner() {
+        let mut w = Vec::new();
+        let cfg = ConditioningConfig::default();
+        let emg = ChannelConditioner::design(&ChannelSpec::new(Role::PfmEmg, 2000.0), &cfg, &mut w)
+            .unwrap();
+        let p = ChannelConditioner::design(&ChannelSpec::new(Role::Pressure, 100.0), &cfg, &mut w)
+            .unwrap();
+        let (se, sp) = (emg.applied().settle_s(), p.applied().settle_s());
+        assert!(se > 0.05 && se < 0.5, "{se}");
+        assert!(sp > 0.1 && sp < 0.5, "{sp}");
     }
 
     #[test]

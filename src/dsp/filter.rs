@@ -1,7 +1,80 @@
-//! Butterworth filters as cascades of second-order sections (`biquad`), designed once per stream
-//! and run causally with their state kept from sample to sample and block to block.
+//! Butterworth filters as cascades of second-order sections, designed once per stream (the
+//! coefficients come from `biquad`) and run causally with their state kept from sample to sample
+//! and block to block.
+//!
+//! A cascade can start in the steady state of a constant input ([`Cascade::set_steady_state`],
+//! as scipy's `sosfilt_zi` does), so a DC offset or a resting pressure gives no start-up
+//! transient.
 
-use biquad::{Biquad, Coefficients, DirectForm2Transposed, ToHertz, Type};
+use biquad::{Coefficients, ToHertz, Type};
+
+/// One second-order section in direct form II transposed, with its two state variables.
+/// (Our own type rather than `biquad::DirectForm2Transposed` so the state can be set; the
+/// arithmetic is the same, operation for operation.)
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Section {
+    b0: f64,
+    b1: f64,
+    b2: f64,
+    a1: f64,
+    a2: f64,
+    s1: f64,
+    s2: f64,
+}
+
+impl Section {
+    /// A section at rest (zero state) with normalised coefficients (a0 = 1).
+    pub fn new(c: Coefficients<f64>) -> Self {
+        Section {
+            b0: c.b0,
+            b1: c.b1,
+            b2: c.b2,
+            a1: c.a1,
+            a2: c.a2,
+            s1: 0.0,
+            s2: 0.0,
+        }
+    }
+
+    /// Filter one sample.
+    #[inline(always)]
+    pub fn run(&mut self, x: f64) -> f64 {
+        let out = self.s1 + self.b0 * x;
+        self.s1 = self.s2 + self.b1 * x - self.a1 * out;
+        self.s2 = self.b2 * x - self.a2 * out;
+        out
+    }
+
+    /// Gain at DC, (b0 + b1 + b2) / (1 + a1 + a2); 0 for a section with a pole at z = 1.
+    pub fn dc_gain(&self) -> f64 {
+        let g = (self.b0 + self.b1 + self.b2) / (1.0 + self.a1 + self.a2);
+        if g.is_finite() {
+            g
+        } else {
+            0.0
+        }
+    }
+
+    /// Sets the state to the steady state for the constant input `x0` (as if `x0` had been the
+    /// input forever) and returns the steady output G·x0.
+    pub fn set_steady_state(&mut self, x0: f64) -> f64 {
+        let y = self.dc_gain() * x0;
+        self.s2 = self.b2 * x0 - self.a2 * y;
+        self.s1 = y - self.b0 * x0;
+        y
+    }
+
+    /// Zero state.
+    pub fn reset(&mut self) {
+        self.s1 = 0.0;
+        self.s2 = 0.0;
+    }
+
+    /// The state (s1, s2).
+    pub fn state(&self) -> (f64, f64) {
+        (self.s1, self.s2)
+    }
+}
 
 /// Why a filter could not be designed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -27,12 +100,7 @@ pub fn butterworth_qs(order: usize) -> Result<Vec<f64>, DesignError> {
         .collect())
 }
 
-fn section(
-    kind: Type<f64>,
-    rate_hz: f64,
-    corner_hz: f64,
-    q: f64,
-) -> Result<DirectForm2Transposed<f64>, DesignError> {
+fn section(kind: Type<f64>, rate_hz: f64, corner_hz: f64, q: f64) -> Result<Section, DesignError> {
     let nyquist_hz = rate_hz / 2.0;
     if !(corner_hz > 0.0 && corner_hz < nyquist_hz) {
         return Err(DesignError::OutsideNyquist {
@@ -47,13 +115,13 @@ fn section(
                 nyquist_hz,
             }
         })?;
-    Ok(DirectForm2Transposed::<f64>::new(coeffs))
+    Ok(Section::new(coeffs))
 }
 
 /// A chain of second-order sections applied one after the other.
 #[derive(Debug, Clone, Default)]
 pub struct Cascade {
-    sections: Vec<DirectForm2Transposed<f64>>,
+    sections: Vec<Section>,
     /// Group delay at the pass band's centre, seconds (for reporting event times without the
     /// filter's lag).
     delay_s: f64,
@@ -154,9 +222,29 @@ impl Cascade {
         self.run(x)
     }
 
-    /// Clear the state (e.g. after a gap in the stream).
+    /// Clear the state (zero state: a constant input then rings in as a step).
     pub fn reset(&mut self) {
-        self.sections.iter_mut().for_each(|s| s.reset_state());
+        self.sections.iter_mut().for_each(Section::reset);
+    }
+
+    /// Sets every section to the steady state of the constant input `x0`, propagated through
+    /// the cascade (each section's input is the previous one's steady output), as scipy's
+    /// `sosfilt_zi(sos) * x0` does. Filtering then starts without a transient: a band-pass
+    /// starts at 0 whatever the DC offset, a low-pass at `x0`. Returns the steady output.
+    pub fn set_steady_state(&mut self, x0: f64) -> f64 {
+        self.sections
+            .iter_mut()
+            .fold(x0, |x, s| s.set_steady_state(x))
+    }
+
+    /// Gain of the whole cascade at DC.
+    pub fn dc_gain(&self) -> f64 {
+        self.sections.iter().map(Section::dc_gain).product()
+    }
+
+    /// The sections, in order.
+    pub fn sections(&self) -> &[Section] {
+        &self.sections
     }
 }
 
@@ -235,6 +323,113 @@ mod tests {
         }
         for (a, b) in by_sample.iter().zip(&by_block) {
             assert!((a - b).abs() < 1e-9);
+        }
+    }
+
+    /// 3000 µV DC + a 60 Hz sine + deterministic saw-tooth "noise", at 2 kHz.
+    fn dc_offset_signal(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                3000.0
+                    + 40.0 * (2.0 * std::f64::consts::PI * 60.0 * i as f64 / 2000.0).sin()
+                    + ((i * 7919) % 113) as f64
+                    - 56.0
+            })
+            .collect()
+    }
+
+    fn bandpass_20_450() -> Cascade {
+        Cascade::butterworth_highpass(2000.0, 20.0, 4)
+            .unwrap()
+            .then(Cascade::butterworth_lowpass(2000.0, 450.0, 4).unwrap())
+    }
+
+    /// Reference: scipy 1.17.1,
+    /// `sos = vstack([butter(4, 20, 'highpass', fs=2000, output='sos'),
+    ///                butter(4, 450, 'lowpass', fs=2000, output='sos')])`,
+    /// `sosfilt(sos, x, zi=sosfilt_zi(sos) * x[0])` on the signal of `dc_offset_signal`.
+    /// (scipy designs its own sections; the output depends only on the transfer function and
+    /// the steady-state start, so it must agree to rounding.)
+    #[test]
+    fn steady_state_start_matches_scipy_sosfilt_zi() {
+        let mut x = dc_offset_signal(4000);
+        let mut bp = bandpass_20_450();
+        let first = x[0];
+        assert!(bp.set_steady_state(first).abs() < 1e-9);
+        bp.process(&mut x);
+        let reference = [
+            (0, -7.766_500_822_136_74e-12),
+            (1, 1.025_732_031_324_313),
+            (2, 6.370_175_492_733_385),
+            (5, 42.338_683_783_037_496),
+            (10, 47.070_764_579_412_284),
+            (50, 17.960_587_797_821_667),
+            (200, 54.089_594_409_371_955),
+            (1000, 34.780_030_312_204_374),
+            (3999, 18.387_570_064_148_257),
+        ];
+        for (i, want) in reference {
+            assert!(
+                (x[i] - want).abs() < 1e-6,
+                "sample {i}: {} vs scipy {want}",
+                x[i]
+            );
+        }
+        // scipy: max |y| over the first 0.5 s is 101.76 with the steady-state start, 2599.7
+        // from a zero state.
+        let max = x[..1000].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!((max - 101.756_104_367_417_66).abs() < 1e-6, "{max}");
+        let mut zero_start = dc_offset_signal(4000);
+        bandpass_20_450().process(&mut zero_start);
+        assert!((zero_start[2] - 2_118.232_813_349_405).abs() < 1e-6);
+        assert!((zero_start[1000] - x[1000]).abs() < 1e-6);
+    }
+
+    /// scipy: `butter(4, 10, fs=100, output='sos')`, `sosfilt_zi(sos) * 17` on
+    /// 17 + 0.5·sin(2π·0.5·t).
+    #[test]
+    fn lowpass_starts_at_the_first_sample() {
+        let mut p: Vec<f64> = (0..500)
+            .map(|j| 17.0 + 0.5 * (2.0 * std::f64::consts::PI * 0.5 * j as f64 / 100.0).sin())
+            .collect();
+        let mut lp = Cascade::butterworth_lowpass(100.0, 10.0, 4).unwrap();
+        assert!((lp.dc_gain() - 1.0).abs() < 1e-12);
+        assert!((lp.set_steady_state(p[0]) - 17.0).abs() < 1e-12);
+        lp.process(&mut p);
+        for (i, want) in [
+            (0, 17.000_000_000_000_007),
+            (1, 17.000_075_768_143_464),
+            (5, 17.015_366_615_658_483),
+            (20, 17.240_476_883_192_766),
+            (100, 17.063_022_196_333_08),
+            (499, 17.078_571_221_570_15),
+        ] {
+            assert!((p[i] - want).abs() < 1e-9, "sample {i}: {} vs {want}", p[i]);
+        }
+    }
+
+    #[test]
+    fn steady_state_is_a_fixed_point_of_every_section() {
+        let mut c = bandpass_20_450().then(Cascade::notch(2000.0, 50.0, 30.0).unwrap());
+        c.set_steady_state(-1234.5);
+        let before: Vec<(f64, f64)> = c.sections().iter().map(Section::state).collect();
+        let y = c.run(-1234.5);
+        assert!(y.abs() < 1e-9);
+        for (s, b) in c.sections().iter().zip(&before) {
+            assert!((s.state().0 - b.0).abs() < 1e-9 && (s.state().1 - b.1).abs() < 1e-9);
+        }
+    }
+
+    /// Our section does what `biquad::DirectForm2Transposed` does, bit for bit.
+    #[test]
+    fn section_equals_the_biquad_crate() {
+        use biquad::Biquad;
+        let coeffs =
+            Coefficients::<f64>::from_params(Type::HighPass, 2000.0.hz(), 20.0.hz(), 0.54).unwrap();
+        let mut ours = Section::new(coeffs);
+        let mut theirs = biquad::DirectForm2Transposed::<f64>::new(coeffs);
+        for v in dc_offset_signal(500) {
+            assert_eq!(ours.run(v).to_bits(), theirs.run(v).to_bits());
         }
     }
 

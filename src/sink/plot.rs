@@ -45,6 +45,12 @@ pub struct PlotChannel {
     /// Target bands of guided sessions: two lines (low, high) on the envelope scale within a
     /// time window.
     pub targets: Vec<TargetSegment>,
+    /// How long the conditioning takes to settle, seconds
+    /// ([`AppliedConditioning::settle_s`]): that much of the start of the traces (and at least
+    /// [`MIN_SETTLE_S`]) is left out when the y range is chosen. 0 when not known.
+    ///
+    /// [`AppliedConditioning::settle_s`]: crate::dsp::condition::AppliedConditioning::settle_s
+    pub settle_s: f64,
 }
 
 /// A target band shown during one cue window.
@@ -338,13 +344,14 @@ struct Layout {
     ranges: Vec<PanelRange>,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct PanelRange {
+/// The value scales of one panel, as [`panel_range`] chooses them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PanelRange {
     /// Envelope / lines scale (left axis).
-    lo: f64,
-    hi: f64,
+    pub lo: f64,
+    pub hi: f64,
     /// Scale of the raw band when it does not share the left axis (right axis).
-    raw: Option<(f64, f64)>,
+    pub raw: Option<(f64, f64)>,
 }
 
 const LEGEND_ROW_H: i32 = 28;
@@ -534,12 +541,40 @@ fn wrap_legend(items: &[(LegendSwatch, String)], max_w: i32) -> Vec<Vec<usize>> 
 // ---------------------------------------------------------------------------------------------
 // Value ranges
 
+/// At least this much of the start of every trace is left out when a panel's y range is chosen:
+/// the filters' settling and electrode settling at the start of a recording must not set the
+/// scale. (The default chains settle in under 0.2 s; see `AppliedConditioning::settle_s`.)
+pub const MIN_SETTLE_S: f64 = 0.5;
+
+/// Fraction of the decimated buckets whose extremes may lie beyond the y range (clipped, drawn as
+/// ticks on the panel's edge), at each end: a motion artefact or a cough spike does not flatten
+/// the contractions.
+const RANGE_QUANTILE: f64 = 0.005;
+
+/// The points after the first `settle_s` seconds of the trace, if they are at least half of
+/// them (a recording shorter than twice the settle time is taken whole).
+fn settled(points: &[MinMaxPoint], settle_s: f64) -> Vec<&MinMaxPoint> {
+    let finite: Vec<&MinMaxPoint> = points.iter().filter(|p| p.t_s.is_finite()).collect();
+    let Some(t_first) = finite.iter().map(|p| p.t_s).reduce(f64::min) else {
+        return finite;
+    };
+    let after: Vec<&MinMaxPoint> = finite
+        .iter()
+        .copied()
+        .filter(|p| p.t_s >= t_first + settle_s)
+        .collect();
+    if 2 * after.len() >= finite.len() {
+        after
+    } else {
+        finite
+    }
+}
+
 /// Sorted finite values of the given field of the points.
-fn sorted_finite(points: &[MinMaxPoint], field: fn(&MinMaxPoint) -> f64) -> Vec<f64> {
+fn sorted_finite(points: &[&MinMaxPoint], field: fn(&MinMaxPoint) -> f64) -> Vec<f64> {
     let mut v: Vec<f64> = points
         .iter()
-        .filter(|p| p.t_s.is_finite())
-        .map(field)
+        .map(|p| field(p))
         .filter(|x| x.is_finite())
         .collect();
     v.sort_by(f64::total_cmp);
@@ -554,11 +589,13 @@ fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[i.min(sorted.len() - 1)])
 }
 
-/// Robust range of a min/max trace: the `q`…`1-q` quantiles of the bucket minima and maxima, so
-/// a single motion spike does not flatten everything (what lies beyond is clipped).
-fn robust_range(points: &[MinMaxPoint], q: f64) -> Option<(f64, f64)> {
-    let lo = quantile(&sorted_finite(points, |p| p.min), q)?;
-    let hi = quantile(&sorted_finite(points, |p| p.max), 1.0 - q)?;
+/// Robust range of a min/max trace after its first `settle_s` seconds: the `q`…`1-q` quantiles
+/// of the bucket minima and maxima, so neither a start-up transient nor a single motion spike
+/// flattens everything (what lies beyond is clipped).
+fn robust_range(points: &[MinMaxPoint], settle_s: f64, q: f64) -> Option<(f64, f64)> {
+    let points = settled(points, settle_s);
+    let lo = quantile(&sorted_finite(&points, |p| p.min), q)?;
+    let hi = quantile(&sorted_finite(&points, |p| p.max), 1.0 - q)?;
     Some((lo.min(hi), hi.max(lo)))
 }
 
@@ -575,9 +612,18 @@ fn pad_range(lo: f64, hi: f64) -> (f64, f64) {
     (lo - 0.05 * span, hi + 0.16 * span)
 }
 
-fn panel_range(c: &PlotChannel) -> PanelRange {
-    let raw = robust_range(&c.raw, 0.005);
-    let env = robust_range(&c.envelope, 0.001).map(|(lo, hi)| {
+/// The y ranges of a channel's panel: robust ranges of the envelope and the raw band after the
+/// settle time ([`PlotChannel::settle_s`], at least [`MIN_SETTLE_S`]), widened to take in the
+/// threshold and rest lines, with a margin. The raw band gets its own (right) axis when it
+/// hardly overlaps the envelope's range (pressure).
+pub fn panel_range(c: &PlotChannel) -> PanelRange {
+    let settle_s = if c.settle_s.is_finite() {
+        c.settle_s.max(MIN_SETTLE_S)
+    } else {
+        MIN_SETTLE_S
+    };
+    let raw = robust_range(&c.raw, settle_s, RANGE_QUANTILE);
+    let env = robust_range(&c.envelope, settle_s, RANGE_QUANTILE).map(|(lo, hi)| {
         // Amplitudes read best from zero.
         if lo >= 0.0 {
             (0.0, hi)
@@ -1641,8 +1687,89 @@ mod tests {
             })
             .collect();
         pts[500].max = 1e6;
-        let (lo, hi) = robust_range(&pts, 0.005).unwrap();
+        let (lo, hi) = robust_range(&pts, 0.0, 0.005).unwrap();
         assert_eq!((lo, hi), (-1.0, 1.0));
+    }
+
+    /// 60 s of EMG at 1 kHz decimated to ~2000 buckets: rest envelope 3 µV, six 5-s
+    /// contractions at 30 µV, a 3000 µV start-up transient over the first 0.3 s and a 0.2-s
+    /// motion artefact of 800 µV. The contractions must fill most of the panel.
+    #[test]
+    fn startup_transient_and_one_artefact_do_not_set_the_range() {
+        let bucket_s = 0.03;
+        let n = (60.0 / bucket_s) as usize;
+        let level = |t: f64| {
+            if t < 0.3 {
+                3000.0 * (1.0 - t / 0.3)
+            } else if (31.0..31.2).contains(&t) {
+                800.0
+            } else if (0..6).any(|k| {
+                let on = 5.0 + 9.0 * k as f64;
+                (on..on + 5.0).contains(&t)
+            }) {
+                30.0
+            } else {
+                3.0
+            }
+        };
+        let env: Vec<MinMaxPoint> = (0..n)
+            .map(|i| {
+                let t = i as f64 * bucket_s;
+                let v = level(t);
+                MinMaxPoint {
+                    t_s: t,
+                    min: 0.9 * v,
+                    max: 1.1 * v,
+                }
+            })
+            .collect();
+        let raw: Vec<MinMaxPoint> = env
+            .iter()
+            .map(|p| MinMaxPoint {
+                t_s: p.t_s,
+                min: -1.6 * p.max,
+                max: 1.6 * p.max,
+            })
+            .collect();
+        let mut ch = PlotChannel {
+            raw,
+            envelope: env,
+            onset_threshold: Some(9.0),
+            rest_level: Some(3.0),
+            ..Default::default()
+        };
+        for settle_s in [0.0, 0.15] {
+            ch.settle_s = settle_s;
+            let r = panel_range(&ch);
+            assert!(r.raw.is_none());
+            let share = |v: f64| (v - r.lo) / (r.hi - r.lo);
+            // The envelope of a contraction (30 µV) reaches over a third of the height ...
+            assert!(share(30.0) > 0.33, "{r:?}");
+            // ... the raw band of a contraction (±53 µV) stays inside ...
+            assert!(share(53.0) <= 1.0 && share(-53.0) >= 0.0, "{r:?}");
+            // ... and the threshold and rest lines are inside and apart.
+            assert!(share(3.0) > 0.0 && share(9.0) - share(3.0) > 0.04, "{r:?}");
+        }
+        // The transient alone (no settle skip, as before) would have taken the range to 3000 µV.
+        let all: Vec<&MinMaxPoint> = ch.envelope.iter().collect();
+        assert!(quantile(&sorted_finite(&all, |p| p.max), 1.0 - 0.001).unwrap() > 1000.0);
+    }
+
+    #[test]
+    fn the_settle_time_is_skipped_unless_it_is_most_of_the_recording() {
+        // Ten buckets of 0.05 s, largest at the start.
+        let pts: Vec<MinMaxPoint> = (0..10)
+            .map(|i| MinMaxPoint {
+                t_s: 1.0 + i as f64 * 0.05,
+                min: -(10 - i) as f64,
+                max: (10 - i) as f64,
+            })
+            .collect();
+        assert_eq!(robust_range(&pts, 0.0, 0.0), Some((-10.0, 10.0)));
+        assert_eq!(robust_range(&pts, 0.1, 0.0), Some((-8.0, 8.0)));
+        assert_eq!(robust_range(&pts, 0.25, 0.0), Some((-5.0, 5.0)));
+        // Skipping 0.3 s would leave fewer than half the buckets: the whole trace is used.
+        assert_eq!(robust_range(&pts, 0.3, 0.0), Some((-10.0, 10.0)));
     }
 
     #[test]

@@ -384,6 +384,7 @@ impl ReportSink {
                 onset_threshold: outcome.and_then(|o| o.onset_threshold),
                 rest_level: outcome.and_then(|o| o.rest_mean),
                 targets: Vec::new(),
+                settle_s: outcome.map_or(0.0, |o| o.applied.settle_s()),
             });
         }
         // Short artifacts are drawn only while they are few enough to mean something; their

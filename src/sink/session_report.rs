@@ -495,6 +495,7 @@ pub fn report_plot(r: &SessionResult, title: &str) -> ReportPlot {
                     .and_then(|c| c.channel(ch.role))
                     .map(|c| c.rest_mean),
                 targets: target_segments(r, i),
+                settle_s: 0.0,
             }
         })
         .collect();
