@@ -595,7 +595,9 @@ impl ChannelDetector {
 
     /// Where the activity that crossed the onset threshold at `since` began.
     fn onset_index(&self, idx: u64, since: u64) -> u64 {
-        let back_threshold = self.rest_mean + BACKTRACK_K * self.rest_sd;
+        // "Left rest" is tied to the onset rise as well: on a very quiet rest σ₀ is smaller than
+        // the envelope's own noise, which would carry the onset back through it.
+        let back_threshold = self.rest_mean + (BACKTRACK_K * self.rest_sd).max(self.onset_rise() / 3.0);
         // Walk back from the first crossing to where the signal last was near rest.
         // Pressure is smooth: also stop where it stops rising, so a breathing swell before the
         // squeeze is not taken as part of it. An EMG envelope is too rough for that rule.
