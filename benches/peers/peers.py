@@ -232,6 +232,15 @@ def run_tool(name, path, out_csv, max_s=None):
 
 
 def match_f1(ref, det):
+    matched = match_pairs(ref, det)
+    tp = len(matched)
+    fn, fp = len(ref) - tp, len(det) - tp
+    f1 = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else 1.0
+    return f1, tp, fp, fn
+
+
+def match_pairs(ref, det):
+    """The matched (ref index, det index) pairs of match_f1's rule, nearest onset first."""
     pairs = []
     for i, (t0, t1) in enumerate(ref):
         for j, (d0, d1) in enumerate(det):
@@ -240,15 +249,14 @@ def match_f1(ref, det):
                 pairs.append((err, i, j))
     pairs.sort()
     ru, du = set(), set()
+    out = []
     for _, i, j in pairs:
         if i in ru or j in du:
             continue
         ru.add(i)
         du.add(j)
-    tp = len(ru)
-    fn, fp = len(ref) - tp, len(det) - tp
-    f1 = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else 1.0
-    return f1, tp, fp, fn
+        out.append((i, j))
+    return out
 
 
 def read_truth(path, max_s=None):

@@ -9,7 +9,18 @@
 #   bash benches/peers/run.sh [--repeat 3] [--nk-60-span-s 600] [--skip neurokit2 ...]
 # The tables go to stdout and to results.md (+ .json) in the working folder (KNIP_PEERS_WORK to
 # choose it; default a new temporary folder).
+#
+# Onset timing on real EMG with onsets known by construction (onsets.py; ~3 minutes): real rest
+# and real activity of each data/real/ raw-EMG recording composed into seeded test files, knip and
+# the peers run on the same files, F1 / onset error / knip's decision latency per source:
+#   bash benches/peers/run.sh --onsets [--files 5] [--bursts 12] [--seed 1] [--skip scipy ...]
+# Tables to stdout and to onsets.md (+ onsets.csv, onsets_bursts.csv) in the working folder.
 set -euo pipefail
+onsets=0
+if [ "${1:-}" = "--onsets" ]; then
+  onsets=1
+  shift
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 venv="$here/.venv"
@@ -23,6 +34,13 @@ knip="$root/target/release/knip"
 work=${KNIP_PEERS_WORK:-$(mktemp -d)}
 mkdir -p "$work"
 echo "working in $work" >&2
+
+if [ "$onsets" = 1 ]; then
+  # The peers' processes without the OpenBLAS settings, as in the timing run (not timed here).
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$venv/bin/python" "$here/onsets.py" --knip "$knip" \
+    --work "$work" --real "$root/data/real" "$@"
+  exit 0
+fi
 
 # The 60-minute recording (protocol `long`, seed 1) and its first 10 minutes.
 if [ ! -f "$work/sim60.csv" ]; then
