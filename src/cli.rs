@@ -313,6 +313,11 @@ pub struct SimulateArgs {
     /// Also write the session as EDF+ (.edf) or BDF+ (.bdf) with annotations.
     #[arg(long)]
     pub edf: Option<PathBuf>,
+    /// A real-world condition of the simulated patient (repeatable, or `all`):
+    /// calibration_squeeze, dc_offset, quiet_rest, inflation_creep, probe_slip, weak,
+    /// wandering_rest, pressure_20hz, pressure_50hz.
+    #[arg(long = "condition", value_name = "NAME")]
+    pub conditions: Vec<String>,
 }
 
 #[derive(Args)]
@@ -354,6 +359,11 @@ pub struct EvaluateArgs {
     /// Also write every session's scores as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also run the same sessions under simulator conditions and print a summary table:
+    /// `all` (each condition alone plus the combined rows) or a comma-separated list of
+    /// conditions, `+` joining conditions into one row (e.g. `weak,inflation_creep+probe_slip`).
+    #[arg(long, value_name = "LIST|all")]
+    pub conditions: Option<String>,
     #[command(flatten)]
     pub settings: Settings,
 }

@@ -11,7 +11,7 @@ use crate::error::RunError;
 use crate::event::{ContractionEvent, EventKind};
 use crate::frame::Role;
 use crate::pipeline::{self, Pace};
-use crate::simulate::{SimConfig, SimulatedPatient};
+use crate::simulate::{Condition, SimConfig, SimulatedPatient};
 use crate::sink::collect::{take_events, EventCollector};
 use crate::truth::{TruthEvent, TruthKind};
 use serde::Serialize;
@@ -65,6 +65,10 @@ impl Score {
     pub fn median_abs_duration_error_s(&self) -> f64 {
         median_abs(&self.duration_errors_s)
     }
+    /// Median signed onset error (detected − true), seconds: negative = early.
+    pub fn median_onset_error_s(&self) -> f64 {
+        median(&self.onset_errors_s)
+    }
 
     pub fn add(&mut self, other: &Score) {
         self.true_positives += other.true_positives;
@@ -90,10 +94,16 @@ fn ratio(a: usize, b: usize) -> f64 {
 }
 
 pub fn median_abs(v: &[f64]) -> f64 {
+    let a: Vec<f64> = v.iter().map(|x| x.abs()).collect();
+    median(&a)
+}
+
+/// Median (0 for no values).
+pub fn median(v: &[f64]) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
-    let mut a: Vec<f64> = v.iter().map(|x| x.abs()).collect();
+    let mut a = v.to_vec();
     a.sort_by(|x, y| x.total_cmp(y));
     let n = a.len();
     if n % 2 == 1 {
@@ -279,24 +289,39 @@ pub fn evaluate(
     cfg: &AnalysisConfig,
     threads: usize,
 ) -> Result<Vec<SessionScore>, RunError> {
-    let jobs: Vec<(String, u64)> = (0..sessions)
-        .map(|i| {
-            (
-                EVALUATION_PROTOCOLS[i % EVALUATION_PROTOCOLS.len()].to_string(),
-                first_seed + i as u64,
-            )
+    let jobs: Vec<Job> = (0..sessions)
+        .map(|i| Job {
+            protocol: EVALUATION_PROTOCOLS[i % EVALUATION_PROTOCOLS.len()].to_string(),
+            seed: first_seed + i as u64,
+            conditions: Vec::new(),
         })
         .collect();
+    run_jobs(&jobs, cfg, threads)
+}
+
+/// One simulated session to score.
+#[derive(Debug, Clone)]
+struct Job {
+    protocol: String,
+    seed: u64,
+    conditions: Vec<Condition>,
+}
+
+fn run_jobs(
+    jobs: &[Job],
+    cfg: &AnalysisConfig,
+    threads: usize,
+) -> Result<Vec<SessionScore>, RunError> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..threads.max(1) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some((protocol, seed)) = jobs.get(i) else {
+                let Some(job) = jobs.get(i) else {
                     break;
                 };
-                let r = evaluate_one(protocol, *seed, cfg);
+                let r = evaluate_one(job, cfg);
                 if let Ok(mut v) = results.lock() {
                     v.push((i, r));
                 }
@@ -308,10 +333,12 @@ pub fn evaluate(
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-fn evaluate_one(protocol: &str, seed: u64, cfg: &AnalysisConfig) -> Result<SessionScore, RunError> {
+fn evaluate_one(job: &Job, cfg: &AnalysisConfig) -> Result<SessionScore, RunError> {
+    let (protocol, seed) = (job.protocol.as_str(), job.seed);
     let sim = SimConfig {
         protocol: protocol.to_string(),
         seed,
+        conditions: job.conditions.clone(),
         ..SimConfig::default()
     };
     let patient = SimulatedPatient::new(&sim)?;
@@ -335,6 +362,152 @@ fn evaluate_one(protocol: &str, seed: u64, cfg: &AnalysisConfig) -> Result<Sessi
         pfm: score_channel(&truth, &events, Role::PfmEmg),
         pressure: score_channel(&truth, &events, Role::Pressure),
     })
+}
+
+/// A named set of simulator conditions evaluated together (one row of the conditions table).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConditionSet {
+    pub name: String,
+    pub conditions: Vec<Condition>,
+}
+
+impl ConditionSet {
+    pub fn of(conditions: &[Condition]) -> Self {
+        ConditionSet {
+            name: conditions
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join("+"),
+            conditions: conditions.to_vec(),
+        }
+    }
+}
+
+/// The combined rows of `--conditions all`: the pressure conditions the issue measured
+/// together (F1 0.47–0.56 there), at both slow sensor rates, and the EMG pair.
+pub fn combined_condition_sets() -> Vec<ConditionSet> {
+    use Condition::*;
+    vec![
+        ConditionSet {
+            name: "pressure: creep+slip+weak at 20 Hz".into(),
+            conditions: vec![InflationCreep, ProbeSlip, Weak, Pressure20Hz],
+        },
+        ConditionSet {
+            name: "pressure: creep+slip+weak at 50 Hz".into(),
+            conditions: vec![InflationCreep, ProbeSlip, Weak, Pressure50Hz],
+        },
+        ConditionSet {
+            name: "EMG: calibration_squeeze+dc_offset".into(),
+            conditions: vec![CalibrationSqueeze, DcOffset],
+        },
+    ]
+}
+
+/// Parses `--conditions`: `all` (every condition alone, then [`combined_condition_sets`]) or
+/// a comma-separated list whose items are condition names or `+`-joined combinations.
+pub fn parse_condition_sets(list: &str) -> Result<Vec<ConditionSet>, crate::simulate::SimError> {
+    let mut sets = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if item.eq_ignore_ascii_case("all") {
+            sets.extend(Condition::ALL.iter().map(|c| ConditionSet::of(&[*c])));
+            sets.extend(combined_condition_sets());
+        } else {
+            let names: Vec<&str> = item.split('+').collect();
+            let conditions = crate::simulate::parse_conditions(&names)?;
+            sets.push(ConditionSet::of(&conditions));
+        }
+    }
+    Ok(sets)
+}
+
+/// Pooled scores of one condition set over its sessions.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConditionScore {
+    pub name: String,
+    pub conditions: Vec<Condition>,
+    pub sessions: usize,
+    pub pfm: Score,
+    pub pressure: Score,
+}
+
+impl ConditionScore {
+    /// The pooled row of sessions already scored (e.g. the default run, as the `none` row).
+    pub fn pooled(name: &str, conditions: &[Condition], results: &[SessionScore]) -> Self {
+        let (pfm, pressure, _) = pooled(results);
+        ConditionScore {
+            name: name.to_string(),
+            conditions: conditions.to_vec(),
+            sessions: results.len(),
+            pfm,
+            pressure,
+        }
+    }
+}
+
+/// Runs the same `sessions` (protocols cycling as in [`evaluate`], seeds `first_seed..`) once
+/// per condition set and pools each set's scores. All sessions share `threads` workers.
+pub fn evaluate_conditions(
+    sets: &[ConditionSet],
+    sessions: usize,
+    first_seed: u64,
+    cfg: &AnalysisConfig,
+    threads: usize,
+) -> Result<Vec<ConditionScore>, RunError> {
+    let jobs: Vec<Job> = sets
+        .iter()
+        .flat_map(|set| {
+            (0..sessions).map(move |i| Job {
+                protocol: EVALUATION_PROTOCOLS[i % EVALUATION_PROTOCOLS.len()].to_string(),
+                seed: first_seed + i as u64,
+                conditions: set.conditions.clone(),
+            })
+        })
+        .collect();
+    let results = run_jobs(&jobs, cfg, threads)?;
+    Ok(sets
+        .iter()
+        .zip(results.chunks(sessions.max(1)))
+        .map(|(set, r)| ConditionScore::pooled(&set.name, &set.conditions, r))
+        .collect())
+}
+
+/// One line per condition set: pelvic EMG and pressure F1, counts and onset errors.
+pub fn format_conditions_table(rows: &[ConditionScore]) -> String {
+    use std::fmt::Write;
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(9).max(9);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:width$} {:>4} | {:>5} {:>4} {:>4} {:>4} {:>7} {:>7} | {:>5} {:>4} {:>4} {:>4} {:>7} {:>7} | {:>6}",
+        "condition", "n", "F1emg", "tp", "fp", "fn", "|on|ms", "on_ms", "F1prs", "tp", "fp", "fn", "|on|ms", "on_ms", "coughs"
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{:width$} {:>4} | {:>5.3} {:>4} {:>4} {:>4} {:>7.0} {:>+7.0} | {:>5.3} {:>4} {:>4} {:>4} {:>7.0} {:>+7.0} | {:>6}",
+            r.name,
+            r.sessions,
+            r.pfm.f1(),
+            r.pfm.true_positives,
+            r.pfm.false_positives,
+            r.pfm.false_negatives,
+            1000.0 * r.pfm.median_abs_onset_error_s(),
+            1000.0 * r.pfm.median_onset_error_s(),
+            r.pressure.f1(),
+            r.pressure.true_positives,
+            r.pressure.false_positives,
+            r.pressure.false_negatives,
+            1000.0 * r.pressure.median_abs_onset_error_s(),
+            1000.0 * r.pressure.median_onset_error_s(),
+            r.pfm.coughs_counted + r.pressure.coughs_counted,
+        );
+    }
+    let _ = writeln!(
+        s,
+        "(|on|ms: median |onset error|; on_ms: median signed onset error, detected - true; coughs: counted as contractions)"
+    );
+    s
 }
 
 #[cfg(test)]

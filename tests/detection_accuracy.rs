@@ -53,6 +53,33 @@ fn twenty_simulated_sessions_meet_the_accuracy_targets() {
     );
 }
 
+/// `knip evaluate --conditions` runs the same sessions under each condition set: the truth
+/// counts follow the conditions (a calibration squeeze adds one contraction per session and
+/// channel; the others add none). No F1 target here: the detector is being reworked for them.
+#[test]
+fn conditions_are_evaluated_on_the_same_sessions() {
+    use knip::evaluate::{evaluate_conditions, format_conditions_table, parse_condition_sets};
+    let cfg = AnalysisConfig::default();
+    assert_eq!(parse_condition_sets("all").unwrap().len(), 12);
+    assert!(parse_condition_sets("weak,slip").is_err());
+    let sets = parse_condition_sets("calibration_squeeze,pressure_20hz,inflation_creep+probe_slip")
+        .unwrap();
+    let base = evaluate(3, 1, &cfg, 2).unwrap();
+    let rows = evaluate_conditions(&sets, 3, 1, &cfg, 2).unwrap();
+    assert_eq!(rows.len(), 3);
+    let (pfm, pressure, _) = pooled(&base);
+    let n = |s: &knip::evaluate::Score| s.true_positives + s.false_negatives;
+    assert_eq!(n(&rows[0].pfm), n(&pfm) + 3);
+    assert_eq!(n(&rows[0].pressure), n(&pressure) + 3);
+    for r in &rows[1..] {
+        assert_eq!(r.sessions, 3);
+        assert_eq!((n(&r.pfm), n(&r.pressure)), (n(&pfm), n(&pressure)));
+    }
+    let table = format_conditions_table(&rows);
+    println!("{table}");
+    assert!(table.contains("inflation_creep+probe_slip"), "{table}");
+}
+
 /// The simulated sessions are hard enough to catch a weak detector: thresholds too close to the
 /// rest level, or a contraction minimum that lets coughs through, fail the targets.
 #[test]

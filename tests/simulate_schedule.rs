@@ -1,7 +1,9 @@
 //! The simulated patient's schedule, truth, cues, configuration and block stream.
 
 use knip::frame::Role;
-use knip::simulate::{protocol_names, SimConfig, SimError, SimulatedPatient};
+use knip::simulate::{
+    parse_conditions, protocol_names, Condition, SimConfig, SimError, SimulatedPatient,
+};
 use knip::source::Source;
 use knip::truth::{TruthEvent, TruthKind};
 
@@ -567,4 +569,210 @@ fn parameters_span_their_ranges() {
     assert!(lo >= 17.0 && hi <= 21.0);
     let (lo, hi) = span(&|p| p.coactivation_share);
     assert!(lo >= 0.0 && hi <= 0.5);
+}
+
+/// FNV-1a over every sample's bits and every truth row: a fingerprint of a whole session.
+fn fingerprint(sim: &SimConfig) -> u64 {
+    let mut p = SimulatedPatient::new(sim).expect("valid config");
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |x: u64| {
+        for b in x.to_le_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for e in p.truth() {
+        eat(e.role as u64);
+        eat(e.onset_s.to_bits());
+        eat(e.offset_s.to_bits());
+        eat(e.amplitude.to_bits());
+        eat(u64::from(e.rep));
+        eat(e.kind.as_str().len() as u64);
+    }
+    for ch in collect(&mut p) {
+        eat(ch.len() as u64);
+        for v in ch {
+            eat(v.to_bits());
+        }
+    }
+    h
+}
+
+/// Sessions without conditions are exactly what they were before conditions existed
+/// (simulator version 1): the fingerprints match the sessions `knip simulate` wrote before the
+/// conditions were added (compared file by file).
+#[test]
+fn sessions_without_conditions_are_unchanged() {
+    let got: Vec<(String, u64, u64)> = [("identify", 1), ("strength", 2), ("mixed", 3)]
+        .iter()
+        .map(|&(proto, seed)| (proto.to_string(), seed, fingerprint(&cfg(proto, seed))))
+        .collect();
+    println!("{got:?}");
+    let want: [u64; 3] = [
+        3_201_397_195_956_843_548,
+        4_805_490_948_539_575_060,
+        1_917_744_128_794_755_980,
+    ];
+    for ((proto, seed, g), w) in got.iter().zip(want) {
+        assert_eq!(*g, w, "{proto} seed {seed}: samples or truth changed");
+    }
+}
+
+fn with(protocol: &str, seed: u64, conditions: &[Condition]) -> SimulatedPatient {
+    SimulatedPatient::new(&SimConfig {
+        conditions: conditions.to_vec(),
+        ..cfg(protocol, seed)
+    })
+    .expect("valid config")
+}
+
+#[test]
+fn condition_names_parse_and_a_bad_one_lists_them_all() {
+    assert_eq!(parse_conditions(&["all"]).unwrap(), Condition::ALL.to_vec());
+    assert_eq!(
+        parse_conditions(&["weak", "dc_offset,weak"]).unwrap(),
+        vec![Condition::DcOffset, Condition::Weak]
+    );
+    for c in Condition::ALL {
+        assert_eq!(Condition::parse(c.name()), Some(c));
+    }
+    let e = parse_conditions(&["creep"]).unwrap_err();
+    assert!(matches!(e, SimError::UnknownCondition { .. }));
+    let msg = e.to_string();
+    for c in Condition::ALL {
+        assert!(msg.contains(c.name()), "{msg}");
+    }
+    let none = patient("mixed", 3);
+    let json = serde_json::to_string(none.params()).unwrap();
+    assert!(!json.contains("conditions"), "{json}");
+}
+
+/// Each condition draws from its own stream: the same parameters alone or with all others,
+/// and a condition that does not touch a channel leaves its samples alone.
+#[test]
+fn conditions_do_not_reshuffle_each_other() {
+    for seed in 1..=3 {
+        let all = with("mixed", seed, &Condition::ALL);
+        let ca = &all.params().conditions;
+        for c in Condition::ALL {
+            let one = with("mixed", seed, &[c]);
+            let co = &one.params().conditions;
+            match c {
+                Condition::CalibrationSqueeze => {
+                    assert_eq!(co.calibration_squeeze, ca.calibration_squeeze)
+                }
+                Condition::DcOffset => assert_eq!(co.dc_offset, ca.dc_offset),
+                Condition::QuietRest => assert_eq!(co.quiet_rest, ca.quiet_rest),
+                Condition::InflationCreep => assert_eq!(co.inflation_creep, ca.inflation_creep),
+                Condition::ProbeSlip => {
+                    let (a, b) = (co.probe_slip.unwrap(), ca.probe_slip.unwrap());
+                    assert_eq!((a.step_cmh2o, a.duration_s), (b.step_cmh2o, b.duration_s));
+                }
+                Condition::Weak => assert_eq!(co.weak, ca.weak),
+                Condition::WanderingRest => assert_eq!(co.wandering_rest, ca.wandering_rest),
+                Condition::Pressure20Hz | Condition::Pressure50Hz => {}
+            }
+        }
+        // Pressure-only conditions leave EMG and truth as they were, and the reverse.
+        let mut base = patient("mixed", seed);
+        let base_truth = base.truth().to_vec();
+        let b = collect(&mut base);
+        let mut p = with(
+            "mixed",
+            seed,
+            &[
+                Condition::InflationCreep,
+                Condition::ProbeSlip,
+                Condition::WanderingRest,
+            ],
+        );
+        assert_eq!(p.truth(), &base_truth[..]);
+        let x = collect(&mut p);
+        assert_eq!((&x[0], &x[1]), (&b[0], &b[1]), "seed {seed}: EMG changed");
+        assert_ne!(x[2], b[2]);
+        let mut p = with("mixed", seed, &[Condition::DcOffset]);
+        assert_eq!(collect(&mut p)[2], b[2], "seed {seed}: pressure changed");
+    }
+}
+
+/// The calibration squeeze: one squeeze on pelvic EMG and pressure inside 0.5–5.5 s; every
+/// other truth row is the session's own.
+#[test]
+fn calibration_squeeze_is_inside_the_calibration_window() {
+    for seed in 1..=12 {
+        let protocol = PROTOCOLS[seed as usize % 3];
+        let base = patient(protocol, seed);
+        let p = with(protocol, seed, &[Condition::CalibrationSqueeze]);
+        let cs = p.params().conditions.calibration_squeeze.expect("drawn");
+        assert!((0.8..=3.0).contains(&cs.onset_s), "{cs:?}");
+        assert!((1.5..=3.0).contains(&cs.hold_s), "{cs:?}");
+        assert!((0.8..=1.0).contains(&cs.level_rel), "{cs:?}");
+        let early: Vec<&TruthEvent> = p.truth().iter().filter(|e| e.onset_s < 10.0).collect();
+        assert_eq!(early.len(), 2, "{early:?}");
+        for e in &early {
+            assert_eq!(e.kind, TruthKind::Squeeze);
+            assert_eq!(e.rep, 0);
+            assert!(e.onset_s >= 0.5 && e.offset_s <= 5.5, "{e:?}");
+            assert!((e.onset_s - cs.onset_s).abs() < 1e-12);
+        }
+        let roles: Vec<Role> = early.iter().map(|e| e.role).collect();
+        assert!(roles.contains(&Role::PfmEmg) && roles.contains(&Role::Pressure));
+        let rest: Vec<TruthEvent> = p
+            .truth()
+            .iter()
+            .filter(|e| e.onset_s >= 10.0)
+            .cloned()
+            .collect();
+        assert_eq!(rest, base.truth(), "seed {seed}");
+        assert_eq!(
+            p.params().contraction_count,
+            base.params().contraction_count + 1
+        );
+        let pfm_amp = early.iter().find(|e| e.role == Role::PfmEmg).unwrap();
+        assert!((pfm_amp.amplitude / p.params().pfm_level_uv - cs.level_rel).abs() < 1e-9);
+    }
+}
+
+/// The slip lands in rest: after 15 s, ≥ 1.5 s from every truth row, ≥ 1.5 s before the end.
+#[test]
+fn probe_slip_lands_in_rest_away_from_every_event() {
+    for seed in 1..=12 {
+        let protocol = PROTOCOLS[seed as usize % 3];
+        let p = with(protocol, seed, &[Condition::ProbeSlip]);
+        let slip = p.params().conditions.probe_slip.expect("drawn");
+        let t0 = slip.time_s.expect("a session has room for a slip");
+        let t1 = t0 + slip.duration_s;
+        assert!(t0 >= 15.0 && t1 <= p.duration_s() - 1.5, "{t0}");
+        for e in p.truth() {
+            assert!(
+                t1 <= e.onset_s - 1.5 || t0 >= e.offset_s + 1.5,
+                "seed {seed}: slip at {t0:.2} s too near {e:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn slow_pressure_sensors_set_the_rate_and_guided_sessions_refuse_conditions() {
+    for (conds, rate) in [
+        (vec![Condition::Pressure20Hz], 20.0),
+        (vec![Condition::Pressure50Hz], 50.0),
+        (Condition::ALL.to_vec(), 20.0),
+    ] {
+        let p = with("identify", 2, &conds);
+        assert_eq!(p.spec().channels[2].rate_hz, rate);
+        assert_eq!(p.spec().channels[0].rate_hz, 2000.0);
+        let s = p.params().conditions.pressure_sensor.expect("drawn");
+        assert_eq!((s.rate_hz, s.resolution_cmh2o), (rate, 0.1));
+    }
+    let phases = knip::session::protocol::calibration_phases();
+    let e = SimulatedPatient::guided(
+        &SimConfig {
+            conditions: vec![Condition::Weak],
+            ..SimConfig::default()
+        },
+        &phases,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("guided"), "{e}");
 }

@@ -2,7 +2,7 @@
 //! median-frequency fatigue, mains, ECG, strains, coughs and pressure.
 
 use knip::frame::Role;
-use knip::simulate::{PatientParams, SimConfig, SimulatedPatient};
+use knip::simulate::{Condition, PatientParams, SimConfig, SimulatedPatient};
 use knip::source::Source;
 use knip::truth::{TruthEvent, TruthKind};
 use std::f64::consts::PI;
@@ -19,9 +19,14 @@ struct Session {
 }
 
 fn session(protocol: &str, seed: u64) -> Session {
+    session_with(protocol, seed, &[])
+}
+
+fn session_with(protocol: &str, seed: u64, conditions: &[Condition]) -> Session {
     let mut p = SimulatedPatient::new(&SimConfig {
         protocol: protocol.to_string(),
         seed,
+        conditions: conditions.to_vec(),
         ..SimConfig::default()
     })
     .unwrap();
@@ -478,5 +483,219 @@ fn quick_flicks_are_fast() {
                 "seed {seed}: activity before the flick"
             );
         }
+    }
+}
+
+/// Sample-by-sample difference of two equally long channels.
+fn minus(a: &[f64], b: &[f64]) -> Vec<f64> {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| x - y).collect()
+}
+
+fn mean(x: &[f64]) -> f64 {
+    x.iter().sum::<f64>() / x.len() as f64
+}
+
+/// The DC offset is there from sample 0 with its drawn size and drift, on both EMG channels,
+/// and nothing else changes.
+#[test]
+fn dc_offset_is_the_drawn_offset_and_drift() {
+    for seed in 1..=4 {
+        let base = session("identify", seed);
+        let s = session_with("identify", seed, &[Condition::DcOffset]);
+        let dc = s.params.conditions.dc_offset.expect("drawn");
+        assert_eq!(s.pressure, base.pressure, "seed {seed}: pressure changed");
+        assert_eq!(s.truth, base.truth);
+        for (name, x, b, d) in [
+            ("pfm", &s.pfm, &base.pfm, dc.pfm),
+            ("abd", &s.abd, &base.abd, dc.abd),
+        ] {
+            assert!((1000.0..=6000.0).contains(&d.offset_uv.abs()), "{d:?}");
+            assert!((50.0..=300.0).contains(&d.drift_uv.abs()), "{d:?}");
+            let diff = minus(x, b);
+            for (i, v) in diff.iter().enumerate().step_by(97) {
+                let want = d.at(i as f64 / FS);
+                assert!((v - want).abs() < 1e-6, "{name} seed {seed} sample {i}");
+            }
+            assert!((diff[0] - d.offset_uv).abs() < 1e-6);
+            // The raw signal's mean is the offset plus the mean drift.
+            let n = x.len() as f64;
+            let mean_drift = (0..x.len())
+                .map(|i| d.at(i as f64 / FS) - d.offset_uv)
+                .sum::<f64>()
+                / n;
+            let m = mean(x);
+            assert!(
+                (m - d.offset_uv - mean_drift).abs() < 30.0,
+                "{name} seed {seed}: mean {m:.1} µV vs offset {:.1} + drift {mean_drift:.1}",
+                d.offset_uv
+            );
+        }
+    }
+}
+
+/// Creep: pressure is the same session plus exactly A·e^(−t/τ); EMG is untouched.
+#[test]
+fn inflation_creep_is_the_drawn_exponential() {
+    for seed in 1..=4 {
+        let base = session("strength", seed);
+        let s = session_with("strength", seed, &[Condition::InflationCreep]);
+        let c = s.params.conditions.inflation_creep.expect("drawn");
+        assert!((5.0..=15.0).contains(&c.amplitude_cmh2o), "{c:?}");
+        assert!((60.0..=240.0).contains(&c.tau_s), "{c:?}");
+        assert_eq!(s.pfm, base.pfm);
+        assert_eq!(s.abd, base.abd);
+        assert_eq!(s.truth, base.truth);
+        let diff = minus(&s.pressure, &base.pressure);
+        for (i, v) in diff.iter().enumerate() {
+            let want = c.amplitude_cmh2o * (-(i as f64) / PFS / c.tau_s).exp();
+            assert!(
+                (v - want).abs() < 1e-9,
+                "seed {seed} sample {i}: {v} vs {want}"
+            );
+        }
+        // Visible in the raw trace: the first second of rest sits about A above the rest level.
+        let early = mean(slice(&s.pressure, PFS, 0.0, 1.0));
+        let rest = s.params.pressure_rest_cmh2o;
+        assert!(
+            (early - rest - c.amplitude_cmh2o).abs() < 3.0,
+            "seed {seed}: {early:.1} vs rest {rest:.1} + {:.1}",
+            c.amplitude_cmh2o
+        );
+    }
+}
+
+/// The slip: a step of the drawn size, at its time, over 30–100 ms, and nothing else.
+#[test]
+fn probe_slip_is_a_fast_step_at_its_time() {
+    for seed in 1..=6 {
+        let protocol = ["identify", "strength", "mixed"][seed as usize % 3];
+        let base = session(protocol, seed);
+        let s = session_with(protocol, seed, &[Condition::ProbeSlip]);
+        let slip = s.params.conditions.probe_slip.expect("drawn");
+        let t0 = slip.time_s.expect("room for a slip");
+        assert!((4.0..=8.0).contains(&slip.step_cmh2o.abs()), "{slip:?}");
+        assert!((0.03..=0.1).contains(&slip.duration_s), "{slip:?}");
+        assert_eq!(s.truth, base.truth, "a slip is no true event");
+        let diff = minus(&s.pressure, &base.pressure);
+        let at = |t: f64| diff[(t * PFS).round() as usize];
+        assert!(at(t0 - 0.02).abs() < 1e-9);
+        assert!((at(t0 + slip.duration_s + 0.02) - slip.step_cmh2o).abs() < 1e-9);
+        assert!((diff[diff.len() - 1] - slip.step_cmh2o).abs() < 1e-9);
+        // The raw trace shows it: a jump of about the step within ~0.15 s.
+        let raw = |t: f64| s.pressure[(t * PFS).round() as usize];
+        let (before, after) = (raw(t0 - 0.02), raw(t0 + slip.duration_s + 0.02));
+        assert!(
+            (after - before - slip.step_cmh2o).abs() < 1.5,
+            "seed {seed}: {before:.1} → {after:.1}, step {:.1}",
+            slip.step_cmh2o
+        );
+    }
+}
+
+/// Slow sensors: 20 or 50 Hz, values in tenths of a cmH2O, within 0.05 of the same session at
+/// that rate without rounding.
+#[test]
+fn slow_pressure_sensors_are_quantised_to_a_tenth() {
+    for (cond, rate) in [
+        (Condition::Pressure20Hz, 20.0),
+        (Condition::Pressure50Hz, 50.0),
+    ] {
+        let mut p = SimulatedPatient::new(&SimConfig {
+            protocol: "identify".into(),
+            seed: 5,
+            conditions: vec![cond],
+            ..SimConfig::default()
+        })
+        .unwrap();
+        assert_eq!(p.spec().channels[2].rate_hz, rate);
+        let mut plain = SimulatedPatient::new(&SimConfig {
+            protocol: "identify".into(),
+            seed: 5,
+            pressure_rate_hz: rate,
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let take = |p: &mut SimulatedPatient| {
+            let mut v = Vec::new();
+            while let Some(b) = p.next_block().unwrap() {
+                v.extend_from_slice(&b.chunks[2].samples);
+            }
+            v
+        };
+        let (q, raw) = (take(&mut p), take(&mut plain));
+        assert_eq!(q.len(), raw.len());
+        assert_eq!(q.len() as f64, (p.duration_s() * rate).ceil());
+        for (a, b) in q.iter().zip(&raw) {
+            assert!(
+                ((a * 10.0).round() - a * 10.0).abs() < 1e-9,
+                "{a} is not in tenths"
+            );
+            assert!((a - b).abs() <= 0.05 + 1e-9, "{a} vs {b}");
+        }
+    }
+}
+
+/// A very quiet rest: the 10–900 Hz floor of the calibration rest measures as drawn (1–2 µV,
+/// times its slow modulation), and contractions sit 4–15 × above it.
+#[test]
+fn quiet_rest_floor_measures_as_drawn() {
+    for seed in 1..=6 {
+        let s = session_with("strength", seed, &[Condition::QuietRest]);
+        let p = &s.params;
+        let q = p.conditions.quiet_rest.expect("drawn");
+        assert!((1.0..=2.0).contains(&p.pfm_rest_floor_uv));
+        assert!((1.0..=2.0).contains(&p.abd_rest_floor_uv));
+        assert!((4.0..=15.0).contains(&q.snr) && (p.snr - q.snr).abs() < 1e-12);
+        assert!((0.2..=0.4).contains(&q.pfm_floor_mod.depth_rel));
+        for period in q.pfm_floor_mod.periods_s {
+            assert!((20.0..=90.0).contains(&period));
+        }
+        let n = rest(&s.pfm).len();
+        let gain2 = (0..n)
+            .map(|i| q.pfm_floor_mod.gain(0.5 + i as f64 / FS).powi(2))
+            .sum::<f64>()
+            / n as f64;
+        let want = (p.pfm_rest_floor_uv.powi(2) * gain2 + p.pfm_sensor_noise_uv.powi(2)).sqrt();
+        let got = band_power(&spectrum(rest(&s.pfm)), 10.0, 900.0, p.mains_hz).sqrt();
+        assert!(
+            (0.6..=2.8).contains(&got) && (got / want - 1.0).abs() < 0.2,
+            "seed {seed}: rest floor {got:.2} µV vs {want:.2}"
+        );
+        let holds = rows(&s, Role::PfmEmg, TruthKind::Squeeze);
+        let snr1 = holds[0].amplitude / p.pfm_rest_floor_uv;
+        assert!(
+            (3.8..=15.5).contains(&snr1),
+            "seed {seed}: rep-1 SNR {snr1:.1}"
+        );
+    }
+}
+
+/// A weak patient: rep-1 squeezes of 4–15 cmH2O and pelvic SNR 2–4; the wandering rest
+/// draws its SD and τ in range and only the pressure changes.
+#[test]
+fn weak_patient_and_wandering_rest_are_in_range() {
+    for seed in 1..=6 {
+        let s = session_with("identify", seed, &[Condition::Weak]);
+        let p = &s.params;
+        let w = p.conditions.weak.expect("drawn");
+        assert!((4.0..=15.0).contains(&p.squeeze_pressure_cmh2o));
+        assert!((2.0..=4.0).contains(&w.snr) && (p.snr - w.snr).abs() < 1e-12);
+        for e in rows(&s, Role::Pressure, TruthKind::Squeeze) {
+            assert!(e.amplitude <= 15.0 * 1.1 + 1e-9, "{e:?}");
+        }
+        for e in rows(&s, Role::PfmEmg, TruthKind::Squeeze) {
+            let snr = e.amplitude / p.pfm_rest_floor_uv;
+            assert!((1.8..=4.4).contains(&snr), "{e:?}");
+        }
+
+        let base = session("identify", seed);
+        let s = session_with("identify", seed, &[Condition::WanderingRest]);
+        let wr = s.params.conditions.wandering_rest.expect("drawn");
+        assert!((2.0..=4.0).contains(&wr.wander_sd_cmh2o));
+        assert!((15.0..=40.0).contains(&wr.wander_tau_s));
+        assert_eq!(s.pfm, base.pfm);
+        assert_eq!(s.truth, base.truth);
+        assert_ne!(s.pressure, base.pressure);
     }
 }

@@ -9,8 +9,21 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         first_seed,
         threads,
         json,
+        conditions,
         settings,
     } = a;
+    let sets = match &conditions {
+        Some(list) => {
+            let sets = knip::evaluate::parse_condition_sets(list)
+                .map_err(|e| crate::cli::UsageError(format!("--conditions: {e}")))?;
+            require(
+                !sets.is_empty(),
+                "--conditions: name at least one condition",
+            )?;
+            Some(sets)
+        }
+        None => None,
+    };
     let cfg = settings.config()?;
     if let Some(t) = threads {
         require(t >= 1, "--threads must be at least 1")?;
@@ -18,8 +31,31 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
     let threads = threads.unwrap_or_else(super::all_cores);
     let results = knip::evaluate::evaluate(sessions, first_seed, &cfg, threads)?;
     print!("{}", knip::evaluate::format_table(&results));
+    let rows = match sets {
+        Some(sets) => {
+            let mut rows = vec![knip::evaluate::ConditionScore::pooled(
+                "none",
+                &[],
+                &results,
+            )];
+            rows.extend(knip::evaluate::evaluate_conditions(
+                &sets, sessions, first_seed, &cfg, threads,
+            )?);
+            println!();
+            print!("{}", knip::evaluate::format_conditions_table(&rows));
+            Some(rows)
+        }
+        None => None,
+    };
     if let Some(p) = json {
-        let text = serde_json::to_string_pretty(&results)?;
+        // Without --conditions the JSON is the list of sessions, as before.
+        let text = match rows {
+            Some(rows) => serde_json::to_string_pretty(&serde_json::json!({
+                "sessions": results,
+                "conditions": rows,
+            }))?,
+            None => serde_json::to_string_pretty(&results)?,
+        };
         std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
     }
     Ok(())

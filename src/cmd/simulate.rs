@@ -34,13 +34,17 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<()> {
         posture,
         patient,
         edf,
+        conditions,
     } = a;
+    let conditions = knip::simulate::parse_conditions(&conditions)
+        .map_err(|e| UsageError(format!("--condition: {e}")))?;
     let sim = SimConfig {
         protocol,
         seed,
         emg_rate_hz: emg_rate,
         pressure_rate_hz: pressure_rate,
         roles: parse_roles(&channels)?,
+        conditions,
         ..SimConfig::default()
     };
     let edf_format =

@@ -104,12 +104,33 @@
 //! | strain | pressure +15–40 cmH2O, rise 0.5–1 s, plateau 3–5 s, fall 0.5–1 s; abdominal activity `max(30–100 µV, 6 × floor)` with the same envelope; pelvic rest floor × `strain_floor_factor`. Truth: `strain` on `pressure` and `abd_emg` |
 //! | motion spike | single EMG channel, one sine cycle of 20–40 ms, ±50–200 µV peak (no truth row) |
 //!
+//! # Conditions (off by default; [`SimConfig::conditions`], `knip simulate --condition NAME`)
+//!
+//! Real-world conditions (issue 11). Each draws from its own stream (tags 60–68, the slip's
+//! position 80), so enabling one never changes the draws of another, and without conditions a
+//! seed gives exactly the samples and truth it gave before conditions existed. What they drew is
+//! in [`PatientParams::conditions`] ([`ConditionParams`]). They are applied in this order; a later
+//! one wins where two set the same field (`weak` sets the SNR after `quiet_rest`). Guided
+//! sessions refuse conditions.
+//!
+//! | condition | what changes | ranges |
+//! |---|---|---|
+//! | `calibration_squeeze` | one squeeze inside the calibration rest, on pelvic EMG and pressure (no co-activation); truth rows `squeeze` on `pfm_emg` and `pressure`, rep 0 | onset 0.8–3.0 s, rise and fall 0.15–0.4 s, hold (onset → release) 1.5–3 s, shortened so that it ends by 5.5 s; level 0.8–1.0 × rep 1 |
+//! | `dc_offset` | single-ended EMG: each EMG channel + `offset + drift·(1 − e^{−t/τ})` from sample 0 | offset ±1000–6000 µV (random sign), drift ±50–300 µV, τ 120–600 s, per channel |
+//! | `quiet_rest` | very quiet bipolar rest: both rest floors × `1 + m·(0.6 sin(2πt/P₁+φ₁) + 0.4 sin(2πt/P₂+φ₂))`; pelvic level = SNR × floor (no 7 µV clamp) | floors 1.0–2.0 µV RMS, sensor noise 0.1–0.2 µV, mains 0–0.3 µV, m 0.2–0.4, P 20–90 s, SNR 4–15 |
+//! | `inflation_creep` | pressure + A·e^(−t/τ) (balloon settling after inflation) | A 5–15 cmH2O, τ 60–240 s |
+//! | `probe_slip` | one raised-cosine step of the pressure rest level; no truth row (time in `probe_slip.time_s`) | step ±4–8 cmH2O, taking 30–100 ms; starts in rest ≥ 15 s, ≥ 1.5 s from every truth row (the whole step), ≥ 1.5 s before the end |
+//! | `weak` | weak patient (DOMAIN "very weak" band and below) | squeeze pressure at rep 1 4–15 cmH2O; pelvic SNR 2–4 (level = SNR × floor, no clamp) |
+//! | `wandering_rest` | the pressure's Ornstein–Uhlenbeck wander | SD 2–4 cmH2O, τ 15–40 s (instead of 0.3 cmH2O, 60 s) |
+//! | `pressure_20hz`, `pressure_50hz` | slow sensor: pressure at 20 or 50 Hz (overrides `pressure_rate_hz`; 20 Hz if both), values rounded to 0.1 cmH2O | – |
+//!
 //! Truth rows (`crate::truth::TruthEvent`): for every squeeze and quick flick one row on
 //! `pfm_emg` (amplitude = µV RMS of the activity at envelope 1) and one on `pressure`
 //! (amplitude = cmH2O rise), `onset_s` = start of the rise, `offset_s` = end of the fall, `rep`
 //! = 1-based rep within its kind (identification squeezes, strength holds, knack squeezes,
 //! flicks and strains are numbered separately). Only rows for channels in `SimConfig::roles`.
 
+pub mod conditions;
 pub mod dsp;
 pub mod rng;
 mod schedule;
@@ -123,6 +144,7 @@ use crate::truth::TruthEvent;
 use serde::Serialize;
 use synth::{EmgSynth, PressureSynth};
 
+pub use conditions::{condition_names, parse_conditions, Condition, ConditionParams};
 pub use schedule::guided::GuidedParams;
 pub use schedule::{CALIBRATION_REST_S, END_REST_MIN_S, LONG_SESSION_S};
 
@@ -143,6 +165,9 @@ pub struct SimConfig {
     pub roles: Vec<Role>,
     /// Device time covered by each block, seconds (0.001–60; default 0.05).
     pub block_s: f64,
+    /// Real-world conditions of the patient and her equipment (default none; see
+    /// [`Condition`]). `pressure_20hz` / `pressure_50hz` override `pressure_rate_hz`.
+    pub conditions: Vec<Condition>,
 }
 
 impl Default for SimConfig {
@@ -154,6 +179,7 @@ impl Default for SimConfig {
             pressure_rate_hz: 100.0,
             roles: Role::ALL.to_vec(),
             block_s: 0.05,
+            conditions: Vec::new(),
         }
     }
 }
@@ -162,6 +188,8 @@ impl Default for SimConfig {
 pub enum SimError {
     #[error("unknown simulation protocol '{name}'; choose one of: {known}")]
     UnknownProtocol { name: String, known: String },
+    #[error("unknown condition '{name}'; choose any of: {known} (or all)")]
+    UnknownCondition { name: String, known: String },
     #[error("bad simulator settings: {0}")]
     BadConfig(String),
 }
@@ -263,6 +291,9 @@ pub struct PatientParams {
     pub spike_count: u32,
     /// Squeezes and quick flicks in this session.
     pub contraction_count: u32,
+    /// What the enabled conditions drew (left out of the JSON when there are none).
+    #[serde(skip_serializing_if = "ConditionParams::is_empty")]
+    pub conditions: ConditionParams,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,7 +399,8 @@ fn check_rate(what: &str, v: f64, lo: f64, hi: f64) -> Result<(), SimError> {
 impl SimulatedPatient {
     pub fn new(cfg: &SimConfig) -> Result<Self, SimError> {
         let protocol = Self::check(cfg)?;
-        let plan = schedule::plan(protocol, cfg.seed);
+        let mut plan = schedule::plan_with(protocol, cfg.seed, &cfg.conditions);
+        conditions::apply_to_plan(&mut plan);
         Self::from_plan(cfg, plan, Vec::new(), None)
     }
 
@@ -381,6 +413,11 @@ impl SimulatedPatient {
         let mut checked = cfg.clone();
         checked.protocol = "strength".into();
         Self::check(&checked)?;
+        if !cfg.conditions.is_empty() {
+            return Err(SimError::BadConfig(
+                "conditions apply to the built-in protocols only, not to guided sessions".into(),
+            ));
+        }
         let (plan, reps, gp) = schedule::guided::plan_guided(phases, cfg.seed);
         Self::from_plan(cfg, plan, reps, Some(gp))
     }
@@ -419,6 +456,11 @@ impl SimulatedPatient {
         guided: Option<GuidedParams>,
     ) -> Result<Self, SimError> {
         let duration_s = plan.params.duration_s;
+        let pressure_rate_hz = plan
+            .params
+            .conditions
+            .pressure_sensor
+            .map_or(cfg.pressure_rate_hz, |s| s.rate_hz);
         let mut specs = Vec::with_capacity(cfg.roles.len());
         let mut channels = Vec::with_capacity(cfg.roles.len());
         for &role in &cfg.roles {
@@ -442,11 +484,11 @@ impl SimulatedPatient {
                     ))),
                 ),
                 Role::Pressure => (
-                    cfg.pressure_rate_hz,
+                    pressure_rate_hz,
                     Synth::Pressure(Box::new(PressureSynth::new(
                         &plan.pressure,
                         &plan.params,
-                        cfg.pressure_rate_hz,
+                        pressure_rate_hz,
                     ))),
                 ),
             };

@@ -205,6 +205,7 @@ pub(crate) fn draw_patient(protocol: Protocol, seed: u64) -> PatientParams {
         spike_rate_per_min,
         spike_count: 0,
         contraction_count: 0,
+        conditions: super::ConditionParams::default(),
     }
 }
 
@@ -656,8 +657,16 @@ impl Builder {
 }
 
 /// Plan a session.
+#[cfg(test)]
 pub(crate) fn plan(protocol: Protocol, seed: u64) -> Plan {
-    let p = draw_patient(protocol, seed);
+    plan_with(protocol, seed, &[])
+}
+
+/// Plan a session of a patient with `conditions` (patient-level ones only: see
+/// `conditions::apply_to_plan` for the rest).
+pub(crate) fn plan_with(protocol: Protocol, seed: u64, conditions: &[super::Condition]) -> Plan {
+    let mut p = draw_patient(protocol, seed);
+    super::conditions::apply_to_patient(&mut p, conditions);
     let mut r = Rng::stream(seed, tag::SCHEDULE);
     let (gap, flick_gap) = match protocol {
         Protocol::Identify | Protocol::Strength => ((2.0, 2.4), (2.0, 3.0)),

@@ -3,6 +3,7 @@
 //! in the synthesiser, so the samples do not depend on how the stream is cut into blocks, and
 //! memory does not grow with the session length.
 
+use super::conditions::{quantise, DcOffset, FloorModulation, InflationCreep, ProbeSlip};
 use super::dsp::{sin_turns, ActivityDesigner, NoiseShaper, Osc};
 use super::rng::Rng;
 use super::schedule::{tag, EmgPlan, PressurePlan, Pulse, Spike};
@@ -184,6 +185,10 @@ pub(crate) struct EmgSynth {
     sensor_rng: Rng,
     sensor_sd: f64,
     ecg: Option<Ecg>,
+    /// `dc_offset` condition.
+    dc: Option<DcOffset>,
+    /// `quiet_rest` condition: slow modulation of the rest floor.
+    floor_mod: Option<FloorModulation>,
 }
 
 impl EmgSynth {
@@ -228,6 +233,15 @@ impl EmgSynth {
             oscs.push(Osc::new(fs, f, wander_uv * w / wsum, phase));
         }
         let designer = ActivityDesigner::new(fs);
+        let c = &p.conditions;
+        let dc = c.dc_offset.map(|d| if abdominal { d.abd } else { d.pfm });
+        let floor_mod = c.quiet_rest.map(|q| {
+            if abdominal {
+                q.abd_floor_mod
+            } else {
+                q.pfm_floor_mod
+            }
+        });
         EmgSynth {
             dt: 1.0 / fs,
             floor_rms,
@@ -251,6 +265,8 @@ impl EmgSynth {
             sensor_rng: Rng::stream(seed, base + 3),
             sensor_sd,
             ecg: abdominal.then(|| Ecg::new(p, fs, seed)),
+            dc,
+            floor_mod,
         }
     }
 
@@ -278,12 +294,19 @@ impl EmgSynth {
             sensor_rng,
             sensor_sd,
             ecg,
+            dc,
+            floor_mod,
         } = self;
         let dt = *dt;
 
         // Rest floor.
         for o in out.iter_mut() {
             *o = *floor_rms * floor.run(floor_rng.normal());
+        }
+        if let Some(m) = floor_mod {
+            for (k, o) in out.iter_mut().enumerate() {
+                *o *= m.gain((start + k as u64) as f64 * dt);
+            }
         }
         // Rest floor reduced while bearing down.
         for (_, from, to, p) in dips.overlaps(start, end) {
@@ -333,6 +356,11 @@ impl EmgSynth {
         if let Some(ecg) = ecg.as_mut() {
             ecg.add(start, out);
         }
+        if let Some(d) = dc {
+            for (k, o) in out.iter_mut().enumerate() {
+                *o += d.at((start + k as u64) as f64 * dt);
+            }
+        }
     }
 }
 
@@ -353,6 +381,10 @@ pub(crate) struct PressureSynth {
     rises: Track<Pulse>,
     coughs: Track<Pulse>,
     wobble: Wobble,
+    /// `inflation_creep`, `probe_slip`, and the sensor's resolution (`pressure_20hz`/`50hz`).
+    creep: Option<InflationCreep>,
+    slip: Option<ProbeSlip>,
+    resolution: Option<f64>,
 }
 
 /// Slow wander of the pressure baseline: SD, cmH2O, and time constant, s.
@@ -363,15 +395,21 @@ impl PressureSynth {
     pub fn new(plan: &PressurePlan, p: &PatientParams, fs: f64) -> Self {
         let mut r = Rng::stream(p.seed, tag::PRESSURE_DRIFT);
         let breathing_phase = r.uniform();
-        let ou_decay = (-1.0 / (PRESSURE_WANDER_TAU_S * fs)).exp();
+        let c = &p.conditions;
+        let (wander_sd, wander_tau) = c
+            .wandering_rest
+            .map_or((PRESSURE_WANDER_SD_CMH2O, PRESSURE_WANDER_TAU_S), |w| {
+                (w.wander_sd_cmh2o, w.wander_tau_s)
+            });
+        let ou_decay = (-1.0 / (wander_tau * fs)).exp();
         PressureSynth {
             dt: 1.0 / fs,
             rest: p.pressure_rest_cmh2o,
             drift: p.drift_cmh2o,
             inv_drift_tau: 1.0 / p.drift_tau_s,
-            ou: PRESSURE_WANDER_SD_CMH2O * r.normal(),
+            ou: wander_sd * r.normal(),
             ou_decay,
-            ou_sd: PRESSURE_WANDER_SD_CMH2O * (1.0 - ou_decay * ou_decay).sqrt(),
+            ou_sd: wander_sd * (1.0 - ou_decay * ou_decay).sqrt(),
             drift_rng: r,
             breathing: Osc::new(fs, p.breathing_hz, p.breathing_cmh2o, breathing_phase),
             noise_sd: p.pressure_noise_cmh2o,
@@ -379,6 +417,9 @@ impl PressureSynth {
             rises: Track::new(plan.rises.clone(), fs, pulse_span),
             coughs: Track::new(plan.coughs.clone(), fs, pulse_span),
             wobble: Wobble::of(p),
+            creep: c.inflation_creep,
+            slip: c.probe_slip.filter(|s| s.time_s.is_some()),
+            resolution: c.pressure_sensor.map(|s| s.resolution_cmh2o),
         }
     }
 
@@ -404,6 +445,22 @@ impl PressureSynth {
         for (_, from, to, p) in self.coughs.overlaps(start, end) {
             for idx in from..to {
                 out[(idx - start) as usize] += p.level * p.shape(idx as f64 * dt);
+            }
+        }
+        if let Some(c) = self.creep {
+            for (k, o) in out.iter_mut().enumerate() {
+                let t = (start + k as u64) as f64 * dt;
+                *o += c.amplitude_cmh2o * (-t / c.tau_s).exp();
+            }
+        }
+        if let Some(s) = self.slip {
+            for (k, o) in out.iter_mut().enumerate() {
+                *o += s.at((start + k as u64) as f64 * dt);
+            }
+        }
+        if let Some(step) = self.resolution {
+            for o in out.iter_mut() {
+                *o = quantise(*o, step);
             }
         }
     }
