@@ -63,9 +63,9 @@ pub struct DetectorConfig {
     /// 7.5 cmH2O at which DOMAIN.md's "very weak" band starts; breathing moves a probe by up to
     /// ±1.5 cmH2O).
     pub pressure_min_rise: f64,
-    /// A pressure squeeze ends when the trace is back within this fraction of the squeeze's own
-    /// rise from the baseline it rose from (and below the offset threshold).
-    pub pressure_offset_fraction: f64,
+    /// A contraction also ends when the signal is back within this fraction of the
+    /// contraction's own level (above rest; for pressure above the baseline it rose from).
+    pub offset_fraction: f64,
     /// A pressure episode lasting longer than this is not a squeeze (the Glazer protocol's
     /// endurance hold is 60 s): the rest level moved; it becomes the new rest, seconds.
     pub pressure_max_active_s: f64,
@@ -96,9 +96,9 @@ impl Default for DetectorConfig {
             calibration_s: 5.0,
             calibration_skip_s: 0.5,
             onset_k: 3.0,
-            onset_min_rel: 0.5,
+            onset_min_rel: 0.75,
             pressure_min_rise: 3.0,
-            pressure_offset_fraction: 0.3,
+            offset_fraction: 0.25,
             pressure_max_active_s: 90.0,
             onset_hold_ms: 30.0,
             offset_k: 2.0,

@@ -18,9 +18,10 @@
 //!    baseline (creep, the probe slipped down) the baseline starts again from the lower level.
 //! 3. **Active**: an EMG contraction ends when the envelope stays below the offset threshold
 //!    (2/3 of the way from rest to the onset threshold by default: hysteresis) for
-//!    `offset_hold_ms`. A pressure squeeze ends when the trace is back within
-//!    `pressure_offset_fraction` of its own rise from the local baseline (so a baseline that
-//!    moved during the squeeze cannot merge it with the next one). A pressure step that rises
+//!    `offset_hold_ms`, or is back within `offset_fraction` of its own level (the running
+//!    maximum of its half-second minimum, so a cough spike does not count) from rest; a pressure
+//!    squeeze likewise, from the local baseline it rose from. So a rest that moved during a
+//!    squeeze cannot merge it with the next one. A pressure step that rises
 //!    faster than a squeeze and then stays flat is a probe slip: it becomes the new rest.
 //!
 //! The detector emits an [`OnsetNotice`] the moment an onset is confirmed and a
@@ -44,6 +45,8 @@ const REBASELINE_GUARD_S: f64 = 1.0;
 const REST_P99_MARGIN: f64 = 1.2;
 /// Multiple of σ₀ that marks "left rest" when moving the onset back.
 const BACKTRACK_K: f64 = 1.0;
+/// Share of the RMS window by which an onset found where the envelope left rest is moved back.
+const ONSET_WINDOW_SHARE: f64 = 0.5;
 /// Pressure must stay below its baseline by the onset rise this long before the baseline is
 /// estimated again from it, seconds.
 const RECOVER_PRESSURE_S: f64 = 0.5;
@@ -57,8 +60,8 @@ const SLIP_MAX_RISE_S: f64 = 0.1;
 /// Pressure after a squeeze: flat this long above the onset threshold means the rest moved.
 const SETTLE_FLAT_S: f64 = 0.4;
 const SLIP_DECIDE_S: f64 = 10.0;
-/// Pressure: width of the moving minimum whose running maximum is a squeeze's level (cough
-/// spikes inside a squeeze are narrower and do not count).
+/// Width of the moving minimum whose running maximum is an episode's level (cough spikes inside
+/// a squeeze are narrower and do not count).
 const LEVEL_WINDOW_S: f64 = 0.5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,8 +125,8 @@ struct Active {
     /// Samples until the next one goes into `thinned`.
     thin_countdown: u64,
     baseline: f64,
-    /// Pressure: moving minimum over LEVEL_WINDOW_S of `thinned` (monotonic queue of
-    /// (thinned position, value)) and the running maximum of it: the squeeze's level.
+    /// Moving minimum over LEVEL_WINDOW_S of `thinned` (monotonic queue of (thinned position,
+    /// value)) and the running maximum of it: the episode's level.
     minq: VecDeque<(usize, f64)>,
     level: f64,
     slip_checked: bool,
@@ -229,7 +232,7 @@ pub struct ChannelDetector {
     low_since: Option<u64>,
     low_values: Vec<f64>,
     recover_samples: u64,
-    /// Pressure: a squeeze has ended and the trace is not yet back under the onset threshold.
+    /// A contraction has ended and the signal is not yet back under the onset threshold.
     settling: bool,
     above_since: Option<u64>,
     below_since: Option<u64>,
@@ -597,7 +600,8 @@ impl ChannelDetector {
     fn onset_index(&self, idx: u64, since: u64) -> u64 {
         // "Left rest" is tied to the onset rise as well: on a very quiet rest σ₀ is smaller than
         // the envelope's own noise, which would carry the onset back through it.
-        let back_threshold = self.rest_mean + (BACKTRACK_K * self.rest_sd).max(self.onset_rise() / 3.0);
+        let back_threshold =
+            self.rest_mean + (BACKTRACK_K * self.rest_sd).max(self.onset_rise() / 3.0);
         // Walk back from the first crossing to where the signal last was near rest.
         // Pressure is smooth: also stop where it stops rising, so a breathing swell before the
         // squeeze is not taken as part of it. An EMG envelope is too rough for that rule.
@@ -617,26 +621,15 @@ impl ChannelDetector {
             onset = i;
             later = v;
         }
-        let window = self.timing.rms_window_s * self.rate_hz;
-        let Some((b, vb)) = left.filter(|_| window >= 1.0) else {
-            return onset;
-        };
-        // A moving RMS's power rises linearly over one window after a step in activity: carry
-        // the line through the last sample at rest and the first above the onset threshold back
-        // to the rest power.
-        let vc = self.recent.get(since, idx).unwrap_or(self.on_threshold);
-        let mu2 = self.rest_mean * self.rest_mean;
-        let (pb, pc) = (vb * vb, vc * vc);
-        let slope = (pc - pb) / (since - b) as f64;
-        if !(slope > 0.0 && pb > mu2) {
-            return onset;
-        }
-        let back = ((pb - mu2) / slope).min(window);
+        // A causal moving RMS starts rising as soon as activity starts, but on a gradual rise
+        // it leaves rest later: part of a window is taken back (ONSET_WINDOW_SHARE).
+        let back = (ONSET_WINDOW_SHARE * self.timing.rms_window_s * self.rate_hz).round() as u64;
         let oldest = self
             .recent
             .first
             .max((idx + 1).saturating_sub(self.recent.span));
-        b.saturating_sub(back.round() as u64).max(oldest)
+        let _ = left;
+        onset.saturating_sub(back).max(oldest)
     }
 
     fn confirm_onset(&mut self, idx: u64, since: u64, out: &mut Vec<DetectorOutput>) {
@@ -693,12 +686,20 @@ impl ChannelDetector {
         ((LEVEL_WINDOW_S * self.rate_hz / self.stats_step as f64).round() as usize).max(1)
     }
 
-    /// The level below which an active episode may end.
+    /// The level below which an active episode may end: the offset threshold, or back within
+    /// `offset_fraction` of the episode's own level from rest, whichever is higher (a rest that
+    /// rose during a long squeeze cannot keep it going into the next one).
     fn offset_level(&self) -> f64 {
         match self.active.as_ref() {
-            Some(a) if self.is_pressure() && a.level.is_finite() => self
-                .off_threshold
-                .max(a.baseline + self.cfg.pressure_offset_fraction * (a.level - a.baseline)),
+            Some(a) if a.level.is_finite() => {
+                let rest = if self.is_pressure() {
+                    a.baseline
+                } else {
+                    self.rest_mean
+                };
+                self.off_threshold
+                    .max(rest + self.cfg.offset_fraction * (a.level - rest))
+            }
             _ => self.off_threshold,
         }
     }
@@ -807,18 +808,18 @@ impl ChannelDetector {
         self.phase = Phase::Rest;
         self.below_since = None;
         self.guard_until = idx + (REBASELINE_GUARD_S * self.rate_hz) as u64;
-        if self.is_pressure() {
-            self.settling = true;
-            self.low_values.clear();
-        }
+        self.settling = true;
+        self.low_values.clear();
         out.push(DetectorOutput::Event(self.measure(a, offset_index, idx)));
     }
 
-    /// Pressure after a squeeze: no new onset until the trace is back under the onset
-    /// threshold. When it stops falling above it, the baseline moved under the squeeze
-    /// (wander, a slip): the baseline starts again from there. Returns true while settling.
+    /// After a contraction: no new onset until the signal is back under the offset threshold
+    /// (so breathing around the onset threshold cannot start one). When it stops falling above
+    /// it, the rest moved under the contraction (a wandering or
+    /// slipped pressure baseline, an EMG rest that rose): rest starts again from there.
+    /// Returns true while settling.
     fn settle(&mut self, idx: u64, e: f64) -> bool {
-        if e <= self.on_threshold {
+        if e <= self.off_threshold {
             self.settling = false;
             self.low_values.clear();
             return false;
@@ -842,11 +843,12 @@ impl ChannelDetector {
             if hi - lo <= (0.5 * self.onset_rise()).max(2.0 * self.rest_sd) || n * 4 >= span * 20 {
                 self.low_values.drain(..n - span);
                 let since = (idx + 1).saturating_sub(span as u64 * self.stats_step);
-                self.restart_rest(
-                    since,
-                    idx,
-                    "the pressure came down from a squeeze but not to its baseline (the rest moved)",
-                );
+                let reason = if self.is_pressure() {
+                    "the pressure came down from a squeeze but not to its baseline (the rest moved)"
+                } else {
+                    "the signal came down from a contraction but not to rest (the rest rose)"
+                };
+                self.restart_rest(since, idx, reason);
                 self.settling = false;
             }
         }
@@ -887,7 +889,8 @@ impl ChannelDetector {
         let before = since.saturating_sub(w);
         let act = self.recent.get(before, idx).unwrap_or(a.peak);
         let (a2, mu2) = (act * act, self.rest_mean * self.rest_mean);
-        let off = self.off_threshold * self.off_threshold;
+        let level = self.offset_level();
+        let off = level * level;
         let frac = if a2 > mu2 {
             ((a2 - off) / (a2 - mu2)).clamp(0.0, 1.0)
         } else {
