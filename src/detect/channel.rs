@@ -45,6 +45,11 @@ const REBASELINE_GUARD_S: f64 = 1.0;
 const REST_P99_MARGIN: f64 = 1.2;
 /// Multiple of σ₀ that marks "left rest" when moving the onset back.
 const BACKTRACK_K: f64 = 1.0;
+/// EMG: below the relative offset level (but above the offset threshold) this long ends a
+/// contraction, seconds.
+const RELATIVE_OFFSET_HOLD_S: f64 = 1.0;
+/// EMG: how far before the crossing of the onset threshold an onset may be placed, seconds.
+const EMG_BACKTRACK_MAX_S: f64 = 0.2;
 /// Share of the RMS window by which an onset found where the envelope left rest is moved back.
 const ONSET_WINDOW_SHARE: f64 = 0.5;
 /// Pressure must stay below its baseline by the onset rise this long before the baseline is
@@ -236,6 +241,7 @@ pub struct ChannelDetector {
     settling: bool,
     above_since: Option<u64>,
     below_since: Option<u64>,
+    below_rel_since: Option<u64>,
     /// The last `onset_backtrack_max_s` of envelope.
     recent: RecentRing,
     onset_hold: u64,
@@ -304,6 +310,7 @@ impl ChannelDetector {
             settling: false,
             above_since: None,
             below_since: None,
+            below_rel_since: None,
             recent: RecentRing::new(samples(backtrack_s).max(1)),
             onset_hold: samples(cfg.onset_hold_ms / 1000.0).max(1),
             offset_hold: samples(cfg.offset_hold_ms / 1000.0).max(1),
@@ -601,7 +608,7 @@ impl ChannelDetector {
         // "Left rest" is tied to the onset rise as well: on a very quiet rest σ₀ is smaller than
         // the envelope's own noise, which would carry the onset back through it.
         let back_threshold =
-            self.rest_mean + (BACKTRACK_K * self.rest_sd).max(self.onset_rise() / 3.0);
+            self.rest_mean + (BACKTRACK_K * self.rest_sd).max(self.onset_rise() / 6.0);
         // Walk back from the first crossing to where the signal last was near rest.
         // Pressure is smooth: also stop where it stops rising, so a breathing swell before the
         // squeeze is not taken as part of it. An EMG envelope is too rough for that rule.
@@ -609,7 +616,17 @@ impl ChannelDetector {
         let mut onset = since;
         let mut later = f64::INFINITY;
         let mut left = None;
+        // An envelope that has not been near rest for this long before the crossing was not
+        // at rest: the onset is not carried back through rest noise further than this.
+        let reach = if smooth {
+            u64::MAX
+        } else {
+            (EMG_BACKTRACK_MAX_S * self.rate_hz).round() as u64
+        };
         for (i, v) in self.recent.newest_first(idx) {
+            if since.saturating_sub(i) > reach {
+                break;
+            }
             if i >= since {
                 later = v;
                 continue;
@@ -669,6 +686,7 @@ impl ChannelDetector {
         self.active = Some(active);
         self.above_since = None;
         self.below_since = None;
+        self.below_rel_since = None;
         self.low_since = None;
         self.low_values.clear();
         self.tracker.interrupt();
@@ -686,20 +704,27 @@ impl ChannelDetector {
         ((LEVEL_WINDOW_S * self.rate_hz / self.stats_step as f64).round() as usize).max(1)
     }
 
-    /// The level below which an active episode may end: the offset threshold, or back within
-    /// `offset_fraction` of the episode's own level from rest, whichever is higher (a rest that
-    /// rose during a long squeeze cannot keep it going into the next one).
+    /// Back within `offset_fraction` of the episode's own level from rest (`None` before the
+    /// level is known).
+    fn relative_offset_level(&self) -> Option<f64> {
+        let a = self.active.as_ref()?;
+        let rest = if self.is_pressure() {
+            a.baseline
+        } else {
+            self.rest_mean
+        };
+        a.level
+            .is_finite()
+            .then(|| rest + self.cfg.offset_fraction * (a.level - rest))
+    }
+
+    /// The level below which an active episode ends after `offset_hold_ms`: for pressure the
+    /// offset threshold or the relative level, whichever is higher (a baseline that moved during
+    /// a squeeze cannot keep it going into the next one); for EMG the offset threshold (the
+    /// relative level ends an EMG contraction only after `RELATIVE_OFFSET_HOLD_S`).
     fn offset_level(&self) -> f64 {
-        match self.active.as_ref() {
-            Some(a) if a.level.is_finite() => {
-                let rest = if self.is_pressure() {
-                    a.baseline
-                } else {
-                    self.rest_mean
-                };
-                self.off_threshold
-                    .max(rest + self.cfg.offset_fraction * (a.level - rest))
-            }
+        match self.relative_offset_level() {
+            Some(rel) if self.is_pressure() => self.off_threshold.max(rel),
             _ => self.off_threshold,
         }
     }
@@ -727,9 +752,23 @@ impl ChannelDetector {
             let since = *self.below_since.get_or_insert(idx);
             if idx + 1 - since >= self.offset_hold {
                 self.end_contraction(since, idx, out);
+                return;
             }
         } else {
             self.below_since = None;
+        }
+        if !self.is_pressure() {
+            // EMG whose rest rose during the contraction: back near rest but above the offset
+            // threshold for a second ends it where it came down.
+            match self.relative_offset_level() {
+                Some(rel) if e < rel => {
+                    let since = *self.below_rel_since.get_or_insert(idx);
+                    if (idx + 1 - since) as f64 >= RELATIVE_OFFSET_HOLD_S * self.rate_hz {
+                        self.end_contraction(since, idx, out);
+                    }
+                }
+                _ => self.below_rel_since = None,
+            }
         }
     }
 
@@ -807,6 +846,7 @@ impl ChannelDetector {
         let offset_index = self.offset_index(&a, since, idx);
         self.phase = Phase::Rest;
         self.below_since = None;
+        self.below_rel_since = None;
         self.guard_until = idx + (REBASELINE_GUARD_S * self.rate_hz) as u64;
         self.settling = true;
         self.low_values.clear();
@@ -882,22 +922,11 @@ impl ChannelDetector {
         if window < 1.0 {
             return since;
         }
-        // A moving RMS falls for one window after the activity stops: the crossing of the
-        // offset level lies `frac` of a window after it, with power falling linearly from the
-        // activity's (one window before the crossing) to rest.
-        let w = window.round() as u64;
-        let before = since.saturating_sub(w);
-        let act = self.recent.get(before, idx).unwrap_or(a.peak);
-        let (a2, mu2) = (act * act, self.rest_mean * self.rest_mean);
-        let level = self.offset_level();
-        let off = level * level;
-        let frac = if a2 > mu2 {
-            ((a2 - off) / (a2 - mu2)).clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
+        // A moving RMS falls for one window after the activity stops; on a gradual release
+        // it reaches the offset level part of the way through: half a window is taken back.
+        let _ = a;
         since
-            .saturating_sub((frac * window).round() as u64)
+            .saturating_sub((0.5 * window).round() as u64)
             .max(a.onset_index + 1)
     }
 
