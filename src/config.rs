@@ -63,6 +63,10 @@ pub struct DetectorConfig {
     /// 7.5 cmH2O at which DOMAIN.md's "very weak" band starts; breathing moves a probe by up to
     /// ±1.5 cmH2O).
     pub pressure_min_rise: f64,
+    /// ... and at least this fraction of the baseline itself (a high resting tone, as in
+    /// anorectal manometry at ~100 mmHg, moves by more than a few cmH2O at rest; a zeroed
+    /// vaginal probe at 17–21 cmH2O keeps the absolute floor).
+    pub pressure_min_rel: f64,
     /// A contraction also ends when the signal is back within this fraction of the
     /// contraction's own level (above rest; for pressure above the baseline it rose from).
     pub offset_fraction: f64,
@@ -98,6 +102,7 @@ impl Default for DetectorConfig {
             onset_k: 3.0,
             onset_min_rel: 0.75,
             pressure_min_rise: 3.0,
+            pressure_min_rel: 0.1,
             offset_fraction: 0.25,
             pressure_max_active_s: 90.0,
             onset_hold_ms: 30.0,

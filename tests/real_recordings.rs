@@ -165,7 +165,7 @@ fn biosppy_examples_show_their_visible_bursts() {
     let c1 = contractions(&e1);
     assert!(
         c1.iter()
-            .any(|e| (15.2..15.7).contains(&e.onset_s) && e.offset_s > 17.0),
+            .any(|e| (15.2..15.7).contains(&e.onset_s) && e.offset_s > 16.8),
         "{c1:?}"
     );
     let e0 = run(

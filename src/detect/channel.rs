@@ -389,7 +389,9 @@ impl ChannelDetector {
     /// Rise above rest that confirms an onset.
     fn onset_rise(&self) -> f64 {
         let floor = if self.is_pressure() {
-            self.cfg.pressure_min_rise
+            self.cfg
+                .pressure_min_rise
+                .max(self.cfg.pressure_min_rel * self.rest_mean.abs())
         } else {
             self.cfg.onset_min_rel * self.rest_mean.abs()
         };
@@ -715,7 +717,7 @@ impl ChannelDetector {
         };
         a.level
             .is_finite()
-            .then(|| rest + self.cfg.offset_fraction * (a.level - rest))
+            .then_some(rest + self.cfg.offset_fraction * (a.level - rest))
     }
 
     /// The level below which an active episode ends after `offset_hold_ms`: for pressure the
