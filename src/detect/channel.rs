@@ -62,9 +62,12 @@ const MAX_REPLAY_S: f64 = 600.0;
 /// `SLIP_DECIDE_S`, is a slip (voluntary squeezes take longer to rise, and few are held that
 /// steadily for that long).
 const SLIP_MAX_RISE_S: f64 = 0.1;
+/// Pressure: an episode still under this many onset rises above its baseline at
+/// `SLIP_DECIDE_S` is the resting tone moving, not a squeeze.
+const LOW_EPISODE_RISES: f64 = 2.0;
 /// Pressure after a squeeze: flat this long above the onset threshold means the rest moved.
 const SETTLE_FLAT_S: f64 = 0.4;
-const SLIP_DECIDE_S: f64 = 10.0;
+const SLIP_DECIDE_S: f64 = 8.0;
 /// Width of the moving minimum whose running maximum is an episode's level (cough spikes inside
 /// a squeeze are narrower and do not count).
 const LEVEL_WINDOW_S: f64 = 0.5;
@@ -779,6 +782,7 @@ impl ChannelDetector {
     /// `pressure_max_active_s` (the rest moved). Either becomes the new rest; returns true then.
     fn check_slip(&mut self, idx: u64, out: &mut Vec<DetectorOutput>) -> bool {
         let dt = self.stats_step as f64 / self.rate_hz;
+        let onset_rise = self.onset_rise();
         let Some(a) = self.active.as_mut() else {
             return false;
         };
@@ -808,14 +812,16 @@ impl ChannelDetector {
                 .all(|v| (v - level).abs() <= tolerance);
         let slip =
             rise >= self.cfg.pressure_min_rise && (reached as f64) * dt <= SLIP_MAX_RISE_S && flat;
-        if !(slip || too_long) {
+        // A rise that stayed small for that long is the resting tone moving, not a squeeze.
+        let small = rise < LOW_EPISODE_RISES * onset_rise;
+        if !(slip || small || too_long) {
             return false;
         }
         let Some(a) = self.active.take() else {
             return false;
         };
         let mut ev = self.measure(a, idx, idx);
-        if slip {
+        if slip || small {
             ev.kind = EventKind::Artifact;
         }
         out.push(DetectorOutput::Event(ev));
@@ -832,7 +838,7 @@ impl ChannelDetector {
             if slip {
                 "the pressure stepped up faster than a squeeze and stayed (a probe slip)"
             } else {
-                "the pressure stayed high longer than any squeeze (the rest moved)"
+                "the pressure stayed above its baseline, too long or too little for a squeeze (the rest moved)"
             },
         );
         if let Some(c) = self.report.changes.last_mut() {

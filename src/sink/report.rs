@@ -155,6 +155,7 @@ impl Sink for ReportSink {
                 .headline
                 .push_str(&format!(" · {gaps} gap(s) in the signal"));
         }
+        add_rest_rows(&mut summary, &spec, &end.channels);
         self.write_contractions(&spec, &scores)?;
         self.write_events(&spec)?;
         self.write_summary(&summary)?;
@@ -435,6 +436,40 @@ pub struct SummaryRow {
     pub metric: String,
     pub value: String,
     pub unit: String,
+}
+
+/// Which rest each channel's detector used and why, into `summary.csv`; a calibration without a
+/// clean rest also goes into the headline (and so onto `report.png`).
+fn add_rest_rows(summary: &mut Summary, spec: &StreamSpec, channels: &[ChannelOutcome]) {
+    let mut unclean = Vec::new();
+    for (ch, o) in spec.channels.iter().zip(channels) {
+        let r = &o.rest;
+        if r.note.is_empty() {
+            continue;
+        }
+        let mut row = |metric: &str, value: String, unit: &str| {
+            summary.rows.push(SummaryRow {
+                channel: ch.name.clone(),
+                metric: metric.to_string(),
+                value,
+                unit: unit.to_string(),
+            })
+        };
+        row("rest_from", r.note.clone(), "");
+        row("rest_re_estimated", r.changes.len().to_string(), "count");
+        if ch.role == Role::Pressure {
+            row("probe_slips", r.slips.to_string(), "count");
+        }
+        if !r.clean {
+            unclean.push(ch.name.clone());
+        }
+    }
+    if !unclean.is_empty() {
+        summary.headline.push_str(&format!(
+            " · no clean rest in the calibration on {}",
+            unclean.join(", ")
+        ));
+    }
 }
 
 /// Session-level figures.
