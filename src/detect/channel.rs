@@ -137,7 +137,8 @@ struct Active {
     /// value)) and the running maximum of it: the episode's level.
     minq: VecDeque<(usize, f64)>,
     level: f64,
-    slip_checked: bool,
+    /// Age (seconds) at which the episode is next checked for a slip or a moved rest.
+    next_check_s: f64,
 }
 
 impl Active {
@@ -636,7 +637,7 @@ impl ChannelDetector {
                 later = v;
                 continue;
             }
-            if v <= back_threshold || (smooth && v >= later) {
+            if v <= back_threshold || (smooth && v > later) {
                 left = Some((i, v));
                 break;
             }
@@ -669,7 +670,7 @@ impl ChannelDetector {
             },
             minq: VecDeque::new(),
             level: f64::NEG_INFINITY,
-            slip_checked: false,
+            next_check_s: SLIP_DECIDE_S,
         };
         let level_len = self.level_len();
         let held: Vec<(u64, f64)> = self
@@ -777,7 +778,8 @@ impl ChannelDetector {
         }
     }
 
-    /// Pressure: decide once, `SLIP_DECIDE_S` after the onset, whether the episode is a probe
+    /// Pressure: decide every second from `SLIP_DECIDE_S` after the onset on whether the
+    /// episode is a probe
     /// slip (a step faster than a squeeze rises, then flat), or end an episode that has lasted
     /// `pressure_max_active_s` (the rest moved). Either becomes the new rest; returns true then.
     fn check_slip(&mut self, idx: u64, out: &mut Vec<DetectorOutput>) -> bool {
@@ -788,10 +790,10 @@ impl ChannelDetector {
         };
         let age_s = a.thinned.len() as f64 * dt;
         let too_long = age_s >= self.cfg.pressure_max_active_s;
-        if !too_long && (a.slip_checked || age_s < SLIP_DECIDE_S) {
+        if !too_long && age_s < a.next_check_s {
             return false;
         }
-        a.slip_checked = true;
+        a.next_check_s += 1.0;
         // The level over the last second, the rise to it, and how fast it was reached.
         let tail = ((1.0 / dt).round() as usize).clamp(1, a.thinned.len());
         let last: Vec<f64> = a.thinned[a.thinned.len() - tail..].to_vec();
