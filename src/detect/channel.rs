@@ -52,6 +52,9 @@ const RELATIVE_OFFSET_HOLD_S: f64 = 1.0;
 const EMG_BACKTRACK_MAX_S: f64 = 0.2;
 /// Share of the RMS window by which an onset found where the envelope left rest is moved back.
 const ONSET_WINDOW_SHARE: f64 = 0.5;
+/// The first rest estimate of a calibration span comes from this quietest share of its
+/// segments (so activity over up to 80 % of the span is recognised).
+const CALIBRATION_QUIET_SHARE: f64 = 0.2;
 /// Pressure must stay below its baseline by the onset rise this long before the baseline is
 /// estimated again from it, seconds.
 const RECOVER_PRESSURE_S: f64 = 0.5;
@@ -437,9 +440,10 @@ impl ChannelDetector {
             self.time_s(self.calibration_start),
             self.time_s(self.calibration_end),
         ];
-        // First the quietest segments; then every segment below the offset threshold they give
-        // is rest, the others held activity.
-        let Some(first) = rest::estimate(RestKind::Envelope, &segments) else {
+        // First the quietest fifth of the segments; then every segment below the offset
+        // threshold they give is rest, the others held activity.
+        let Some(first) = rest::estimate_at(RestKind::Envelope, &segments, CALIBRATION_QUIET_SHARE)
+        else {
             self.phase = Phase::Rest;
             self.report.note = "no signal in the calibration span".into();
             return;
@@ -1189,5 +1193,150 @@ mod tests {
         let out = run(&mut det, &vec![5.0; 10_000]);
         assert!(out.is_empty());
         assert!(det.rest().is_some());
+    }
+
+    fn events_of(out: &[DetectorOutput]) -> Vec<ContractionEvent> {
+        out.iter()
+            .filter_map(|o| match o {
+                DetectorOutput::Event(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// An EMG-like envelope: rest 3 ± ripple, squeezes at level 20 over `spans` (seconds).
+    fn envelope_with(rate: f64, len_s: f64, spans: &[(f64, f64)]) -> Vec<f64> {
+        (0..(len_s * rate) as usize)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let on = spans.iter().any(|&(a, b)| t >= a && t < b);
+                3.0 + 0.3 * (t * 37.0).sin() + if on { 17.0 } else { 0.0 }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_squeeze_inside_the_calibration_is_left_out_of_rest_and_still_found() {
+        let rate = 1000.0;
+        let spans = [(1.0, 4.0), (10.0, 13.0), (20.0, 23.0)];
+        let mut det = ChannelDetector::new(
+            &DetectorConfig::default(),
+            0,
+            Role::PfmEmg,
+            rate,
+            0.0,
+            SignalTiming::default(),
+        );
+        let out = run(&mut det, &envelope_with(rate, 30.0, &spans));
+        let (mean, _) = det.rest().unwrap();
+        assert!((mean - 3.0).abs() < 0.5, "rest {mean}");
+        let r = det.rest_report();
+        assert!(!r.clean, "{r:?}");
+        assert!(
+            r.excluded_s.iter().any(|&[a, b]| a <= 1.5 && b >= 3.5),
+            "{r:?}"
+        );
+        let ev = events_of(&out);
+        let onsets: Vec<f64> = ev
+            .iter()
+            .filter(|e| e.kind == EventKind::Contraction)
+            .map(|e| e.onset_s)
+            .collect();
+        assert_eq!(onsets.len(), 3, "{ev:?}");
+        for (o, (t, _)) in onsets.iter().zip(spans) {
+            assert!((o - t).abs() < 0.06, "onset {o} for {t}");
+        }
+        // The one inside the calibration is decided when the calibration ends, not before.
+        assert!(ev[0].decided_at_s >= 5.49, "{:?}", ev[0]);
+    }
+
+    #[test]
+    fn contractions_before_a_marked_rest_are_found() {
+        let rate = 500.0;
+        let cfg = DetectorConfig {
+            calibration_skip_s: 20.0,
+            ..DetectorConfig::default()
+        };
+        let mut det =
+            ChannelDetector::new(&cfg, 0, Role::PfmEmg, rate, 0.0, SignalTiming::default());
+        let out = run(
+            &mut det,
+            &envelope_with(rate, 40.0, &[(5.0, 8.0), (30.0, 33.0)]),
+        );
+        let ev = events_of(&out);
+        assert_eq!(ev.len(), 2, "{ev:?}");
+        assert!((ev[0].onset_s - 5.0).abs() < 0.06 && (ev[1].onset_s - 30.0).abs() < 0.06);
+    }
+
+    #[test]
+    fn a_pressure_slip_becomes_the_new_baseline_and_later_squeezes_count() {
+        let rate = 50.0;
+        let trace: Vec<f64> = (0..(80.0 * rate) as usize)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let slip = if t >= 20.0 { 6.0 } else { 0.0 };
+                let squeeze = [(12.0, 15.0), (40.0, 45.0), (55.0, 60.0)]
+                    .iter()
+                    .any(|&(a, b)| t >= a && t < b);
+                18.0 + 0.2 * (t * 2.0).sin() + slip + if squeeze { 12.0 } else { 0.0 }
+            })
+            .collect();
+        let mut det = ChannelDetector::new(
+            &DetectorConfig::default(),
+            0,
+            Role::Pressure,
+            rate,
+            0.0,
+            SignalTiming::default(),
+        );
+        let out = run(&mut det, &trace);
+        let squeezes: Vec<f64> = events_of(&out)
+            .iter()
+            .filter(|e| e.kind == EventKind::Contraction)
+            .map(|e| e.onset_s)
+            .collect();
+        assert_eq!(squeezes.len(), 3, "{:?}", events_of(&out));
+        for (o, t) in squeezes.iter().zip([12.0, 40.0, 55.0]) {
+            assert!((o - t).abs() < 0.1, "onset {o} for {t}");
+        }
+        assert_eq!(det.rest_report().slips, 1, "{:?}", det.rest_report());
+        let (mean, _) = det.rest().unwrap();
+        assert!((mean - 24.0).abs() < 1.0, "baseline {mean}");
+    }
+
+    #[test]
+    fn pressure_squeezes_on_a_rising_rest_are_not_merged() {
+        let rate = 100.0;
+        let spans = [(10.0, 14.0), (18.0, 22.0), (26.0, 30.0)];
+        let trace: Vec<f64> = (0..(40.0 * rate) as usize)
+            .map(|i| {
+                let t = i as f64 / rate;
+                // The rest climbs 6 cmH2O from 9 s to 25 s.
+                let rest = 18.0 + 6.0 * ((t - 9.0) / 16.0).clamp(0.0, 1.0);
+                let on = spans.iter().any(|&(a, b)| t >= a && t < b);
+                rest + if on { 20.0 } else { 0.0 }
+            })
+            .collect();
+        let mut det = ChannelDetector::new(
+            &DetectorConfig::default(),
+            0,
+            Role::Pressure,
+            rate,
+            0.0,
+            SignalTiming::default(),
+        );
+        let ev = events_of(&run(&mut det, &trace));
+        let c: Vec<&ContractionEvent> = ev
+            .iter()
+            .filter(|e| e.kind == EventKind::Contraction)
+            .collect();
+        assert_eq!(c.len(), 3, "{ev:?}");
+        for (e, (a, b)) in c.iter().zip(spans) {
+            // On a rising rest the start of the rise is ambiguous by a little.
+            assert!(
+                (e.onset_s - a).abs() < 0.2 && (e.offset_s - b).abs() < 0.3,
+                "{e:?}"
+            );
+        }
     }
 }

@@ -91,6 +91,11 @@ fn median_of(v: &mut [f64]) -> f64 {
 
 /// The rest estimate from `segments` (not empty).
 pub fn estimate(kind: RestKind, segments: &[Segment]) -> Option<RestEstimate> {
+    estimate_at(kind, segments, QUIET_SHARE)
+}
+
+/// [`estimate`] with the EMG rest level at percentile `share` of the segment medians.
+pub fn estimate_at(kind: RestKind, segments: &[Segment], share: f64) -> Option<RestEstimate> {
     if segments.is_empty() {
         return None;
     }
@@ -98,7 +103,7 @@ pub fn estimate(kind: RestKind, segments: &[Segment]) -> Option<RestEstimate> {
         RestKind::Envelope => {
             let mut s = segments.to_vec();
             s.sort_by(|a, b| a.median.total_cmp(&b.median));
-            let n = ((s.len() - 1) as f64 * QUIET_SHARE).round() as usize + 1;
+            let n = ((s.len() - 1) as f64 * share).round() as usize + 1;
             s.truncate(n);
             s
         }
