@@ -38,6 +38,8 @@ pub struct Score {
     pub strains_total: usize,
     /// Decision latency (decided − true offset) of matched pairs, seconds.
     pub decision_latency_s: Vec<f64>,
+    /// Live onset-notice latency (notice decided − true onset) of matched pairs, seconds.
+    pub onset_notice_latency_s: Vec<f64>,
 }
 
 impl Score {
@@ -77,6 +79,8 @@ impl Score {
         self.onset_errors_s.extend(&other.onset_errors_s);
         self.duration_errors_s.extend(&other.duration_errors_s);
         self.decision_latency_s.extend(&other.decision_latency_s);
+        self.onset_notice_latency_s
+            .extend(&other.onset_notice_latency_s);
         self.coughs_counted += other.coughs_counted;
         self.coughs_tagged += other.coughs_tagged;
         self.coughs_total += other.coughs_total;
@@ -263,7 +267,7 @@ pub fn format_table(results: &[SessionScore]) -> String {
     for (name, sc) in [("pelvic EMG", &pfm), ("pressure", &pressure), ("all", &all)] {
         let _ = writeln!(
             s,
-            "pooled {name:10}: F1 {:.3} (precision {:.3}, recall {:.3}; {} tp, {} fp, {} fn), median |onset error| {:.0} ms, median |hold error| {:.0} ms, coughs counted as contractions {}",
+            "pooled {name:10}: F1 {:.3} (precision {:.3}, recall {:.3}; {} tp, {} fp, {} fn), median |onset error| {:.0} ms, median |hold error| {:.0} ms, live onset notice {:.0} ms after the true onset (median), coughs counted as contractions {}",
             sc.f1(),
             sc.precision(),
             sc.recall(),
@@ -272,6 +276,7 @@ pub fn format_table(results: &[SessionScore]) -> String {
             sc.false_negatives,
             1000.0 * sc.median_abs_onset_error_s(),
             1000.0 * sc.median_abs_duration_error_s(),
+            1000.0 * median_abs(&sc.onset_notice_latency_s),
             sc.coughs_counted
         );
     }
@@ -347,6 +352,7 @@ fn evaluate_one(job: &Job, cfg: &AnalysisConfig) -> Result<SessionScore, RunErro
     let snr_note = serde_json::to_string(patient.params()).unwrap_or_default();
     let collector = EventCollector::default();
     let events = collector.handle();
+    let onsets = collector.onset_handle();
     pipeline::run(
         Box::new(patient),
         cfg,
@@ -354,14 +360,51 @@ fn evaluate_one(job: &Job, cfg: &AnalysisConfig) -> Result<SessionScore, RunErro
         Pace::Unpaced,
     )?;
     let events = take_events(&events);
+    let onsets = onsets.lock().map(|v| v.clone()).unwrap_or_default();
+    let score = |role: Role| {
+        let mut s = score_channel(&truth, &events, role);
+        s.onset_notice_latency_s = onset_notice_latencies(&truth, &events, &onsets, role);
+        s
+    };
     Ok(SessionScore {
         protocol: protocol.to_string(),
         seed,
         duration_s,
         snr_note,
-        pfm: score_channel(&truth, &events, Role::PfmEmg),
-        pressure: score_channel(&truth, &events, Role::Pressure),
+        pfm: score(Role::PfmEmg),
+        pressure: score(Role::Pressure),
     })
+}
+
+/// For each true contraction that a detected contraction matches (as in [`score_channel`]),
+/// how long after the true onset the live onset notice of that contraction was sent.
+pub fn onset_notice_latencies(
+    truth: &[TruthEvent],
+    detected: &[ContractionEvent],
+    onsets: &[crate::event::OnsetNotice],
+    role: Role,
+) -> Vec<f64> {
+    let mut out = Vec::new();
+    for t in truth
+        .iter()
+        .filter(|t| t.role == role && t.kind.is_contraction())
+    {
+        let matched = detected.iter().any(|d| {
+            d.role == role
+                && d.kind == EventKind::Contraction
+                && (d.onset_s - t.onset_s).abs() <= MAX_ONSET_ERROR_S
+                && overlaps(t.onset_s, t.offset_s, d.onset_s, d.offset_s)
+        });
+        let notice = onsets
+            .iter()
+            .filter(|n| n.role == role && (n.onset_s - t.onset_s).abs() <= MAX_ONSET_ERROR_S)
+            .map(|n| n.decided_at_s)
+            .reduce(f64::min);
+        if let (true, Some(at)) = (matched, notice) {
+            out.push(at - t.onset_s);
+        }
+    }
+    out
 }
 
 /// A named set of simulator conditions evaluated together (one row of the conditions table).

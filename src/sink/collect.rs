@@ -2,7 +2,7 @@
 //! the files the other sinks write.
 
 use crate::error::OutputError;
-use crate::event::ContractionEvent;
+use crate::event::{ContractionEvent, OnsetNotice};
 use crate::pipeline::{Processed, RunEnd, RunStart, Sink};
 use std::sync::{Arc, Mutex};
 
@@ -10,12 +10,18 @@ use std::sync::{Arc, Mutex};
 #[derive(Default)]
 pub struct EventCollector {
     events: Arc<Mutex<Vec<ContractionEvent>>>,
+    onsets: Arc<Mutex<Vec<OnsetNotice>>>,
 }
 
 impl EventCollector {
     /// A handle to the events, to read them after the pipeline has consumed the sink.
     pub fn handle(&self) -> Arc<Mutex<Vec<ContractionEvent>>> {
         self.events.clone()
+    }
+
+    /// A handle to the live onset notices (sent when an onset is confirmed).
+    pub fn onset_handle(&self) -> Arc<Mutex<Vec<OnsetNotice>>> {
+        self.onsets.clone()
     }
 }
 
@@ -27,6 +33,11 @@ impl Sink for EventCollector {
         if !p.events.is_empty() {
             if let Ok(mut v) = self.events.lock() {
                 v.extend(p.events.iter().cloned());
+            }
+        }
+        if !p.onsets.is_empty() {
+            if let Ok(mut v) = self.onsets.lock() {
+                v.extend(p.onsets.iter().cloned());
             }
         }
         Ok(())
