@@ -478,7 +478,7 @@ impl ChannelDetector {
                 if self.report.clean {
                     ""
                 } else {
-                    " (no clean rest: it is estimated again as soon as the signal is quieter)"
+                    " (under half of the span was quiet: no clean rest; rest keeps being estimated from the signal)"
                 }
             )
         };
