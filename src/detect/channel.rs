@@ -1076,14 +1076,7 @@ mod tests {
     #[test]
     fn finds_one_contraction_with_onset_and_offset_near_the_truth() {
         let rate = 1000.0;
-        let mut det = ChannelDetector::new(
-            &DetectorConfig::default(),
-            0,
-            Role::PfmEmg,
-            rate,
-            0.0,
-            SignalTiming::default(),
-        );
+        let mut det = default_detector(Role::PfmEmg, rate);
         let out = run(&mut det, &synthetic(rate));
         let events: Vec<_> = out
             .iter()
@@ -1112,14 +1105,7 @@ mod tests {
     #[test]
     fn pressure_events_are_measured_above_the_tracked_baseline() {
         let rate = 100.0;
-        let mut det = ChannelDetector::new(
-            &DetectorConfig::default(),
-            0,
-            Role::Pressure,
-            rate,
-            0.0,
-            SignalTiming::default(),
-        );
+        let mut det = default_detector(Role::Pressure, rate);
         let env: Vec<f64> = synthetic(rate).iter().map(|v| v + 15.0).collect();
         let out = run(&mut det, &env);
         let e = out
@@ -1139,14 +1125,7 @@ mod tests {
         for v in &mut env[10_000..10_150] {
             *v = 30.0;
         }
-        let mut det = ChannelDetector::new(
-            &DetectorConfig::default(),
-            0,
-            Role::PfmEmg,
-            rate,
-            0.0,
-            SignalTiming::default(),
-        );
+        let mut det = default_detector(Role::PfmEmg, rate);
         let out = run(&mut det, &env);
         let kinds: Vec<_> = out
             .iter()
@@ -1182,17 +1161,21 @@ mod tests {
 
     #[test]
     fn constant_input_never_triggers_and_never_panics() {
-        let mut det = ChannelDetector::new(
-            &DetectorConfig::default(),
-            0,
-            Role::PfmEmg,
-            500.0,
-            0.0,
-            SignalTiming::default(),
-        );
+        let mut det = default_detector(Role::PfmEmg, 500.0);
         let out = run(&mut det, &vec![5.0; 10_000]);
         assert!(out.is_empty());
         assert!(det.rest().is_some());
+    }
+
+    fn default_detector(role: Role, rate: f64) -> ChannelDetector {
+        ChannelDetector::new(
+            &DetectorConfig::default(),
+            0,
+            role,
+            rate,
+            0.0,
+            SignalTiming::default(),
+        )
     }
 
     fn events_of(out: &[DetectorOutput]) -> Vec<ContractionEvent> {
@@ -1219,14 +1202,7 @@ mod tests {
     fn a_squeeze_inside_the_calibration_is_left_out_of_rest_and_still_found() {
         let rate = 1000.0;
         let spans = [(1.0, 4.0), (10.0, 13.0), (20.0, 23.0)];
-        let mut det = ChannelDetector::new(
-            &DetectorConfig::default(),
-            0,
-            Role::PfmEmg,
-            rate,
-            0.0,
-            SignalTiming::default(),
-        );
+        let mut det = default_detector(Role::PfmEmg, rate);
         let out = run(&mut det, &envelope_with(rate, 30.0, &spans));
         let (mean, _) = det.rest().unwrap();
         assert!((mean - 3.0).abs() < 0.5, "rest {mean}");
@@ -1281,14 +1257,7 @@ mod tests {
                 18.0 + 0.2 * (t * 2.0).sin() + slip + if squeeze { 12.0 } else { 0.0 }
             })
             .collect();
-        let mut det = ChannelDetector::new(
-            &DetectorConfig::default(),
-            0,
-            Role::Pressure,
-            rate,
-            0.0,
-            SignalTiming::default(),
-        );
+        let mut det = default_detector(Role::Pressure, rate);
         let out = run(&mut det, &trace);
         let squeezes: Vec<f64> = events_of(&out)
             .iter()
@@ -1317,14 +1286,7 @@ mod tests {
                 rest + if on { 20.0 } else { 0.0 }
             })
             .collect();
-        let mut det = ChannelDetector::new(
-            &DetectorConfig::default(),
-            0,
-            Role::Pressure,
-            rate,
-            0.0,
-            SignalTiming::default(),
-        );
+        let mut det = default_detector(Role::Pressure, rate);
         let ev = events_of(&run(&mut det, &trace));
         let c: Vec<&ContractionEvent> = ev
             .iter()
