@@ -73,6 +73,11 @@ pub struct DetectorConfig {
     /// A pressure episode lasting longer than this is not a squeeze (the Glazer protocol's
     /// endurance hold is 60 s): the rest level moved; it becomes the new rest, seconds.
     pub pressure_max_active_s: f64,
+    /// ... and on EMG at least this factor × (rest P99 − rest median) above rest: ECG bleeding
+    /// through leaves regular bumps that robust statistics ignore but that must not trigger
+    /// onsets. The P99 rise is the upper quartile over the quiet rest segments, so a single
+    /// twitch does not raise it.
+    pub rest_p99_margin: f64,
     /// The envelope must stay above the onset threshold this long to confirm an onset, ms.
     pub onset_hold_ms: f64,
     /// Offset threshold: rest mean + `offset_k` · rest SD (hysteresis, below the onset threshold).
@@ -105,6 +110,7 @@ impl Default for DetectorConfig {
             pressure_min_rel: 0.1,
             offset_fraction: 0.25,
             pressure_max_active_s: 90.0,
+            rest_p99_margin: 1.2,
             onset_hold_ms: 30.0,
             offset_k: 2.0,
             offset_hold_ms: 150.0,

@@ -594,3 +594,59 @@ fn the_scoring_config_sets_the_coactivation_flag_in_analysis_and_session_alike()
     let rec = knip::progress::SessionRecord::from_analysis("P-1", &csv, &t.scores, None).unwrap();
     assert_eq!(rec.coactivated, Some(tuned_flagged));
 }
+
+/// A squeeze inside the calibration rest: the analysis says so on the terminal, in session.json
+/// (which spans were used and which left out) and in summary.csv, and still counts the squeeze;
+/// a clean calibration says it was all quiet.
+#[test]
+fn the_rest_used_and_why_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |conditions: &[&str], name: &str| {
+        let csv = dir.path().join(format!("{name}.csv"));
+        let mut args = vec![
+            "simulate",
+            "--protocol",
+            "identify",
+            "--seed",
+            "4",
+            "--out",
+            csv.to_str().unwrap(),
+        ];
+        for c in conditions {
+            args.extend(["--condition", c]);
+        }
+        let o = knip(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        let out = dir.path().join(format!("{name}_report"));
+        let o = knip(&[
+            "analyze",
+            csv.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let session: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("session.json")).unwrap())
+                .unwrap();
+        (text(&o), session, out)
+    };
+    let (said, session, out) = run(&["calibration_squeeze"], "squeeze");
+    assert!(said.contains("pfm_emg: rest from the quiet"), "{said}");
+    assert!(said.contains("left out"), "{said}");
+    let pfm = &session["channels"][0];
+    assert_eq!(pfm["applied"]["channel"], "pfm_emg");
+    assert_eq!(pfm["rest"]["clean"], false, "{pfm}");
+    let excluded = pfm["rest"]["excluded_s"].as_array().unwrap();
+    assert!(!excluded.is_empty(), "{pfm}");
+    // The simulated squeeze starts 0.8–3.0 s in: inside what was left out.
+    let first: f64 = excluded[0][0].as_f64().unwrap();
+    assert!((0.5..3.5).contains(&first), "{pfm}");
+    assert!(summary_value(&out, "pfm_emg", "rest_from").contains("left out"));
+    // 10 identification squeezes plus the one inside the calibration.
+    assert_eq!(summary_value(&out, "pfm_emg", "contractions"), "11");
+    let (said, session, out) = run(&[], "clean");
+    assert!(!said.contains("rest from the quiet"), "{said}");
+    assert_eq!(session["channels"][0]["rest"]["clean"], true);
+    assert!(summary_value(&out, "pfm_emg", "rest_from").contains("all quiet"));
+    assert_eq!(summary_value(&out, "pfm_emg", "contractions"), "10");
+}

@@ -38,11 +38,6 @@ use std::collections::VecDeque;
 const STATS_RATE_HZ: f64 = 200.0;
 /// After a contraction ends, rest statistics are not updated for this long (release tail).
 const REBASELINE_GUARD_S: f64 = 1.0;
-/// On EMG the onset threshold sits at least this factor × (rest P99 − rest median) above rest:
-/// ECG bleeding through (the abdominal channel's 30 Hz high-pass, or none) leaves regular bumps
-/// that robust statistics ignore but that must not trigger onsets. The P99 rise is the upper
-/// quartile over the quiet segments, so a single twitch does not raise it.
-const REST_P99_MARGIN: f64 = 1.2;
 /// Multiple of σ₀ that marks "left rest" when moving the onset back.
 const BACKTRACK_K: f64 = 1.0;
 /// EMG: below the relative offset level (but above the offset threshold) this long ends a
@@ -404,7 +399,7 @@ impl ChannelDetector {
         };
         let mut rise = (self.cfg.onset_k * self.rest_sd).max(floor);
         if !self.is_pressure() {
-            rise = rise.max(REST_P99_MARGIN * self.rest_p99_rise);
+            rise = rise.max(self.cfg.rest_p99_margin * self.rest_p99_rise);
         }
         rise
     }
