@@ -10,7 +10,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use knip::config::AnalysisConfig;
-use knip::detect::{ChannelDetector, SignalTiming};
+use knip::detect::ChannelDetector;
 use knip::dsp::envelope::MovingRms;
 use knip::dsp::filter::Cascade;
 use knip::frame::{Block, Role};
@@ -117,14 +117,7 @@ fn stages(c: &mut Criterion) {
     g.bench_function("detector", |b| {
         let mut outputs = Vec::new();
         b.iter(|| {
-            let mut d = ChannelDetector::new(
-                &cfg.detector,
-                0,
-                Role::PfmEmg,
-                RATE_HZ,
-                0.0,
-                SignalTiming::default(),
-            );
+            let mut d = ChannelDetector::new(&cfg.detector, 0, Role::PfmEmg, RATE_HZ, 0.0, 0.0);
             outputs.clear();
             d.process(0, black_box(&env), &mut outputs);
             black_box(outputs.len())

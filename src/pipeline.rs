@@ -4,9 +4,7 @@
 //! from a file as fast as the CPU allows. Memory stays flat: blocks flow through and are dropped.
 
 use crate::config::AnalysisConfig;
-use crate::detect::{
-    ChannelDetector, DetectorOutput, EventFuser, LevelHistory, RestReport, SignalTiming,
-};
+use crate::detect::{ChannelDetector, DetectorOutput, EventFuser, LevelHistory, RestReport};
 use crate::dsp::condition::{AppliedConditioning, ChannelConditioner};
 use crate::dsp::filter::DesignError;
 use crate::error::{InputError, OutputError};
@@ -37,21 +35,6 @@ pub struct Processed {
     pub events: Vec<ContractionEvent>,
     /// Every channel has been processed up to this device-clock time.
     pub frontier_s: f64,
-}
-
-/// How the detection signal of a conditioned channel lags its input.
-fn signal_timing(a: &AppliedConditioning) -> SignalTiming {
-    match a.envelope_window_ms {
-        // The moving RMS: its leading edge answers at once, its trailing edge a window later.
-        Some(ms) => SignalTiming {
-            filter_delay_s: 0.0,
-            rms_window_s: ms / 1000.0,
-        },
-        None => SignalTiming {
-            filter_delay_s: a.delay_s,
-            rms_window_s: 0.0,
-        },
-    }
 }
 
 /// Per-channel state at the end of a run, for reports.
@@ -111,7 +94,7 @@ impl Processor {
                 ch.role,
                 ch.rate_hz,
                 spec.start_time_s,
-                signal_timing(c.applied()),
+                c.applied().delay_s,
             ));
             conditioners.push(c);
         }

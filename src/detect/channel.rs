@@ -45,8 +45,6 @@ const BACKTRACK_K: f64 = 1.0;
 const RELATIVE_OFFSET_HOLD_S: f64 = 1.0;
 /// EMG: how far before the crossing of the onset threshold an onset may be placed, seconds.
 const EMG_BACKTRACK_MAX_S: f64 = 0.2;
-/// Share of the RMS window by which an onset found where the envelope left rest is moved back.
-const ONSET_WINDOW_SHARE: f64 = 0.5;
 /// The first rest estimate of a calibration span comes from this quietest share of its
 /// segments (so activity over up to 80 % of the span is recognised).
 const CALIBRATION_QUIET_SHARE: f64 = 0.2;
@@ -82,15 +80,6 @@ pub enum Phase {
 pub enum DetectorOutput {
     Onset(OnsetNotice),
     Event(ContractionEvent),
-}
-
-/// How the detection signal lags the input, for placing onsets and offsets.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct SignalTiming {
-    /// Group delay of the filters, seconds: subtracted from every reported time.
-    pub filter_delay_s: f64,
-    /// Length of the causal moving-RMS window, seconds (0 when the signal is not an RMS).
-    pub rms_window_s: f64,
 }
 
 /// Which rest a channel used and why (written to `session.json`).
@@ -209,7 +198,9 @@ pub struct ChannelDetector {
     role: Role,
     rate_hz: f64,
     start_time_s: f64,
-    timing: SignalTiming,
+    /// Lag of the detection signal behind the input, seconds (from the conditioning: half the
+    /// RMS window, or the low-pass group delay): subtracted from every reported time.
+    delay_s: f64,
     /// Index of the next sample.
     index: u64,
     phase: Phase,
@@ -253,14 +244,15 @@ pub struct ChannelDetector {
 }
 
 impl ChannelDetector {
-    /// `timing` says how the detection signal lags the input (from the conditioning).
+    /// `delay_s` is the lag of the detection signal behind the input (from the conditioning);
+    /// it is subtracted from every reported time.
     pub fn new(
         cfg: &DetectorConfig,
         channel: usize,
         role: Role,
         rate_hz: f64,
         start_time_s: f64,
-        timing: SignalTiming,
+        delay_s: f64,
     ) -> Self {
         let samples = |s: f64| (s * rate_hz).round().max(0.0) as u64;
         let stats_step = ((rate_hz / STATS_RATE_HZ).round() as u64).max(1);
@@ -272,17 +264,14 @@ impl ChannelDetector {
             (RestKind::Envelope, cfg.rest_window_s)
         };
         let thinned_rate = rate_hz / stats_step as f64;
-        let backtrack_s = cfg
-            .onset_backtrack_max_s
-            .max(2.0 * timing.rms_window_s)
-            .max(0.2);
+        let backtrack_s = cfg.onset_backtrack_max_s.max(4.0 * delay_s).max(0.2);
         ChannelDetector {
             cfg: cfg.clone(),
             channel,
             role,
             rate_hz,
             start_time_s,
-            timing,
+            delay_s,
             index: 0,
             phase: Phase::Calibrating,
             stats_step,
@@ -620,7 +609,6 @@ impl ChannelDetector {
         let smooth = self.is_pressure();
         let mut onset = since;
         let mut later = f64::INFINITY;
-        let mut left = None;
         // An envelope that has not been near rest for this long before the crossing was not
         // at rest: the onset is not carried back through rest noise further than this.
         let reach = if smooth {
@@ -637,21 +625,12 @@ impl ChannelDetector {
                 continue;
             }
             if v <= back_threshold || (smooth && v > later) {
-                left = Some((i, v));
                 break;
             }
             onset = i;
             later = v;
         }
-        // A causal moving RMS starts rising as soon as activity starts, but on a gradual rise
-        // it leaves rest later: part of a window is taken back (ONSET_WINDOW_SHARE).
-        let back = (ONSET_WINDOW_SHARE * self.timing.rms_window_s * self.rate_hz).round() as u64;
-        let oldest = self
-            .recent
-            .first
-            .max((idx + 1).saturating_sub(self.recent.span));
-        let _ = left;
-        onset.saturating_sub(back).max(oldest)
+        onset
     }
 
     fn confirm_onset(&mut self, idx: u64, since: u64, out: &mut Vec<DetectorOutput>) {
@@ -699,7 +678,7 @@ impl ChannelDetector {
         out.push(DetectorOutput::Onset(OnsetNotice {
             channel: self.channel,
             role: self.role,
-            onset_s: self.time_s(onset_index) - self.timing.filter_delay_s,
+            onset_s: self.time_s(onset_index) - self.delay_s,
             decided_at_s: self.time_s(idx.max(self.decided_floor)),
         }));
     }
@@ -710,7 +689,9 @@ impl ChannelDetector {
     }
 
     /// Back within `offset_fraction` of the episode's own level from rest (`None` before the
-    /// level is known).
+    /// level is known). For pressure the offset level is the higher of this and the offset
+    /// threshold (a baseline that moved during a squeeze cannot keep it going into the next
+    /// one); for EMG it ends a contraction only after `RELATIVE_OFFSET_HOLD_S`.
     fn relative_offset_level(&self) -> Option<f64> {
         let a = self.active.as_ref()?;
         let rest = if self.is_pressure() {
@@ -721,17 +702,6 @@ impl ChannelDetector {
         a.level
             .is_finite()
             .then_some(rest + self.cfg.offset_fraction * (a.level - rest))
-    }
-
-    /// The level below which an active episode ends after `offset_hold_ms`: for pressure the
-    /// offset threshold or the relative level, whichever is higher (a baseline that moved during
-    /// a squeeze cannot keep it going into the next one); for EMG the offset threshold (the
-    /// relative level ends an EMG contraction only after `RELATIVE_OFFSET_HOLD_S`).
-    fn offset_level(&self) -> f64 {
-        match self.relative_offset_level() {
-            Some(rel) if self.is_pressure() => self.off_threshold.max(rel),
-            _ => self.off_threshold,
-        }
     }
 
     fn step_active(&mut self, idx: u64, e: f64, out: &mut Vec<DetectorOutput>) {
@@ -753,7 +723,12 @@ impl ChannelDetector {
         if thinned && self.is_pressure() && self.check_slip(idx, out) {
             return;
         }
-        if e < self.offset_level() {
+        let relative = self.relative_offset_level();
+        let offset_level = match relative {
+            Some(rel) if self.is_pressure() => self.off_threshold.max(rel),
+            _ => self.off_threshold,
+        };
+        if e < offset_level {
             let since = *self.below_since.get_or_insert(idx);
             if idx + 1 - since >= self.offset_hold {
                 self.end_contraction(since, idx, out);
@@ -765,7 +740,7 @@ impl ChannelDetector {
         if !self.is_pressure() {
             // EMG whose rest rose during the contraction: back near rest but above the offset
             // threshold for a second ends it where it came down.
-            match self.relative_offset_level() {
+            match relative {
                 Some(rel) if e < rel => {
                     let since = *self.below_rel_since.get_or_insert(idx);
                     if (idx + 1 - since) as f64 >= RELATIVE_OFFSET_HOLD_S * self.rate_hz {
@@ -904,11 +879,10 @@ impl ChannelDetector {
         true
     }
 
-    /// Where the activity that fell below the offset level at `since` ended (in samples; may be
-    /// fractional through the RMS correction, hence the time is computed by the caller).
+    /// Where the activity that fell below the offset level at `since` ended: there for EMG; for
+    /// pressure, forward to where the trace is back near its baseline or stops falling.
     fn offset_index(&self, a: &Active, since: u64, idx: u64) -> u64 {
         if self.is_pressure() {
-            // Forward to where the trace is back near its baseline or stops falling.
             let near = a.baseline + BACKTRACK_K * self.rest_sd;
             let mut prev = f64::INFINITY;
             let mut at = since;
@@ -927,21 +901,12 @@ impl ChannelDetector {
             }
             return at;
         }
-        let window = self.timing.rms_window_s * self.rate_hz;
-        if window < 1.0 {
-            return since;
-        }
-        // A moving RMS falls for one window after the activity stops; on a gradual release
-        // it reaches the offset level part of the way through: half a window is taken back.
-        let _ = a;
         since
-            .saturating_sub((0.5 * window).round() as u64)
-            .max(a.onset_index + 1)
     }
 
     /// Build the event for a contraction from `a.onset_index` to `offset_index`.
     fn measure(&self, a: Active, offset_index: u64, decided_index: u64) -> ContractionEvent {
-        let delay = self.timing.filter_delay_s;
+        let delay = self.delay_s;
         let onset_s = self.time_s(a.onset_index) - delay;
         let offset_s = self.time_s(offset_index) - delay;
         let peak_time_s = self.time_s(a.peak_index) - delay;
@@ -1141,7 +1106,7 @@ mod tests {
                 Role::PfmEmg,
                 rate,
                 start,
-                SignalTiming::default(),
+                0.0,
             );
             for k in [0u64, 1, 2, 97, 4095, 123_457] {
                 let t = det.time_s(k);
@@ -1163,14 +1128,7 @@ mod tests {
     }
 
     fn default_detector(role: Role, rate: f64) -> ChannelDetector {
-        ChannelDetector::new(
-            &DetectorConfig::default(),
-            0,
-            role,
-            rate,
-            0.0,
-            SignalTiming::default(),
-        )
+        ChannelDetector::new(&DetectorConfig::default(), 0, role, rate, 0.0, 0.0)
     }
 
     fn events_of(out: &[DetectorOutput]) -> Vec<ContractionEvent> {
@@ -1228,8 +1186,7 @@ mod tests {
             calibration_skip_s: 20.0,
             ..DetectorConfig::default()
         };
-        let mut det =
-            ChannelDetector::new(&cfg, 0, Role::PfmEmg, rate, 0.0, SignalTiming::default());
+        let mut det = ChannelDetector::new(&cfg, 0, Role::PfmEmg, rate, 0.0, 0.0);
         let out = run(
             &mut det,
             &envelope_with(rate, 40.0, &[(5.0, 8.0), (30.0, 33.0)]),
