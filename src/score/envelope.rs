@@ -37,38 +37,72 @@ impl EnvelopeHistory {
     }
 
     fn bin_of(t: f64) -> u64 {
-        (t / BIN_S).floor().max(0.0) as u64
+        // Truncation is the floor for t ≥ 0 (and a single instruction, where `floor` is a call
+        // on baseline x86-64); earlier times, and NaN, are bin 0.
+        let x = t / BIN_S;
+        if x > 0.0 {
+            x as u64
+        } else {
+            0
+        }
     }
 
     /// Adds samples starting at device time `start_s`, at `rate_hz`.
     pub fn push(&mut self, start_s: f64, rate_hz: f64, samples: &[f64]) {
-        for (k, &v) in samples.iter().enumerate() {
-            let b = Self::bin_of(start_s + k as f64 / rate_hz);
-            if self.bin.is_some_and(|cur| cur != b) {
-                self.close();
+        let time = |k: usize| start_s + k as f64 / rate_hz;
+        let mut k = 0;
+        while k < samples.len() {
+            let b = Self::bin_of(time(k));
+            // The samples of bin `b` are `k..end`: sample times only grow, so bins do too. The
+            // end is guessed from the bin's edge and then checked with the same formula.
+            let edge = (((b + 1) as f64 * BIN_S - start_s) * rate_hz).ceil();
+            let mut end = if edge.is_finite() && edge > k as f64 {
+                (edge as usize).min(samples.len())
+            } else {
+                k + 1
+            };
+            while end > k + 1 && Self::bin_of(time(end - 1)) != b {
+                end -= 1;
             }
-            if self.bin.is_none() && self.values.is_empty() {
-                self.first_bin = b;
+            while end < samples.len() && Self::bin_of(time(end)) == b {
+                end += 1;
             }
-            // Bins without samples (gaps) repeat the last level.
-            let end = self.first_bin + self.values.len() as u64;
-            if b > end {
-                if b - end > self.capacity as u64 {
-                    self.values.clear();
-                    self.first_bin = b;
-                } else {
-                    let last = self.values.last().copied().unwrap_or(v);
-                    let missing = (b - end) as usize;
-                    self.values.extend(std::iter::repeat(last).take(missing));
+            self.enter_bin(b, samples[k]);
+            let (mut acc, mut n) = (self.acc, self.n);
+            for &v in &samples[k..end] {
+                if v.is_finite() {
+                    acc += v;
+                    n += 1;
                 }
             }
-            self.bin = Some(b);
-            if v.is_finite() {
-                self.acc += v;
-                self.n += 1;
-            }
+            (self.acc, self.n) = (acc, n);
+            k = end;
         }
         self.trim();
+    }
+
+    /// Makes `b` the bin being filled; `first` is its first sample (the level a gap repeats
+    /// when nothing was kept yet).
+    fn enter_bin(&mut self, b: u64, first: f64) {
+        if self.bin.is_some_and(|cur| cur != b) {
+            self.close();
+        }
+        if self.bin.is_none() && self.values.is_empty() {
+            self.first_bin = b;
+        }
+        // Bins without samples (gaps) repeat the last level.
+        let end = self.first_bin + self.values.len() as u64;
+        if b > end {
+            if b - end > self.capacity as u64 {
+                self.values.clear();
+                self.first_bin = b;
+            } else {
+                let last = self.values.last().copied().unwrap_or(first);
+                let missing = (b - end) as usize;
+                self.values.extend(std::iter::repeat(last).take(missing));
+            }
+        }
+        self.bin = Some(b);
     }
 
     fn close(&mut self) {
@@ -140,6 +174,59 @@ mod tests {
         assert!((sm[0].0 - 55.0).abs() < 1e-9);
         assert!(sm.iter().all(|p| p.1 == 55.0));
         assert!((h.end_s() - 60.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bins_match_the_per_sample_rule_at_awkward_rates_and_starts() {
+        // Each sample belongs to bin floor(t / BIN_S) with t = start + k / rate; the run-wise
+        // push must put every sample exactly there, including gaps and negative times.
+        for (rate, start) in [
+            (2000.0, 0.0),
+            (2048.0, 0.0031),
+            (512.0, 12.345_678),
+            (333.3, -0.5),
+            (20.0, 0.004),
+            (7.0, 1.0),
+            (100.0, 0.01),
+        ] {
+            let n = 3000;
+            let v: Vec<f64> = (0..n).map(|k| ((k * 7919) % 101) as f64).collect();
+            let mut h = EnvelopeHistory::new(DEFAULT_KEEP_S);
+            for (i, block) in v.chunks(97).enumerate() {
+                let s = start + (i * 97) as f64 / rate;
+                h.push(s, rate, block);
+            }
+            h.flush();
+            let mut sums = std::collections::BTreeMap::<u64, (f64, f64)>::new();
+            for (i, block) in v.chunks(97).enumerate() {
+                let s = start + (i * 97) as f64 / rate;
+                for (k, x) in block.iter().enumerate() {
+                    let b = EnvelopeHistory::bin_of(s + k as f64 / rate);
+                    let e = sums.entry(b).or_default();
+                    e.0 += x;
+                    e.1 += 1.0;
+                }
+            }
+            let first = *sums.keys().next().expect("bins");
+            assert_eq!(h.first_bin, first, "rate {rate} start {start}");
+            let mut last = f64::NAN;
+            for (i, got) in h.values.iter().enumerate() {
+                let want = match sums.get(&(first + i as u64)) {
+                    Some((s, n)) => s / n,
+                    None => last, // a gap repeats the last level
+                };
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "rate {rate} start {start} bin {i}"
+                );
+                last = want;
+            }
+            assert_eq!(
+                first + h.values.len() as u64,
+                sums.keys().last().expect("bins") + 1
+            );
+        }
     }
 
     #[test]
