@@ -518,14 +518,28 @@ pub fn evaluate_conditions(
 /// One line per condition set: pelvic EMG and pressure F1, counts and onset errors.
 pub fn format_conditions_table(rows: &[ConditionScore]) -> String {
     use std::fmt::Write;
-    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(9).max(9);
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(9).max(17);
     let mut s = String::new();
     let _ = writeln!(
         s,
         "{:width$} {:>4} | {:>5} {:>4} {:>4} {:>4} {:>7} {:>7} | {:>5} {:>4} {:>4} {:>4} {:>7} {:>7} | {:>6}",
         "condition", "n", "F1emg", "tp", "fp", "fn", "|on|ms", "on_ms", "F1prs", "tp", "fp", "fn", "|on|ms", "on_ms", "coughs"
     );
+    // Every row pooled, when there are several: the conditions' figure as one.
+    let mut all = ConditionScore {
+        name: "pooled (all rows)".into(),
+        conditions: Vec::new(),
+        sessions: 0,
+        pfm: Score::default(),
+        pressure: Score::default(),
+    };
     for r in rows {
+        all.sessions += r.sessions;
+        all.pfm.add(&r.pfm);
+        all.pressure.add(&r.pressure);
+    }
+    let pooled_row = (rows.len() > 1).then_some(&all);
+    for r in rows.iter().chain(pooled_row) {
         let _ = writeln!(
             s,
             "{:width$} {:>4} | {:>5.3} {:>4} {:>4} {:>4} {:>7.0} {:>+7.0} | {:>5.3} {:>4} {:>4} {:>4} {:>7.0} {:>+7.0} | {:>6}",

@@ -149,7 +149,7 @@ fn anomanor_squeezes_are_found_at_the_clinicians_markers() {
     }
     println!("anomanor: squeezes found at {markers_found} of {markers_total} squeeze markers");
     assert_eq!(markers_total, 17);
-    assert!(markers_found >= 14, "{markers_found} of {markers_total}");
+    assert_eq!(markers_found, 17, "{markers_found} of {markers_total}");
 }
 
 /// BioSPPy's example recordings have no labels; what is plain to see in their traces is checked:

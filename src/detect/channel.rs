@@ -64,6 +64,20 @@ const LOW_EPISODE_RISES: f64 = 2.0;
 /// Pressure after a squeeze: flat this long above the onset threshold means the rest moved.
 const SETTLE_FLAT_S: f64 = 0.4;
 const SLIP_DECIDE_S: f64 = 8.0;
+/// Pressure: in an episode older than `SLIP_DECIDE_S`, the level (0.5-s moving minimum) rising
+/// this many onset rises above the episode's level of a second before is a squeeze on top of a
+/// rest that moved up.
+const ON_TOP_RISES: f64 = 2.0;
+/// Pressure: the final onset is the foot of the rise to the episode's level, where the rise over
+/// [`FOOT_WINDOW_S`] falls below this share of its steepest.
+const FOOT_SLOPE_SHARE: f64 = 0.05;
+/// Pressure: ... and below this share of the rest's SD (which holds breathing): a breath
+/// rising into a weak squeeze is not part of it.
+const FOOT_REST_SHARE: f64 = 0.3;
+/// Pressure: the window over which the rise's slope is measured, seconds.
+const FOOT_WINDOW_S: f64 = 0.1;
+/// Pressure: envelope kept from before an onset, for the foot of the rise, seconds.
+const FOOT_BEFORE_S: f64 = 1.0;
 /// Width of the moving minimum whose running maximum is an episode's level (cough spikes inside
 /// a squeeze are narrower and do not count).
 const LEVEL_WINDOW_S: f64 = 0.5;
@@ -117,6 +131,11 @@ struct Active {
     peak_index: u64,
     /// Envelope thinned to STATS_RATE_HZ from the onset on.
     thinned: Vec<f64>,
+    /// Pressure: the thinned envelope just before the onset (oldest first), as far as it was held.
+    before: Vec<f64>,
+    /// Pressure: every value from the onset on, to analyse the episode again when the rest
+    /// moved under it.
+    raw: Vec<f64>,
     /// Samples until the next one goes into `thinned`.
     thin_countdown: u64,
     baseline: f64,
@@ -126,6 +145,8 @@ struct Active {
     level: f64,
     /// Age (seconds) at which the episode is next checked for a slip or a moved rest.
     next_check_s: f64,
+    /// Pressure: the episode's level at each thinned sample of the last second.
+    levels: VecDeque<f64>,
 }
 
 impl Active {
@@ -264,7 +285,11 @@ impl ChannelDetector {
             (RestKind::Envelope, cfg.rest_window_s)
         };
         let thinned_rate = rate_hz / stats_step as f64;
-        let backtrack_s = cfg.onset_backtrack_max_s.max(4.0 * delay_s).max(0.2);
+        let mut backtrack_s = cfg.onset_backtrack_max_s.max(4.0 * delay_s).max(0.2);
+        if role == Role::Pressure {
+            // Enough to find the foot of a squeeze's rise before the onset first placed.
+            backtrack_s = backtrack_s.max(2.0 * FOOT_BEFORE_S);
+        }
         ChannelDetector {
             cfg: cfg.clone(),
             channel,
@@ -473,24 +498,29 @@ impl ChannelDetector {
     /// Run what came before the end of the calibration through the detector, now that rest is
     /// known. Its outputs are decided now, not back then.
     fn replay_calibration(&mut self, out: &mut Vec<DetectorOutput>) {
-        let runs = std::mem::take(&mut self.replay);
+        for (first, values) in std::mem::take(&mut self.replay) {
+            self.replay_values(first, &values, out);
+        }
+    }
+
+    /// Run `values` (samples `first…`, up to the newest) through the detector again, with the
+    /// rest now in force; the rest is not re-estimated from them. Outputs are decided now.
+    fn replay_values(&mut self, first: u64, values: &[f64], out: &mut Vec<DetectorOutput>) {
         let next = self.index;
-        self.decided_floor = next.saturating_sub(1);
-        self.replaying = true;
+        self.decided_floor = self.decided_floor.max(next.saturating_sub(1));
+        let was_replaying = std::mem::replace(&mut self.replaying, true);
         let first_held = self.recent.first;
-        for (first, values) in runs {
-            self.recent.first = first;
-            self.above_since = None;
-            for (k, &e) in values.iter().enumerate() {
-                let idx = first + k as u64;
-                self.recent.put(idx, e);
-                match self.phase {
-                    Phase::Active => self.step_active(idx, e, out),
-                    _ => self.step_rest(idx, e, out),
-                }
+        self.recent.first = first;
+        self.above_since = None;
+        for (k, &e) in values.iter().enumerate() {
+            let idx = first + k as u64;
+            self.recent.put(idx, e);
+            match self.phase {
+                Phase::Active => self.step_active(idx, e, out),
+                _ => self.step_rest(idx, e, out),
             }
         }
-        self.replaying = false;
+        self.replaying = was_replaying;
         self.recent.first = first_held.max(self.recent.first);
         self.index = next;
     }
@@ -562,6 +592,7 @@ impl ChannelDetector {
                     since,
                     idx,
                     "the pressure stayed below its baseline (creep or a probe slip)",
+                    self.rest_mean,
                 );
             }
             return;
@@ -577,10 +608,10 @@ impl ChannelDetector {
 
     /// Start the rest estimate again from the thinned values held in `low_values` (taken from
     /// sample `since` on).
-    fn restart_rest(&mut self, since: u64, idx: u64, reason: &str) {
+    /// `from_mean`: the rest in force before (the report's "from").
+    fn restart_rest(&mut self, since: u64, idx: u64, reason: &str, from_mean: f64) {
         let values = std::mem::take(&mut self.low_values);
         self.low_since = None;
-        let from_mean = self.rest_mean;
         self.tracker.restart();
         for s in rest::segments_of(&values, since, self.stats_step, self.tracker.segment_len()) {
             self.tracker.add_segment(s);
@@ -595,6 +626,10 @@ impl ChannelDetector {
             to_mean: self.rest_mean,
             reason: reason.to_string(),
         });
+        // A replay can re-estimate rest at a moment before the last change: keep time order.
+        self.report
+            .changes
+            .sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
     }
 
     /// Where the activity that crossed the onset threshold at `since` began.
@@ -640,6 +675,8 @@ impl ChannelDetector {
             peak: f64::NEG_INFINITY,
             peak_index: onset_index,
             thinned: Vec::new(),
+            before: Vec::new(),
+            raw: Vec::new(),
             thin_countdown: 0,
             baseline: if self.is_pressure() {
                 self.rest_mean
@@ -648,6 +685,7 @@ impl ChannelDetector {
             },
             minq: VecDeque::new(),
             level: f64::NEG_INFINITY,
+            levels: VecDeque::new(),
             next_check_s: SLIP_DECIDE_S,
         };
         let level_len = self.level_len();
@@ -656,6 +694,9 @@ impl ChannelDetector {
             .newest_first(idx)
             .take_while(|&(i, _)| i >= onset_index)
             .collect();
+        if self.is_pressure() {
+            active.raw = held.iter().rev().map(|&(_, v)| v).collect();
+        }
         for &(i, v) in held.iter().rev() {
             if v > active.peak {
                 active.peak = v;
@@ -667,6 +708,16 @@ impl ChannelDetector {
         }
         // The next thinned sample: `stats_step` after the last one taken.
         active.thin_countdown = self.stats_step - (idx - onset_index) % self.stats_step;
+        if self.is_pressure() {
+            let most = (FOOT_BEFORE_S * self.rate_hz / self.stats_step as f64).ceil() as u64;
+            active.before = (1..=most)
+                .map_while(|k| {
+                    let i = onset_index.checked_sub(k * self.stats_step)?;
+                    self.recent.get(i, idx)
+                })
+                .collect();
+            active.before.reverse();
+        }
         self.active = Some(active);
         self.above_since = None;
         self.below_since = None;
@@ -708,10 +759,14 @@ impl ChannelDetector {
         let step = self.stats_step;
         let level_len = self.level_len();
         let mut thinned = false;
+        let pressure = self.is_pressure();
         if let Some(a) = self.active.as_mut() {
             if e > a.peak {
                 a.peak = e;
                 a.peak_index = idx;
+            }
+            if pressure {
+                a.raw.push(e);
             }
             a.thin_countdown -= 1;
             if a.thin_countdown == 0 {
@@ -720,7 +775,10 @@ impl ChannelDetector {
                 thinned = true;
             }
         }
-        if thinned && self.is_pressure() && self.check_slip(idx, out) {
+        if thinned
+            && self.is_pressure()
+            && (self.check_slip(idx, out) || self.check_squeeze_on_top(idx, out))
+        {
             return;
         }
         let relative = self.relative_offset_level();
@@ -793,11 +851,26 @@ impl ChannelDetector {
         if !(slip || small || too_long) {
             return false;
         }
-        let Some(a) = self.active.take() else {
+        let Some(mut a) = self.active.take() else {
             return false;
         };
-        let mut ev = self.measure(a, idx, idx);
-        if slip || small {
+        let moved = slip || small;
+        // The rest moved: the step up to the new level is the artifact, and what came after
+        // it (squeezes on top of a slipped probe) is analysed again against the new rest.
+        let step_end = if moved {
+            a.onset_index + reached.min(a.thinned.len() - 1) as u64 * self.stats_step
+        } else {
+            idx
+        };
+        let after: Vec<f64> = if moved {
+            let from = (step_end + 1 - a.onset_index) as usize;
+            a.raw.get(from..).map(<[f64]>::to_vec).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        a.raw = Vec::new();
+        let mut ev = self.measure(a, step_end, idx);
+        if moved {
             ev.kind = EventKind::Artifact;
         }
         out.push(DetectorOutput::Event(ev));
@@ -816,18 +889,89 @@ impl ChannelDetector {
             } else {
                 "the pressure stayed above its baseline, too long or too little for a squeeze (the rest moved)"
             },
+            from_mean,
         );
-        if let Some(c) = self.report.changes.last_mut() {
-            c.from_mean = from_mean;
+        if !after.is_empty() {
+            self.settling = false;
+            self.replay_values(idx + 1 - after.len() as u64, &after, out);
+        }
+        true
+    }
+
+    /// Pressure: a squeeze that rises on top of a long episode whose level had stayed up (the
+    /// resting tone rose, or the probe moved, and later the patient squeezed). The episode up to
+    /// the foot of the new rise is the rest that moved (an artifact); rest starts again from
+    /// its last seconds, and the rise is analysed against it. Returns true then.
+    fn check_squeeze_on_top(&mut self, idx: u64, out: &mut Vec<DetectorOutput>) -> bool {
+        let step = self.stats_step;
+        let dt = step as f64 / self.rate_hz;
+        let lag = ((1.0 / dt).round() as usize).max(1);
+        let onset_rise = self.onset_rise();
+        let keep = ((self.cfg.pressure_baseline_s / dt).round() as usize).max(1);
+        let Some(a) = self.active.as_mut() else {
+            return false;
+        };
+        a.levels.push_back(a.level);
+        if a.levels.len() > lag + 1 {
+            a.levels.pop_front();
+        }
+        let n = a.thinned.len();
+        if (n as f64) * dt < SLIP_DECIDE_S {
+            return false;
+        }
+        let (Some(&before), Some(&(_, now))) = (a.levels.front(), a.minq.front()) else {
+            return false;
+        };
+        if !(before.is_finite() && now - before >= ON_TOP_RISES * onset_rise) {
+            return false;
+        }
+        // The foot of the new rise: after the last value, within 2 s, at the level before.
+        let first = (n - 1).saturating_sub(((2.0 / dt).round() as usize).max(1));
+        let foot = (first..n)
+            .rev()
+            .find(|&j| a.thinned[j] <= before)
+            .map_or(first, |j| j + 1);
+        let foot_index = a.onset_index + foot as u64 * step;
+        let rest_values = a.thinned[foot.saturating_sub(keep)..foot].to_vec();
+        let after: Vec<f64> = a
+            .raw
+            .get((foot_index - a.onset_index) as usize..)
+            .map(<[f64]>::to_vec)
+            .unwrap_or_default();
+        let Some(mut a) = self.active.take() else {
+            return false;
+        };
+        a.raw = Vec::new();
+        let mut ev = self.measure(a, foot_index, idx);
+        ev.kind = EventKind::Artifact;
+        out.push(DetectorOutput::Event(ev));
+        self.phase = Phase::Rest;
+        self.below_since = None;
+        let from_mean = self.rest_mean;
+        self.tracker.restart();
+        let since = foot_index.saturating_sub(rest_values.len() as u64 * step);
+        self.low_values = rest_values;
+        self.restart_rest(
+            since,
+            idx,
+            "the pressure had risen and stayed up (the rest moved), then a squeeze rose on top",
+            from_mean,
+        );
+        if !after.is_empty() {
+            self.settling = false;
+            self.replay_values(foot_index, &after, out);
         }
         true
     }
 
     fn end_contraction(&mut self, since: u64, idx: u64, out: &mut Vec<DetectorOutput>) {
-        let Some(a) = self.active.take() else {
+        let Some(mut a) = self.active.take() else {
             return;
         };
         let offset_index = self.offset_index(&a, since, idx);
+        if self.is_pressure() {
+            self.move_onset_to_foot(&mut a);
+        }
         self.phase = Phase::Rest;
         self.below_since = None;
         self.below_rel_since = None;
@@ -872,11 +1016,79 @@ impl ChannelDetector {
                 } else {
                     "the signal came down from a contraction but not to rest (the rest rose)"
                 };
-                self.restart_rest(since, idx, reason);
+                self.restart_rest(since, idx, reason, self.rest_mean);
                 self.settling = false;
             }
         }
         true
+    }
+
+    /// Pressure: the squeeze began at the foot of its rise to the episode's level. A baseline
+    /// that drifted up to the onset threshold crossed it before the squeeze (a wandering rest),
+    /// and a weak squeeze's noisy rise can stop the walk back from the crossing too soon; so
+    /// once the episode is over, the onset becomes the foot: walking back from where the trace
+    /// first reached half of its rise to where the rise over [`FOOT_WINDOW_S`] falls under
+    /// [`FOOT_SLOPE_SHARE`] of its steepest and under [`FOOT_REST_SHARE`] of the rest's SD. The live onset notice keeps the first estimate.
+    /// Nothing moves when the foot is not found in the envelope held.
+    fn move_onset_to_foot(&self, a: &mut Active) {
+        let rise = a.level - a.baseline;
+        if !rise.is_finite() || rise <= 0.0 {
+            return;
+        }
+        let dt = self.stats_step as f64 / self.rate_hz;
+        let w = ((FOOT_WINDOW_S / dt).round() as usize).max(1);
+        let o = a.before.len();
+        let series = |j: usize| {
+            if j < o {
+                a.before[j]
+            } else {
+                a.thinned[j - o]
+            }
+        };
+        let len = o + a.thinned.len();
+        // Where the trace first reached half of its rise: from the first estimate on, and back
+        // through the run above half that it belongs to (a weak squeeze crosses late).
+        let half_level = a.baseline + 0.5 * rise;
+        let Some(mut half) = (o..len).find(|&j| series(j) >= half_level) else {
+            return;
+        };
+        while half > 0 && series(half - 1) >= half_level {
+            half -= 1;
+        }
+        let top = (half..len)
+            .find(|&j| series(j) >= a.baseline + 0.9 * rise)
+            .unwrap_or(len - 1);
+        let slope = |j: usize| series(j) - series(j - w);
+        let steepest = (w.max(half.saturating_sub(2 * w))..=top)
+            .map(slope)
+            .fold(f64::NEG_INFINITY, f64::max);
+        if !(steepest > 0.0) {
+            return;
+        }
+        let flat = (FOOT_SLOPE_SHARE * steepest).max(FOOT_REST_SHARE * self.rest_sd);
+        let mut j = half;
+        while j >= w && slope(j) > flat {
+            j -= 1;
+        }
+        if j < w || j >= len {
+            return;
+        }
+        let peak_pos =
+            o + ((a.peak_index.saturating_sub(a.onset_index)) / self.stats_step) as usize;
+        if j > peak_pos {
+            return;
+        }
+        // Re-align the thinned envelope with the new onset.
+        if j >= o {
+            a.thinned.drain(..j - o);
+            a.onset_index += (j - o) as u64 * self.stats_step;
+        } else {
+            let mut moved: Vec<f64> = a.before[j..].to_vec();
+            moved.append(&mut a.thinned);
+            a.thinned = moved;
+            a.onset_index -= (o - j) as u64 * self.stats_step;
+        }
+        a.before.clear();
     }
 
     /// Where the activity that fell below the offset level at `since` ended: there for EMG; for
@@ -1252,5 +1464,148 @@ mod tests {
                 "{e:?}"
             );
         }
+    }
+
+    /// A squeeze rising 0.3 s from `rest(t)` to `rest(t) + amp` at each span.
+    fn pressure_trace(
+        rate: f64,
+        len_s: f64,
+        rest: impl Fn(f64) -> f64,
+        spans: &[(f64, f64, f64)],
+    ) -> Vec<f64> {
+        (0..(len_s * rate) as usize)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let squeeze: f64 = spans
+                    .iter()
+                    .map(|&(a, b, amp)| {
+                        let up = ((t - a) / 0.3).clamp(0.0, 1.0);
+                        let down = ((b - t) / 0.3).clamp(0.0, 1.0);
+                        amp * up.min(down)
+                    })
+                    .sum();
+                rest(t) + 0.3 * (t * 2.0).sin() + squeeze
+            })
+            .collect()
+    }
+
+    fn contractions(out: &[DetectorOutput]) -> Vec<ContractionEvent> {
+        events_of(out)
+            .into_iter()
+            .filter(|e| e.kind == EventKind::Contraction)
+            .collect()
+    }
+
+    #[test]
+    fn a_pressure_rest_drifting_up_to_the_threshold_does_not_start_the_squeeze_early() {
+        // The rest climbs 5 cmH2O in the 3 s before each squeeze (over the onset threshold of
+        // 3 cmH2O) and falls back after it: the crossing comes seconds before the squeeze.
+        let rate = 100.0;
+        let starts = [15.0, 35.0];
+        let rest = |t: f64| {
+            20.0 + starts
+                .iter()
+                .map(|&s| 5.0 * ((t - (s - 3.0)) / 3.0).clamp(0.0, 1.0) * f64::from(t < s + 8.0))
+                .sum::<f64>()
+        };
+        let spans: Vec<(f64, f64, f64)> = starts.iter().map(|&s| (s, s + 5.0, 20.0)).collect();
+        let mut det = default_detector(Role::Pressure, rate);
+        let out = run(&mut det, &pressure_trace(rate, 50.0, rest, &spans));
+        let c = contractions(&out);
+        assert_eq!(c.len(), 2, "{:?}", events_of(&out));
+        for (e, s) in c.iter().zip(starts) {
+            assert!((e.onset_s - s).abs() < 0.1, "onset {} for {s}", e.onset_s);
+        }
+        // The live notice came at the early crossing; only the final onset moved.
+        let notices: Vec<f64> = out
+            .iter()
+            .filter_map(|o| match o {
+                DetectorOutput::Onset(n) => Some(n.onset_s),
+                _ => None,
+            })
+            .collect();
+        assert!(notices[0] < starts[0] - 0.5, "{notices:?}");
+    }
+
+    #[test]
+    fn a_weak_squeeze_whose_rise_is_noisy_keeps_its_onset_at_the_foot() {
+        // 5-cmH2O squeezes at 20 Hz in 0.1-cmH2O steps, with breathing of ±1.2 cmH2O.
+        let rate = 20.0;
+        let starts = [12.0, 25.0, 38.0];
+        let spans: Vec<(f64, f64, f64)> = starts.iter().map(|&s| (s, s + 4.0, 5.0)).collect();
+        let trace: Vec<f64> = pressure_trace(rate, 50.0, |t| 20.0 + 1.2 * (t * 1.5).sin(), &spans)
+            .iter()
+            .map(|v| (v * 10.0).round() / 10.0)
+            .collect();
+        let mut det = default_detector(Role::Pressure, rate);
+        let out = run(&mut det, &trace);
+        let c = contractions(&out);
+        assert_eq!(c.len(), 3, "{:?}", events_of(&out));
+        for (e, s) in c.iter().zip(starts) {
+            assert!((e.onset_s - s).abs() < 0.1, "onset {} for {s}", e.onset_s);
+        }
+    }
+
+    #[test]
+    fn squeezes_after_a_slip_inside_the_same_episode_are_analysed_again() {
+        // The probe slips up 6 cmH2O at 15 s; a squeeze starts 2 s later, before the slip can
+        // be judged: once the episode is known to be a moved rest, the squeeze is found in it.
+        let rate = 50.0;
+        let rest = |t: f64| 18.0 + if t >= 15.0 { 6.0 } else { 0.0 };
+        let spans = [(17.0, 22.0, 14.0), (35.0, 40.0, 14.0)];
+        let mut det = default_detector(Role::Pressure, rate);
+        let out = run(&mut det, &pressure_trace(rate, 50.0, rest, &spans));
+        let c = contractions(&out);
+        assert_eq!(c.len(), 2, "{:?}", events_of(&out));
+        for (e, (a, b, _)) in c.iter().zip(spans) {
+            assert!(
+                (e.onset_s - a).abs() < 0.15 && (e.offset_s - b).abs() < 0.4,
+                "{e:?}"
+            );
+            assert!(
+                (e.peak - 14.0).abs() < 1.5,
+                "measured from the new rest: {e:?}"
+            );
+        }
+        let artifacts: Vec<ContractionEvent> = events_of(&out)
+            .into_iter()
+            .filter(|e| e.kind == EventKind::Artifact)
+            .collect();
+        assert!(
+            artifacts
+                .iter()
+                .any(|e| (e.onset_s - 15.0).abs() < 0.2 && e.offset_s < 17.0),
+            "the step is the artifact: {artifacts:?}"
+        );
+        // Changes are reported in time order.
+        let r = det.rest_report();
+        assert!(
+            r.changes.windows(2).all(|w| w[0].at_s <= w[1].at_s),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn a_squeeze_on_top_of_a_resting_tone_that_rose_starts_at_its_own_rise() {
+        // The resting tone rises 40 cmH2O over 4 s at 10 s and stays up, wobbling (anorectal
+        // manometry); 20 s later the patient squeezes 60 cmH2O on top of it.
+        let rate = 10.0;
+        let rest =
+            |t: f64| 80.0 + 40.0 * ((t - 10.0) / 4.0).clamp(0.0, 1.0) + 4.0 * (t * 0.9).sin();
+        let spans = [(34.0, 40.0, 60.0)];
+        let mut det = default_detector(Role::Pressure, rate);
+        let out = run(&mut det, &pressure_trace(rate, 60.0, rest, &spans));
+        let c = contractions(&out);
+        assert_eq!(c.len(), 1, "{:?}", events_of(&out));
+        assert!((c[0].onset_s - 34.0).abs() < 0.3, "{:?}", c[0]);
+        assert!((c[0].offset_s - 40.0).abs() < 0.5, "{:?}", c[0]);
+        assert!(
+            det.rest_report()
+                .changes
+                .iter()
+                .any(|ch| ch.reason.contains("on top")),
+            "{:?}",
+            det.rest_report()
+        );
     }
 }

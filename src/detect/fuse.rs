@@ -165,15 +165,30 @@ impl EventFuser {
     fn classify(&self, e: &ContractionEvent) -> EventKind {
         let coincidence_s = self.cfg.cough_coincidence_ms / 1000.0;
         let is_short = |x: &ContractionEvent| x.duration_s() < self.cfg.min_contraction_s;
-        if is_short(e) {
-            let coincident = self
+        let short_partners = |e: &ContractionEvent| {
+            let mut channels: Vec<usize> = self
                 .partners(e)
-                .any(|o| is_short(o) && (o.onset_s - e.onset_s).abs() <= coincidence_s);
-            return if coincident {
+                .filter(|o| is_short(o) && (o.onset_s - e.onset_s).abs() <= coincidence_s)
+                .map(|o| o.channel)
+                .collect();
+            channels.sort_unstable();
+            channels.dedup();
+            channels.len()
+        };
+        if is_short(e) {
+            return if short_partners(e) >= 1 {
                 EventKind::Cough
             } else {
                 EventKind::Artifact
             };
+        }
+        // A cough shows on every channel at once. A burst up to twice the shortest contraction
+        // that starts with short bursts on two other channels is the same cough, drawn out by
+        // its envelope's tail on a quiet rest (a quick flick does not make the abdomen and the
+        // pressure both twitch briefly).
+        if e.duration_s() < COUGH_TAIL_FACTOR * self.cfg.min_contraction_s && short_partners(e) >= 2
+        {
+            return EventKind::Cough;
         }
         if e.role == Role::Pressure {
             if let Some(pfm) = self.roles.iter().position(|r| *r == Role::PfmEmg) {
@@ -211,6 +226,10 @@ impl EventFuser {
         }
     }
 }
+
+/// How much longer than `min_contraction_s` a burst that starts with a cough on two other
+/// channels may be and still be that cough.
+const COUGH_TAIL_FACTOR: f64 = 2.0;
 
 fn overlap(a0: f64, a1: f64, b0: f64, b1: f64) -> f64 {
     (a1.min(b1) - a0.max(b0)).max(0.0)
@@ -260,6 +279,38 @@ mod tests {
         assert_eq!(
             kinds,
             vec![EventKind::Cough, EventKind::Cough, EventKind::Artifact]
+        );
+    }
+
+    #[test]
+    fn a_pelvic_burst_drawn_out_by_its_tail_is_the_cough_the_other_channels_saw() {
+        let roles = vec![Role::PfmEmg, Role::AbdEmg, Role::Pressure];
+        let mut f = EventFuser::new(&DetectorConfig::default(), roles, None);
+        // A cough at 20 s: short on the abdomen and the pressure, 0.6 s on the pelvic floor.
+        f.on_event(ev(0, Role::PfmEmg, 20.0, 20.6, EventKind::Contraction));
+        f.on_event(ev(1, Role::AbdEmg, 20.02, 20.35, EventKind::Artifact));
+        f.on_event(ev(2, Role::Pressure, 20.03, 20.4, EventKind::Artifact));
+        // A quick flick at 40 s with only a brief abdominal twitch: still a contraction.
+        f.on_event(ev(0, Role::PfmEmg, 40.0, 40.6, EventKind::Contraction));
+        f.on_event(ev(1, Role::AbdEmg, 40.02, 40.3, EventKind::Artifact));
+        // Twice the shortest contraction or longer is a contraction, coughs or not.
+        f.on_event(ev(0, Role::PfmEmg, 60.0, 61.0, EventKind::Contraction));
+        f.on_event(ev(1, Role::AbdEmg, 60.02, 60.3, EventKind::Artifact));
+        f.on_event(ev(2, Role::Pressure, 60.03, 60.4, EventKind::Artifact));
+        let mut out = Vec::new();
+        f.finish(None, &mut out);
+        let pelvic: Vec<_> = out
+            .iter()
+            .filter(|e| e.role == Role::PfmEmg)
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            pelvic,
+            vec![
+                EventKind::Cough,
+                EventKind::Contraction,
+                EventKind::Contraction
+            ]
         );
     }
 
