@@ -1062,7 +1062,7 @@ impl ChannelDetector {
         let steepest = (w.max(half.saturating_sub(2 * w))..=top)
             .map(slope)
             .fold(f64::NEG_INFINITY, f64::max);
-        if !(steepest > 0.0) {
+        if steepest.is_nan() || steepest <= 0.0 {
             return;
         }
         let flat = (FOOT_SLOPE_SHARE * steepest).max(FOOT_REST_SHARE * self.rest_sd);
