@@ -851,51 +851,64 @@ impl ChannelDetector {
         if !(slip || small || too_long) {
             return false;
         }
-        let Some(mut a) = self.active.take() else {
+        let Some(a) = self.active.take() else {
             return false;
         };
-        let moved = slip || small;
+        self.report.slips += usize::from(slip);
+        let since = (idx + 1).saturating_sub(last.len() as u64 * self.stats_step);
+        let reason = if slip {
+            "the pressure stepped up faster than a squeeze and stayed (a probe slip)"
+        } else {
+            "the pressure stayed above its baseline, too long or too little for a squeeze (the rest moved)"
+        };
         // The rest moved: the step up to the new level is the artifact, and what came after
-        // it (squeezes on top of a slipped probe) is analysed again against the new rest.
-        let step_end = if moved {
-            a.onset_index + reached.min(a.thinned.len() - 1) as u64 * self.stats_step
+        // it (squeezes on top of a slipped probe) is analysed again against the new rest. An
+        // episode that only lasted too long stays what it was.
+        let moved = if slip || small {
+            let step_end =
+                a.onset_index + reached.min(a.thinned.len() - 1) as u64 * self.stats_step;
+            Some((step_end, step_end + 1))
         } else {
-            idx
+            None
         };
-        let after: Vec<f64> = if moved {
-            let from = (step_end + 1 - a.onset_index) as usize;
-            a.raw.get(from..).map(<[f64]>::to_vec).unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        a.raw = Vec::new();
-        let mut ev = self.measure(a, step_end, idx);
-        if moved {
+        self.end_as_moved_rest(a, moved, (since, last), idx, reason, out);
+        true
+    }
+
+    /// Ends episode `a` because the rest moved under it, at sample `idx`. With `moved` =
+    /// `(step_end, replay_from)` the episode up to `step_end` is an artifact and its samples
+    /// from `replay_from` on are analysed again against the new rest; without, the episode is
+    /// kept whole as it was. Rest starts again from `rest` (first sample, thinned values).
+    fn end_as_moved_rest(
+        &mut self,
+        mut a: Active,
+        moved: Option<(u64, u64)>,
+        rest: (u64, Vec<f64>),
+        idx: u64,
+        reason: &str,
+        out: &mut Vec<DetectorOutput>,
+    ) {
+        let raw = std::mem::take(&mut a.raw);
+        let after = moved
+            .and_then(|(_, from)| raw.get(from.checked_sub(a.onset_index)? as usize..))
+            .map(<[f64]>::to_vec)
+            .unwrap_or_default();
+        let mut ev = self.measure(a, moved.map_or(idx, |(end, _)| end), idx);
+        if moved.is_some() {
             ev.kind = EventKind::Artifact;
         }
         out.push(DetectorOutput::Event(ev));
         self.phase = Phase::Rest;
         self.below_since = None;
-        self.report.slips += usize::from(slip);
         let from_mean = self.rest_mean;
         self.tracker.restart();
-        self.low_values = last;
-        let since = (idx + 1).saturating_sub(self.low_values.len() as u64 * self.stats_step);
-        self.restart_rest(
-            since,
-            idx,
-            if slip {
-                "the pressure stepped up faster than a squeeze and stayed (a probe slip)"
-            } else {
-                "the pressure stayed above its baseline, too long or too little for a squeeze (the rest moved)"
-            },
-            from_mean,
-        );
+        let (since, values) = rest;
+        self.low_values = values;
+        self.restart_rest(since, idx, reason, from_mean);
         if !after.is_empty() {
             self.settling = false;
             self.replay_values(idx + 1 - after.len() as u64, &after, out);
         }
-        true
     }
 
     /// Pressure: a squeeze that rises on top of a long episode whose level had stayed up (the
@@ -933,34 +946,18 @@ impl ChannelDetector {
             .map_or(first, |j| j + 1);
         let foot_index = a.onset_index + foot as u64 * step;
         let rest_values = a.thinned[foot.saturating_sub(keep)..foot].to_vec();
-        let after: Vec<f64> = a
-            .raw
-            .get((foot_index - a.onset_index) as usize..)
-            .map(<[f64]>::to_vec)
-            .unwrap_or_default();
-        let Some(mut a) = self.active.take() else {
+        let since = foot_index.saturating_sub(rest_values.len() as u64 * step);
+        let Some(a) = self.active.take() else {
             return false;
         };
-        a.raw = Vec::new();
-        let mut ev = self.measure(a, foot_index, idx);
-        ev.kind = EventKind::Artifact;
-        out.push(DetectorOutput::Event(ev));
-        self.phase = Phase::Rest;
-        self.below_since = None;
-        let from_mean = self.rest_mean;
-        self.tracker.restart();
-        let since = foot_index.saturating_sub(rest_values.len() as u64 * step);
-        self.low_values = rest_values;
-        self.restart_rest(
-            since,
+        self.end_as_moved_rest(
+            a,
+            Some((foot_index, foot_index)),
+            (since, rest_values),
             idx,
             "the pressure had risen and stayed up (the rest moved), then a squeeze rose on top",
-            from_mean,
+            out,
         );
-        if !after.is_empty() {
-            self.settling = false;
-            self.replay_values(foot_index, &after, out);
-        }
         true
     }
 
