@@ -84,7 +84,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Playback speed: 1 = real time, 10 = ten times faster.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = |s: &str| knip::limits::SPEED.parse(s))]
     pub speed: f64,
     /// As fast as the CPU allows (overrides --speed).
     #[arg(long)]
@@ -108,10 +108,10 @@ pub struct SerialArgs {
     /// Wire format: `line` (text lines) or `cyton` (OpenBCI Cyton packets).
     #[arg(long, value_parser = ["line", "cyton"])]
     pub format: Option<String>,
-    #[arg(long, default_value_t = knip::source::serial::DEFAULT_BAUD)]
+    #[arg(long, default_value_t = knip::source::serial::DEFAULT_BAUD, value_parser = |s: &str| knip::limits::BAUD.parse(s))]
     pub baud: u32,
     /// Sampling rate of a text-line device, Hz (when it does not send `# rate_hz=`).
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| knip::limits::SAMPLE_RATE_HZ.parse(s))]
     pub rate: Option<f64>,
     /// Channel roles in column order, or role:column (1-based): `pfm_emg,abd_emg`,
     /// `pfm_emg:1,abd_emg:2` (for a Cyton: board channels).
@@ -124,11 +124,11 @@ pub struct SerialArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub range: Option<String>,
     /// Cyton channel gain (firmware default 24).
-    #[arg(long, default_value_t = knip::source::cyton::DEFAULT_GAIN)]
+    #[arg(long, default_value_t = knip::source::cyton::DEFAULT_GAIN, value_parser = |s: &str| knip::limits::GAIN.parse(s))]
     pub gain: f64,
     /// Give up waiting for an unplugged device after this many seconds (default: wait
     /// until Ctrl-C).
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| knip::limits::RECONNECT_S.parse(s))]
     pub reconnect_timeout: Option<f64>,
 }
 
@@ -148,9 +148,6 @@ impl SerialArgs {
                 format!("--seq-bits takes 8, 16 or 32, not {b}"),
             )?;
         }
-        if let Some(r) = self.rate {
-            require(r > 0.0 && r.is_finite(), "--rate must be positive")?;
-        }
         let value_range = match &self.range {
             Some(text) => {
                 let (lo, hi) = text
@@ -169,7 +166,6 @@ impl SerialArgs {
             None => None,
         };
         let wire = if format == "cyton" {
-            require(self.gain > 0.0, "--gain must be positive")?;
             knip::source::link::WireFormat::Cyton(knip::source::cyton::CytonConfig {
                 gain: self.gain,
             })
@@ -211,7 +207,7 @@ pub struct SourceArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Playback speed of the simulator or a replay: 1 = real time, 10 = ten times faster.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = |s: &str| knip::limits::SPEED.parse(s))]
     pub speed: f64,
     /// As fast as the CPU allows (overrides --speed).
     #[arg(long)]
@@ -296,10 +292,10 @@ pub struct SimulateArgs {
     )]
     pub channels: Vec<String>,
     /// EMG sampling rate, Hz.
-    #[arg(long, default_value_t = 2000.0)]
+    #[arg(long, default_value_t = 2000.0, value_parser = |s: &str| knip::limits::SIM_EMG_RATE_HZ.parse(s))]
     pub emg_rate: f64,
     /// Pressure sampling rate, Hz.
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 100.0, value_parser = |s: &str| knip::limits::SIM_PRESSURE_RATE_HZ.parse(s))]
     pub pressure_rate: f64,
     /// Probe or electrodes, recorded in the sidecar.
     #[arg(long)]
@@ -349,12 +345,12 @@ pub struct AnalyzeArgs {
 
 #[derive(Args)]
 pub struct EvaluateArgs {
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = |s: &str| knip::limits::SESSIONS.parse(s))]
     pub sessions: usize,
     #[arg(long, default_value_t = 1)]
     pub first_seed: u64,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| knip::limits::THREADS.parse(s))]
     pub threads: Option<usize>,
     /// Also write every session's scores as JSON.
     #[arg(long)]
@@ -374,9 +370,9 @@ pub struct DevicesArgs {
     #[arg(long)]
     pub probe: Option<String>,
     /// How long to listen with --probe, seconds.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = |s: &str| knip::limits::LISTEN_S.parse(s))]
     pub listen_s: f64,
-    #[arg(long, default_value_t = knip::source::serial::DEFAULT_BAUD)]
+    #[arg(long, default_value_t = knip::source::serial::DEFAULT_BAUD, value_parser = |s: &str| knip::limits::BAUD.parse(s))]
     pub baud: u32,
 }
 
@@ -385,7 +381,7 @@ pub struct RecordArgs {
     #[command(flatten)]
     pub serial: SerialArgs,
     /// Stop after this many seconds of device time.
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| knip::limits::RECORD_S.parse(s))]
     pub duration: Option<f64>,
     /// Folder for the recording and the report.
     #[arg(long)]
@@ -400,7 +396,7 @@ pub struct RecordArgs {
 pub struct ReplayArgs {
     pub file: PathBuf,
     /// Playback speed: 1 = real time.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = |s: &str| knip::limits::SPEED.parse(s))]
     pub speed: f64,
     /// As fast as the CPU allows (overrides --speed).
     #[arg(long)]
@@ -420,7 +416,7 @@ pub struct BatchArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Recordings analysed at once (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| knip::limits::THREADS.parse(s))]
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub columns: Columns,
@@ -448,7 +444,7 @@ pub struct ProgressArgs {
 pub struct ProgressFillArgs {
     #[arg(long)]
     pub patient: String,
-    #[arg(long, default_value_t = 90)]
+    #[arg(long, default_value_t = 90, value_parser = |s: &str| knip::limits::DAYS.parse(s))]
     pub days: u32,
     /// Seed of the simulated course (adherence, sessions, which simulated patients).
     #[arg(long, default_value_t = 1)]
@@ -460,10 +456,10 @@ pub struct ProgressFillArgs {
     #[arg(long, default_value_t = 60, allow_negative_numbers = true)]
     pub utc_offset_min: i32,
     /// EMG rate of the simulated sessions, Hz.
-    #[arg(long, default_value_t = 1000.0)]
+    #[arg(long, default_value_t = 1000.0, value_parser = |s: &str| knip::limits::SIM_EMG_RATE_HZ.parse(s))]
     pub emg_rate: f64,
     /// Sessions simulated at once (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| knip::limits::THREADS.parse(s))]
     pub jobs: Option<usize>,
     #[arg(long)]
     pub db: Option<PathBuf>,
@@ -496,7 +492,7 @@ pub struct ExportArgs {
 #[derive(Args, Clone, Default)]
 pub struct Columns {
     /// Sampling rate when the file has no time_s column, Hz.
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| knip::limits::SAMPLE_RATE_HZ.parse(s))]
     pub rate: Option<f64>,
     /// Column (or EDF signal) holding pelvic-floor EMG (name or 1-based number).
     #[arg(long)]
@@ -512,7 +508,7 @@ pub struct Columns {
     pub envelope: bool,
     /// Threads parsing a large CSV file ahead of the analysis [default: the number of cores;
     /// 1: no extra threads]. The results are the same whatever the number.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = |s: &str| knip::limits::THREADS.parse(s))]
     pub read_threads: Option<usize>,
 }
 
@@ -538,22 +534,22 @@ impl Columns {
 #[derive(Args, Clone, Debug, Default)]
 pub struct Settings {
     /// Mains notch at 50 or 60 Hz (and harmonics); off by default, as SENIAM advises.
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| knip::limits::NOTCH_HZ.parse(s))]
     pub notch: Option<f64>,
     /// Length of the calibration rest, seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| knip::limits::CALIBRATION_S.parse(s))]
     pub calibration_s: Option<f64>,
     /// Where the calibration rest starts, seconds after the recording starts (a marked rest).
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| knip::limits::CALIBRATION_START_S.parse(s))]
     pub calibration_start_s: Option<f64>,
     /// Onset threshold: rest mean + K × rest SD.
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| knip::limits::ONSET_K.parse(s))]
     pub onset_k: Option<f64>,
     /// Shortest contraction, seconds (shorter bursts are coughs or artifacts).
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| knip::limits::MIN_CONTRACTION_S.parse(s))]
     pub min_contraction_s: Option<f64>,
     /// Moving-RMS window, ms.
-    #[arg(long)]
+    #[arg(long, value_parser = |s: &str| knip::limits::ENVELOPE_MS.parse(s))]
     pub envelope_ms: Option<f64>,
 }
 
@@ -567,24 +563,20 @@ impl Settings {
             )?;
             c.conditioning.notch_hz = Some(n);
         }
+        // The ranges are checked as the options are parsed (`knip::limits`).
         if let Some(v) = self.calibration_s {
-            require(v > 0.0, "--calibration-s must be positive")?;
             c.detector.calibration_s = v;
         }
         if let Some(v) = self.calibration_start_s {
-            require(v >= 0.0, "--calibration-start-s must not be negative")?;
             c.detector.calibration_skip_s = v;
         }
         if let Some(v) = self.onset_k {
-            require(v > 0.0, "--onset-k must be positive")?;
             c.detector.onset_k = v;
         }
         if let Some(v) = self.min_contraction_s {
-            require(v >= 0.0, "--min-contraction-s must not be negative")?;
             c.detector.min_contraction_s = v;
         }
         if let Some(v) = self.envelope_ms {
-            require(v > 0.0, "--envelope-ms must be positive")?;
             c.conditioning.envelope_window_ms = v;
         }
         Ok(c)

@@ -15,6 +15,7 @@ pub mod evaluate;
 pub mod event;
 pub mod export;
 pub mod frame;
+pub mod limits;
 pub mod pipeline;
 pub mod private_file;
 pub mod progress;

@@ -650,3 +650,85 @@ fn the_rest_used_and_why_is_reported() {
     assert!(summary_value(&out, "pfm_emg", "rest_from").contains("all quiet"));
     assert_eq!(summary_value(&out, "pfm_emg", "contractions"), "10");
 }
+
+/// Absurd numbers on the command line (issue 12: `--rate 1e12` aborted on a 400 GB allocation,
+/// `--rate 1e300` panicked, `progress-fill --days 100000000` panicked) are refused before
+/// anything is sized from them: exit 2, naming the option and its plausible range.
+#[test]
+fn absurd_numbers_on_the_command_line_are_refused_with_their_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("short.csv");
+    std::fs::write(&csv, "time_s,pfm_emg\n0.000,1.0\n0.001,2.0\n").unwrap();
+    let (c, o) = (csv.to_str().unwrap(), dir.path().join("o"));
+    let o = o.to_str().unwrap();
+    let db = dir.path().join("p.db");
+    let db = db.to_str().unwrap();
+    let sim = dir.path().join("sim.csv");
+    let sim = sim.to_str().unwrap();
+    for (args, option, range) in [
+        (
+            vec!["analyze", c, "--out", o, "--rate", "1e12"],
+            "--rate",
+            "0.1–100000 Hz",
+        ),
+        (
+            vec!["analyze", c, "--out", o, "--rate", "1e300"],
+            "--rate",
+            "0.1–100000 Hz",
+        ),
+        (
+            vec!["analyze", c, "--out", o, "--rate", "NaN"],
+            "--rate",
+            "0.1–100000 Hz",
+        ),
+        (
+            vec!["analyze", c, "--out", o, "--envelope-ms", "1e12"],
+            "--envelope-ms",
+            "1–10000 ms",
+        ),
+        (
+            vec!["analyze", c, "--out", o, "--calibration-s", "1e12"],
+            "--calibration-s",
+            "0.1–600 s",
+        ),
+        (
+            vec!["analyze", c, "--out", o, "--calibration-start-s=-1"],
+            "--calibration-start-s",
+            "0–604800 s",
+        ),
+        (
+            vec!["analyze", c, "--out", o, "--read-threads", "100000"],
+            "--read-threads",
+            "1–1024",
+        ),
+        (
+            vec!["simulate", "--out", sim, "--emg-rate", "1e12"],
+            "--emg-rate",
+            "100–20000 Hz",
+        ),
+        (
+            vec!["simulate", "--out", sim, "--pressure-rate", "inf"],
+            "--pressure-rate",
+            "1–20000 Hz",
+        ),
+        (
+            vec!["progress-fill", "--db", db, "--days", "100000000"],
+            "--days",
+            "1–3650 days",
+        ),
+        (
+            vec!["evaluate", "--sessions", "1000000000"],
+            "--sessions",
+            "1–100000",
+        ),
+        (
+            vec!["replay", c, "--out", o, "--speed", "1e300"],
+            "--speed",
+            "0.01–10000",
+        ),
+    ] {
+        assert_input_error(&args, &[option, range]);
+    }
+    // Nothing was written by a refused command.
+    assert!(!std::path::Path::new(o).exists() && !std::path::Path::new(sim).exists());
+}

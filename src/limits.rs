@@ -1,0 +1,189 @@
+//! Plausible ranges for the numbers a user gives knip on the command line, in one place.
+//! Nothing is sized from a number outside them: a rate of 1e12 Hz or a calibration of 1e12 s
+//! would otherwise ask for terabytes. A value outside its range is a usage error (exit 2) that
+//! names the option and the range.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+/// The closed range `lo..=hi` a number must lie in, and its unit for messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit<T> {
+    pub lo: T,
+    pub hi: T,
+    pub unit: &'static str,
+}
+
+impl<T: FromStr + PartialOrd + Display + Copy> Limit<T> {
+    /// `text` as a number inside the range (NaN and infinities are outside every range).
+    pub fn parse(&self, text: &str) -> Result<T, String> {
+        let v: T = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{}` is not a number", shown(text)))?;
+        if v >= self.lo && v <= self.hi {
+            Ok(v)
+        } else {
+            Err(format!(
+                "{} is outside the plausible range {}–{}{}",
+                shown(text),
+                self.lo,
+                self.hi,
+                if self.unit.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", self.unit)
+                }
+            ))
+        }
+    }
+}
+
+/// At most 40 characters of what the user typed, control characters escaped.
+fn shown(text: &str) -> String {
+    let mut s: String = text
+        .chars()
+        .take(40)
+        .flat_map(char::escape_default)
+        .collect();
+    if text.chars().count() > 40 {
+        s.push('…');
+    }
+    s
+}
+
+/// Sampling rate of a recording or a device, Hz (pressure loggers at 1 Hz to 100 kHz EMG).
+pub const SAMPLE_RATE_HZ: Limit<f64> = Limit {
+    lo: 0.1,
+    hi: 100_000.0,
+    unit: "Hz",
+};
+/// Simulated EMG rate, Hz (the band-pass needs 100 Hz at least).
+pub const SIM_EMG_RATE_HZ: Limit<f64> = Limit {
+    lo: 100.0,
+    hi: 20_000.0,
+    unit: "Hz",
+};
+/// Simulated pressure rate, Hz.
+pub const SIM_PRESSURE_RATE_HZ: Limit<f64> = Limit {
+    lo: 1.0,
+    hi: 20_000.0,
+    unit: "Hz",
+};
+/// Playback speed, × real time.
+pub const SPEED: Limit<f64> = Limit {
+    lo: 0.01,
+    hi: 10_000.0,
+    unit: "× real time",
+};
+/// Moving-RMS window, ms.
+pub const ENVELOPE_MS: Limit<f64> = Limit {
+    lo: 1.0,
+    hi: 10_000.0,
+    unit: "ms",
+};
+/// Calibration rest, seconds (longer than any rest a protocol asks for).
+pub const CALIBRATION_S: Limit<f64> = Limit {
+    lo: 0.1,
+    hi: 600.0,
+    unit: "s",
+};
+/// Where a marked calibration rest starts, seconds into the recording (a week).
+pub const CALIBRATION_START_S: Limit<f64> = Limit {
+    lo: 0.0,
+    hi: 604_800.0,
+    unit: "s",
+};
+/// Onset threshold multiple of the rest SD.
+pub const ONSET_K: Limit<f64> = Limit {
+    lo: 0.01,
+    hi: 100.0,
+    unit: "× rest SD",
+};
+/// Shortest contraction, seconds.
+pub const MIN_CONTRACTION_S: Limit<f64> = Limit {
+    lo: 0.0,
+    hi: 600.0,
+    unit: "s",
+};
+/// Mains notch, Hz (the value itself must be 50 or 60; this keeps the message plain).
+pub const NOTCH_HZ: Limit<f64> = Limit {
+    lo: 1.0,
+    hi: 1_000.0,
+    unit: "Hz",
+};
+/// How long `record` records, seconds (a week).
+pub const RECORD_S: Limit<f64> = Limit {
+    lo: 0.01,
+    hi: 604_800.0,
+    unit: "s",
+};
+/// How long knip waits for an unplugged device, seconds (a day).
+pub const RECONNECT_S: Limit<f64> = Limit {
+    lo: 0.0,
+    hi: 86_400.0,
+    unit: "s",
+};
+/// How long `devices` listens to each port, seconds.
+pub const LISTEN_S: Limit<f64> = Limit {
+    lo: 0.01,
+    hi: 600.0,
+    unit: "s",
+};
+/// Cyton channel gain.
+pub const GAIN: Limit<f64> = Limit {
+    lo: 0.01,
+    hi: 10_000.0,
+    unit: "",
+};
+/// Serial line speed, baud.
+pub const BAUD: Limit<u32> = Limit {
+    lo: 300,
+    hi: 12_000_000,
+    unit: "baud",
+};
+/// Simulated days of training (ten years).
+pub const DAYS: Limit<u32> = Limit {
+    lo: 1,
+    hi: 3_650,
+    unit: "days",
+};
+/// Sessions `evaluate` simulates.
+pub const SESSIONS: Limit<usize> = Limit {
+    lo: 1,
+    hi: 100_000,
+    unit: "sessions",
+};
+/// Worker threads or jobs.
+pub const THREADS: Limit<usize> = Limit {
+    lo: 1,
+    hi: 1_024,
+    unit: "threads",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_inside_pass_and_the_rest_are_named_with_the_range() {
+        assert_eq!(SAMPLE_RATE_HZ.parse("2000"), Ok(2000.0));
+        assert_eq!(SAMPLE_RATE_HZ.parse(" 0.1 "), Ok(0.1));
+        for bad in ["1e12", "1e300", "0", "-5", "NaN", "inf", "-inf"] {
+            let e = SAMPLE_RATE_HZ.parse(bad).unwrap_err();
+            assert!(e.contains("0.1–100000 Hz"), "{bad}: {e}");
+        }
+        assert!(SAMPLE_RATE_HZ
+            .parse("fast")
+            .unwrap_err()
+            .contains("not a number"));
+        assert_eq!(DAYS.parse("3650"), Ok(3650));
+        assert!(DAYS.parse("100000000").unwrap_err().contains("1–3650 days"));
+        assert!(DAYS.parse("99999999999999999999").is_err());
+        // What the user typed is echoed short and with control characters escaped.
+        let e = ENVELOPE_MS
+            .parse(&format!("\u{1b}]0;x{}", "9".repeat(100)))
+            .unwrap_err();
+        assert!(!e.contains('\u{1b}') && e.len() < 120, "{e}");
+    }
+}
