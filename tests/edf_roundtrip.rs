@@ -417,3 +417,54 @@ fn a_file_cut_short_is_read_up_to_its_last_whole_record_with_a_warning() {
     let (_, chunks) = read_all(&cut, &CsvOptions::default()).expect("read");
     assert_eq!(chunks[0].samples.len(), 4000);
 }
+
+/// Header numbers that once panicked, aborted on a huge allocation or were analysed wrongly
+/// with exit 0 (issue 12) are refused, naming the file and the field.
+#[test]
+fn absurd_header_numbers_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("g.edf");
+    write(&good, EdfFormat::Edf, &[]);
+    let bytes = std::fs::read(&good).expect("read");
+    let ns = field_num(&bytes[252..256]) as usize;
+    // Offsets of the per-signal fields of signal 0.
+    let pmin = 256 + ns * (16 + 80 + 8);
+    let pmax = pmin + 8 * ns;
+    let spr = pmax + 8 * ns + 8 * ns + 8 * ns + 80 * ns;
+    let cases: [(&str, usize, &[u8], &str); 9] = [
+        ("signals_huge.edf", 252, b"9999", "signals"),
+        ("signals_1e30.edf", 252, b"1e30", "signals"),
+        ("duration_tiny.edf", 244, b"1e-9    ", "Hz"),
+        ("duration_inf.edf", 244, b"inf     ", "Hz"),
+        ("records_nan.edf", 236, b"NaN     ", "data records"),
+        ("spr_huge.edf", spr, b"1e30    ", "samples per record"),
+        ("spr_zero.edf", spr, b"0       ", "Hz"),
+        ("pmin_is_pmax.edf", pmin, b"100     ", "physical minimum"),
+        ("pmax_nan.edf", pmax, b"NaN     ", "physical"),
+    ];
+    for (name, at, text, needle) in cases {
+        let mut bad = bytes.clone();
+        bad[at..at + text.len()].copy_from_slice(text);
+        if name == "pmin_is_pmax.edf" {
+            bad[pmax..pmax + 8].copy_from_slice(b"100     ");
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bad).expect("write");
+        let msg = match read_header(&path) {
+            Err(e) => e.to_string(),
+            // A header that passes must still not give a wrong analysis: then reading it fails.
+            Ok(h) => match read_all(&path, &CsvOptions::default()) {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("{name}: accepted ({} signals)", h.signals.len()),
+            },
+        };
+        assert!(msg.contains(name) && msg.contains(needle), "{name}: {msg}");
+    }
+}
+
+fn field_num(bytes: &[u8]) -> f64 {
+    String::from_utf8_lossy(bytes)
+        .trim()
+        .parse()
+        .expect("a number")
+}

@@ -24,6 +24,10 @@ use std::path::{Path, PathBuf};
 /// Larger data records than this are taken as a damaged header (a 2 kHz × 256-channel BDF
 /// record of 1 s is 1.5 MB).
 const MAX_RECORD_BYTES: u64 = 64 << 20;
+/// Most signals a header may list (BioSemi's largest caps have 256 + 24 + Status).
+const MAX_SIGNALS: usize = 4096;
+/// Most samples per record of one signal (100 kHz in a 100-s record).
+const MAX_SAMPLES_PER_RECORD: usize = 10_000_000;
 
 /// One signal of the header.
 #[derive(Debug, Clone, PartialEq)]
@@ -171,9 +175,23 @@ pub fn read_header(path: &Path) -> Result<EdfHeader, InputError> {
             )
         })
     };
-    let ns = num(&fixed[252..256], "number of signals")? as usize;
-    if ns == 0 {
-        return Err(format_err(path, "the header lists no signals".into()));
+    let ns_field = num(&fixed[252..256], "number of signals")?;
+    if ns_field.fract() != 0.0 || !(1.0..=MAX_SIGNALS as f64).contains(&ns_field) {
+        return Err(format_err(
+            path,
+            format!(
+                "the header lists {ns_field} signals; an EDF/BDF file has 1 to {MAX_SIGNALS}, \
+                 so the header is damaged"
+            ),
+        ));
+    }
+    let ns = ns_field as usize;
+    let file_len = f.metadata().map_err(io)?.len();
+    if 256 * (ns as u64 + 1) > file_len {
+        return Err(format_err(
+            path,
+            format!("the header promises {ns} signals but the file ends inside their fields"),
+        ));
     }
     let mut sig = vec![0u8; 256 * ns];
     f.read_exact(&mut sig).map_err(|_| {
@@ -222,8 +240,58 @@ pub fn read_header(path: &Path) -> Result<EdfHeader, InputError> {
             digital_min: n(&dmin[i], "digital minimum")? as i64,
             digital_max: n(&dmax[i], "digital maximum")? as i64,
             prefilter: prefilters[i].clone(),
-            samples_per_record: n(&spr[i], "samples per record")? as usize,
+            samples_per_record: 0,
         };
+        let whole = |v: f64| v.is_finite() && v.fract() == 0.0;
+        let spr_field = n(&spr[i], "samples per record")?;
+        if !whole(spr_field) || !(0.0..=MAX_SAMPLES_PER_RECORD as f64).contains(&spr_field) {
+            return Err(format_err(
+                path,
+                format!(
+                    "signal {} ('{}'): {spr_field} samples per record is not a whole number from 0 \
+                     to {MAX_SAMPLES_PER_RECORD}; the header is damaged",
+                    i + 1,
+                    s.label
+                ),
+            ));
+        }
+        let bounds = [
+            n(&dmin[i], "digital minimum")?,
+            n(&dmax[i], "digital maximum")?,
+        ];
+        if !bounds
+            .iter()
+            .all(|&v| whole(v) && v.abs() <= (1u64 << 31) as f64)
+        {
+            return Err(format_err(
+                path,
+                format!(
+                    "signal {} ('{}'): digital minimum {} / maximum {} are not whole numbers a \
+                     sample can hold; the header is damaged",
+                    i + 1,
+                    s.label,
+                    dmin[i],
+                    dmax[i]
+                ),
+            ));
+        }
+        if !s.is_annotation()
+            && (!s.physical_min.is_finite()
+                || !s.physical_max.is_finite()
+                || s.physical_min == s.physical_max)
+        {
+            return Err(format_err(
+                path,
+                format!(
+                    "signal {} ('{}'): physical minimum {} and maximum {} give no scale (they must \
+                     be finite and differ); the header is damaged",
+                    i + 1,
+                    s.label,
+                    pmin[i],
+                    pmax[i]
+                ),
+            ));
+        }
         if s.digital_max <= s.digital_min {
             return Err(format_err(
                 path,
@@ -236,6 +304,8 @@ pub fn read_header(path: &Path) -> Result<EdfHeader, InputError> {
                 ),
             ));
         }
+        let mut s = s;
+        s.samples_per_record = spr_field as usize;
         signals.push(s);
     }
     let header_bytes = 256 * (ns as u64 + 1);
@@ -264,7 +334,16 @@ pub fn read_header(path: &Path) -> Result<EdfHeader, InputError> {
         ));
     }
     let declared = num(&fixed[236..244], "number of data records")?;
-    let len = f.metadata().map_err(io)?.len();
+    if declared.fract() != 0.0 || declared < -1.0 {
+        return Err(format_err(
+            path,
+            format!(
+                "the header gives {declared} data records; it must be a whole number, or -1 \
+                 while recording; the header is damaged"
+            ),
+        ));
+    }
+    let len = file_len;
     let rb = h.record_bytes().max(1);
     let present = len.saturating_sub(header_bytes) / rb;
     h.declared_records = (declared >= 0.0).then_some(declared as u64);
@@ -280,6 +359,39 @@ pub fn read_header(path: &Path) -> Result<EdfHeader, InputError> {
             path,
             format!("data record duration is {record_duration_s} s; cannot derive sample rates"),
         ));
+    }
+    // Every data signal's rate must be one a recording can have.
+    let rates = crate::limits::SAMPLE_RATE_HZ;
+    for (i, s) in h.signals.iter().enumerate() {
+        if s.is_annotation() {
+            continue;
+        }
+        if s.samples_per_record == 0 {
+            return Err(format_err(
+                path,
+                format!(
+                    "signal {} ('{}'): 0 samples per record, a signal without samples (0 Hz); \
+                     the header is damaged",
+                    i + 1,
+                    s.label
+                ),
+            ));
+        }
+        let rate = s.samples_per_record as f64 / record_duration_s;
+        if !(rate >= rates.lo && rate <= rates.hi) {
+            return Err(format_err(
+                path,
+                format!(
+                    "signal {} ('{}'): {} samples per {record_duration_s}-s record is {rate} Hz, \
+                     outside the plausible {}–{} Hz; the header is damaged",
+                    i + 1,
+                    s.label,
+                    s.samples_per_record,
+                    rates.lo,
+                    rates.hi
+                ),
+            ));
+        }
     }
     Ok(h)
 }
