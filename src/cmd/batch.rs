@@ -1,6 +1,6 @@
 //! `knip batch DIR --out DIR`: every recording under a folder, on all cores, and one batch.csv.
 
-use crate::cli::{require, BatchArgs};
+use crate::cli::BatchArgs;
 use std::io::IsTerminal;
 
 pub fn run(a: BatchArgs) -> anyhow::Result<()> {
@@ -15,7 +15,6 @@ pub fn run(a: BatchArgs) -> anyhow::Result<()> {
     let scoring = super::scoring_config(scoring.as_deref())?;
     let cfg = settings.config()?;
     let jobs = jobs.unwrap_or_else(super::all_cores);
-    require(jobs >= 1, "--jobs must be at least 1")?;
     let o = knip::batch::run_scored(
         &dir,
         &out,

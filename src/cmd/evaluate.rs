@@ -25,9 +25,6 @@ pub fn run(a: EvaluateArgs) -> anyhow::Result<()> {
         None => None,
     };
     let cfg = settings.config()?;
-    if let Some(t) = threads {
-        require(t >= 1, "--threads must be at least 1")?;
-    }
     let threads = threads.unwrap_or_else(super::all_cores);
     let results = knip::evaluate::evaluate(sessions, first_seed, &cfg, threads)?;
     print!("{}", knip::evaluate::format_table(&results));

@@ -1,7 +1,7 @@
 //! `knip progress-fill`: simulated days of training in a progress database, to try
 //! `knip progress`.
 
-use crate::cli::{require, ProgressFillArgs, UsageError};
+use crate::cli::{ProgressFillArgs, UsageError};
 
 pub fn run(a: ProgressFillArgs) -> anyhow::Result<()> {
     let ProgressFillArgs {
@@ -14,10 +14,6 @@ pub fn run(a: ProgressFillArgs) -> anyhow::Result<()> {
         jobs,
         db,
     } = a;
-    require(days >= 1, "--days must be at least 1")?;
-    if let Some(j) = jobs {
-        require(j >= 1, "--jobs must be at least 1")?;
-    }
     let first_day = match first_day {
         Some(s) => chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
             .map_err(|e| UsageError(format!("--first-day {s}: use YYYY-MM-DD ({e})")))?,

@@ -1,6 +1,6 @@
 //! `knip replay FILE`: a recording (decoded CSV or raw bytes) through the live pipeline and views.
 
-use crate::cli::{require, ReplayArgs, SessionArgs, SourceArgs};
+use crate::cli::{ReplayArgs, SessionArgs, SourceArgs};
 use std::io::IsTerminal;
 
 pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
@@ -13,7 +13,6 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
         settings,
     } = a;
     let cfg = settings.config()?;
-    require(speed > 0.0, "--speed must be positive")?;
     let out = out.unwrap_or_else(|| {
         let stem = file
             .file_stem()

@@ -3,7 +3,7 @@
 //! reports. `demo` is `session --simulate`; on a simulator-only protocol (`mixed`, `long`) it
 //! runs the simulated patient through the live detector instead.
 
-use crate::cli::{require, DemoArgs, SessionArgs, SourceArgs, UsageError};
+use crate::cli::{DemoArgs, SessionArgs, SourceArgs, UsageError};
 use knip::demo::DemoOptions;
 use knip::session::calibrate::Calibration;
 use knip::session::drive::{self, GuidedOptions, SessionInput};
@@ -28,10 +28,6 @@ fn input_error(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
 pub fn session(a: SessionArgs) -> anyhow::Result<()> {
     let cfg = a.settings.config()?;
     let s = &a.source;
-    require(
-        s.speed > 0.0 && s.speed.is_finite(),
-        "--speed must be a positive number",
-    )?;
     let speed = (!s.fast).then_some(s.speed);
     let recorded = s
         .replay
@@ -216,7 +212,6 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
         ));
     }
     let cfg = settings.config()?;
-    require(speed > 0.0, "--speed must be positive")?;
     let stdout = std::io::stdout();
     let bar = !plain && stdout.is_terminal();
     let opts = DemoOptions {
