@@ -52,6 +52,28 @@ fn shown(text: &str) -> String {
     s
 }
 
+/// A number read from a file or typed by a user, for a message: at most 6 significant digits,
+/// in exponent form when very large or small, so `1e300` prints as `1e300`, not 301 digits.
+pub fn shown_number(v: f64) -> String {
+    let trimmed = |s: String| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    if v == 0.0 || !v.is_finite() || (1e-4..1e9).contains(&v.abs()) {
+        let decimals = (5.0 - v.abs().log10().floor()).clamp(0.0, 9.0) as usize;
+        trimmed(format!("{v:.decimals$}"))
+    } else {
+        let s = format!("{v:.5e}");
+        match s.split_once('e') {
+            Some((m, e)) => format!("{}e{e}", trimmed(m.to_string())),
+            None => s,
+        }
+    }
+}
+
 /// Sampling rate of a recording or a device, Hz (pressure loggers at 1 Hz to 100 kHz EMG).
 pub const SAMPLE_RATE_HZ: Limit<f64> = Limit {
     lo: 0.1,
@@ -161,6 +183,24 @@ pub const THREADS: Limit<usize> = Limit {
     unit: "threads",
 };
 
+/// Longest guided session a protocol file may describe, seconds (calibration not counted): the
+/// programme's sessions last minutes (Glazer about 6, a strength set to fatigue under 10); two
+/// hours leaves room for any protocol a clinic writes and stops a typo from asking for days.
+pub const PROTOCOL_TOTAL_S: f64 = 7200.0;
+
+/// Phases a protocol file may have.
+pub const PROTOCOL_PHASES: usize = 50;
+
+/// Characters in a protocol's name, description, phase name or cue (a cue is read from 2 m).
+pub const PROTOCOL_TEXT_CHARS: usize = 120;
+
+/// A protocol's daily goal of valid holds (the programme's is 30).
+pub const DAILY_GOAL_REPS: Limit<u32> = Limit {
+    lo: 1,
+    hi: 1000,
+    unit: "holds",
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +225,24 @@ mod tests {
             .parse(&format!("\u{1b}]0;x{}", "9".repeat(100)))
             .unwrap_err();
         assert!(!e.contains('\u{1b}') && e.len() < 120, "{e}");
+    }
+
+    #[test]
+    fn numbers_in_messages_stay_short() {
+        for (v, want) in [
+            (1e300, "1e300"),
+            (-1.5e300, "-1.5e300"),
+            (1e-300, "1e-300"),
+            (2000.0, "2000"),
+            (0.0005, "0.0005"),
+            (123456.789, "123457"),
+            (3.25, "3.25"),
+            (-7.0, "-7"),
+            (0.0, "0"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "inf"),
+        ] {
+            assert_eq!(shown_number(v), want, "{v:e}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! the clinical assessments in `DOMAIN.md`; custom ones load from a TOML file with the same
 //! fields (see [`Protocol::from_toml_str`]).
 
+use crate::limits;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -435,17 +436,55 @@ impl Protocol {
         if self.phases.is_empty() {
             return Err(bad("no phases; add at least one [[phase]]".into()));
         }
+        if self.phases.len() > limits::PROTOCOL_PHASES {
+            return Err(bad(format!(
+                "{} phases; a protocol has at most {}",
+                self.phases.len(),
+                limits::PROTOCOL_PHASES
+            )));
+        }
+        let goal = limits::DAILY_GOAL_REPS;
+        if !(goal.lo..=goal.hi).contains(&self.daily_goal_reps) {
+            return Err(bad(format!(
+                "daily_goal_reps is {}; use {} to {}",
+                self.daily_goal_reps, goal.lo, goal.hi
+            )));
+        }
+        let texts = [("name", &self.name), ("description", &self.description)]
+            .into_iter()
+            .chain(
+                self.phases
+                    .iter()
+                    .flat_map(|ph| [("phase name", &ph.name), ("cue", &ph.cue)]),
+            );
+        for (field, text) in texts {
+            if text.chars().count() > limits::PROTOCOL_TEXT_CHARS {
+                return Err(bad(format!(
+                    "a {field} is {} characters long; use at most {}",
+                    text.chars().count(),
+                    limits::PROTOCOL_TEXT_CHARS
+                )));
+            }
+            if text.chars().any(char::is_control) {
+                return Err(bad(format!(
+                    "the {field} `{}` holds a control character; use plain text",
+                    text.escape_default()
+                )));
+            }
+        }
         for ph in &self.phases {
             if !(ph.work_s.is_finite() && ph.work_s > 0.0 && ph.work_s <= 600.0) {
                 return Err(bad(format!(
                     "phase '{}': work_s is {}; use 0 < work_s <= 600",
-                    ph.name, ph.work_s
+                    ph.name,
+                    limits::shown_number(ph.work_s)
                 )));
             }
             if !(ph.rest_s.is_finite() && (0.0..=600.0).contains(&ph.rest_s)) {
                 return Err(bad(format!(
                     "phase '{}': rest_s is {}; use 0 <= rest_s <= 600",
-                    ph.name, ph.rest_s
+                    ph.name,
+                    limits::shown_number(ph.rest_s)
                 )));
             }
             if ph.reps == 0 || ph.reps > 200 {
@@ -457,11 +496,25 @@ impl Protocol {
             if let Some((lo, hi)) = ph.target_pct_mvc {
                 if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo < hi && hi <= 200.0) {
                     return Err(bad(format!(
-                        "phase '{}': target_pct_mvc [{lo}, {hi}] must rise within 0..200",
-                        ph.name
+                        "phase '{}': target_pct_mvc [{}, {}] must rise within 0..200",
+                        ph.name,
+                        limits::shown_number(lo),
+                        limits::shown_number(hi)
                     )));
                 }
             }
+        }
+        let total_s: f64 = self
+            .phases
+            .iter()
+            .map(|ph| ph.cycle_s() * f64::from(ph.reps))
+            .sum();
+        if total_s > limits::PROTOCOL_TOTAL_S {
+            return Err(bad(format!(
+                "the phases last {:.1} h; a session may last at most {:.0} h",
+                total_s / 3600.0,
+                limits::PROTOCOL_TOTAL_S / 3600.0
+            )));
         }
         Ok(())
     }
@@ -543,11 +596,37 @@ target_pct_mvc = [40.0, 100.0]
         assert_eq!(p.phases[0].reps, 6);
         assert_eq!(p.phases[0].target_pct_mvc, Some((40.0, 100.0)));
         assert_eq!(p.daily_goal_reps, 30);
+        let huge = text.replace("work_s = 3.0", "work_s = 1e300");
+        let err = Protocol::from_toml_str(&huge).expect_err("1e300 s refused");
+        assert!(err.to_string().contains("work_s is 1e300;"), "{err}");
         let bad = text.replace("work_s = 3.0", "work_s = -1.0");
         assert!(matches!(
             Protocol::from_toml_str(&bad),
             Err(ProtocolError::Invalid { .. })
         ));
+        // 200 reps of 20 min each: within each phase's limits, but 66.7 hours in all.
+        let endless = text
+            .replace("reps = 6", "reps = 200")
+            .replace("work_s = 3.0", "work_s = 600.0")
+            .replace("rest_s = 4.0", "rest_s = 600.0");
+        let err = Protocol::from_toml_str(&endless).expect_err("66.7 h refused");
+        assert!(err.to_string().contains("66.7 h"), "{err}");
+        let many = format!(
+            "{text}{}",
+            &text[text.find("[[phase]]").unwrap()..].repeat(60)
+        );
+        let err = Protocol::from_toml_str(&many).expect_err("61 phases refused");
+        assert!(err.to_string().contains("61 phases"), "{err}");
+        let escape = text.replace("Squeeze and hold", "Squeeze\\u001b]0;owned\\u0007");
+        let err = Protocol::from_toml_str(&escape).expect_err("control characters refused");
+        assert!(!err.to_string().contains('\u{1b}'), "{err}");
+        assert!(err.to_string().contains("control character"), "{err}");
+        let goal = text.replace(
+            "kind = \"training\"",
+            "kind = \"training\"\ndaily_goal_reps = 0",
+        );
+        let err = Protocol::from_toml_str(&goal).expect_err("a goal of 0 refused");
+        assert!(err.to_string().contains("daily_goal_reps"), "{err}");
         let typo = text.replace("reps = 6", "repz = 6");
         assert!(matches!(
             Protocol::from_toml_str(&typo),
