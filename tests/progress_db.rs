@@ -474,6 +474,15 @@ fn a_file_that_is_not_a_knip_database_is_named_plainly() {
     );
     assert!(!msg.contains("Conversion error"), "{msg}");
     assert!(e.is_input_error(), "{msg}");
+    #[cfg(unix)]
+    {
+        // Not knip's file: its mode is left alone.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&text, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(progress::open(&text).is_err());
+        let mode = std::fs::metadata(&text).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+    }
     // Another program's database with a table of the same name.
     let other = dir.path().join("other.sqlite");
     Connection::open(&other)

@@ -151,20 +151,8 @@ pub fn default_db_path() -> Result<PathBuf, ProgressError> {
 /// database that others may read is made owner-only (0600), and stderr says so. A file that is
 /// not a database, or a database with other tables than knip's, is named in the error.
 pub fn open(path: &Path) -> Result<Connection, ProgressError> {
-    if path.exists() {
-        let create_err = |source| ProgressError::Create {
-            path: path.to_path_buf(),
-            source,
-        };
-        if crate::private_file::is_shared(path).map_err(create_err)? {
-            crate::private_file::restrict(path).map_err(create_err)?;
-            eprintln!(
-                "note: {}: the progress database could be read by other users; it is now \
-                 owner-only (0600)",
-                path.display()
-            );
-        }
-    } else {
+    let existed = path.exists();
+    if !existed {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::private_file::create_dir(dir).map_err(|source| ProgressError::Create {
                 path: dir.to_path_buf(),
@@ -188,7 +176,27 @@ pub fn open(path: &Path) -> Result<Connection, ProgressError> {
         .map_err(open_err)?;
     migrate(&mut db, path)?;
     check_schema(&db, path)?;
+    if existed {
+        make_owner_only(path)?;
+    }
     Ok(db)
+}
+
+/// An existing database (known now to be knip's) that others may read is made owner-only.
+fn make_owner_only(path: &Path) -> Result<(), ProgressError> {
+    let create_err = |source| ProgressError::Create {
+        path: path.to_path_buf(),
+        source,
+    };
+    if crate::private_file::is_shared(path).map_err(create_err)? {
+        crate::private_file::restrict(path).map_err(create_err)?;
+        eprintln!(
+            "note: {}: the progress database could be read by other users; it is now \
+             owner-only (0600)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// The tables and columns (name, declared type) of a database.
