@@ -92,6 +92,10 @@ pub struct DemoArgs {
     /// Folder for the report and the recording.
     #[arg(long, default_value = "knip-demo")]
     pub out: PathBuf,
+    /// Replace the report already in --out (knip's own report files only; a recording is
+    /// never replaced).
+    #[arg(long)]
+    pub force: bool,
     /// One line per event, no level bar (automatic when output is not a terminal).
     #[arg(long)]
     pub plain: bool,
@@ -226,6 +230,10 @@ pub struct SessionArgs {
     /// Folder for the report and the recording.
     #[arg(long, default_value = "knip-session")]
     pub out: PathBuf,
+    /// Replace the report already in --out (knip's own report files only; a recording is
+    /// never replaced).
+    #[arg(long)]
+    pub force: bool,
     /// One line per event instead of the full-screen view (automatic without a terminal).
     #[arg(long)]
     pub plain: bool,
@@ -258,6 +266,7 @@ impl SessionArgs {
         protocol: Option<String>,
         source: SourceArgs,
         out: PathBuf,
+        force: bool,
         plain: bool,
         settings: Settings,
     ) -> Self {
@@ -265,6 +274,7 @@ impl SessionArgs {
             protocol,
             source,
             out,
+            force,
             plain,
             calibration: None,
             scoring: None,
@@ -284,6 +294,10 @@ pub struct SimulateArgs {
     pub seed: u64,
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an existing recording file at --out (and its sidecar and truth) — a simulated
+    /// recording only; it is replaced by a rename, never written through.
+    #[arg(long)]
+    pub force: bool,
     /// Channels to produce, comma-separated (pfm_emg, abd_emg, pressure).
     #[arg(
         long,
@@ -323,6 +337,10 @@ pub struct AnalyzeArgs {
     /// Folder for the report (created if needed).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the report already in --out (knip's own report files only; a recording is
+    /// never replaced).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub columns: Columns,
     /// Draw clinician markers from an anorectal-manometry text file (its `Annotations:` part).
@@ -404,6 +422,10 @@ pub struct ReplayArgs {
     /// Report folder (default: FILE's folder / replay-<name>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replace the report already in --out (knip's own report files only; a recording is
+    /// never replaced).
+    #[arg(long)]
+    pub force: bool,
     #[arg(long)]
     pub plain: bool,
     #[command(flatten)]
@@ -415,6 +437,15 @@ pub struct BatchArgs {
     pub dir: PathBuf,
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the reports already in --out (knip's own report folders and batch.csv only).
+    #[arg(long)]
+    pub force: bool,
+    /// Internal: analyse this one file (a child process of the batch) into --one-out.
+    #[arg(long, hide = true, requires = "one_out")]
+    pub one_file: Option<PathBuf>,
+    /// Internal: the report folder of --one-file.
+    #[arg(long, hide = true)]
+    pub one_out: Option<PathBuf>,
     /// Recordings analysed at once (default: all cores).
     #[arg(long, value_parser = |s: &str| knip::limits::THREADS.parse(s))]
     pub jobs: Option<usize>,
@@ -473,6 +504,9 @@ pub struct ExportArgs {
     pub format: Option<String>,
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an existing file at --out (by a rename, never written through).
+    #[arg(long)]
+    pub force: bool,
     /// Wall-clock start of the recording, RFC 3339 (default: the sidecar's started_at).
     #[arg(long)]
     pub start: Option<String>,

@@ -89,7 +89,8 @@ pub fn demo(
             text: c.text.clone(),
         })
         .collect();
-    std::fs::create_dir_all(&opts.out_dir).map_err(|e| OutputError::write(&opts.out_dir, e))?;
+    crate::private_file::create_dir(&opts.out_dir)
+        .map_err(|e| OutputError::write(&opts.out_dir, e))?;
     let recording_path = opts.out_dir.join("recording.csv");
     let mut sidecar = Sidecar::new("simulator", patient.spec(), cfg);
     sidecar.protocol = Some(opts.sim.protocol.clone());
@@ -136,12 +137,6 @@ pub fn demo(
     )?;
     if let Some(e) = record_error.lock().ok().and_then(|mut e| e.take()) {
         return Err(RunError::Output(e));
-    }
-    for p in [
-        recording_path.clone(),
-        recording_path.with_extension("json"),
-    ] {
-        crate::private_file::restrict(&p).map_err(|e| OutputError::write(&p, e))?;
     }
     let events = take_events(&events);
     let mut score = Score::default();

@@ -38,9 +38,26 @@ pub enum OutputError {
     },
     #[error("{}: cannot draw the plot: {message}", path.display())]
     Plot { path: PathBuf, message: String },
+    /// An output place the user named cannot be used as asked (a folder that already holds a
+    /// report or a recording, a file where a folder is needed, a symbolic link): bad input,
+    /// exit 2. The message says what to do.
+    #[error("{}: {message}", path.display())]
+    Refused { path: PathBuf, message: String },
 }
 
 impl OutputError {
+    /// The user asked for an output place that cannot be used (bad input, not a disk failure).
+    pub fn is_input_error(&self) -> bool {
+        matches!(self, OutputError::Refused { .. })
+    }
+
+    pub fn refused(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        OutputError::Refused {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
     pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         OutputError::Write {
             path: path.into(),
@@ -72,6 +89,6 @@ impl RunError {
             RunError::Input(_)
                 | RunError::Pipeline(crate::pipeline::PipelineError::Input(_))
                 | RunError::Simulation(_)
-        )
+        ) || matches!(self, RunError::Output(o) if o.is_input_error())
     }
 }

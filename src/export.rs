@@ -83,16 +83,8 @@ pub fn update_sidecar(csv: &Path, change: impl FnOnce(&mut Sidecar)) -> Result<(
     change(&mut sidecar);
     let text = serde_json::to_string_pretty(&sidecar)
         .map_err(|e| OutputError::write(&path, std::io::Error::other(e)))?;
-    let tmp = path.with_extension("json.tmp");
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = crate::private_file::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    };
-    write().map_err(|e| RunError::Output(OutputError::write(&path, e)))
+    crate::private_file::write(&path, format!("{text}\n").as_bytes())
+        .map_err(|e| RunError::Output(OutputError::write(&path, e)))
 }
 
 /// Reads user markers: an anomanor export (`Annotations:` section) or a CSV of
@@ -300,7 +292,7 @@ pub fn export(
         start,
     };
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| OutputError::write(dir, e))?;
+        crate::private_file::create_dir(dir).map_err(|e| OutputError::write(dir, e))?;
     }
     let edf_err = |e: EdfWriteError| match e {
         EdfWriteError::Unsupported { path, message } => RunError::Input(InputError::Format {

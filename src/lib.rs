@@ -16,6 +16,7 @@ pub mod event;
 pub mod export;
 pub mod frame;
 pub mod limits;
+pub mod out_folder;
 pub mod pipeline;
 pub mod private_file;
 pub mod progress;

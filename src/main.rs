@@ -55,7 +55,7 @@ fn describe(e: &anyhow::Error) -> String {
 /// calibration, scoring) that cannot be used — as opposed to a device, disk or internal
 /// failure. The one place that decides exit code 2.
 fn is_input_error(e: &anyhow::Error) -> bool {
-    use knip::error::{InputError, RunError};
+    use knip::error::{InputError, OutputError, RunError};
     use knip::pipeline::PipelineError;
     use knip::session::{
         calibrate::CalibrationError, drive::SessionError, protocol::ProtocolError,
@@ -69,6 +69,10 @@ fn is_input_error(e: &anyhow::Error) -> bool {
             || c.is::<knip::simulate::SimError>()
             || c.downcast_ref::<CalibrationError>()
                 .is_some_and(|c| matches!(c, CalibrationError::Read { .. }))
+            || c.downcast_ref::<knip::progress::ProgressError>()
+                .is_some_and(knip::progress::ProgressError::is_input_error)
+            || c.downcast_ref::<OutputError>()
+                .is_some_and(OutputError::is_input_error)
             || c.downcast_ref::<RunError>()
                 .is_some_and(RunError::is_input_error)
             || c.downcast_ref::<PipelineError>()

@@ -78,7 +78,11 @@ impl RecordError {
                 | RecordError::Link(LinkError::RawLog(_))
                 | RecordError::App(RunError::Input(_))
                 | RecordError::Pipeline(crate::pipeline::PipelineError::Input(_))
-        )
+        ) || match self {
+            RecordError::Output(o) => o.is_input_error(),
+            RecordError::App(a) => a.is_input_error(),
+            _ => false,
+        }
     }
 }
 
@@ -108,7 +112,7 @@ pub fn write_link_json(dir: &Path, report: &LinkReport) -> Result<PathBuf, Outpu
     let p = dir.join("link.json");
     let text = serde_json::to_string_pretty(report)
         .map_err(|e| OutputError::write(&p, std::io::Error::other(e)))?;
-    std::fs::write(&p, text).map_err(|e| OutputError::write(&p, e))?;
+    crate::private_file::write(&p, text.as_bytes()).map_err(|e| OutputError::write(&p, e))?;
     Ok(p)
 }
 
@@ -125,7 +129,8 @@ pub fn record(
     mut status_out: Box<dyn Write + Send>,
     stop: Option<StopHandle>,
 ) -> Result<RecordOutcome, RecordError> {
-    std::fs::create_dir_all(&opts.out_dir).map_err(|e| OutputError::write(&opts.out_dir, e))?;
+    crate::private_file::create_dir(&opts.out_dir)
+        .map_err(|e| OutputError::write(&opts.out_dir, e))?;
     let mut source = SerialSource::open(&opts.serial)?;
     if let Some(s) = stop {
         source.use_stop_handle(s);

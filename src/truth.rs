@@ -78,8 +78,10 @@ pub fn truth_path_for(csv: &Path) -> PathBuf {
 pub const TRUTH_HEADER: &str = "channel,onset_s,offset_s,kind,amplitude,rep";
 
 /// Writes `events` as `FILE.truth.csv` ([`TRUTH_HEADER`]).
+/// Writes the truth table at `path` (owner-only, through a temporary file; an existing file is
+/// never replaced).
 pub fn write_truth_csv(path: &Path, events: &[TruthEvent]) -> std::io::Result<()> {
-    let mut out = csv::Writer::from_path(path)?;
+    let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record(TRUTH_HEADER.split(','))?;
     for e in events {
         out.write_record([
@@ -91,7 +93,8 @@ pub fn write_truth_csv(path: &Path, events: &[TruthEvent]) -> std::io::Result<()
             e.rep.to_string(),
         ])?;
     }
-    out.flush()
+    let bytes = out.into_inner().map_err(|e| e.into_error())?;
+    crate::private_file::write_new(path, &bytes)
 }
 
 pub fn read_truth_csv(path: &Path) -> Result<Vec<TruthEvent>, InputError> {

@@ -190,6 +190,7 @@ fn batch_table_values_equal_the_in_memory_analysis_results() {
         csv: CsvOptions::default(),
         cfg: AnalysisConfig::default(),
         progress_bar: false,
+        isolation: None,
     };
     let outcome = knip::batch::run(&input, &out, &opts).expect("batch");
     let mut table = csv::Reader::from_path(&outcome.table).expect("batch.csv");
@@ -225,9 +226,243 @@ fn batch_table_values_equal_the_in_memory_analysis_results() {
     }
     // The batch's own in-memory results are what it wrote.
     for (row, rec) in outcome.rows.iter().zip(&rows) {
-        let s = row.result.as_ref().expect("ok");
-        let want = knip::batch::score_fields(s);
+        let want = row.result.as_ref().expect("ok");
         let got: Vec<&str> = rec.iter().skip(1).take(want.len()).collect();
-        assert_eq!(got, want);
+        assert_eq!(&got, want);
     }
+}
+
+/// Runs knip with a memory limit (4 GB of address space) and a time limit; fails the test if it
+/// is still running after `limit_s`.
+fn knip_limited(args: &[&str], limit_s: u64) -> Output {
+    use std::io::Read;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 4000000; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_knip"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run knip");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed().as_secs() >= limit_s {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("knip {args:?} still running after {limit_s} s (a hang)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("stdout"),
+        stderr: err.join().expect("stderr"),
+    }
+}
+
+/// An EDF header claiming 100 000 signals in a 356-byte file: an allocation bomb before the
+/// header checks.
+fn edf_bomb(path: &Path) {
+    let mut h = String::new();
+    let field = |h: &mut String, v: &str, w: usize| h.push_str(&format!("{v:<w$}"));
+    field(&mut h, "0", 8);
+    field(&mut h, "X", 80);
+    field(&mut h, "Startdate X", 80);
+    field(&mut h, "01.01.26", 8);
+    field(&mut h, "00.00.00", 8);
+    field(&mut h, "99999", 8);
+    field(&mut h, "", 44);
+    field(&mut h, "1", 8);
+    field(&mut h, "1", 8);
+    field(&mut h, "100000", 4);
+    std::fs::write(path, h).expect("write edf");
+}
+
+#[cfg(unix)]
+#[test]
+fn batch_takes_regular_files_only_follows_no_link_loop_and_survives_a_bad_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(input.join("sub")).expect("mkdir");
+    simulate(&input, "good.csv", "identify", 1);
+    // A FIFO named like a recording: reading it would block for ever.
+    let fifo = input.join("pipe.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    // A link back to the input folder: following it would loop.
+    std::os::unix::fs::symlink(&input, input.join("sub").join("loop")).expect("symlink");
+    // A folder nobody may read (root still can: then its file is simply analysed).
+    let locked = input.join("locked");
+    std::fs::create_dir_all(&locked).expect("mkdir");
+    simulate(&locked, "inside.csv", "identify", 3);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    let root_reads_it = std::fs::read_dir(&locked).is_ok();
+    edf_bomb(&input.join("bomb.edf"));
+    let out = dir.path().join("out");
+    let o = knip_limited(&["batch", s(&input), "--out", s(&out), "--jobs", "2"], 120);
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let said = text(&o);
+    assert!(o.status.success(), "{said}");
+    assert!(
+        said.contains("pipe.csv") && said.contains("FIFO"),
+        "the FIFO is named: {said}"
+    );
+    assert!(
+        said.contains("loop") && said.contains("not followed"),
+        "the link is named: {said}"
+    );
+    let table = std::fs::read_to_string(out.join("batch.csv")).expect("batch.csv");
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    let row = |name: &str| rows.iter().filter(|r| r.starts_with(name)).count();
+    assert_eq!(
+        row("good.csv"),
+        1,
+        "analysed once, however many links: {table}"
+    );
+    assert_eq!(row("pipe.csv"), 0, "{table}");
+    assert!(
+        rows.iter().any(|r| r.starts_with("good.csv,ok,")),
+        "{table}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("bomb.edf,error,") && r.contains("bomb.edf")),
+        "{table}"
+    );
+    assert!(out.join("good").join("report.png").is_file());
+    if root_reads_it {
+        assert_eq!(row("locked/inside.csv"), 1, "{table}");
+    } else {
+        assert!(
+            said.contains("locked") && said.contains("cannot be read"),
+            "the unreadable folder is named: {said}"
+        );
+        assert_eq!(row("locked/inside.csv"), 0, "{table}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_whose_analysis_aborts_leaves_the_others_and_batch_csv() {
+    use knip::batch::{BatchOptions, Isolation};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    simulate(&input, "a.csv", "identify", 1);
+    simulate(&input, "crash.csv", "identify", 2);
+    simulate(&input, "z.csv", "identify", 3);
+    let out = dir.path().join("out");
+    // Each file's analysis is a child process: this one stands in for an analysis that aborts
+    // (as a failed 400 GB allocation does) on crash.csv, and runs the real knip otherwise.
+    let script = "case \"$*\" in *crash.csv*) echo 'memory allocation failed' >&2; kill -ABRT $$;; esac; exec \"$0\" \"$@\"";
+    let opts = BatchOptions {
+        jobs: 2,
+        csv: knip::source::csv_file::CsvOptions::default(),
+        cfg: knip::config::AnalysisConfig::default(),
+        progress_bar: false,
+        isolation: Some(Isolation {
+            program: "sh".into(),
+            args: [
+                "-c",
+                script,
+                env!("CARGO_BIN_EXE_knip"),
+                "batch",
+                s(&input),
+                "--out",
+                s(&out),
+            ]
+            .iter()
+            .map(Into::into)
+            .collect(),
+        }),
+    };
+    let o = knip::batch::run(&input, &out, &opts).expect("the batch itself goes on");
+    let by_name = |n: &str| {
+        o.rows
+            .iter()
+            .find(|r| r.file == Path::new(n))
+            .unwrap_or_else(|| panic!("no row for {n}"))
+    };
+    let crashed = by_name("crash.csv").result.as_ref().expect_err("crashed");
+    assert!(
+        crashed.contains("crash.csv")
+            && crashed.contains("signal 6")
+            && crashed.contains("memory allocation failed"),
+        "{crashed}"
+    );
+    for good in ["a.csv", "z.csv"] {
+        let fields = by_name(good).result.as_ref().expect("analysed");
+        assert_eq!(fields[0], "ok");
+        let stem = good.trim_end_matches(".csv");
+        assert!(out.join(stem).join("summary.csv").is_file(), "{good}");
+    }
+    let table = std::fs::read_to_string(out.join("batch.csv")).expect("batch.csv");
+    assert!(table.contains("crash.csv,error,"), "{table}");
+    assert_eq!(table.lines().count(), 4, "{table}");
+}
+
+#[test]
+fn report_folders_are_unique_even_when_flattened_names_meet() {
+    let names = knip::batch::report_names(&[
+        PathBuf::from("a/b.csv"),
+        PathBuf::from("a__b.csv"),
+        PathBuf::from("A__B.edf"),
+        PathBuf::from("x.csv"),
+        PathBuf::from("x.edf"),
+        PathBuf::from("x_csv.csv"),
+    ]);
+    let lower: std::collections::HashSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
+    assert_eq!(lower.len(), names.len(), "{names:?}");
+    // The first of two that meet keeps the name, the next gets a number.
+    assert_eq!(names[0], "a__b_csv", "{names:?}");
+    assert_eq!(names[1], "a__b_csv_2", "{names:?}");
+    assert_eq!(names[3], "x_csv", "{names:?}");
+    assert_eq!(names[5], "x_csv_2", "{names:?}");
+}
+
+#[test]
+fn a_batch_out_folder_with_reports_needs_force_and_then_holds_only_the_new_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    simulate(&input, "a.csv", "identify", 1);
+    simulate(&input, "b.csv", "identify", 2);
+    let out = dir.path().join("out");
+    let o = knip(&["batch", s(&input), "--out", s(&out), "--jobs", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(out.join("b").join("report.png").is_file());
+    std::fs::remove_file(input.join("b.csv")).expect("rm");
+    let o = knip(&["batch", s(&input), "--out", s(&out), "--jobs", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("use --force"), "{}", text(&o));
+    let o = knip(&[
+        "batch",
+        s(&input),
+        "--out",
+        s(&out),
+        "--jobs",
+        "1",
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(out.join("a").join("report.png").is_file());
+    assert!(
+        !out.join("b").exists(),
+        "the old run's folder does not stay"
+    );
 }

@@ -732,3 +732,224 @@ fn absurd_numbers_on_the_command_line_are_refused_with_their_range() {
     // Nothing was written by a refused command.
     assert!(!std::path::Path::new(o).exists() && !std::path::Path::new(sim).exists());
 }
+
+/// `knip analyze INPUT --out OUT [--force]`.
+fn analyze(input: &Path, out: &Path, force: bool) -> Output {
+    let mut args = vec![
+        "analyze",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    if force {
+        args.push("--force");
+    }
+    knip(&args)
+}
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn an_out_folder_with_a_report_is_refused_unless_forced_and_then_holds_only_the_new_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = simulate(dir.path(), "identify", 1);
+    let b = simulate(dir.path(), "strength", 2);
+    let out = dir.path().join("report");
+    let o = analyze(&a, &out, false);
+    assert!(o.status.success(), "{}", text(&o));
+    let first = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    // A file of the old run that this run would not write (a session's table).
+    std::fs::write(out.join("reps.csv"), "old run").unwrap();
+    let o = analyze(&b, &out, false);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains(out.to_str().unwrap())
+            && t.contains("use --force to replace the report, or choose another --out"),
+        "{t}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("summary.csv")).unwrap(),
+        first,
+        "the old report is untouched"
+    );
+    let o = analyze(&b, &out, true);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(
+        std::fs::read_to_string(out.join("summary.csv")).unwrap(),
+        first
+    );
+    assert!(
+        !out.join("reps.csv").exists(),
+        "the old run's file does not stay"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "contractions.csv",
+            "events.csv",
+            "report.png",
+            "session.json",
+            "summary.csv"
+        ],
+        "only this run's files, no temporary file"
+    );
+    // --force does not delete what knip did not write.
+    std::fs::write(out.join("letter.docx"), "the clinician's").unwrap();
+    let o = analyze(&a, &out, true);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("letter.docx"), "{}", text(&o));
+    assert!(out.join("letter.docx").exists() && out.join("summary.csv").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn reports_are_owner_only_and_out_must_be_a_real_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = simulate(dir.path(), "identify", 1);
+    let out = dir.path().join("new").join("report");
+    let o = analyze(&a, &out, false);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(mode(&out), 0o700);
+    for f in [
+        "contractions.csv",
+        "events.csv",
+        "summary.csv",
+        "session.json",
+        "report.png",
+    ] {
+        assert_eq!(mode(&out.join(f)), 0o600, "{f}");
+    }
+    for f in ["identify_1.csv", "identify_1.json", "identify_1.truth.csv"] {
+        assert_eq!(mode(&dir.path().join(f)), 0o600, "{f}");
+    }
+    // --out naming a file.
+    let o = knip(&["analyze", a.to_str().unwrap(), "--out", a.to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("is a file, not a folder") && !t.contains("disk space"),
+        "{t}"
+    );
+    // --out a link to another folder: refused, nothing written there.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+    let o = analyze(&a, &link, false);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("symbolic link"), "{}", text(&o));
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn simulate_never_overwrites_follows_a_link_or_chmods_a_file_it_did_not_create() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let sim = |out: &Path, force: bool| {
+        let mut args = vec![
+            "simulate",
+            "--protocol",
+            "identify",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if force {
+            args.push("--force");
+        }
+        knip(&args)
+    };
+    // Through a link: refused, with or without --force.
+    let link = dir.path().join("s.csv");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    for force in [false, true] {
+        let o = sim(&link, force);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("symbolic link"), "{}", text(&o));
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    assert_eq!(mode(&victim), 0o644, "not chmodded");
+    // An existing file: refused without --force, left as it was.
+    let o = sim(&victim, false);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--force"), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    assert_eq!(mode(&victim), 0o644);
+    // With --force, a file that is not a simulated recording is still not replaced.
+    let o = sim(&victim, true);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("never replaced"), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    // A simulated recording is replaced with --force (new seed, new samples), owner-only.
+    let out = dir.path().join("sim.csv");
+    assert!(sim(&out, false).status.success());
+    let before = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(sim(&out, false).status.code(), Some(2));
+    let o = knip(&[
+        "simulate",
+        "--protocol",
+        "identify",
+        "--seed",
+        "9",
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(std::fs::read_to_string(&out).unwrap(), before);
+    assert_eq!(mode(&out), 0o600);
+}
+
+#[test]
+fn a_second_record_into_the_same_folder_is_refused_before_the_port_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rec");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("recording.raw"), "the first recording").unwrap();
+    let o = knip(&[
+        "record",
+        "--port",
+        "/dev/knip-no-such-port",
+        "--format",
+        "line",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("never replaced") && t.contains(out.to_str().unwrap()),
+        "{t}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("recording.raw")).unwrap(),
+        "the first recording"
+    );
+    // --force is no way round it.
+    let o = knip(&[
+        "record",
+        "--port",
+        "/dev/x",
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(out.join("recording.raw")).unwrap(),
+        "the first recording"
+    );
+}

@@ -446,3 +446,70 @@ fn a_calibration_is_kept_per_patient_and_device() {
         .expect("saved");
     assert_eq!(c.channels[0].mvc, 90.0);
 }
+
+#[cfg(unix)]
+#[test]
+fn an_existing_database_others_could_read_is_made_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("shared.sqlite");
+    drop(progress::open(&path).expect("create"));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    drop(progress::open(&path).expect("open"));
+    let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn a_file_that_is_not_a_knip_database_is_named_plainly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A text file.
+    let text = dir.path().join("notes.sqlite");
+    std::fs::write(&text, "patient notes, not a database\n".repeat(100)).expect("write");
+    let e = progress::open(&text).expect_err("refused");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("notes.sqlite") && msg.contains("not a database"),
+        "{msg}"
+    );
+    assert!(!msg.contains("Conversion error"), "{msg}");
+    assert!(e.is_input_error(), "{msg}");
+    #[cfg(unix)]
+    {
+        // Not knip's file: its mode is left alone.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&text, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(progress::open(&text).is_err());
+        let mode = std::fs::metadata(&text).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+    }
+    // Another program's database with a table of the same name.
+    let other = dir.path().join("other.sqlite");
+    Connection::open(&other)
+        .expect("create")
+        .execute_batch("CREATE TABLE sessions (id INTEGER PRIMARY KEY, note TEXT);")
+        .expect("table");
+    let e = progress::open(&other).expect_err("refused");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("other.sqlite") && msg.contains("not a knip progress database"),
+        "{msg}"
+    );
+    assert!(e.is_input_error(), "{msg}");
+    // knip's version number on other tables.
+    let wrong = dir.path().join("wrong.sqlite");
+    Connection::open(&wrong)
+        .expect("create")
+        .execute_batch(&format!(
+            "CREATE TABLE sessions (id INTEGER PRIMARY KEY, start TEXT);
+             PRAGMA user_version = {SCHEMA_VERSION};"
+        ))
+        .expect("table");
+    let e = progress::open(&wrong).expect_err("refused");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("wrong.sqlite") && msg.contains("has no column"),
+        "{msg}"
+    );
+    assert!(e.is_input_error(), "{msg}");
+}

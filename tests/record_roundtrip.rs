@@ -323,24 +323,28 @@ fn write_errors_name_the_path() {
     assert!(e.to_string().contains("a,b"), "{e}");
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(unix)]
 #[test]
-fn full_disk_gives_a_clear_error() {
-    // /dev/full accepts the open and fails every write with ENOSPC.
-    if !Path::new("/dev/full").exists() {
-        panic!("/dev/full is missing on this Linux system");
-    }
+fn a_link_at_the_recording_name_is_refused_not_written_through() {
+    // A link to /dev/full used to be written through (and reported a full disk); a recording
+    // is now created new, so the link is refused and its target left alone.
     let dir = tempfile::tempdir().unwrap();
-    let link = dir.path().join("full.csv");
-    std::os::unix::fs::symlink("/dev/full", &link).unwrap();
+    let target = dir.path().join("target.txt");
+    std::fs::write(&target, "keep").unwrap();
+    let link = dir.path().join("linked.csv");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
     let spec = spec(0.0);
     let sc = Sidecar::new("test", &spec, &AnalysisConfig::default());
     let e = RecordingWriter::create(&link, &sc)
         .err()
         .expect("must fail");
     let msg = e.to_string();
-    assert!(msg.contains("full.csv"), "{msg}");
-    assert!(msg.contains("disk space"), "{msg}");
+    assert!(
+        msg.contains("linked.csv") && msg.contains("never replaced"),
+        "{msg}"
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+    assert!(!dir.path().join("linked.json").exists());
 }
 
 #[test]
@@ -378,4 +382,39 @@ fn a_stalled_channel_does_not_hold_back_the_others_forever() {
     assert_eq!(got[0].len(), 10_000);
     let want: Vec<(u64, f64)> = (300..500).map(|i| (i, value(2, i))).collect();
     assert_close(&got[2..3], &[want]);
+}
+
+#[test]
+fn a_recording_is_never_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("recording.csv");
+    let s = spec(0.0);
+    let first = write_recording(&path, &s, &blocks(&s, 1.0, 0.1, &[]));
+    let csv_before = std::fs::read(&path).expect("csv");
+    let json_before = std::fs::read(path.with_extension("json")).expect("json");
+    let sidecar = Sidecar::new("test", &s, &AnalysisConfig::default());
+    let e = RecordingWriter::create(&path, &sidecar)
+        .err()
+        .expect("a second recording at the same name is refused");
+    assert!(e.is_input_error(), "{e}");
+    let m = e.to_string();
+    assert!(
+        m.contains("recording.csv") && m.contains("never replaced"),
+        "{m}"
+    );
+    assert_eq!(std::fs::read(&path).expect("csv"), csv_before);
+    assert_eq!(
+        std::fs::read(path.with_extension("json")).expect("json"),
+        json_before
+    );
+    // A sidecar alone at the name is not overwritten either, and no CSV is left behind.
+    let other = dir.path().join("other.csv");
+    std::fs::write(other.with_extension("json"), "theirs").expect("write");
+    assert!(RecordingWriter::create(&other, &sidecar).is_err());
+    assert_eq!(
+        std::fs::read_to_string(other.with_extension("json")).expect("json"),
+        "theirs"
+    );
+    assert!(!other.exists());
+    drop(first);
 }

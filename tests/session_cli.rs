@@ -330,3 +330,74 @@ fn a_session_never_writes_over_a_recording_or_the_session_it_replays() {
     );
     assert!(!sensor.join("recording.csv").exists());
 }
+
+#[test]
+fn a_demo_folder_is_replaced_only_with_force_and_never_over_a_sensor_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = out.to_str().unwrap();
+    let demo = |seed: &str, force: bool| {
+        let mut args = vec![
+            "demo",
+            "--fast",
+            "--plain",
+            "--protocol",
+            "identify",
+            "--seed",
+            seed,
+            "--out",
+            o,
+        ];
+        if force {
+            args.push("--force");
+        }
+        knip(&args)
+    };
+    assert!(demo("1", false).status.success());
+    let first = std::fs::read(out.join("recording.csv")).unwrap();
+    assert_input_error(
+        &["demo", "--fast", "--protocol", "identify", "--out", o],
+        &[
+            "demo",
+            "use --force to replace the report, or choose another --out",
+        ],
+    );
+    assert_eq!(std::fs::read(out.join("recording.csv")).unwrap(), first);
+    // With --force the simulated recording and its report are replaced.
+    let r = demo("2", true);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_ne!(std::fs::read(out.join("recording.csv")).unwrap(), first);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in [
+            "recording.csv",
+            "recording.json",
+            "session.json",
+            "reps.csv",
+            "report.png",
+        ] {
+            let m = std::fs::metadata(out.join(f)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(m, 0o600, "{f}");
+        }
+    }
+    // A sensor's recording beside it: not even --force replaces it.
+    std::fs::write(out.join("recording.raw"), b"precious").unwrap();
+    assert_input_error(
+        &[
+            "demo",
+            "--fast",
+            "--protocol",
+            "identify",
+            "--out",
+            o,
+            "--force",
+        ],
+        &["recording.raw", "never replaced"],
+    );
+    assert_eq!(
+        std::fs::read(out.join("recording.raw")).unwrap(),
+        b"precious"
+    );
+    assert!(out.join("recording.csv").exists());
+}

@@ -8,6 +8,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
     let AnalyzeArgs {
         file,
         out,
+        force,
         columns,
         markers,
         patient,
@@ -22,6 +23,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let scoring = super::scoring_config(scoring.as_deref())?;
+    knip::out_folder::prepare(&out, force)?;
     let o = knip::analyze::analyze_scored(&file, &opts, &cfg, &scoring, &out, markers)?;
     for w in &o.warnings {
         eprintln!("warning: {w}");

@@ -1,4 +1,6 @@
 //! `knip batch DIR --out DIR`: every recording under a folder, on all cores, and one batch.csv.
+//! Each file is analysed by a child process of its own (this executable, the same options,
+//! `--one-file`), so that no file can take the run down.
 
 use crate::cli::BatchArgs;
 use std::io::IsTerminal;
@@ -7,6 +9,9 @@ pub fn run(a: BatchArgs) -> anyhow::Result<()> {
     let BatchArgs {
         dir,
         out,
+        force,
+        one_file,
+        one_out,
         jobs,
         columns,
         scoring,
@@ -15,17 +20,32 @@ pub fn run(a: BatchArgs) -> anyhow::Result<()> {
     let scoring = super::scoring_config(scoring.as_deref())?;
     let cfg = settings.config()?;
     let jobs = jobs.unwrap_or_else(super::all_cores);
-    let o = knip::batch::run_scored(
-        &dir,
-        &out,
-        &knip::batch::BatchOptions {
-            jobs,
-            csv: columns.options(),
-            cfg,
-            progress_bar: std::io::stderr().is_terminal(),
-        },
-        &scoring,
-    )?;
+    let mut opts = knip::batch::BatchOptions {
+        jobs,
+        csv: columns.options(),
+        cfg,
+        progress_bar: std::io::stderr().is_terminal(),
+        isolation: None,
+    };
+    if let (Some(file), Some(report_dir)) = (one_file, one_out) {
+        // A child of the batch below: one file, the answer as one line of JSON.
+        println!(
+            "{}",
+            knip::batch::child_answer(&file, &report_dir, &opts, &scoring)
+        );
+        return Ok(());
+    }
+    knip::out_folder::prepare(&out, force)?;
+    opts.isolation = std::env::current_exe()
+        .ok()
+        .map(|program| knip::batch::Isolation {
+            program,
+            args: std::env::args_os().skip(1).collect(),
+        });
+    let o = knip::batch::run_scored(&dir, &out, &opts, &scoring)?;
+    for w in &o.warnings {
+        eprintln!("warning: {w}");
+    }
     let failed: Vec<_> = o.failed().collect();
     println!(
         "{} recordings in {:.2} s on {jobs} job(s): {} analysed, {} skipped; table {}",

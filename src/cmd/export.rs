@@ -9,6 +9,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
         file,
         format,
         out,
+        force,
         start,
         markers,
         patient,
@@ -34,6 +35,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
         })?),
         None => None,
     };
+    knip::out_folder::prepare_file(&out, force)?;
     let markers = match markers {
         Some(p) => read_markers(&p)?,
         None => Vec::new(),

@@ -12,6 +12,7 @@ pub fn run(a: RecordArgs) -> anyhow::Result<()> {
         settings,
     } = a;
     let cfg = settings.config()?;
+    knip::out_folder::prepare_recording(&out)?;
     let port = serial.port.clone().ok_or_else(|| {
         UsageError(
             "--port is needed: the serial port, e.g. /dev/ttyACM0 (see `knip devices`)".into(),

@@ -9,6 +9,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
         speed,
         fast,
         out,
+        force,
         plain,
         settings,
     } = a;
@@ -28,8 +29,11 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
             fast,
             ..Default::default()
         };
-        return super::session::session(SessionArgs::plain_run(None, source, out, plain, settings));
+        return super::session::session(SessionArgs::plain_run(
+            None, source, out, force, plain, settings,
+        ));
     }
+    knip::out_folder::prepare(&out, force)?;
     let stdout = std::io::stdout();
     let bar = !plain && stdout.is_terminal();
     let opts = knip::record_cmd::ReplayOptions {

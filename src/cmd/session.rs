@@ -109,6 +109,7 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
         scripted_pauses: recorded_session.map(|i| i.pauses).unwrap_or_default(),
         stop: Some(super::stop_on_signals()),
     };
+    knip::out_folder::prepare(&a.out, a.force)?;
     let outcome = drive::run_guided(
         &o,
         &cfg,
@@ -192,6 +193,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
         speed,
         fast,
         out,
+        force,
         plain,
         settings,
     } = a;
@@ -207,11 +209,13 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
             Some(protocol),
             source,
             out,
+            force,
             plain,
             settings,
         ));
     }
     let cfg = settings.config()?;
+    knip::out_folder::prepare(&out, force)?;
     let stdout = std::io::stdout();
     let bar = !plain && stdout.is_terminal();
     let opts = DemoOptions {

@@ -27,6 +27,7 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<()> {
         protocol,
         seed,
         out,
+        force,
         channels,
         emg_rate,
         pressure_rate,
@@ -54,6 +55,12 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<()> {
             })?),
             None => None,
         };
+    // A bad setting is named before any file is looked at.
+    drop(knip::simulate::SimulatedPatient::new(&sim)?);
+    knip::out_folder::prepare_simulated_recording(&out, force)?;
+    if let Some(e) = &edf {
+        knip::out_folder::prepare_file(e, force)?;
+    }
     let o = knip::simulate::write::write_session(&sim, &out, &AnalysisConfig::default())?;
     println!(
         "wrote {} ({} samples, {:.1} s), {} and {} ({} true events)",

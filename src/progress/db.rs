@@ -31,6 +31,9 @@ pub enum ProgressError {
         found: i64,
         known: i64,
     },
+    /// The file is an SQLite database, but not knip's (its tables differ from knip's schema).
+    #[error("{}: not a knip progress database ({message}); choose another file with --db", path.display())]
+    NotKnip { path: PathBuf, message: String },
     #[error("progress database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("progress database: session {id} has a bad start time '{text}'")]
@@ -48,6 +51,21 @@ pub enum ProgressError {
     NoSessions(String),
     #[error("no folder for user data: set HOME (or XDG_DATA_HOME / APPDATA), or give --db PATH")]
     NoDataDir,
+}
+
+impl ProgressError {
+    /// The database file given is not one knip can use (not a database, another program's,
+    /// a newer knip's): bad input, as opposed to a disk or permission failure.
+    pub fn is_input_error(&self) -> bool {
+        match self {
+            ProgressError::NotKnip { .. } | ProgressError::TooNew { .. } => true,
+            ProgressError::Open { source, .. } => {
+                source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase)
+            }
+            ProgressError::Output(o) => o.is_input_error(),
+            _ => false,
+        }
+    }
 }
 
 /// Schema migrations: `MIGRATIONS[k]` takes a database from version `k` to `k + 1`.
@@ -129,9 +147,12 @@ pub fn default_db_path() -> Result<PathBuf, ProgressError> {
         .ok_or(ProgressError::NoDataDir)
 }
 
-/// Opens (creating if needed, owner-only) and migrates the database at `path`.
+/// Opens (creating if needed, owner-only) and migrates the database at `path`. An existing
+/// database that others may read is made owner-only (0600), and stderr says so. A file that is
+/// not a database, or a database with other tables than knip's, is named in the error.
 pub fn open(path: &Path) -> Result<Connection, ProgressError> {
-    if !path.exists() {
+    let existed = path.exists();
+    if !existed {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::private_file::create_dir(dir).map_err(|source| ProgressError::Create {
                 path: dir.to_path_buf(),
@@ -154,7 +175,62 @@ pub fn open(path: &Path) -> Result<Connection, ProgressError> {
     db.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(open_err)?;
     migrate(&mut db, path)?;
+    check_schema(&db, path)?;
+    if existed {
+        make_owner_only(path)?;
+    }
     Ok(db)
+}
+
+/// An existing database (known now to be knip's) that others may read is made owner-only.
+fn make_owner_only(path: &Path) -> Result<(), ProgressError> {
+    let create_err = |source| ProgressError::Create {
+        path: path.to_path_buf(),
+        source,
+    };
+    if crate::private_file::is_shared(path).map_err(create_err)? {
+        crate::private_file::restrict(path).map_err(create_err)?;
+        eprintln!(
+            "note: {}: the progress database could be read by other users; it is now \
+             owner-only (0600)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The tables and columns (name, declared type) of a database.
+fn schema_of(db: &Connection) -> rusqlite::Result<Vec<(String, String, String)>> {
+    let mut st = db.prepare(
+        "SELECT m.name, p.name, p.type FROM sqlite_master m, pragma_table_info(m.name) p
+         WHERE m.type = 'table' ORDER BY m.name, p.cid",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+/// Every table and column knip's schema has must be there with its type (more is allowed).
+fn check_schema(db: &Connection, path: &Path) -> Result<(), ProgressError> {
+    let not_knip = |message: String| ProgressError::NotKnip {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut want_db = Connection::open_in_memory()?;
+    migrate(&mut want_db, Path::new(":memory:"))?;
+    let want = schema_of(&want_db)?;
+    let have = schema_of(db).map_err(|e| not_knip(e.to_string()))?;
+    for (table, column, kind) in &want {
+        match have.iter().find(|(t, c, _)| t == table && c == column) {
+            None => return Err(not_knip(format!("table {table} has no column {column}"))),
+            Some((_, _, k)) if !k.eq_ignore_ascii_case(kind) => {
+                return Err(not_knip(format!(
+                    "column {table}.{column} is {k}, not {kind}"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Brings the schema to [`SCHEMA_VERSION`]; returns the version found.
@@ -175,7 +251,12 @@ pub fn migrate(db: &mut Connection, path: &Path) -> Result<i64, ProgressError> {
     if found < SCHEMA_VERSION {
         let tx = db.transaction()?;
         for step in &MIGRATIONS[found as usize..] {
-            tx.execute_batch(step)?;
+            // A step that fails on the tables found (one exists already, another is
+            // missing): the file holds somebody else's tables.
+            tx.execute_batch(step).map_err(|e| ProgressError::NotKnip {
+                path: path.to_path_buf(),
+                message: format!("its tables do not match schema version {found}: {e}"),
+            })?;
         }
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
         tx.commit()?;

@@ -55,7 +55,7 @@ impl SessionError {
                 | SessionError::Simulation(_)
                 | SessionError::Link(LinkError::RawLog(_))
                 | SessionError::Pipeline(PipelineError::Input(_))
-        )
+        ) || matches!(self, SessionError::Output(o) if o.is_input_error())
     }
 }
 
@@ -539,7 +539,7 @@ pub fn run_guided(
         quit: o.stop.as_ref().map_or_else(Default::default, |s| s.flag()),
         ..Controls::default()
     });
-    std::fs::create_dir_all(&o.out_dir).map_err(|e| OutputError::write(&o.out_dir, e))?;
+    crate::private_file::create_dir(&o.out_dir).map_err(|e| OutputError::write(&o.out_dir, e))?;
     let mode = o.input.pause_mode();
     let mut setup = SessionSetup {
         protocol: o.protocol.clone(),
@@ -754,7 +754,7 @@ pub fn run_guided(
             "guided": patient.guided_params(),
         }))
         .map_err(|e| OutputError::write(&p, std::io::Error::other(e)))?;
-        std::fs::write(&p, text).map_err(|e| OutputError::write(&p, e))?;
+        crate::private_file::write(&p, text.as_bytes()).map_err(|e| OutputError::write(&p, e))?;
         files.push(p);
     }
     Ok(GuidedOutcome {

@@ -38,7 +38,7 @@ pub fn write_session(
         serde_json::to_string(patient.params()).unwrap_or_default()
     ));
     if let Some(dir) = out_csv.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| OutputError::write(dir, e))?;
+        crate::private_file::create_dir(dir).map_err(|e| OutputError::write(dir, e))?;
     }
     let mut writer = RecordingWriter::create(out_csv, &sidecar)?;
     let mut samples = 0u64;
@@ -47,9 +47,6 @@ pub fn write_session(
         writer.write_block(&block)?;
     }
     writer.finish()?;
-    for p in [out_csv.to_path_buf(), out_csv.with_extension("json")] {
-        crate::private_file::restrict(&p).map_err(|e| OutputError::write(&p, e))?;
-    }
     let truth_path = truth_path_for(out_csv);
     write_truth_csv(&truth_path, &truth).map_err(|e| OutputError::write(&truth_path, e))?;
     Ok(SimulateOutcome {

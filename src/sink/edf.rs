@@ -505,7 +505,11 @@ impl EdfWriter {
             push_field(&mut h, "", 32);
         }
 
-        let file = private_file::create(&path).map_err(|e| OutputError::write(&path, e))?;
+        // Written under a temporary name and renamed when complete: a crash or a full disk
+        // never leaves half an EDF under the real name, and an old file is replaced, not
+        // written through.
+        let file =
+            private_file::Pending::create(&path).map_err(|e| OutputError::write(&path, e))?;
         let mut out = BufWriter::with_capacity(1 << 16, file);
         let io = |e| OutputError::write(&path, e);
         match self.format {
@@ -543,8 +547,10 @@ impl EdfWriter {
             record.resize(start + annot_spr * bps, 0);
             out.write_all(&record).map_err(io)?;
         }
-        out.flush().map_err(io)?;
-        out.get_ref().sync_all().map_err(io)?;
+        out.into_inner()
+            .map_err(|e| io(e.into_error()))?
+            .commit()
+            .map_err(io)?;
         Ok(EdfSummary {
             path: path.clone(),
             format: self.format,

@@ -14,7 +14,6 @@ use crate::frame::Block;
 use crate::sidecar::Sidecar;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Write the CSV to the operating system at least this often, seconds of signal.
@@ -66,22 +65,34 @@ fn invalid(path: &Path, message: String) -> OutputError {
     )
 }
 
+fn sidecar_text(json_path: &Path, sidecar: &Sidecar) -> Result<String, OutputError> {
+    serde_json::to_string_pretty(sidecar)
+        .map(|t| t + "\n")
+        .map_err(|e| invalid(json_path, format!("cannot encode the sidecar: {e}")))
+}
+
+/// Rewrites the sidecar through a temporary file renamed into place, so a crash never leaves
+/// half a sidecar.
 fn write_sidecar(json_path: &Path, sidecar: &Sidecar) -> Result<(), OutputError> {
-    let text = serde_json::to_string_pretty(sidecar)
-        .map_err(|e| invalid(json_path, format!("cannot encode the sidecar: {e}")))?;
-    // Write a temporary file and rename it, so a crash never leaves half a sidecar.
-    let tmp = json_path.with_extension("json.tmp");
-    let result = (|| {
-        let mut f = crate::private_file::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, json_path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        OutputError::write(json_path, e)
-    })
+    crate::private_file::write(json_path, sidecar_text(json_path, sidecar)?.as_bytes())
+        .map_err(|e| OutputError::write(json_path, e))
+}
+
+fn exists(path: &Path) -> OutputError {
+    OutputError::refused(
+        path,
+        "a file of that name exists; a recording is never replaced. Choose another --out",
+    )
+}
+
+/// The first sidecar of a new recording: refused if one appeared meanwhile.
+fn write_new_sidecar(json_path: &Path, sidecar: &Sidecar) -> Result<(), OutputError> {
+    crate::private_file::write_new(json_path, sidecar_text(json_path, sidecar)?.as_bytes()).map_err(
+        |e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => exists(json_path),
+            _ => OutputError::write(json_path, e),
+        },
+    )
 }
 
 impl RecordingWriter {
@@ -126,9 +137,16 @@ impl RecordingWriter {
                 ));
             }
         }
-        write_sidecar(&json_path, sidecar)?;
-        let file =
-            crate::private_file::create(csv_path).map_err(|e| OutputError::write(csv_path, e))?;
+        // A recording is never replaced: both names must be free. The CSV is claimed first
+        // (created new, empty); the sidecar is then written before any sample.
+        let file = crate::private_file::create_new(csv_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => exists(csv_path),
+            _ => OutputError::write(csv_path, e),
+        })?;
+        if let Err(e) = write_new_sidecar(&json_path, sidecar) {
+            let _ = std::fs::remove_file(csv_path);
+            return Err(e);
+        }
         let row_rate_hz = sidecar
             .channels
             .iter()

@@ -9,14 +9,14 @@ use crate::error::OutputError;
 use crate::event::{ContractionEvent, EventKind};
 use crate::frame::{Role, StreamSpec};
 use crate::pipeline::{ChannelOutcome, Processed, RunEnd, RunStart, Sink};
+use crate::private_file::Pending;
 use crate::score::session::AnalysisScores;
 use crate::score::sink::{ScoresHandle, ScoringSink};
 use crate::score::ScoringConfig;
 use crate::sink::decimate::TraceDecimator;
 use crate::sink::plot::{self, PlotChannel, ReportPlot};
 use serde::Serialize;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 /// Buckets kept per trace for the plot (about one per pixel column).
@@ -95,11 +95,11 @@ impl ReportSink {
         self.out_dir.join(name)
     }
 
-    fn create(&mut self, name: &str) -> Result<(BufWriter<File>, PathBuf), OutputError> {
+    fn create(&mut self, name: &str) -> Result<(BufWriter<Pending>, PathBuf), OutputError> {
         let p = self.path(name);
-        let f = File::create(&p).map_err(|e| OutputError::write(&p, e))?;
+        let w = create_output(&p)?;
         self.written.push(p.clone());
-        Ok((BufWriter::new(f), p))
+        Ok((w, p))
     }
 
     fn create_csv(&mut self, name: &str) -> Result<(CsvOut, PathBuf), OutputError> {
@@ -110,7 +110,8 @@ impl ReportSink {
 
 impl Sink for ReportSink {
     fn start(&mut self, start: &RunStart) -> Result<(), OutputError> {
-        std::fs::create_dir_all(&self.out_dir).map_err(|e| OutputError::write(&self.out_dir, e))?;
+        crate::private_file::create_dir(&self.out_dir)
+            .map_err(|e| OutputError::write(&self.out_dir, e))?;
         let spec = &start.spec;
         self.raw = spec
             .channels
@@ -165,8 +166,37 @@ impl Sink for ReportSink {
     }
 }
 
-/// A CSV table being written (every knip table goes through the `csv` crate).
-pub type CsvOut = csv::Writer<BufWriter<File>>;
+/// A CSV table being written (every knip table goes through the `csv` crate), under a
+/// temporary name until [`commit_table`].
+pub type CsvOut = csv::Writer<BufWriter<Pending>>;
+
+/// Starts an owner-only output file at `path` (written under a temporary name beside it).
+pub fn create_output(path: &Path) -> Result<BufWriter<Pending>, OutputError> {
+    Pending::create(path)
+        .map(BufWriter::new)
+        .map_err(|e| OutputError::write(path, e))
+}
+
+/// Starts a CSV table at `path` (see [`create_output`]).
+pub fn create_table(path: &Path) -> Result<CsvOut, OutputError> {
+    create_output(path).map(csv::Writer::from_writer)
+}
+
+/// Finishes an output file: flushed to the disk and renamed to its real name `path`.
+pub fn commit_output(w: BufWriter<Pending>, path: &Path) -> Result<(), OutputError> {
+    let pending = w
+        .into_inner()
+        .map_err(|e| OutputError::write(path, e.into_error()))?;
+    pending.commit().map_err(|e| OutputError::write(path, e))
+}
+
+/// Finishes a CSV table (see [`commit_output`]).
+pub fn commit_table(w: CsvOut, path: &Path) -> Result<(), OutputError> {
+    let inner = w
+        .into_inner()
+        .map_err(|e| OutputError::write(path, e.into_error()))?;
+    commit_output(inner, path)
+}
 
 /// Maps a `csv` error on `path` to an output error.
 pub fn csv_error(path: &Path) -> impl Fn(csv::Error) -> OutputError + '_ {
@@ -238,7 +268,7 @@ impl ReportSink {
             ])
             .map_err(&err)?;
         }
-        w.flush().map_err(|e| OutputError::write(&p, e))
+        commit_table(w, &p)
     }
 
     fn write_events(&mut self, spec: &StreamSpec) -> Result<(), OutputError> {
@@ -276,7 +306,7 @@ impl ReportSink {
             ])
             .map_err(&err)?;
         }
-        w.flush().map_err(|e| OutputError::write(&p, e))
+        commit_table(w, &p)
     }
 
     fn write_summary(&mut self, summary: &Summary) -> Result<(), OutputError> {
@@ -288,7 +318,7 @@ impl ReportSink {
             w.write_record([&r.channel, &r.metric, &r.value, &r.unit])
                 .map_err(&err)?;
         }
-        w.flush().map_err(|e| OutputError::write(&p, e))
+        commit_table(w, &p)
     }
 
     fn write_session_json(
@@ -338,7 +368,7 @@ impl ReportSink {
         };
         serde_json::to_writer_pretty(&mut w, &s)
             .map_err(|e| OutputError::write(&p, std::io::Error::other(e)))?;
-        w.flush().map_err(|e| OutputError::write(&p, e))
+        commit_output(w, &p)
     }
 
     fn write_plot(

@@ -18,7 +18,7 @@ use crate::sink::decimate::MinMaxPoint;
 use crate::sink::plot::{
     write_report_png, PlotChannel, ReportPlot, Shade, ShadeKind, TargetSegment,
 };
-use crate::sink::report::csv_error;
+use crate::sink::report::{commit_table, create_table, csv_error};
 use std::path::{Path, PathBuf};
 
 /// The guided session's metrics table (`metric,value,unit,note`); not the analysis report's
@@ -292,13 +292,12 @@ pub fn write_session_report(
     r: &SessionResult,
     title: &str,
 ) -> Result<Vec<PathBuf>, OutputError> {
-    std::fs::create_dir_all(dir).map_err(write_err(dir))?;
+    crate::private_file::create_dir(dir).map_err(write_err(dir))?;
     let mut files = Vec::new();
     // reps.csv
     let p = dir.join("reps.csv");
     {
-        let file = std::fs::File::create(&p).map_err(write_err(&p))?;
-        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+        let mut w = create_table(&p)?;
         let err = csv_error(&p);
         w.write_record(REPS_COLUMNS).map_err(&err)?;
         // The scoring channel's unit, for the words shown.
@@ -350,21 +349,20 @@ pub fn write_session_report(
             ])
             .map_err(&err)?;
         }
-        w.flush().map_err(write_err(&p))?;
+        commit_table(w, &p)?;
     }
     files.push(p);
     // session_summary.csv
     let p = dir.join(SESSION_SUMMARY_FILE);
     {
-        let file = std::fs::File::create(&p).map_err(write_err(&p))?;
-        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+        let mut w = create_table(&p)?;
         let err = csv_error(&p);
         w.write_record(["metric", "value", "unit", "note"])
             .map_err(&err)?;
         for (m, v, u, n) in summary_rows(r) {
             w.write_record([m, v, u, n]).map_err(&err)?;
         }
-        w.flush().map_err(write_err(&p))?;
+        commit_table(w, &p)?;
     }
     files.push(p);
     let glazer = crate::session::glazer::assessed(r);
@@ -389,15 +387,19 @@ pub fn write_session_report(
         "perfect": perf,
         "stream": r.spec,
     });
-    std::fs::write(&p, serde_json::to_string_pretty(&json).unwrap_or_default())
-        .map_err(write_err(&p))?;
+    crate::private_file::write(
+        &p,
+        serde_json::to_string_pretty(&json)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+    .map_err(write_err(&p))?;
     files.push(p);
     if let Some(c) = &r.calibration {
         let p = dir.join("calibration.json");
-        c.save(&p).map_err(|e| OutputError::Plot {
-            path: p.clone(),
-            message: e.to_string(),
-        })?;
+        let text = serde_json::to_string_pretty(c)
+            .map_err(|e| OutputError::write(&p, std::io::Error::other(e)))?;
+        crate::private_file::write(&p, text.as_bytes()).map_err(write_err(&p))?;
         files.push(p);
     }
     let p = dir.join("report.png");
