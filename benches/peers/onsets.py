@@ -222,7 +222,7 @@ def reference_onsets(x, fs, loc):
 
 
 def run_knip(knip, path, out):
-    subprocess.run([knip, "analyze", path, "--out", out], check=True,
+    subprocess.run([knip, "analyze", path, "--out", out, "--force"], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     det_file = os.path.join(out, "contractions.csv")
     ch = peers.first_channel(det_file)

@@ -374,9 +374,9 @@ def compare(args):
             walls, peaks, cpus = [], [], []
             for _ in range(reps):
                 if tool == "knip":
-                    cmd = [args.knip, "analyze", path, "--out", out]
+                    cmd = [args.knip, "analyze", path, "--out", out, "--force"]
                 elif tool == "knip_notch":
-                    cmd = [args.knip, "analyze", path, "--out", out, "--notch", "50"]
+                    cmd = [args.knip, "analyze", path, "--out", out, "--force", "--notch", "50"]
                 else:
                     cmd = [sys.executable, here, "tool", tool, path, out + ".csv"]
                     if max_s:
