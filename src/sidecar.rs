@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 
 pub const SIDECAR_FORMAT: &str = "knip-recording";
 pub const SIDECAR_VERSION: u32 = 1;
+/// Channels a recording can have (knip records three roles; EDF files have a few dozen).
+pub const MAX_CHANNELS: usize = 256;
+/// Device-clock start of a recording, seconds: at most a century of device uptime.
+pub const MAX_START_TIME_S: f64 = 3.2e9;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sidecar {
@@ -97,6 +101,33 @@ impl Sidecar {
             patient_id: None,
             session: None,
         }
+    }
+
+    /// Every number the reader sizes or divides by is plausible (a damaged or hand-edited
+    /// sidecar with `rate_hz` 1e12 would otherwise ask for terabytes). The error names the field.
+    pub fn check(&self) -> Result<(), String> {
+        use crate::limits::{excerpt, SAMPLE_RATE_HZ};
+        if self.channels.is_empty() || self.channels.len() > MAX_CHANNELS {
+            return Err(format!(
+                "\"channels\" lists {} channels; a recording has 1–{MAX_CHANNELS}",
+                self.channels.len()
+            ));
+        }
+        for (i, ch) in self.channels.iter().enumerate() {
+            SAMPLE_RATE_HZ.parse(&ch.rate_hz.to_string()).map_err(|e| {
+                format!(
+                    "\"channels\"[{i}] (\"{}\") \"rate_hz\": {e}",
+                    excerpt(&ch.name, 40)
+                )
+            })?;
+        }
+        if !(self.start_time_s.is_finite() && self.start_time_s.abs() <= MAX_START_TIME_S) {
+            return Err(format!(
+                "\"start_time_s\" {} is outside ±{MAX_START_TIME_S} s",
+                self.start_time_s
+            ));
+        }
+        Ok(())
     }
 
     pub fn stream_spec(&self) -> StreamSpec {

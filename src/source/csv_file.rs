@@ -25,12 +25,14 @@
 
 use crate::error::InputError;
 use crate::frame::{Block, ChannelChunk, ChannelSpec, Role, SignalKind, StreamSpec};
+use crate::limits::{excerpt, excerpt_bytes};
 use crate::sidecar::{Sidecar, SIDECAR_FORMAT};
+use crate::source::csv_lines::{Lines, MAX_LINE_BYTES};
 use crate::source::csv_parallel::{self, Next, ParallelFeed};
 use crate::source::csv_rows::{AtDeclined, ParsedLines, RowLayout, EXACT_POW10, SKIP_FIELD};
-use crate::source::Source;
+use crate::source::{plausible, Source};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 /// Rows per block when [`CsvOptions::block_rows`] is 0.
@@ -42,6 +44,10 @@ pub const JITTER_TOLERANCE: f64 = 0.05;
 const RATE_AGREEMENT: f64 = 0.005;
 /// Rows read at open to measure the median time step.
 const PRESCAN_ROWS: usize = 20_000;
+/// Bytes read at open at most for that (they are kept in memory to be read again).
+const PRESCAN_MAX_BYTES: usize = 16 << 20;
+/// Below this rate a time column not named `time_s` may count milliseconds (a hint is given).
+const MS_HINT_BELOW_HZ: f64 = 10.0;
 /// Below this rate a raw EMG column is suspicious (probably already an envelope).
 const MIN_RAW_EMG_RATE_HZ: f64 = 100.0;
 /// Names accepted for the time column (compared case-insensitively), with the factor to seconds.
@@ -90,132 +96,6 @@ enum Cell {
     Num(f64),
     Empty,
     Bad,
-}
-
-/// Bytes read from the file at a time (the buffer grows only for a longer line).
-const READ_CHUNK: usize = 1 << 18;
-
-/// A line reader that counts lines (1-based) and bytes (for seeking back). Lines are found in
-/// place in one large buffer (no copy per line, no allocation once the buffer is full size).
-struct Lines {
-    inner: File,
-    data: Vec<u8>,
-    /// File offset of `data[0]`.
-    base: u64,
-    /// Start of the bytes not yet returned as lines, and end of the bytes read.
-    pos: usize,
-    filled: usize,
-    eof: bool,
-    /// The current line: `data[cur.0..cur.1]`.
-    cur: (usize, usize),
-    /// Number of the current line.
-    line_no: u64,
-    /// Byte offset of the start of the next line.
-    offset: u64,
-    /// The current line ended with `\n` (a line without one is the last, possibly torn, line).
-    terminated: bool,
-}
-
-impl Lines {
-    fn new(inner: File) -> Self {
-        Lines {
-            inner,
-            base: 0,
-            // One byte more than is read: a 0 sentinel after the bytes read ends every scan.
-            data: vec![0; READ_CHUNK + 1],
-            pos: 0,
-            filled: 0,
-            eof: false,
-            cur: (0, 0),
-            line_no: 0,
-            offset: 0,
-            terminated: true,
-        }
-    }
-
-    /// The buffer up to the bytes read, with the 0 sentinel after them (unread lines start at
-    /// `pos`).
-    #[inline]
-    fn buffer_with_sentinel(&self) -> &[u8] {
-        &self.data[..=self.filled]
-    }
-
-    /// The current line without its line ending.
-    #[inline]
-    fn line(&self) -> &[u8] {
-        &self.data[self.cur.0..self.cur.1]
-    }
-
-    /// Moves to the next line; `false` at end of file.
-    fn next(&mut self) -> std::io::Result<bool> {
-        loop {
-            let rest = &self.data[self.pos..self.filled];
-            if let Some(i) = memchr::memchr(b'\n', rest) {
-                let s = self.pos;
-                self.pos = s + i + 1;
-                self.set_line(s, s + i, true);
-                return Ok(true);
-            }
-            if self.eof {
-                if self.pos < self.filled {
-                    let (s, e) = (self.pos, self.filled);
-                    self.pos = e;
-                    self.set_line(s, e, false);
-                    return Ok(true);
-                }
-                return Ok(false);
-            }
-            self.data.copy_within(self.pos..self.filled, 0);
-            self.base += self.pos as u64;
-            self.filled -= self.pos;
-            self.pos = 0;
-            let room = self.data.len() - 1;
-            if self.filled == room {
-                self.data.resize(room * 2 + 1, 0);
-            }
-            let room = self.data.len() - 1;
-            let read = std::io::Read::read(&mut self.inner, &mut self.data[self.filled..room]);
-            match read {
-                Ok(0) => self.eof = true,
-                Ok(n) => self.filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-            self.data[self.filled] = 0;
-        }
-    }
-
-    fn set_line(&mut self, mut s: usize, mut e: usize, terminated: bool) {
-        self.offset += (e - s) as u64 + u64::from(terminated);
-        if self.line_no == 0 && self.data[s..e].starts_with(&[0xEF, 0xBB, 0xBF]) {
-            s += 3;
-        }
-        self.line_no += 1;
-        self.terminated = terminated;
-        if e > s && self.data[e - 1] == b'\r' {
-            e -= 1;
-        }
-        self.cur = (s, e);
-    }
-
-    /// Moves to the line starting at byte `offset`, whose predecessor is line `line_no`. Within
-    /// the bytes already read this costs nothing.
-    fn seek_to(&mut self, offset: u64, line_no: u64) -> std::io::Result<()> {
-        self.cur = (0, 0);
-        self.offset = offset;
-        self.line_no = line_no;
-        if offset >= self.base && offset < self.base + self.filled as u64 {
-            self.pos = (offset - self.base) as usize;
-            return Ok(());
-        }
-        self.inner.seek(SeekFrom::Start(offset))?;
-        self.base = offset;
-        self.pos = 0;
-        self.filled = 0;
-        self.data[0] = 0;
-        self.eof = false;
-        Ok(())
-    }
 }
 
 /// What the general path made of one line.
@@ -443,7 +323,7 @@ fn parse_meta_comment(line: &str, meta: &mut Meta) {
         if body[..pos].to_ascii_lowercase().contains("sampling rate") {
             if let Ok(v) = body[pos + 2..].trim().parse::<f64>() {
                 meta.rate_hz = Some(v);
-                meta.rate_text = body.to_string();
+                meta.rate_text = quoted(body);
             }
         }
         return;
@@ -476,7 +356,8 @@ fn parse_meta_comment(line: &str, meta: &mut Meta) {
                 if let Ok(v) = value.parse::<f64>() {
                     meta.rate_hz = Some(v);
                     meta.rate_approx = approx;
-                    meta.rate_text = format!("{}{}{}", &body[ks..ke], &body[ke..vs], value);
+                    meta.rate_text =
+                        quoted(&format!("{}{}{}", &body[ks..ke], &body[ke..vs], value));
                 }
             }
             "kind" => {
@@ -491,7 +372,7 @@ fn parse_meta_comment(line: &str, meta: &mut Meta) {
                 // Keep the unit itself, not the explanation in parentheses.
                 let unit = value.split(" (").next().unwrap_or(value).trim();
                 if !unit.is_empty() {
-                    meta.units = Some(unit.to_string());
+                    meta.units = Some(quoted(unit));
                 }
             }
             _ => {}
@@ -504,6 +385,14 @@ fn parse_meta_comment(line: &str, meta: &mut Meta) {
 struct Column {
     index: usize,
     name: String,
+}
+
+/// Values of one channel beyond [`plausible::max_abs`]: counted as lost samples.
+#[derive(Debug, Default, Clone)]
+struct Implausible {
+    count: u64,
+    first_line: u64,
+    first_text: String,
 }
 
 /// Streams a delimited text recording as [`Block`]s. See the module documentation for the rules.
@@ -530,6 +419,11 @@ pub struct CsvSource {
     first_irregular_line: u64,
     total_steps: u64,
     jitter_warning: Option<usize>,
+    /// Times equal to the one before (a time column rounded coarser than the sample interval):
+    /// how many, from which line, and whether the prescan already said so.
+    time_repeats: u64,
+    first_repeat_line: u64,
+    repeats_told: bool,
     block_rows: usize,
     warnings: Vec<String>,
     fields: Vec<(usize, usize)>,
@@ -539,8 +433,13 @@ pub struct CsvSource {
     layout: Option<RowLayout>,
     /// Rows the bulk parser read from the buffer, before they are checked and placed.
     bulk: ParsedLines,
-    /// A row read but held over to start the next block (after a gap in a knip recording).
-    carry: Option<f64>,
+    /// A row read but held over to start the next block (after a gap in a knip recording, or a
+    /// value counted as lost): its time.
+    carry: Option<Option<f64>>,
+    /// Per channel, the largest |value| that is a measurement ([`plausible::max_abs`]).
+    max_abs: Vec<f64>,
+    /// Per channel, the values beyond it, counted as lost samples.
+    implausible: Vec<Implausible>,
     /// Worker threads parsing ahead (large files, `read_threads` > 1).
     feed: Option<ParallelFeed>,
     /// Scratch for [`Self::accept_run`]: next sample index per channel.
@@ -558,8 +457,23 @@ impl std::fmt::Debug for CsvSource {
     }
 }
 
+/// Columns listed in a message at most.
+const LISTED_COLUMNS: usize = 20;
+/// Characters of a column name or a cell quoted in a message.
+const QUOTED_NAME_CHARS: usize = 40;
+/// Characters of a marker label kept.
+const MARKER_LABEL_CHARS: usize = 200;
+/// A sidecar is a few KB; a larger `.json` beside a recording is not one.
+const MAX_SIDECAR_BYTES: u64 = 16 << 20;
+
+/// A column name or a cell, as a message quotes it: short, control characters escaped.
+fn quoted(text: &str) -> String {
+    excerpt(text, QUOTED_NAME_CHARS)
+}
+
+/// The columns for a message: `name (number)`, at most [`LISTED_COLUMNS`] of them.
 fn list_columns(names: &[String]) -> String {
-    names
+    let named: Vec<String> = names
         .iter()
         .enumerate()
         .filter(|(_, n)| !n.is_empty())
@@ -567,11 +481,20 @@ fn list_columns(names: &[String]) -> String {
             if n == &(i + 1).to_string() {
                 n.clone()
             } else {
-                format!("{} ({})", n, i + 1)
+                format!("{} ({})", quoted(n), i + 1)
             }
         })
+        .collect();
+    let mut listed = named
+        .iter()
+        .take(LISTED_COLUMNS)
+        .cloned()
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if named.len() > LISTED_COLUMNS {
+        listed.push_str(&format!(", … ({} columns)", names.len()));
+    }
+    listed
 }
 
 /// Finds a column by exact name, then case-insensitive name, then 1-based number.
@@ -606,18 +529,9 @@ impl CsvSource {
     /// Opens a recording, reads its header, metadata and sidecar, measures the rate from the
     /// first rows, and positions the stream at the first data row.
     pub fn open(path: &Path, opts: &CsvOptions) -> Result<CsvSource, InputError> {
-        let file = File::open(path).map_err(|source| InputError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let mut lines = Lines::open(path)?;
         let mut warnings = Vec::new();
         let sidecar = load_sidecar(path, &mut warnings)?;
-        let mut lines = Lines::new(file);
-        let read_err = |lines: &Lines, source| InputError::Read {
-            path: path.to_path_buf(),
-            line: lines.line_no + 1,
-            source,
-        };
         let fmt_err = |message: String| InputError::Format {
             path: path.to_path_buf(),
             message,
@@ -628,7 +542,7 @@ impl CsvSource {
         let mut first_offset;
         loop {
             first_offset = lines.offset;
-            if !lines.next().map_err(|e| read_err(&lines, e))? {
+            if !lines.next()? {
                 return Err(fmt_err(
                     "the file is empty (no data rows). Was the recording stopped before it started?"
                         .to_string(),
@@ -673,7 +587,7 @@ impl CsvSource {
         let (data_offset, data_line_no) = if has_header {
             loop {
                 let off = lines.offset;
-                if !lines.next().map_err(|e| read_err(&lines, e))? {
+                if !lines.next()? {
                     return Err(fmt_err(format!(
                         "the file has a header ({}) but no data rows",
                         list_columns(&names)
@@ -764,14 +678,15 @@ impl CsvSource {
                         return Err(fmt_err(format!(
                             "the sidecar names channel \"{}\" but the file has no such column \
                              (columns: {}). Do the CSV and its .json belong together?",
-                            ch.name,
+                            quoted(&ch.name),
                             list_columns(&names)
                         )));
                     };
                     if !(ch.rate_hz.is_finite() && ch.rate_hz > 0.0) {
                         return Err(fmt_err(format!(
                             "the sidecar gives channel \"{}\" the rate {} Hz; a rate must be positive",
-                            ch.name, ch.rate_hz
+                            quoted(&ch.name),
+                            ch.rate_hz
                         )));
                     }
                     cols.push(Column {
@@ -791,7 +706,8 @@ impl CsvSource {
                 let channels = cols
                     .iter()
                     .map(|(role, c)| ChannelSpec {
-                        name: c.name.clone(),
+                        // From the file: it goes to the terminal and the reports.
+                        name: quoted(&c.name),
                         role: *role,
                         unit: meta
                             .units
@@ -837,15 +753,23 @@ impl CsvSource {
         let mut steps = Vec::new();
         // The prescan stopped at a bad row (the stream will report it with its line).
         let mut prescan_problem = false;
+        // Times equal to the one before (rounded coarser than the sample interval), the number
+        // of time values and the last one: the rate then comes from the span.
+        let mut repeats = 0u64;
+        let mut time_values = 0u64;
+        let mut last_time = None;
         if let Some(tc) = time_col {
-            lines
-                .seek_to(data_offset, data_line_no - 1)
-                .map_err(|e| read_err(&lines, e))?;
+            // A pipe cannot seek back: the prescanned bytes stay in the buffer.
+            lines.keep_from(Some(data_offset));
+            lines.seek_to(data_offset, data_line_no - 1)?;
             let mut prev: Option<f64> = None;
             let mut rows = 0;
             // Decimals the times are printed with (None: some use an exponent).
             let mut decimals = Some(0usize);
-            while rows < PRESCAN_ROWS && lines.next().map_err(|e| read_err(&lines, e))? {
+            while rows < PRESCAN_ROWS
+                && lines.offset - data_offset < PRESCAN_MAX_BYTES as u64
+                && lines.next()?
+            {
                 match classify(lines.line()) {
                     LineKind::Blank | LineKind::Comment => continue,
                     LineKind::EndOfData => break,
@@ -869,14 +793,20 @@ impl CsvSource {
                     }
                 };
                 if let Some(p) = prev {
-                    if t <= p {
+                    if t < p || (t == p && multi_rate) {
                         prescan_problem = true;
                         break;
                     }
-                    steps.push(t - p);
+                    if t == p {
+                        repeats += 1;
+                    } else {
+                        steps.push(t - p);
+                    }
                 } else {
                     first_time = Some(t);
                 }
+                time_values += 1;
+                last_time = Some(t);
                 prev = Some(t);
             }
             time_decimals = decimals;
@@ -896,6 +826,12 @@ impl CsvSource {
             _ => step,
         });
 
+        // Times rounded coarser than the sample interval: the rate from the span.
+        let coarse_rate = match (first_time, last_time) {
+            (Some(a), Some(b)) if repeats > 0 && b > a => Some((time_values - 1) as f64 / (b - a)),
+            _ => None,
+        };
+
         // Rates.
         let row_rate_hz;
         let mut median_step_s = None;
@@ -911,8 +847,32 @@ impl CsvSource {
                 }
             }
             let meta_exact = meta.rate_hz.filter(|r| *r > 0.0 && !meta.rate_approx);
-            let rate = match (time_col, median_step) {
-                (Some(_), Some(step)) => {
+            let rate = match (time_col, median_step, coarse_rate) {
+                (Some(_), _, Some(derived)) => {
+                    let from_header = meta_exact.filter(|m| ((m / derived) - 1.0).abs() <= 0.02);
+                    let rate = opts.rate_hz.or(from_header).unwrap_or(derived);
+                    let source = match (opts.rate_hz, from_header) {
+                        (Some(r), _) => format!("--rate {r} Hz is used"),
+                        (None, Some(_)) => format!(
+                            "the rate {rate} Hz comes from the header ({}), which agrees with the \
+                             span",
+                            meta.rate_text
+                        ),
+                        (None, None) => format!(
+                            "the rate {derived:.6} Hz is derived from the span ({time_values} \
+                             samples in {} s); pass --rate HZ if you know it",
+                            secs(last_time.unwrap_or(0.0) - first_time.unwrap_or(0.0))
+                        ),
+                    };
+                    warnings.push(format!(
+                        "the time column repeats values ({repeats} of the first {} steps): it is \
+                         rounded coarser than the sample interval; {source}. Samples are taken at \
+                         index/rate, not at the stored times",
+                        time_values - 1
+                    ));
+                    rate
+                }
+                (Some(_), Some(step), None) => {
                     let measured = 1.0 / step;
                     median_step_s = Some(step);
                     let mut rate = measured;
@@ -1005,9 +965,31 @@ impl CsvSource {
                     ));
                 }
             }
+            // A time column in milliseconds under a name that says nothing about the unit.
+            if let (Some(tc), Some(step)) = (time_col, median_step_s) {
+                let name = &names[tc];
+                if time_scale == 1.0
+                    && !name.eq_ignore_ascii_case("time_s")
+                    && rate < MS_HINT_BELOW_HZ
+                    && crate::limits::SAMPLE_RATE_HZ.hi >= rate * 1000.0
+                {
+                    warnings.push(format!(
+                        "the time column \"{}\" steps by {} ({rate:.6} Hz if it counts seconds): \
+                         if it counts milliseconds, name it time_ms ({:.6} Hz)",
+                        quoted(name),
+                        secs(step),
+                        rate * 1000.0
+                    ));
+                }
+            }
         }
 
         let start_time_s = sidecar_start.or(first_time).unwrap_or(0.0);
+        let max_abs: Vec<f64> = channels
+            .iter()
+            .map(|c| plausible::max_abs(&c.unit))
+            .collect();
+        let n_columns = columns.len();
         let mut src = CsvSource {
             path: path.to_path_buf(),
             lines,
@@ -1049,6 +1031,9 @@ impl CsvSource {
             first_irregular_line: 0,
             total_steps: 0,
             jitter_warning: None,
+            time_repeats: 0,
+            first_repeat_line: 0,
+            repeats_told: coarse_rate.is_some(),
             block_rows: if opts.block_rows == 0 {
                 DEFAULT_BLOCK_ROWS
             } else {
@@ -1057,12 +1042,14 @@ impl CsvSource {
             warnings,
             fields,
             carry: None,
+            max_abs,
+            implausible: vec![Implausible::default(); n_columns],
             feed: None,
             run_counts: Vec::new(),
             done: false,
         };
         // Irregular steps already seen in the prescan are reported at once.
-        if let (Some(step), false) = (median_step, multi_rate) {
+        if let (Some(step), false) = (src.median_step_s, multi_rate) {
             let tol = JITTER_TOLERANCE * step;
             let n = steps.iter().filter(|s| (*s - step).abs() > tol).count();
             if n > 0 {
@@ -1077,9 +1064,8 @@ impl CsvSource {
                 ));
             }
         }
-        src.lines
-            .seek_to(data_offset, data_line_no - 1)
-            .map_err(|e| read_err(&src.lines, e))?;
+        src.lines.seek_to(data_offset, data_line_no - 1)?;
+        src.lines.keep_from(None);
         if let Some(e) = deferred_error {
             for _ in 0..PRESCAN_ROWS + 1 {
                 if src.read_row()?.is_none() {
@@ -1088,7 +1074,7 @@ impl CsvSource {
             }
             return Err(e);
         }
-        if let Some(layout) = src.layout.clone() {
+        if let (Some(layout), true) = (src.layout.clone(), src.lines.seekable) {
             src.feed = ParallelFeed::start(
                 &src.lines.inner,
                 data_offset,
@@ -1130,8 +1116,8 @@ impl CsvSource {
     }
 
     fn cell_error(&self, col: usize, raw: &[u8], what: Cell) -> String {
-        let name = &self.names[col];
-        let text = String::from_utf8_lossy(trim_field(raw));
+        let name = quoted(&self.names[col]);
+        let text = excerpt_bytes(trim_field(raw), QUOTED_NAME_CHARS);
         match what {
             Cell::Empty => format!(
                 "column \"{name}\": empty cell — a gap in the recording. Without a knip sidecar \
@@ -1167,12 +1153,7 @@ impl CsvSource {
     /// Reads the next line: a data row (into `row_vals`, with its time), a line to skip, or the
     /// end of the data.
     fn read_line(&mut self) -> Result<LineRow, InputError> {
-        let ok = self.lines.next().map_err(|source| InputError::Read {
-            path: self.path.clone(),
-            line: self.lines.line_no + 1,
-            source,
-        })?;
-        if !ok {
+        if !self.lines.next()? {
             return Ok(LineRow::End);
         }
         match classify(self.lines.line()) {
@@ -1225,6 +1206,15 @@ impl CsvSource {
             let (s, e) = self.fields[col];
             let cell = parse_cell(&self.lines.line()[s..e], self.sep);
             self.row_vals[k] = match cell {
+                Cell::Num(v) if v.is_finite() && v.abs() > self.max_abs[k] => {
+                    let lost = &mut self.implausible[k];
+                    if lost.count == 0 {
+                        lost.first_line = line;
+                        lost.first_text = excerpt_bytes(trim_field(&self.lines.line()[s..e]), 24);
+                    }
+                    lost.count += 1;
+                    None
+                }
                 Cell::Num(v) if v.is_finite() => Some(v),
                 Cell::Empty if self.multi_rate => None,
                 other => {
@@ -1241,13 +1231,36 @@ impl CsvSource {
         Ok(LineRow::Row(time))
     }
 
-    /// Strictly increasing time; counts irregular steps for the jitter warning.
+    /// A time step to `line`: a repeated time (0), or a step checked against the median.
+    #[inline]
+    fn count_step(&mut self, step_s: f64, line: u64) {
+        if step_s == 0.0 {
+            if self.time_repeats == 0 {
+                self.first_repeat_line = line;
+            }
+            self.time_repeats += 1;
+            return;
+        }
+        self.total_steps += 1;
+        // Once the times are rounded coarser than a step, their steps say nothing.
+        if let (Some(step), 0) = (self.median_step_s, self.time_repeats) {
+            if (step_s - step).abs() > JITTER_TOLERANCE * step {
+                if self.irregular_steps == 0 {
+                    self.first_irregular_line = line;
+                }
+                self.irregular_steps += 1;
+            }
+        }
+    }
+
+    /// Strictly increasing time (or repeated, without a sidecar); counts irregular steps for
+    /// the jitter warning.
     #[inline]
     fn check_time(&mut self, line: u64, time: Option<f64>) -> Result<(), InputError> {
         {
             if let Some(t) = time {
                 if let Some((p, pline)) = self.prev_time {
-                    if t <= p {
+                    if t < p || (t == p && self.multi_rate) {
                         return Err(self.parse_err(
                             line,
                             format!(
@@ -1256,15 +1269,7 @@ impl CsvSource {
                             ),
                         ));
                     }
-                    self.total_steps += 1;
-                    if let Some(step) = self.median_step_s {
-                        if ((t - p) - step).abs() > JITTER_TOLERANCE * step {
-                            if self.irregular_steps == 0 {
-                                self.first_irregular_line = line;
-                            }
-                            self.irregular_steps += 1;
-                        }
-                    }
+                    self.count_step(t - p, line);
                 }
                 self.prev_time = Some((t, line));
             }
@@ -1299,7 +1304,7 @@ impl CsvSource {
         while j < to {
             let time = if has_time {
                 let t = times[j] * self.time_scale;
-                if t.is_nan() || prev.is_some_and(|p| t <= p) {
+                if t.is_nan() || prev.is_some_and(|p| t < p || (t == p && self.multi_rate)) {
                     break;
                 }
                 Some(t)
@@ -1311,6 +1316,9 @@ impl CsvSource {
                 let v = chan[j];
                 if v.is_nan() {
                     ok &= self.multi_rate;
+                } else if v.abs() > self.max_abs[k] {
+                    // Counted as lost by the general path.
+                    ok = false;
                 } else if let (true, Some(t)) = (self.multi_rate, time) {
                     let x = (t - t0) * self.spec.channels[k].rate_hz - counts[k] as f64;
                     ok &= x <= 0.5;
@@ -1326,16 +1334,7 @@ impl CsvSource {
             }
             if let Some(t) = time {
                 if let Some(p) = prev {
-                    self.total_steps += 1;
-                    if let Some(step) = self.median_step_s {
-                        if ((t - p) - step).abs() > JITTER_TOLERANCE * step {
-                            if self.irregular_steps == 0 {
-                                self.first_irregular_line =
-                                    self.lines.line_no + (j - from) as u64 + 1;
-                            }
-                            self.irregular_steps += 1;
-                        }
-                    }
+                    self.count_step(t - p, self.lines.line_no + (j - from) as u64 + 1);
                 }
                 prev = Some(t);
             }
@@ -1392,13 +1391,7 @@ impl CsvSource {
     /// last).
     fn seek_line(&mut self, offset: u64) -> Result<(), InputError> {
         let line_no = self.lines.line_no;
-        self.lines
-            .seek_to(offset, line_no)
-            .map_err(|source| InputError::Read {
-                path: self.path.clone(),
-                line: line_no + 1,
-                source,
-            })
+        self.lines.seek_to(offset, line_no)
     }
 
     /// Rows from the worker threads' current chunk into `block` (at most `max_rows`), up to the
@@ -1446,12 +1439,7 @@ impl CsvSource {
     fn is_last_data_line(&mut self) -> Result<bool, InputError> {
         let line = self.lines.line_no;
         loop {
-            let ok = self.lines.next().map_err(|source| InputError::Read {
-                path: self.path.clone(),
-                line: self.lines.line_no + 1,
-                source,
-            })?;
-            if !ok {
+            if !self.lines.next()? {
                 return Ok(true);
             }
             match classify(self.lines.line()) {
@@ -1473,6 +1461,30 @@ impl CsvSource {
     }
 
     fn finish_warnings(&mut self) {
+        for (k, lost) in self.implausible.iter().enumerate() {
+            if lost.count == 0 {
+                continue;
+            }
+            let ch = &self.spec.channels[k];
+            self.warnings.push(format!(
+                "column \"{}\": {} value{} beyond the plausible {} (first at line {}: \"{}\"), \
+                 counted as lost samples — the device sent garbage or the value overflowed",
+                ch.name,
+                lost.count,
+                if lost.count == 1 { "" } else { "s" },
+                plausible::describe(&ch.unit),
+                lost.first_line,
+                lost.first_text
+            ));
+        }
+        if self.time_repeats > 0 && !self.repeats_told {
+            self.warnings.push(format!(
+                "from line {} on, the time column repeats values ({} times): it is rounded \
+                 coarser than the sample interval (printed with too few digits?); samples are \
+                 taken at index/rate ({:.6} Hz) as everywhere, not at the stored times",
+                self.first_repeat_line, self.time_repeats, self.row_rate_hz
+            ));
+        }
         if self.irregular_steps == 0 {
             return;
         }
@@ -1495,6 +1507,19 @@ impl CsvSource {
     /// Places the row in `row_vals` (time `time`) into `block`. Returns `false` (and leaves the
     /// row for the next block) when a gap in a knip recording must start a new block.
     fn place_row(&mut self, block: &mut Block, time: Option<f64>) -> bool {
+        if !self.multi_rate && self.row_vals.iter().any(Option::is_none) {
+            // A value counted as lost: its channel's next chunk starts after it.
+            let n = self.columns.len();
+            if (0..n).any(|k| self.row_vals[k].is_none() && !block.chunks[k].samples.is_empty()) {
+                return false;
+            }
+            for k in 0..n {
+                if self.row_vals[k].is_none() {
+                    self.next_index[k] += 1;
+                    block.chunks[k].start_index = self.next_index[k];
+                }
+            }
+        }
         if self.multi_rate {
             if let Some(t) = time {
                 let t0 = self.spec.start_time_s;
@@ -1554,21 +1579,24 @@ fn choose_columns(
         if let Some(wanted) = value {
             let Some(i) = find_column(names, wanted) else {
                 return Err(format!(
-                    "{flag} {wanted}: no such column. Available columns: {} (give a name or a \
+                    "{flag} {}: no such column. Available columns: {} (give a name or a \
                      1-based number)",
+                    quoted(wanted),
                     list_columns(names)
                 ));
             };
             if Some(i) == time_col {
                 return Err(format!(
-                    "{flag} {wanted}: that is the time column; choose a signal column from: {}",
+                    "{flag} {}: that is the time column; choose a signal column from: {}",
+                    quoted(wanted),
                     list_columns(names)
                 ));
             }
             if let Some((other, _)) = chosen.iter().find(|(_, c)| c.index == i) {
                 return Err(format!(
-                    "{flag} {wanted}: column \"{}\" is already used for {other}",
-                    names[i]
+                    "{flag} {}: column \"{}\" is already used for {other}",
+                    quoted(wanted),
+                    quoted(&names[i])
                 ));
             }
             chosen.push((
@@ -1637,16 +1665,26 @@ fn load_sidecar(path: &Path, warnings: &mut Vec<String>) -> Result<Option<Sideca
     if json_path == path || !json_path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&json_path).map_err(|source| InputError::Open {
+    let open_err = |source| InputError::Open {
         path: json_path.clone(),
         source,
-    })?;
+    };
+    let size = std::fs::metadata(&json_path).map_err(open_err)?.len();
+    if size > MAX_SIDECAR_BYTES {
+        warnings.push(format!(
+            "{} is {size} bytes, too large for a knip sidecar; read as a file without sidecar",
+            json_path.display()
+        ));
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&json_path).map_err(open_err)?;
     let value: serde_json::Value = match serde_json::from_str(&text) {
         Ok(v) => v,
         Err(e) => {
             warnings.push(format!(
-                "{} is not JSON ({e}); read as a file without sidecar",
-                json_path.display()
+                "{} is not JSON ({}); read as a file without sidecar",
+                json_path.display(),
+                excerpt(&e.to_string(), 200)
             ));
             return Ok(None);
         }
@@ -1658,20 +1696,26 @@ fn load_sidecar(path: &Path, warnings: &mut Vec<String>) -> Result<Option<Sideca
         ));
         return Ok(None);
     }
-    serde_json::from_value(value)
-        .map(Some)
-        .map_err(|e| InputError::Format {
-            path: json_path,
-            message: format!(
-                "the knip sidecar cannot be read: {e}. Restore it from a backup or move it away to \
-                 read the CSV without it"
-            ),
-        })
+    let unusable = |why: String| InputError::Format {
+        path: json_path.clone(),
+        message: format!(
+            "the knip sidecar cannot be read: {why}. Restore it from a backup or move it away to \
+             read the CSV without it"
+        ),
+    };
+    let sidecar: Sidecar =
+        serde_json::from_value(value).map_err(|e| unusable(excerpt(&e.to_string(), 200)))?;
+    sidecar.check().map_err(unusable)?;
+    Ok(Some(sidecar))
 }
 
 impl Source for CsvSource {
     fn spec(&self) -> &StreamSpec {
         &self.spec
+    }
+
+    fn reader_warnings(&self) -> Vec<String> {
+        self.warnings.clone()
     }
 
     fn next_block(&mut self) -> Result<Option<Block>, InputError> {
@@ -1689,7 +1733,7 @@ impl Source for CsvSource {
         };
         let mut rows = 0;
         if let Some(t) = self.carry.take() {
-            self.place_row(&mut block, Some(t));
+            self.place_row(&mut block, t);
             rows += 1;
         }
         while rows < self.block_rows {
@@ -1710,7 +1754,7 @@ impl Source for CsvSource {
                         }
                         LineRow::Row(time) => {
                             if !self.place_row(&mut block, time) {
-                                self.carry = time;
+                                self.carry = Some(time);
                                 break;
                             }
                             rows += 1;
@@ -1733,7 +1777,7 @@ impl Source for CsvSource {
                 }
             };
             if !self.place_row(&mut block, time) {
-                self.carry = time;
+                self.carry = Some(time);
                 break;
             }
             rows += 1;
@@ -1764,7 +1808,7 @@ pub fn read_anomanor_markers(txt_path: &Path) -> Result<Vec<(f64, String)>, Inpu
     let mut markers = Vec::new();
     loop {
         buf.clear();
-        let n = reader
+        let n = std::io::Read::take(&mut reader, MAX_LINE_BYTES as u64 + 1)
             .read_until(b'\n', &mut buf)
             .map_err(|source| InputError::Read {
                 path: txt_path.to_path_buf(),
@@ -1773,6 +1817,15 @@ pub fn read_anomanor_markers(txt_path: &Path) -> Result<Vec<(f64, String)>, Inpu
             })?;
         if n == 0 {
             break;
+        }
+        if n > MAX_LINE_BYTES {
+            return Err(InputError::Parse {
+                path: txt_path.to_path_buf(),
+                line: line_no + 1,
+                message: format!(
+                    "the line is longer than {MAX_LINE_BYTES} bytes: not an anomanor export?"
+                ),
+            });
         }
         line_no += 1;
         let line = buf.trim_ascii();
@@ -1797,13 +1850,15 @@ pub fn read_anomanor_markers(txt_path: &Path) -> Result<Vec<(f64, String)>, Inpu
                 line: line_no,
                 message: format!(
                     "marker time \"{}\" is not a number (expected \"<seconds> <label>\")",
-                    String::from_utf8_lossy(time_text)
+                    excerpt_bytes(time_text, QUOTED_NAME_CHARS)
                 ),
             })?;
-        let label = match std::str::from_utf8(label) {
+        let label: String = match std::str::from_utf8(label) {
             Ok(s) => s.to_string(),
             Err(_) => label.iter().map(|&b| b as char).collect(),
         };
+        // Labels go to the terminal and the reports.
+        let label = excerpt(&label, MARKER_LABEL_CHARS);
         markers.push((time, label));
     }
     if !in_markers {

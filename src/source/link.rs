@@ -65,6 +65,11 @@ pub trait Transport: Send {
     fn torn_bytes(&self) -> u64 {
         0
     }
+    /// Conditions met since the last call that the user must be told (damaged time stamps in
+    /// a replayed log).
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Which wire format a device speaks, with its settings.
@@ -794,6 +799,9 @@ impl<T: Transport> LinkSource<T> {
             }
         }
         let port = self.transport.name().to_string();
+        for w in self.transport.take_warnings() {
+            self.tell(LinkStatus::Warning(format!("{port}: {w}")));
+        }
         match e.kind {
             TransportEventKind::Data(bytes) => {
                 self.stats.bytes += bytes.len() as u64;
