@@ -1,5 +1,10 @@
 //! Reading recordings from delimited text: knip's own (with a JSON sidecar) and other people's.
 //!
+//! The parts: `csv_lines` (bounded lines from a file, pipe or stdin), `csv_fields` (separator,
+//! fields, numbers), `csv_meta` (metadata comments), `csv_columns` (time and channel columns),
+//! `csv_rows` / `csv_parallel` (the bulk and parallel row parsers), `plausible` (values counted
+//! as lost), `sidecar::load_beside`; this module opens a file (rate, prescan) and streams it.
+//!
 //! The reader streams, so memory stays flat however long the file is. Well-formed rows are parsed
 //! in one pass straight out of the read buffer (`csv_rows.rs`) — or, for a large file with
 //! `read_threads` > 1, by worker threads ahead of the reader (`csv_parallel.rs`); every
@@ -24,15 +29,21 @@
 //!   row". Without one, all channels share one rate and an empty cell is an error.
 
 use crate::error::InputError;
-use crate::frame::{Block, ChannelChunk, ChannelSpec, Role, SignalKind, StreamSpec};
-use crate::limits::{excerpt, excerpt_bytes};
-use crate::sidecar::{Sidecar, SIDECAR_FORMAT};
-use crate::source::csv_lines::{Lines, MAX_LINE_BYTES};
+use crate::frame::{Block, ChannelChunk, ChannelSpec, SignalKind, StreamSpec};
+use crate::limits::excerpt_bytes;
+pub use crate::source::anomanor::read_anomanor_markers;
+use crate::source::csv_columns::{
+    choose_columns, list_columns, quoted, Column, QUOTED_NAME_CHARS, TIME_NAMES,
+};
+use crate::source::csv_fields::{
+    classify, detect_sep, field_count, is_finite_number, is_numeric, parse_cell, printed_decimals,
+    split_fields, trim_field, Cell, LineKind, Sep,
+};
+use crate::source::csv_lines::Lines;
+use crate::source::csv_meta::{parse_meta_comment, Meta};
 use crate::source::csv_parallel::{self, Next, ParallelFeed};
-use crate::source::csv_rows::{AtDeclined, ParsedLines, RowLayout, EXACT_POW10, SKIP_FIELD};
+use crate::source::csv_rows::{AtDeclined, ParsedLines, RowLayout, SKIP_FIELD};
 use crate::source::{plausible, Source};
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 /// Rows per block when [`CsvOptions::block_rows`] is 0.
@@ -50,19 +61,6 @@ const PRESCAN_MAX_BYTES: usize = 16 << 20;
 const MS_HINT_BELOW_HZ: f64 = 10.0;
 /// Below this rate a raw EMG column is suspicious (probably already an envelope).
 const MIN_RAW_EMG_RATE_HZ: f64 = 100.0;
-/// Names accepted for the time column (compared case-insensitively), with the factor to seconds.
-const TIME_NAMES: [(&str, f64); 9] = [
-    ("time_s", 1.0),
-    ("time", 1.0),
-    ("t", 1.0),
-    ("time:", 1.0),
-    ("zeit", 1.0),
-    ("zeit:", 1.0),
-    ("timestamp", 1.0),
-    ("time_ms", 0.001),
-    ("t_ms", 0.001),
-];
-
 /// How to read a file that is not (or not only) described by a sidecar: the command-line flags.
 #[derive(Debug, Clone, Default)]
 pub struct CsvOptions {
@@ -85,19 +83,6 @@ pub struct CsvOptions {
     pub read_chunk_bytes: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Sep {
-    Byte(u8),
-    Whitespace,
-}
-
-/// A field of a row, as a value.
-enum Cell {
-    Num(f64),
-    Empty,
-    Bad,
-}
-
 /// What the general path made of one line.
 enum LineRow {
     /// A data row (values in `row_vals`) and its time.
@@ -116,91 +101,6 @@ enum FeedStep {
     General(u64),
 }
 
-/// What a non-data line is.
-enum LineKind {
-    Blank,
-    Comment,
-    EndOfData,
-    Data,
-}
-
-fn classify(line: &[u8]) -> LineKind {
-    let t = line.trim_ascii_start();
-    match t.first() {
-        None => LineKind::Blank,
-        Some(b'#') => LineKind::Comment,
-        Some(b'A') if t.trim_ascii_end() == b"Annotations:" => LineKind::EndOfData,
-        _ => LineKind::Data,
-    }
-}
-
-fn detect_sep(line: &[u8]) -> Sep {
-    for b in [b'\t', b';', b','] {
-        if line.contains(&b) {
-            return Sep::Byte(b);
-        }
-    }
-    Sep::Whitespace
-}
-
-/// Splits `line` into field byte ranges (into a reused vector: no allocation once it has grown).
-fn split_fields(line: &[u8], sep: Sep, out: &mut Vec<(usize, usize)>) {
-    out.clear();
-    match sep {
-        Sep::Byte(b) => {
-            let mut start = 0;
-            for (i, &c) in line.iter().enumerate() {
-                if c == b {
-                    out.push((start, i));
-                    start = i + 1;
-                }
-            }
-            out.push((start, line.len()));
-        }
-        Sep::Whitespace => {
-            let mut start = None;
-            for (i, &c) in line.iter().enumerate() {
-                let ws = c == b' ' || c == b'\t';
-                match (ws, start) {
-                    (true, Some(s)) => {
-                        out.push((s, i));
-                        start = None;
-                    }
-                    (false, None) => start = Some(i),
-                    _ => {}
-                }
-            }
-            if let Some(s) = start {
-                out.push((s, line.len()));
-            }
-        }
-    }
-}
-
-/// Number of fields of a row, not counting one empty field after a trailing separator
-/// (`1,2,` against a header of two columns).
-fn field_count(line: &[u8], fields: &[(usize, usize)], expected: usize) -> usize {
-    match fields.last() {
-        Some(&(s, e)) if fields.len() == expected + 1 && line[s..e].trim_ascii().is_empty() => {
-            expected
-        }
-        _ => fields.len(),
-    }
-}
-
-/// Digits after the decimal point of a printed number; `None` with an exponent.
-fn printed_decimals(raw: &[u8]) -> Option<usize> {
-    let f = trim_field(raw);
-    if f.iter().any(|c| matches!(c, b'e' | b'E')) {
-        return None;
-    }
-    Some(
-        f.iter()
-            .position(|&c| c == b'.' || c == b',')
-            .map_or(0, |p| f.len() - p - 1),
-    )
-}
-
 /// Seconds for messages: up to 6 decimals, no trailing zeros.
 fn secs(x: f64) -> String {
     let s = format!("{x:.6}");
@@ -210,181 +110,6 @@ fn secs(x: f64) -> String {
     } else {
         s.to_string()
     }
-}
-
-/// A field without surrounding blanks and double quotes.
-fn trim_field(f: &[u8]) -> &[u8] {
-    let f = f.trim_ascii();
-    if f.len() >= 2 && f[0] == b'"' && f[f.len() - 1] == b'"' {
-        f[1..f.len() - 1].trim_ascii()
-    } else {
-        f
-    }
-}
-
-/// Fast path for the numbers recordings are made of: `[+-]digits[.digits]` with at most 15
-/// significant digits (and at most 22 after the point). The digits form an integer `m < 2^53` and
-/// `10^d` is exact, so `m / 10^d` is one correctly rounded division: bit for bit what
-/// `str::parse::<f64>` returns (Clinger's fast path). Anything else (exponents, `inf`, long
-/// mantissas, stray bytes) returns `None` and goes to the standard parser.
-#[inline]
-fn parse_plain_decimal(f: &[u8]) -> Option<f64> {
-    let (neg, digits) = match f.first()? {
-        b'-' => (true, &f[1..]),
-        b'+' => (false, &f[1..]),
-        _ => (false, f),
-    };
-    let mut m: u64 = 0;
-    let mut n_digits = 0usize;
-    let mut frac_digits = 0usize;
-    let mut seen_point = false;
-    for &c in digits {
-        match c {
-            b'0'..=b'9' => {
-                m = m * 10 + u64::from(c - b'0');
-                n_digits += 1;
-                if seen_point {
-                    frac_digits += 1;
-                }
-                if n_digits > 15 {
-                    return None;
-                }
-            }
-            b'.' if !seen_point => seen_point = true,
-            _ => return None,
-        }
-    }
-    if n_digits == 0 || frac_digits >= EXACT_POW10.len() {
-        return None;
-    }
-    let v = m as f64 / EXACT_POW10[frac_digits];
-    Some(if neg { -v } else { v })
-}
-
-fn parse_cell(raw: &[u8], sep: Sep) -> Cell {
-    let f = trim_field(raw);
-    if f.is_empty() {
-        return Cell::Empty;
-    }
-    let parsed = parse_plain_decimal(f).or_else(|| {
-        std::str::from_utf8(f)
-            .ok()
-            .and_then(|s| s.parse::<f64>().ok())
-    });
-    match parsed {
-        Some(v) => Cell::Num(v),
-        None if sep == Sep::Byte(b';') && f.len() < 64 && f.contains(&b',') => {
-            // Decimal comma, as European spreadsheets write it beside `;` separators.
-            let mut tmp = [0u8; 64];
-            tmp[..f.len()].copy_from_slice(f);
-            for c in &mut tmp[..f.len()] {
-                if *c == b',' {
-                    *c = b'.';
-                }
-            }
-            match std::str::from_utf8(&tmp[..f.len()])
-                .ok()
-                .and_then(|s| s.parse::<f64>().ok())
-            {
-                Some(v) => Cell::Num(v),
-                None => Cell::Bad,
-            }
-        }
-        None => Cell::Bad,
-    }
-}
-
-/// A number (including `nan`/`inf`: a row of them is data, not a header).
-fn is_numeric(raw: &[u8], sep: Sep) -> bool {
-    matches!(parse_cell(raw, sep), Cell::Num(_))
-}
-
-/// A finite number: a column that can be a channel.
-fn is_finite_number(raw: &[u8], sep: Sep) -> bool {
-    matches!(parse_cell(raw, sep), Cell::Num(v) if v.is_finite())
-}
-
-/// Metadata found in the comment lines before the data.
-#[derive(Debug, Default)]
-struct Meta {
-    rate_hz: Option<f64>,
-    rate_approx: bool,
-    rate_text: String,
-    envelope: Option<bool>,
-    units: Option<String>,
-}
-
-/// Parses `key=value` / `key~value` pairs of a comment line. A value runs up to the next
-/// ` key=` token, so `units=ADC counts (12-bit) kind=raw_emg` gives `ADC counts (12-bit)`.
-fn parse_meta_comment(line: &str, meta: &mut Meta) {
-    let body = line.trim_start().trim_start_matches('#').trim();
-    // BioSPPy "Simple Text Format": `# Sampling Rate (Hz):= 1000.00`
-    if let Some(pos) = body.find(":=") {
-        if body[..pos].to_ascii_lowercase().contains("sampling rate") {
-            if let Ok(v) = body[pos + 2..].trim().parse::<f64>() {
-                meta.rate_hz = Some(v);
-                meta.rate_text = quoted(body);
-            }
-        }
-        return;
-    }
-    // Find key tokens: a word of [A-Za-z0-9_] at the start or after whitespace, followed by = or ~.
-    let bytes = body.as_bytes();
-    let mut keys: Vec<(usize, usize, usize)> = Vec::new(); // (key start, key end, value start)
-    let mut i = 0;
-    while i < bytes.len() {
-        if i == 0 || bytes[i - 1].is_ascii_whitespace() {
-            let mut j = i;
-            while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
-                j += 1;
-            }
-            if j > i && j < bytes.len() && (bytes[j] == b'=' || bytes[j] == b'~') {
-                keys.push((i, j, j + 1));
-                i = j + 1;
-                continue;
-            }
-        }
-        i += 1;
-    }
-    for (k, &(ks, ke, vs)) in keys.iter().enumerate() {
-        let ve = keys.get(k + 1).map_or(bytes.len(), |n| n.0);
-        let key = body[ks..ke].to_ascii_lowercase();
-        let value = body[vs..ve].trim();
-        let approx = bytes[ke] == b'~';
-        match key.as_str() {
-            "rate_hz" | "fs_hz" | "fs" | "sampling_rate" | "sample_rate" | "srate" => {
-                if let Ok(v) = value.parse::<f64>() {
-                    meta.rate_hz = Some(v);
-                    meta.rate_approx = approx;
-                    meta.rate_text =
-                        quoted(&format!("{}{}{}", &body[ks..ke], &body[ke..vs], value));
-                }
-            }
-            "kind" => {
-                let v = value.to_ascii_lowercase();
-                if v.contains("envelope") || v.contains("rms") {
-                    meta.envelope = Some(true);
-                } else if v.contains("raw") {
-                    meta.envelope = Some(false);
-                }
-            }
-            "units" | "unit" => {
-                // Keep the unit itself, not the explanation in parentheses.
-                let unit = value.split(" (").next().unwrap_or(value).trim();
-                if !unit.is_empty() {
-                    meta.units = Some(quoted(unit));
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// A chosen channel: its column and where it sits in the stream spec.
-#[derive(Debug, Clone)]
-struct Column {
-    index: usize,
-    name: String,
 }
 
 /// Values of one channel beyond [`plausible::max_abs`]: counted as lost samples.
@@ -457,61 +182,6 @@ impl std::fmt::Debug for CsvSource {
     }
 }
 
-/// Columns listed in a message at most.
-const LISTED_COLUMNS: usize = 20;
-/// Characters of a column name or a cell quoted in a message.
-const QUOTED_NAME_CHARS: usize = 40;
-/// Characters of a marker label kept.
-const MARKER_LABEL_CHARS: usize = 200;
-/// A sidecar is a few KB; a larger `.json` beside a recording is not one.
-const MAX_SIDECAR_BYTES: u64 = 16 << 20;
-
-/// A column name or a cell, as a message quotes it: short, control characters escaped.
-fn quoted(text: &str) -> String {
-    excerpt(text, QUOTED_NAME_CHARS)
-}
-
-/// The columns for a message: `name (number)`, at most [`LISTED_COLUMNS`] of them.
-fn list_columns(names: &[String]) -> String {
-    let named: Vec<String> = names
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| !n.is_empty())
-        .map(|(i, n)| {
-            if n == &(i + 1).to_string() {
-                n.clone()
-            } else {
-                format!("{} ({})", quoted(n), i + 1)
-            }
-        })
-        .collect();
-    let mut listed = named
-        .iter()
-        .take(LISTED_COLUMNS)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if named.len() > LISTED_COLUMNS {
-        listed.push_str(&format!(", … ({} columns)", names.len()));
-    }
-    listed
-}
-
-/// Finds a column by exact name, then case-insensitive name, then 1-based number.
-fn find_column(names: &[String], wanted: &str) -> Option<usize> {
-    let wanted = wanted.trim();
-    if let Some(i) = names.iter().position(|n| n == wanted) {
-        return Some(i);
-    }
-    if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(wanted)) {
-        return Some(i);
-    }
-    match wanted.parse::<usize>() {
-        Ok(k) if k >= 1 && k <= names.len() => Some(k - 1),
-        _ => None,
-    }
-}
-
 fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
@@ -531,7 +201,7 @@ impl CsvSource {
     pub fn open(path: &Path, opts: &CsvOptions) -> Result<CsvSource, InputError> {
         let mut lines = Lines::open(path)?;
         let mut warnings = Vec::new();
-        let sidecar = load_sidecar(path, &mut warnings)?;
+        let sidecar = crate::sidecar::load_beside(path, &mut warnings)?;
         let fmt_err = |message: String| InputError::Format {
             path: path.to_path_buf(),
             message,
@@ -1562,153 +1232,6 @@ impl CsvSource {
     }
 }
 
-/// The columns for each role, without a sidecar.
-fn choose_columns(
-    names: &[String],
-    numeric: &[bool],
-    time_col: Option<usize>,
-    opts: &CsvOptions,
-) -> Result<Vec<(Role, Column)>, String> {
-    let flags = [
-        (Role::PfmEmg, "--pfm", &opts.pfm),
-        (Role::AbdEmg, "--abd", &opts.abd),
-        (Role::Pressure, "--pressure", &opts.pressure),
-    ];
-    let mut chosen: Vec<(Role, Column)> = Vec::new();
-    for (role, flag, value) in flags {
-        if let Some(wanted) = value {
-            let Some(i) = find_column(names, wanted) else {
-                return Err(format!(
-                    "{flag} {}: no such column. Available columns: {} (give a name or a \
-                     1-based number)",
-                    quoted(wanted),
-                    list_columns(names)
-                ));
-            };
-            if Some(i) == time_col {
-                return Err(format!(
-                    "{flag} {}: that is the time column; choose a signal column from: {}",
-                    quoted(wanted),
-                    list_columns(names)
-                ));
-            }
-            if let Some((other, _)) = chosen.iter().find(|(_, c)| c.index == i) {
-                return Err(format!(
-                    "{flag} {}: column \"{}\" is already used for {other}",
-                    quoted(wanted),
-                    quoted(&names[i])
-                ));
-            }
-            chosen.push((
-                role,
-                Column {
-                    index: i,
-                    name: names[i].clone(),
-                },
-            ));
-        }
-    }
-    // Default names for roles without a flag, unless that column is already taken.
-    for role in Role::ALL {
-        if chosen.iter().any(|(r, _)| *r == role) {
-            continue;
-        }
-        let Some(i) = names
-            .iter()
-            .position(|n| n.eq_ignore_ascii_case(role.column_name()))
-        else {
-            continue;
-        };
-        if chosen.iter().any(|(_, c)| c.index == i) {
-            continue;
-        }
-        chosen.push((
-            role,
-            Column {
-                index: i,
-                name: names[i].clone(),
-            },
-        ));
-    }
-    if chosen.is_empty() {
-        // The only non-time numeric column is the pelvic-floor EMG.
-        let candidates: Vec<usize> = (0..names.len())
-            .filter(|&i| Some(i) != time_col && numeric[i])
-            .collect();
-        if candidates.len() == 1 {
-            let i = candidates[0];
-            chosen.push((
-                Role::PfmEmg,
-                Column {
-                    index: i,
-                    name: names[i].clone(),
-                },
-            ));
-        }
-    }
-    if chosen.is_empty() {
-        return Err(format!(
-            "no channel column found: the columns are {}. Name the channels pfm_emg, abd_emg, \
-             pressure, or choose them with --pfm COL, --abd COL, --pressure COL (a column name or \
-             a 1-based number)",
-            list_columns(names)
-        ));
-    }
-    chosen.sort_by_key(|(r, _)| Role::ALL.iter().position(|x| x == r));
-    Ok(chosen)
-}
-
-/// Loads `FILE.json` beside `FILE.csv` if it is a knip sidecar. Another JSON file there is
-/// ignored with a warning; a knip sidecar that does not parse is an error.
-fn load_sidecar(path: &Path, warnings: &mut Vec<String>) -> Result<Option<Sidecar>, InputError> {
-    let json_path = path.with_extension("json");
-    if json_path == path || !json_path.is_file() {
-        return Ok(None);
-    }
-    let open_err = |source| InputError::Open {
-        path: json_path.clone(),
-        source,
-    };
-    let size = std::fs::metadata(&json_path).map_err(open_err)?.len();
-    if size > MAX_SIDECAR_BYTES {
-        warnings.push(format!(
-            "{} is {size} bytes, too large for a knip sidecar; read as a file without sidecar",
-            json_path.display()
-        ));
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&json_path).map_err(open_err)?;
-    let value: serde_json::Value = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        Err(e) => {
-            warnings.push(format!(
-                "{} is not JSON ({}); read as a file without sidecar",
-                json_path.display(),
-                excerpt(&e.to_string(), 200)
-            ));
-            return Ok(None);
-        }
-    };
-    if value.get("format").and_then(|f| f.as_str()) != Some(SIDECAR_FORMAT) {
-        warnings.push(format!(
-            "{} is not a knip sidecar (no \"format\": \"{SIDECAR_FORMAT}\"); ignored",
-            json_path.display()
-        ));
-        return Ok(None);
-    }
-    let unusable = |why: String| InputError::Format {
-        path: json_path.clone(),
-        message: format!(
-            "the knip sidecar cannot be read: {why}. Restore it from a backup or move it away to \
-             read the CSV without it"
-        ),
-    };
-    let sidecar: Sidecar =
-        serde_json::from_value(value).map_err(|e| unusable(excerpt(&e.to_string(), 200)))?;
-    sidecar.check().map_err(unusable)?;
-    Ok(Some(sidecar))
-}
-
 impl Source for CsvSource {
     fn spec(&self) -> &StreamSpec {
         &self.spec
@@ -1786,240 +1309,6 @@ impl Source for CsvSource {
             Ok(None)
         } else {
             Ok(Some(block))
-        }
-    }
-}
-
-/// Reads the clinicians' markers at the end of an anomanor manometry export (`.txt`): the
-/// `(time_s, label)` pairs after the `Annotations:` line, e.g. `(52.26, "# Squeeze 1")`.
-///
-/// Times are on the file's own `TIME:` axis (the normalized CSVs in `data/` start at 0: subtract
-/// the first TIME value). They are returned as stored, including `-1` which anomanor uses for a
-/// manoeuvre that was not done. Labels that are not UTF-8 are read as Latin-1.
-pub fn read_anomanor_markers(txt_path: &Path) -> Result<Vec<(f64, String)>, InputError> {
-    let file = File::open(txt_path).map_err(|source| InputError::Open {
-        path: txt_path.to_path_buf(),
-        source,
-    })?;
-    let mut reader = BufReader::new(file);
-    let mut buf = Vec::new();
-    let mut line_no = 0u64;
-    let mut in_markers = false;
-    let mut markers = Vec::new();
-    loop {
-        buf.clear();
-        let n = std::io::Read::take(&mut reader, MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| InputError::Read {
-                path: txt_path.to_path_buf(),
-                line: line_no + 1,
-                source,
-            })?;
-        if n == 0 {
-            break;
-        }
-        if n > MAX_LINE_BYTES {
-            return Err(InputError::Parse {
-                path: txt_path.to_path_buf(),
-                line: line_no + 1,
-                message: format!(
-                    "the line is longer than {MAX_LINE_BYTES} bytes: not an anomanor export?"
-                ),
-            });
-        }
-        line_no += 1;
-        let line = buf.trim_ascii();
-        if !in_markers {
-            in_markers = line == b"Annotations:";
-            continue;
-        }
-        if line.is_empty() {
-            continue;
-        }
-        let split = line
-            .iter()
-            .position(|c| c.is_ascii_whitespace())
-            .unwrap_or(line.len());
-        let (time_text, label) = (&line[..split], line[split..].trim_ascii());
-        let time = std::str::from_utf8(time_text)
-            .ok()
-            .and_then(|s| s.parse::<f64>().ok())
-            .filter(|t| t.is_finite())
-            .ok_or_else(|| InputError::Parse {
-                path: txt_path.to_path_buf(),
-                line: line_no,
-                message: format!(
-                    "marker time \"{}\" is not a number (expected \"<seconds> <label>\")",
-                    excerpt_bytes(time_text, QUOTED_NAME_CHARS)
-                ),
-            })?;
-        let label: String = match std::str::from_utf8(label) {
-            Ok(s) => s.to_string(),
-            Err(_) => label.iter().map(|&b| b as char).collect(),
-        };
-        // Labels go to the terminal and the reports.
-        let label = excerpt(&label, MARKER_LABEL_CHARS);
-        markers.push((time, label));
-    }
-    if !in_markers {
-        return Err(InputError::Format {
-            path: txt_path.to_path_buf(),
-            message: "no \"Annotations:\" line: not an anomanor export with markers".to_string(),
-        });
-    }
-    Ok(markers)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fast_decimal_path_is_bit_identical_to_the_standard_parser() {
-        let fixed = [
-            "0",
-            "-0",
-            "-0.0",
-            "+1.5",
-            "5.221515",
-            "-10.03307",
-            "0.000500",
-            "3622.9995",
-            "1.",
-            ".5",
-            "999999999999999",
-            "123456789.012345",
-            "0.1",
-            "0.3",
-            "2.675",
-            "-3.0000001",
-        ];
-        for s in fixed {
-            let want: f64 = s.parse().unwrap();
-            let got = parse_plain_decimal(s.as_bytes()).unwrap_or(want);
-            assert_eq!(got.to_bits(), want.to_bits(), "{s}");
-        }
-        // Pseudo-random decimals with up to 15 significant digits and various point positions.
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..200_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let digits = (x % 15 + 1) as u32;
-            let m = (x >> 8) % 10u64.pow(digits);
-            let point = ((x >> 40) % (u64::from(digits) + 1)) as usize;
-            let s = format!("{m:0width$}", width = digits as usize);
-            let s = format!(
-                "{}{}.{}",
-                if x & 1 == 1 { "-" } else { "" },
-                &s[..point],
-                &s[point..]
-            );
-            let want: f64 = s.parse().unwrap();
-            let got = parse_plain_decimal(s.as_bytes()).expect(&s);
-            assert_eq!(got.to_bits(), want.to_bits(), "{s}");
-        }
-    }
-
-    #[test]
-    fn bulk_row_parser_agrees_with_the_field_parser() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let pieces = [
-            "",
-            "-",
-            ".",
-            "0",
-            "-0.0",
-            "7",
-            "12.5",
-            "-10.03307",
-            "3622.999500",
-            "123456789",
-            "12345678.9",
-            "0.12345678",
-            "1e3",
-            " 4",
-            "x",
-            "+2.25",
-            "5.",
-            ".75",
-            "99999999999.9999",
-        ];
-        for _ in 0..100_000 {
-            let n = (next() % 4 + 1) as usize;
-            let fields: Vec<String> = (0..n)
-                .map(|_| {
-                    let r = next();
-                    if r % 3 == 0 {
-                        pieces[(r >> 8) as usize % pieces.len()].to_string()
-                    } else {
-                        let digits = ((r >> 8) % 12 + 1) as u32;
-                        let m = (r >> 16) % 10u64.pow(digits);
-                        let s = format!("{m:0w$}", w = digits as usize);
-                        let point = ((r >> 40) % u64::from(digits + 1)) as usize;
-                        format!(
-                            "{}{}.{}",
-                            if r & 8 == 0 { "-" } else { "" },
-                            &s[..point],
-                            &s[point..]
-                        )
-                    }
-                })
-                .collect();
-            let line = fields.join(",");
-            // Other bytes after the line, as in the reader's buffer, and the 0 sentinel.
-            let buf = format!("{line}\n98765432\0");
-            let slots: Vec<u32> = (0..n as u32).collect();
-            let mut out = vec![0.0; n];
-            let got = crate::source::csv_rows::row_at(buf.as_bytes(), 0, b',', &slots, &mut out);
-            assert!(got.is_none() || got == Some(line.len() + 1), "{line}");
-            let got = got.is_some();
-            let want: Option<Vec<f64>> = fields
-                .iter()
-                .map(|f| {
-                    if f.is_empty() {
-                        Some(f64::NAN)
-                    } else {
-                        parse_plain_decimal(f.as_bytes())
-                    }
-                })
-                .collect();
-            match want {
-                Some(w) => {
-                    assert!(got, "{line}");
-                    for (a, b) in out.iter().zip(&w) {
-                        assert!(
-                            a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan(),
-                            "{line}"
-                        );
-                    }
-                }
-                None => assert!(!got, "{line}"),
-            }
-        }
-    }
-
-    #[test]
-    fn fast_decimal_path_declines_what_it_cannot_do_exactly() {
-        for s in [
-            "1e3",
-            "inf",
-            "nan",
-            "1.2.3",
-            "-",
-            "",
-            "1,5",
-            "12345678901234567",
-            "0x10",
-            " 1",
-        ] {
-            assert_eq!(parse_plain_decimal(s.as_bytes()), None, "{s}");
         }
     }
 }

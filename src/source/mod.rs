@@ -2,8 +2,12 @@
 //! Cyton) and their raw-byte logs.
 //! Every source yields [`Block`]s in device-clock order.
 
+mod anomanor;
+mod csv_columns;
+mod csv_fields;
 pub mod csv_file;
 mod csv_lines;
+mod csv_meta;
 mod csv_parallel;
 mod csv_rows;
 pub mod cyton;
