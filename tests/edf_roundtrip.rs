@@ -474,9 +474,7 @@ fn field_num(bytes: &[u8]) -> f64 {
 #[test]
 fn an_absurd_annotation_signal_size_is_refused_naming_the_field() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let good = dir.path().join("g.edf");
-    write(&good, EdfFormat::Edf, &annotations());
-    let bytes = std::fs::read(&good).expect("read");
+    let bytes = edf_bytes(dir.path(), &annotations());
     let ns = field_num(&bytes[252..256]) as usize;
     let labels: Vec<String> = (0..ns)
         .map(|i| {
@@ -513,12 +511,17 @@ fn an_absurd_annotation_signal_size_is_refused_naming_the_field() {
 #[test]
 fn control_characters_in_labels_are_escaped() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let good = dir.path().join("g.edf");
-    write(&good, EdfFormat::Edf, &[]);
-    let mut bytes = std::fs::read(&good).expect("read");
+    let mut bytes = edf_bytes(dir.path(), &[]);
     bytes[256..256 + 16].copy_from_slice(b"\x1b]0;owned\x07      ");
     let path = dir.path().join("esc.edf");
     std::fs::write(&path, &bytes).expect("write");
     let h = read_header(&path).expect("header");
     assert_eq!(h.signals[0].label, "\\u{1b}]0;owned\\u{7}");
+}
+
+/// The bytes of a good EDF file (written in `dir`) with `annotations`.
+fn edf_bytes(dir: &Path, annotations: &[Annotation]) -> Vec<u8> {
+    let good = dir.join("g.edf");
+    write(&good, EdfFormat::Edf, annotations);
+    std::fs::read(&good).expect("read")
 }

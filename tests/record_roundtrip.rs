@@ -453,18 +453,7 @@ fn raw_log_header_numbers_are_checked_before_use() {
             .to_string();
         assert!(msg.contains(name) && msg.contains(field), "{msg}");
         let out = dir.path().join(format!("out-{name}"));
-        let r = limited_run::knip(
-            &[
-                "replay",
-                raw.to_str().unwrap(),
-                "--fast",
-                "--plain",
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            None,
-            60,
-        );
+        let r = replay_limited(&raw, &out, &["--fast"]);
         assert_eq!(r.code, Some(2), "{name}: {r:?}");
         assert!(
             r.stderr.contains(name) && r.stderr.contains(field),
@@ -472,6 +461,19 @@ fn raw_log_header_numbers_are_checked_before_use() {
             r.stderr
         );
     }
+}
+
+/// `knip replay RAW --plain --out OUT PACE…` under a time and memory limit.
+fn replay_limited(raw: &Path, out: &Path, pace: &[&str]) -> limited_run::Limited {
+    let mut args = vec![
+        "replay",
+        raw.to_str().unwrap(),
+        "--plain",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(pace);
+    limited_run::knip(&args, None, 60)
 }
 
 /// Replays `raw` at the original pace in a thread; the samples and the link's warnings, or a
@@ -537,19 +539,7 @@ fn an_absurd_host_time_does_not_stall_a_replay() {
     assert!(w.contains("recording.raw") && w.contains("jumps by"), "{w}");
     // Through the binary, under a time and memory limit.
     let out = dir.path().join("out");
-    let r = limited_run::knip(
-        &[
-            "replay",
-            raw.to_str().unwrap(),
-            "--speed",
-            "1",
-            "--plain",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-        60,
-    );
+    let r = replay_limited(&raw, &out, &["--speed", "1"]);
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(r.elapsed.as_secs() < 30, "{:?}", r.elapsed);
 }
