@@ -14,10 +14,13 @@ pub mod cyton;
 pub mod edf;
 pub mod line;
 pub mod link;
+mod link_config;
+mod link_record;
 pub mod plausible;
 pub mod rawlog;
 pub mod replay;
 pub mod serial;
+mod transport_event;
 pub mod wire;
 
 use crate::error::InputError;

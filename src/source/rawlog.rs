@@ -7,7 +7,7 @@
 //! payload is the reason, UTF-8) and `R` (port reopened). A crash can tear the last record; the
 //! reader stops there and says how many bytes it dropped.
 
-use super::link::{TransportEvent, TransportEventKind};
+use super::transport_event::{TransportEvent, TransportEventKind};
 use crate::limits::{self, excerpt};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -29,7 +29,7 @@ pub struct RawHeader {
     pub port: String,
     pub baud: u32,
     /// The decoder and channel settings of the session.
-    pub link: super::link::LinkConfig,
+    pub link: super::link_config::LinkConfig,
     /// What the device said about itself (Cyton soft-reset reply, ...).
     pub device: String,
 }
@@ -42,7 +42,7 @@ impl RawHeader {
     /// Every number the replay sizes, divides or waits by is plausible (`rate_hz` 1e12 would
     /// ask for terabytes). The error names the field and the range.
     pub fn check(&self) -> Result<(), String> {
-        use super::link::WireFormat;
+        use super::link_config::WireFormat;
         let field = |name: &str, e: String| format!("\"{name}\": {e}");
         limits::BAUD
             .parse(&self.baud.to_string())
