@@ -52,7 +52,6 @@ pub fn analyze_scored(
     // CSV (knip's or anybody's) or EDF/BDF, by extension.
     let opened = crate::export::open_recording(input, opts)?;
     let source = opened.source;
-    let mut warnings: Vec<String> = opened.warnings.clone();
     let mut markers = markers;
     markers.extend(opened.markers);
     let name = input
@@ -64,7 +63,7 @@ pub fn analyze_scored(
         ReportSource {
             input: input.display().to_string(),
             title: name,
-            details: serde_json::json!({ "reader_warnings": opened.warnings, "sidecar": opened.sidecar }),
+            details: serde_json::json!({ "sidecar": opened.sidecar }),
         },
         cfg,
     )
@@ -79,7 +78,8 @@ pub fn analyze_scored(
         vec![Box::new(report), Box::new(collector)],
         Pace::Unpaced,
     )?;
-    warnings.extend(end.warnings.iter().cloned());
+    // The reader's warnings (also those found late in the file) are among the run's.
+    let warnings = end.warnings.clone();
     let files = [
         "contractions.csv",
         "events.csv",

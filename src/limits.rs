@@ -41,12 +41,35 @@ impl<T: FromStr + PartialOrd + Display + Copy> Limit<T> {
 
 /// At most 40 characters of what the user typed, control characters escaped.
 fn shown(text: &str) -> String {
-    let mut s: String = text
-        .chars()
-        .take(40)
-        .flat_map(char::escape_default)
-        .collect();
-    if text.chars().count() > 40 {
+    excerpt(text, 40)
+}
+
+/// At most `max_chars` characters of `text` (`…` after a longer one), control characters
+/// escaped (`\u{1b}`, `\n`): the one way a message quotes what came from a file or the user, so
+/// that a column name holding `ESC ]0;…` cannot retitle the terminal and a 50 MB line does not
+/// become a 50 MB message.
+pub fn excerpt(text: &str, max_chars: usize) -> String {
+    let mut s = String::new();
+    for c in text.chars().take(max_chars) {
+        if c.is_control() {
+            s.extend(c.escape_default());
+        } else {
+            s.push(c);
+        }
+    }
+    if text.chars().nth(max_chars).is_some() {
+        s.push('…');
+    }
+    s
+}
+
+/// [`excerpt`] of bytes read from a file (invalid UTF-8 shown as `�`).
+pub fn excerpt_bytes(bytes: &[u8], max_chars: usize) -> String {
+    // Four bytes per character at most: no need to decode more.
+    let cut = &bytes[..bytes.len().min(max_chars.saturating_mul(4) + 4)];
+    let text = String::from_utf8_lossy(cut);
+    let mut s = excerpt(&text, max_chars);
+    if cut.len() < bytes.len() && !s.ends_with('…') {
         s.push('…');
     }
     s
@@ -244,5 +267,17 @@ mod tests {
         ] {
             assert_eq!(shown_number(v), want, "{v:e}");
         }
+    }
+
+    #[test]
+    fn excerpts_are_short_and_escape_control_characters() {
+        assert_eq!(excerpt("Druck µ", 40), "Druck µ");
+        assert_eq!(excerpt("\u{1b}]0;owned\u{7}", 40), "\\u{1b}]0;owned\\u{7}");
+        assert_eq!(excerpt("abcdef", 3), "abc…");
+        assert_eq!(excerpt("abc", 3), "abc");
+        let long = vec![b'x'; 50_000_000];
+        let e = excerpt_bytes(&long, 60);
+        assert_eq!(e.chars().count(), 61, "{e}");
+        assert_eq!(excerpt_bytes(b"t\0i\0", 40), "t\\u{0}i\\u{0}");
     }
 }

@@ -341,6 +341,8 @@ pub struct RunStart {
 #[derive(Debug, Clone)]
 pub struct RunEnd {
     pub channels: Vec<ChannelOutcome>,
+    /// Everything the user must be told: the reader's warnings (wherever in the file they were
+    /// found), the filter design's and the rest estimates'.
     pub warnings: Vec<String>,
     /// Device-clock end of the stream, seconds.
     pub end_time_s: f64,
@@ -401,6 +403,8 @@ pub fn run(
 
     std::thread::scope(|scope| {
         // Acquisition: read (or synthesise) blocks, paced if asked.
+        // Returns the reader's warnings once the stream has ended: those found late in the
+        // file too.
         let reader = scope.spawn(move || {
             let t0 = Instant::now();
             loop {
@@ -420,6 +424,7 @@ pub fn run(
                     break;
                 }
             }
+            source.reader_warnings()
         });
 
         // Processing: conditioning, detection, fusion.
@@ -453,7 +458,7 @@ pub fn run(
                 }
             }
         }
-        reader
+        let reader_warnings = reader
             .join()
             .map_err(|_| PipelineError::Thread("acquisition"))?;
         let channels = worker
@@ -462,7 +467,8 @@ pub fn run(
         if let Some(e) = sink_error {
             return Err(PipelineError::Output(e));
         }
-        let mut warnings = start.warnings.clone();
+        let mut warnings = reader_warnings;
+        warnings.extend(start.warnings.iter().cloned());
         warnings.extend(rest_warnings(&spec, &channels));
         let end = RunEnd {
             channels,

@@ -307,7 +307,12 @@ pub fn replay(
             ));
         }
     }
-    warnings.extend(end.warnings.iter().cloned());
+    // The run's warnings repeat the reader's found at open (and add those found later).
+    for w in &end.warnings {
+        if !warnings.contains(w) {
+            warnings.push(w.clone());
+        }
+    }
     let mut events = events.lock().map(|v| v.clone()).unwrap_or_default();
     events.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
     Ok(ReplayOutcome {

@@ -2,11 +2,18 @@
 //! everything needed to read the samples back and reproduce the analysis.
 
 use crate::config::AnalysisConfig;
+use crate::error::InputError;
 use crate::frame::{ChannelSpec, StreamSpec};
+use crate::limits::excerpt;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 pub const SIDECAR_FORMAT: &str = "knip-recording";
 pub const SIDECAR_VERSION: u32 = 1;
+/// Channels a recording can have (knip records three roles; EDF files have a few dozen).
+pub const MAX_CHANNELS: usize = 256;
+/// Device-clock start of a recording, seconds: at most a century of device uptime.
+pub const MAX_START_TIME_S: f64 = 3.2e9;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sidecar {
@@ -99,10 +106,91 @@ impl Sidecar {
         }
     }
 
+    /// Every number the reader sizes or divides by is plausible (a damaged or hand-edited
+    /// sidecar with `rate_hz` 1e12 would otherwise ask for terabytes). The error names the field.
+    pub fn check(&self) -> Result<(), String> {
+        use crate::limits::{excerpt, SAMPLE_RATE_HZ};
+        if self.channels.is_empty() || self.channels.len() > MAX_CHANNELS {
+            return Err(format!(
+                "\"channels\" lists {} channels; a recording has 1–{MAX_CHANNELS}",
+                self.channels.len()
+            ));
+        }
+        for (i, ch) in self.channels.iter().enumerate() {
+            SAMPLE_RATE_HZ.parse(&ch.rate_hz.to_string()).map_err(|e| {
+                format!(
+                    "\"channels\"[{i}] (\"{}\") \"rate_hz\": {e}",
+                    excerpt(&ch.name, 40)
+                )
+            })?;
+        }
+        if !(self.start_time_s.is_finite() && self.start_time_s.abs() <= MAX_START_TIME_S) {
+            return Err(format!(
+                "\"start_time_s\" {} is outside ±{MAX_START_TIME_S} s",
+                self.start_time_s
+            ));
+        }
+        Ok(())
+    }
+
     pub fn stream_spec(&self) -> StreamSpec {
         StreamSpec {
             channels: self.channels.clone(),
             start_time_s: self.start_time_s,
         }
     }
+}
+
+/// A sidecar is a few KB; a larger `.json` beside a recording is not one.
+const MAX_SIDECAR_BYTES: u64 = 16 << 20;
+
+/// Loads `FILE.json` beside `FILE.csv` if it is a knip sidecar. Another JSON file there is
+/// ignored with a warning; a knip sidecar that does not parse is an error.
+pub fn load_beside(path: &Path, warnings: &mut Vec<String>) -> Result<Option<Sidecar>, InputError> {
+    let json_path = path.with_extension("json");
+    if json_path == path || !json_path.is_file() {
+        return Ok(None);
+    }
+    let open_err = |source| InputError::Open {
+        path: json_path.clone(),
+        source,
+    };
+    let size = std::fs::metadata(&json_path).map_err(open_err)?.len();
+    if size > MAX_SIDECAR_BYTES {
+        warnings.push(format!(
+            "{} is {size} bytes, too large for a knip sidecar; read as a file without sidecar",
+            json_path.display()
+        ));
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&json_path).map_err(open_err)?;
+    let value: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            warnings.push(format!(
+                "{} is not JSON ({}); read as a file without sidecar",
+                json_path.display(),
+                excerpt(&e.to_string(), 200)
+            ));
+            return Ok(None);
+        }
+    };
+    if value.get("format").and_then(|f| f.as_str()) != Some(SIDECAR_FORMAT) {
+        warnings.push(format!(
+            "{} is not a knip sidecar (no \"format\": \"{SIDECAR_FORMAT}\"); ignored",
+            json_path.display()
+        ));
+        return Ok(None);
+    }
+    let unusable = |why: String| InputError::Format {
+        path: json_path.clone(),
+        message: format!(
+            "the knip sidecar cannot be read: {why}. Restore it from a backup or move it away to \
+             read the CSV without it"
+        ),
+    };
+    let sidecar: Sidecar =
+        serde_json::from_value(value).map_err(|e| unusable(excerpt(&e.to_string(), 200)))?;
+    sidecar.check().map_err(unusable)?;
+    Ok(Some(sidecar))
 }

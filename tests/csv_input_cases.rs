@@ -7,6 +7,8 @@ use knip::source::csv_file::{CsvOptions, CsvSource};
 use knip::source::Source;
 use std::path::{Path, PathBuf};
 
+mod limited_run;
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -363,12 +365,16 @@ fn non_monotonic_time() {
         &CsvOptions::default(),
     );
     assert_line_error(&e, 5, &["time 0.15 is not after 0.2 on line 4"]);
-    // equal times are not increasing either
-    let e = error_of(
-        "time_s,pfm_emg\n0,1\n0.1,1\n0.1,1\n",
+    // An equal time is rounding coarser than the sample interval, not time going back: read,
+    // with a warning naming the line (see coarse_time_columns_derive_the_rate_and_go_on).
+    let (_d, _p, r) = open(
+        "time_s,pfm_emg\n0,1\n0.1,1\n0.2,1\n0.2,1\n0.3,1\n",
         &CsvOptions::default(),
     );
-    assert_line_error(&e, 4, &["increase strictly"]);
+    let mut s = r.unwrap();
+    assert_eq!(read_all(&mut s).unwrap()[0].len(), 5);
+    let w = s.warnings().join("\n");
+    assert!(w.contains("repeats values"), "{w}");
 }
 
 #[test]
@@ -540,21 +546,358 @@ fn sidecar_problems() {
         "{msg}"
     );
     // A sidecar naming a column the CSV does not have.
-    let spec = knip::frame::StreamSpec {
-        channels: vec![knip::frame::ChannelSpec::new(Role::AbdEmg, 1000.0)],
-        start_time_s: 0.0,
-    };
-    let sc = knip::sidecar::Sidecar::new("t", &spec, &Default::default());
-    std::fs::write(
-        dir.path().join("rec.json"),
-        serde_json::to_string(&sc).unwrap(),
-    )
-    .unwrap();
-    let msg = CsvSource::open(&csv, &CsvOptions::default())
-        .unwrap_err()
-        .to_string();
+    let msg = sidecar_refusal(&csv, Role::AbdEmg, 1000.0, 0.0);
     assert!(
         msg.contains("\"abd_emg\"") && msg.contains("no such column"),
         "{msg}"
     );
+}
+
+/// Samples per channel with their indices (lost samples leave a hole in the indices).
+fn read_indexed(src: &mut CsvSource) -> Result<Vec<Vec<(u64, f64)>>, InputError> {
+    let mut out = vec![Vec::new(); src.spec().channels.len()];
+    while let Some(block) = src.next_block()? {
+        for (k, c) in block.chunks.iter().enumerate() {
+            let at = c.start_index;
+            out[k].extend(
+                c.samples
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| (at + i as u64, v)),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// `knip analyze INPUT` under a time and memory limit exits 2 with a short message holding
+/// every needle.
+fn analyze_refused_briefly(input: &str, out: &str, needles: &[&str]) {
+    let r = limited_run::knip(&["analyze", input, "--out", out], None, 60);
+    assert_eq!(r.code, Some(2), "{r:?}");
+    for n in needles {
+        assert!(r.stderr.contains(n), "{n:?} missing in: {}", r.stderr);
+    }
+    assert!(r.stderr.len() < 1000, "{} bytes of message", r.stderr.len());
+}
+
+#[test]
+fn dev_zero_and_a_50_mb_line_stop_at_once_with_a_short_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    // /dev/zero: no line ever ends (it took 6.5 GB in 20 s).
+    analyze_refused_briefly("/dev/zero", out, &["/dev/zero", "line 1", "longer than"]);
+    // One 50 MB line after the header (it took 1.9 GB and printed a 120 MB message).
+    let mut text = b"time_s,pfm_emg\n".to_vec();
+    text.extend(std::iter::repeat_n(b'7', 50 << 20));
+    let big = dir.path().join("big.csv");
+    std::fs::write(&big, &text).unwrap();
+    analyze_refused_briefly(
+        big.to_str().unwrap(),
+        out,
+        &["big.csv", "line 2", "not a CSV recording?"],
+    );
+    // The same in the library: an error naming the line, the data quoted short.
+    let e = CsvSource::open(&big, &CsvOptions::default()).unwrap_err();
+    match &e {
+        InputError::Parse { line, .. } => assert_eq!(*line, 2),
+        other => panic!("{other:?}"),
+    }
+    assert!(e.to_string().len() < 400, "{e}");
+}
+
+#[test]
+fn control_characters_from_the_file_never_reach_a_message_raw() {
+    // A column name that would retitle the terminal, and one very long name.
+    let long = "n".repeat(100_000);
+    // (Tab-separated: a tab is the separator even with the `;` of the escape sequence.)
+    let text = format!("time_s\t\u{1b}]0;owned\u{7}\t{long}\n0\t1\t2\n0.001\t2\t3\n");
+    let e = error_of(&text, &CsvOptions::default());
+    let msg = e.to_string();
+    assert!(msg.contains("no channel column found"), "{msg}");
+    assert!(!msg.contains('\u{1b}') && !msg.contains('\u{7}'), "{msg:?}");
+    assert!(msg.contains("\\u{1b}]0;owned"), "{msg}");
+    assert!(msg.len() < 1000, "{} bytes", msg.len());
+    // Chosen as the only signal column: the channel's name (which goes to the terminal and the
+    // reports) is escaped too.
+    let (_d, _p, r) = open(
+        "time_s\t\u{1b}]0;x\n0\t1\n0.001\t2\n",
+        &CsvOptions::default(),
+    );
+    let s = r.unwrap();
+    assert_eq!(s.spec().channels[0].name, "\\u{1b}]0;x");
+    assert!(s.warnings().iter().all(|w| !w.contains('\u{1b}')));
+    // A bad cell is quoted short and escaped.
+    let text = format!("time_s,pfm_emg\n0,1\n0.001,\u{1b}[2J{}\n", "x".repeat(5000));
+    let msg = error_of(&text, &CsvOptions::default()).to_string();
+    assert!(
+        msg.contains("is not a number") && !msg.contains('\u{1b}'),
+        "{msg:?}"
+    );
+    assert!(msg.len() < 500, "{} bytes", msg.len());
+}
+
+#[test]
+fn utf16_files_are_refused_with_what_to_do() {
+    let text = "time_s,pfm_emg\n0,1\n0.001,2\n";
+    let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let variants = [
+        [vec![0xFF, 0xFE], le.clone()].concat(),
+        [vec![0xFE, 0xFF], be].concat(),
+        le, // no byte-order mark
+    ];
+    for bytes in variants {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("rec.csv");
+        std::fs::write(&p, &bytes).unwrap();
+        let msg = CsvSource::open(&p, &CsvOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("rec.csv") && msg.contains("UTF-16") && msg.contains("save it as UTF-8"),
+            "{msg}"
+        );
+    }
+}
+
+/// 2 kHz EMG with a time column, `rows` rows, the time printed by `time`.
+fn emg_2khz(rows: usize, time: impl Fn(f64) -> String) -> String {
+    let mut text = String::from("time,pfm_emg\n");
+    for i in 0..rows {
+        let v = ((i * 7919) % 1000) as f64 / 10.0;
+        text.push_str(&format!("{},{v}\n", time(i as f64 / 2000.0)));
+    }
+    text
+}
+
+#[test]
+fn pipes_and_stdin_read_like_files() {
+    // Long enough that the prescan of the first rows runs past the first read of the pipe.
+    let text = emg_2khz(60_000, |t| format!("{t:.4}"));
+    assert!(text.len() > 600_000, "{}", text.len());
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "rec.csv", &text);
+    let want = read_all(&mut CsvSource::open(&file, &CsvOptions::default()).unwrap()).unwrap();
+    assert_eq!(want[0].len(), 60_000);
+    // A named pipe.
+    let fifo = dir.path().join("fifo.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let writer = {
+        let (fifo, text) = (fifo.clone(), text.clone());
+        std::thread::spawn(move || std::fs::write(fifo, text).unwrap())
+    };
+    let mut src = CsvSource::open(&fifo, &CsvOptions::default()).unwrap();
+    assert!(!src.is_parallel());
+    assert_eq!(read_all(&mut src).unwrap(), want);
+    writer.join().unwrap();
+    // `-`: standard input, through the binary (it failed with "Illegal seek").
+    let out = dir.path().join("out");
+    let r = limited_run::knip(
+        &["analyze", "-", "--out", out.to_str().unwrap()],
+        Some(text.into_bytes()),
+        120,
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(out.join("session.json").is_file());
+}
+
+#[test]
+fn absurd_values_are_lost_samples_not_signal() {
+    // 1e308 at line 57 and 99999999 at line 152 of an EMG column (µV): beyond ±1e6 µV.
+    let mut text = String::from("time_s,pfm_emg,pressure\n");
+    for i in 0..200 {
+        let emg = match i {
+            55 => "1e308".to_string(),
+            150 => "99999999".to_string(),
+            _ => format!("{}", i % 10),
+        };
+        let p = if i == 120 {
+            "-5e4".to_string()
+        } else {
+            "20.5".to_string()
+        };
+        text.push_str(&format!("{},{emg},{p}\n", i as f64 / 1000.0));
+    }
+    for block_rows in [0, 7] {
+        let opts = CsvOptions {
+            block_rows,
+            ..Default::default()
+        };
+        let (_d, _p, r) = open(&text, &opts);
+        let mut s = r.unwrap();
+        let got = read_indexed(&mut s).unwrap();
+        // Every other value is where it was; the absurd ones are gone, their index left empty.
+        let emg_want: Vec<(u64, f64)> = (0..200u64)
+            .filter(|&i| i != 55 && i != 150)
+            .map(|i| (i, (i % 10) as f64))
+            .collect();
+        assert_eq!(got[0], emg_want, "block_rows {block_rows}");
+        let p_want: Vec<(u64, f64)> = (0..200u64)
+            .filter(|&i| i != 120)
+            .map(|i| (i, 20.5))
+            .collect();
+        assert_eq!(got[1], p_want, "block_rows {block_rows}");
+        let w = s.warnings().join("\n");
+        assert!(
+            w.contains(
+                "\"pfm_emg\": 2 values beyond the plausible ±1e6 uV (first at line 57: \"1e308\")"
+            ) && w.contains("lost samples"),
+            "{w}"
+        );
+        assert!(
+            w.contains("\"pressure\": 1 value beyond the plausible ±1000 cmH2O"),
+            "{w}"
+        );
+    }
+    // Values inside the bounds are signal, however large for a body.
+    let (_d, _p, r) = open(
+        "time_s,pfm_emg\n0,999999\n0.001,-999999\n",
+        &CsvOptions::default(),
+    );
+    let mut s = r.unwrap();
+    assert_eq!(read_all(&mut s).unwrap(), vec![vec![999_999.0, -999_999.0]]);
+}
+
+#[test]
+fn coarse_time_columns_derive_the_rate_and_go_on() {
+    // 2 kHz written with 3 decimals: every other time repeats (it stopped with an error).
+    let text = emg_2khz(4_000, |t| format!("{t:.3}"));
+    let (_d, _p, r) = open(&text, &CsvOptions::default());
+    let mut s = r.unwrap();
+    let derived = s.spec().channels[0].rate_hz;
+    assert!((derived - 2000.0).abs() < 2.0, "{derived}");
+    let w = s.warnings().join("\n");
+    assert!(
+        w.contains("repeats values") && w.contains("derived from the span"),
+        "{w}"
+    );
+    assert_eq!(read_all(&mut s).unwrap()[0].len(), 4_000);
+    // --rate, when given, is used.
+    let (_d, _p, r) = open(&text, &rate(2000.0));
+    let s = r.unwrap();
+    assert_eq!(s.spec().channels[0].rate_hz, 2000.0);
+    assert!(s.warnings().join("\n").contains("--rate 2000 Hz is used"));
+    // `%.6g` past 100 s: fine for the first rows, repeats from 100 s on (row 200 001).
+    let text = emg_2khz(202_000, |t| {
+        let digits = 6 - (t.abs().max(1.0).log10().floor() as usize + 1);
+        format!("{t:.digits$}")
+    });
+    let (_d, _p, r) = open(&text, &CsvOptions::default());
+    let mut s = r.unwrap();
+    assert!((s.spec().channels[0].rate_hz - 2000.0).abs() < 1e-6);
+    assert_eq!(read_all(&mut s).unwrap()[0].len(), 202_000);
+    let w = s.warnings().join("\n");
+    assert!(
+        w.contains("from line 200") && w.contains("repeats values"),
+        "{w}"
+    );
+    // (Time going back is still an error: non_monotonic_time.)
+}
+
+#[test]
+fn a_time_column_in_milliseconds_gets_a_hint() {
+    let (_d, _p, r) = open(
+        "time,pfm_emg\n0,1\n0.5,2\n1.0,3\n1.5,2\n",
+        &CsvOptions::default(),
+    );
+    let s = r.unwrap();
+    let w = s.warnings().join("\n");
+    assert!(w.contains("name it time_ms") && w.contains("2000"), "{w}");
+    // Named in seconds: no hint.
+    let (_d, _p, r) = open("time_s,pfm_emg\n0,1\n0.5,2\n", &CsvOptions::default());
+    assert!(!r.unwrap().warnings().join("\n").contains("time_ms"));
+}
+
+#[test]
+fn sidecar_numbers_are_checked_before_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(dir.path(), "rec.csv", "time_s,pfm_emg\n0,1\n0.001,2\n");
+    let msg = sidecar_refusal(&csv, Role::PfmEmg, 1e12, 0.0);
+    assert!(
+        msg.contains("rec.json") && msg.contains("rate_hz") && msg.contains("0.1–100000 Hz"),
+        "{msg}"
+    );
+    let msg = sidecar_refusal(&csv, Role::PfmEmg, 1000.0, f64::MAX);
+    assert!(msg.contains("start_time_s"), "{msg}");
+}
+
+/// Writes a knip sidecar of one channel beside `csv`; the error opening `csv` then gives.
+fn sidecar_refusal(csv: &Path, role: Role, rate_hz: f64, start_time_s: f64) -> String {
+    let spec = knip::frame::StreamSpec {
+        channels: vec![knip::frame::ChannelSpec::new(role, rate_hz)],
+        start_time_s,
+    };
+    let sc = knip::sidecar::Sidecar::new("t", &spec, &Default::default());
+    std::fs::write(
+        csv.with_extension("json"),
+        serde_json::to_string(&sc).unwrap(),
+    )
+    .unwrap();
+    CsvSource::open(csv, &CsvOptions::default())
+        .unwrap_err()
+        .to_string()
+}
+
+/// A 2 kHz recording of squeezes with a one-second hole in its time column at `hole_row`, and
+/// a torn last line.
+fn squeezes_with_a_hole(hole_row: usize) -> String {
+    let mut text = String::from("# units=uV\ntime_s,pfm_emg\n");
+    let mut t = 0.0;
+    for i in 0..40_000usize {
+        if i == hole_row {
+            t += 1.0;
+        }
+        let on = (i / 4000) % 2 == 1;
+        let v = if on { 40.0 } else { 4.0 } * if i % 2 == 0 { 1.0 } else { -1.0 };
+        text.push_str(&format!("{t:.4},{v}\n"));
+        t += 0.0005;
+    }
+    text.push_str("20.5,");
+    text
+}
+
+#[test]
+fn warnings_found_late_in_the_file_reach_the_user_and_session_json() {
+    for hole_row in [3_000, 30_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = write(dir.path(), "rec.csv", &squeezes_with_a_hole(hole_row));
+        let out = dir.path().join("out");
+        let o = knip::analyze::analyze(
+            &csv,
+            &CsvOptions::default(),
+            &Default::default(),
+            &out,
+            Vec::new(),
+        )
+        .unwrap();
+        let line = format!("first at line {}", hole_row + 3);
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("session.json")).unwrap())
+                .unwrap();
+        let stored: Vec<String> = json["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect();
+        for warnings in [&o.warnings, &stored] {
+            let w = warnings.join("\n");
+            assert!(
+                w.contains("irregular sampling") && w.contains(&line),
+                "row {hole_row}: {w}"
+            );
+            assert!(
+                w.contains("the last line") && w.contains("cut off"),
+                "row {hole_row}: {w}"
+            );
+            // Each once.
+            assert_eq!(w.matches("cut off").count(), 1, "{w}");
+        }
+    }
 }

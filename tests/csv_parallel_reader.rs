@@ -311,3 +311,38 @@ fn errors_name_the_same_line_either_way() {
     let e = r.error.expect("a short row is an error");
     assert!(e.contains("line 12347"), "{e}");
 }
+
+/// Values counted as lost (beyond ±1e6 µV, plain or with an exponent) and times repeated by
+/// coarse rounding late in the file: the same blocks, indices and warnings with workers.
+#[test]
+fn lost_values_and_repeated_times_read_the_same() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = plain(30_000, |i, line| {
+        let t = format!("{:.3}", i as f64 / 1000.0);
+        match i {
+            1_234 | 25_000 => format!("{t},50000000.5,x{i}\n"),
+            7_777 => format!("{t},-1e308,x{i}\n"),
+            // From row 28 000 on, every other time repeats the one before.
+            i if i >= 28_000 && i % 2 == 1 => {
+                let rest = line.split_once(',').expect("a comma").1;
+                format!("{:.3},{rest}", (i - 1) as f64 / 1000.0)
+            }
+            _ => line,
+        }
+    });
+    let path = write(dir.path(), "lost.csv", &text);
+    let r = same_either_way(&path, &CsvOptions::default());
+    assert_eq!(r.error, None);
+    let w = r.warnings.join("\n");
+    assert!(
+        w.contains("3 values beyond the plausible") && w.contains("first at line 1236"),
+        "{w}"
+    );
+    assert!(
+        w.contains("from line 28003 on") && w.contains("repeats values"),
+        "{w}"
+    );
+    // The three lost samples leave holes in the indices: 30 000 rows, 29 997 samples.
+    let samples: usize = r.blocks.iter().map(|b| b[0].1.len()).sum();
+    assert_eq!(samples, 29_997);
+}

@@ -468,3 +468,60 @@ fn field_num(bytes: &[u8]) -> f64 {
         .parse()
         .expect("a number")
 }
+
+/// The annotation signal's size is checked like a data signal's: samples per record 1e30 there
+/// wrapped round when the record was sized.
+#[test]
+fn an_absurd_annotation_signal_size_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = edf_bytes(dir.path(), &annotations());
+    let ns = field_num(&bytes[252..256]) as usize;
+    let labels: Vec<String> = (0..ns)
+        .map(|i| {
+            String::from_utf8_lossy(&bytes[256 + 16 * i..256 + 16 * (i + 1)])
+                .trim()
+                .to_string()
+        })
+        .collect();
+    let k = labels
+        .iter()
+        .position(|l| l == "EDF Annotations")
+        .expect("an annotation signal");
+    let spr = 256 + ns * (16 + 80 + 8 + 8 + 8 + 8 + 8 + 80) + 8 * k;
+    for text in [&b"1e30    "[..], b"99999999", b"-1      "] {
+        let mut bad = bytes.clone();
+        bad[spr..spr + 8].copy_from_slice(text);
+        let path = dir.path().join("annot_spr.edf");
+        std::fs::write(&path, &bad).expect("write");
+        let msg = match read_header(&path) {
+            Err(e) => e.to_string(),
+            Ok(_) => match read_all(&path, &CsvOptions::default()) {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("annotation samples per record {text:?} accepted"),
+            },
+        };
+        assert!(
+            msg.contains("annot_spr.edf") && msg.contains("samples per record"),
+            "{msg}"
+        );
+    }
+}
+
+/// Control characters in a label never reach a message or a channel name raw.
+#[test]
+fn control_characters_in_labels_are_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut bytes = edf_bytes(dir.path(), &[]);
+    bytes[256..256 + 16].copy_from_slice(b"\x1b]0;owned\x07      ");
+    let path = dir.path().join("esc.edf");
+    std::fs::write(&path, &bytes).expect("write");
+    let h = read_header(&path).expect("header");
+    assert_eq!(h.signals[0].label, "\\u{1b}]0;owned\\u{7}");
+}
+
+/// The bytes of a good EDF file (written in `dir`) with `annotations`.
+fn edf_bytes(dir: &Path, annotations: &[Annotation]) -> Vec<u8> {
+    let good = dir.join("g.edf");
+    write(&good, EdfFormat::Edf, annotations);
+    std::fs::read(&good).expect("read")
+}

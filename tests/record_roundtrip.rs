@@ -10,6 +10,8 @@ use knip::source::csv_file::{CsvOptions, CsvSource};
 use knip::source::Source;
 use std::path::Path;
 
+mod limited_run;
+
 fn spec(start: f64) -> StreamSpec {
     let mut p = ChannelSpec::new(Role::Pressure, 100.0);
     p.unit = "mmHg".into();
@@ -417,4 +419,166 @@ fn a_recording_is_never_replaced() {
     );
     assert!(!other.exists());
     drop(first);
+}
+
+/// A raw-byte log of a text-line device (`# rate_hz=100`, one value a line) with `config`, its
+/// records at the given host times.
+fn raw_log(path: &Path, config: knip::source::line::LineConfig, records: &[(f64, String)]) {
+    use knip::source::link::{LinkConfig, TransportEvent, TransportEventKind, WireFormat};
+    use knip::source::rawlog::{RawHeader, RawLogWriter};
+    let header = RawHeader {
+        software: "test".into(),
+        port: "/dev/ttyTEST".into(),
+        baud: 115_200,
+        link: LinkConfig::new(WireFormat::Line(config)),
+        device: "test device".into(),
+    };
+    let mut w = RawLogWriter::create(path, &header).unwrap();
+    for (host_s, text) in records {
+        w.append(&TransportEvent {
+            host_s: *host_s,
+            kind: TransportEventKind::Data(text.as_bytes().to_vec()),
+        })
+        .unwrap();
+    }
+    w.sync().unwrap();
+}
+
+fn hundred_values(from: usize) -> String {
+    (from..from + 100)
+        .map(|i| format!("{}\n", i % 17))
+        .collect()
+}
+
+/// A `recording.raw` header with `rate_hz` 1e12 aborted on a 400 GB allocation: now exit 2
+/// naming the file and the field, under a memory limit.
+#[test]
+fn raw_log_header_numbers_are_checked_before_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "rate.raw",
+            knip::source::line::LineConfig {
+                rate_hz: Some(1e12),
+                ..Default::default()
+            },
+            "rate_hz",
+        ),
+        (
+            "seq.raw",
+            knip::source::line::LineConfig {
+                rate_hz: Some(100.0),
+                seq_bits: Some(64),
+                ..Default::default()
+            },
+            "seq_bits",
+        ),
+        (
+            "range.raw",
+            knip::source::line::LineConfig {
+                rate_hz: Some(100.0),
+                value_range: Some((5.0, 1.0)),
+                ..Default::default()
+            },
+            "value_range",
+        ),
+    ];
+    for (name, config, field) in cases {
+        let raw = dir.path().join(name);
+        raw_log(&raw, config, &[(0.1, hundred_values(0))]);
+        let msg = knip::source::replay::open_raw_replay(&raw, None)
+            .err()
+            .unwrap_or_else(|| panic!("{name}: accepted"))
+            .to_string();
+        assert!(msg.contains(name) && msg.contains(field), "{msg}");
+        let out = dir.path().join(format!("out-{name}"));
+        let r = replay_limited(&raw, &out, &["--fast"]);
+        assert_eq!(r.code, Some(2), "{name}: {r:?}");
+        assert!(
+            r.stderr.contains(name) && r.stderr.contains(field),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+/// `knip replay RAW --plain --out OUT PACE…` under a time and memory limit.
+fn replay_limited(raw: &Path, out: &Path, pace: &[&str]) -> limited_run::Limited {
+    let mut args = vec![
+        "replay",
+        raw.to_str().unwrap(),
+        "--plain",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(pace);
+    limited_run::knip(&args, None, 60)
+}
+
+/// Replays `raw` at the original pace in a thread; the samples and the link's warnings, or a
+/// failed test if it takes longer than 30 s.
+fn replay_within_30_s(raw: &Path) -> (usize, Vec<String>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let raw = raw.to_path_buf();
+    std::thread::spawn(move || {
+        let mut src = knip::source::replay::open_raw_replay(&raw, Some(1.0)).unwrap();
+        let mut samples = 0;
+        while let Some(b) = src.next_block().unwrap() {
+            samples += b.chunks[0].samples.len();
+        }
+        let warnings = src.report().lock().unwrap().warnings.clone();
+        let _ = tx.send((samples, warnings));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the replay stalled")
+}
+
+/// A record with an absurd host time slept for ever on replay: now the jump is replayed as a
+/// short pause, with a warning, and the replay ends (under a time limit).
+#[test]
+fn an_absurd_host_time_does_not_stall_a_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("recording.raw");
+    let config = knip::source::line::LineConfig {
+        rate_hz: Some(100.0),
+        ..Default::default()
+    };
+    raw_log(
+        &raw,
+        config,
+        &[
+            (0.1, hundred_values(0)),
+            (1.1, hundred_values(100)),
+            (1.0e13, hundred_values(200)),
+            (1.0e13 + 1.0, hundred_values(300)),
+        ],
+    );
+    // In the library, at the original pace: it must end within seconds, with the samples of
+    // the same log without the jump.
+    let (samples, warnings) = replay_within_30_s(&raw);
+    let plain = dir.path().join("plain.raw");
+    raw_log(
+        &plain,
+        knip::source::line::LineConfig {
+            rate_hz: Some(100.0),
+            ..Default::default()
+        },
+        &[
+            (0.1, hundred_values(0)),
+            (1.1, hundred_values(100)),
+            (2.1, hundred_values(200)),
+            (3.1, hundred_values(300)),
+        ],
+    );
+    let (want, plain_warnings) = replay_within_30_s(&plain);
+    assert!(want >= 390, "{want}");
+    assert_eq!(samples, want);
+    assert!(plain_warnings.iter().all(|w| !w.contains("jumps by")));
+    let w = warnings.join("\n");
+    assert!(w.contains("recording.raw") && w.contains("jumps by"), "{w}");
+    // Through the binary, under a time and memory limit.
+    let out = dir.path().join("out");
+    let r = replay_limited(&raw, &out, &["--speed", "1"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.elapsed.as_secs() < 30, "{:?}", r.elapsed);
 }

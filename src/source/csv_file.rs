@@ -1,5 +1,10 @@
 //! Reading recordings from delimited text: knip's own (with a JSON sidecar) and other people's.
 //!
+//! The parts: `csv_lines` (bounded lines from a file, pipe or stdin), `csv_fields` (separator,
+//! fields, numbers), `csv_meta` (metadata comments), `csv_columns` (time and channel columns),
+//! `csv_rows` / `csv_parallel` (the bulk and parallel row parsers), `plausible` (values counted
+//! as lost), `sidecar::load_beside`; this module opens a file (rate, prescan) and streams it.
+//!
 //! The reader streams, so memory stays flat however long the file is. Well-formed rows are parsed
 //! in one pass straight out of the read buffer (`csv_rows.rs`) — or, for a large file with
 //! `read_threads` > 1, by worker threads ahead of the reader (`csv_parallel.rs`); every
@@ -24,13 +29,21 @@
 //!   row". Without one, all channels share one rate and an empty cell is an error.
 
 use crate::error::InputError;
-use crate::frame::{Block, ChannelChunk, ChannelSpec, Role, SignalKind, StreamSpec};
-use crate::sidecar::{Sidecar, SIDECAR_FORMAT};
+use crate::frame::{Block, ChannelChunk, ChannelSpec, SignalKind, StreamSpec};
+use crate::limits::excerpt_bytes;
+pub use crate::source::anomanor::read_anomanor_markers;
+use crate::source::csv_columns::{
+    choose_columns, list_columns, quoted, Column, QUOTED_NAME_CHARS, TIME_NAMES,
+};
+use crate::source::csv_fields::{
+    classify, detect_sep, field_count, is_finite_number, is_numeric, parse_cell, printed_decimals,
+    split_fields, trim_field, Cell, LineKind, Sep,
+};
+use crate::source::csv_lines::Lines;
+use crate::source::csv_meta::{parse_meta_comment, Meta};
 use crate::source::csv_parallel::{self, Next, ParallelFeed};
-use crate::source::csv_rows::{AtDeclined, ParsedLines, RowLayout, EXACT_POW10, SKIP_FIELD};
-use crate::source::Source;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use crate::source::csv_rows::{AtDeclined, ParsedLines, RowLayout, SKIP_FIELD};
+use crate::source::{plausible, Source};
 use std::path::{Path, PathBuf};
 
 /// Rows per block when [`CsvOptions::block_rows`] is 0.
@@ -42,21 +55,12 @@ pub const JITTER_TOLERANCE: f64 = 0.05;
 const RATE_AGREEMENT: f64 = 0.005;
 /// Rows read at open to measure the median time step.
 const PRESCAN_ROWS: usize = 20_000;
+/// Bytes read at open at most for that (they are kept in memory to be read again).
+const PRESCAN_MAX_BYTES: usize = 16 << 20;
+/// Below this rate a time column not named `time_s` may count milliseconds (a hint is given).
+const MS_HINT_BELOW_HZ: f64 = 10.0;
 /// Below this rate a raw EMG column is suspicious (probably already an envelope).
 const MIN_RAW_EMG_RATE_HZ: f64 = 100.0;
-/// Names accepted for the time column (compared case-insensitively), with the factor to seconds.
-const TIME_NAMES: [(&str, f64); 9] = [
-    ("time_s", 1.0),
-    ("time", 1.0),
-    ("t", 1.0),
-    ("time:", 1.0),
-    ("zeit", 1.0),
-    ("zeit:", 1.0),
-    ("timestamp", 1.0),
-    ("time_ms", 0.001),
-    ("t_ms", 0.001),
-];
-
 /// How to read a file that is not (or not only) described by a sidecar: the command-line flags.
 #[derive(Debug, Clone, Default)]
 pub struct CsvOptions {
@@ -79,145 +83,6 @@ pub struct CsvOptions {
     pub read_chunk_bytes: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Sep {
-    Byte(u8),
-    Whitespace,
-}
-
-/// A field of a row, as a value.
-enum Cell {
-    Num(f64),
-    Empty,
-    Bad,
-}
-
-/// Bytes read from the file at a time (the buffer grows only for a longer line).
-const READ_CHUNK: usize = 1 << 18;
-
-/// A line reader that counts lines (1-based) and bytes (for seeking back). Lines are found in
-/// place in one large buffer (no copy per line, no allocation once the buffer is full size).
-struct Lines {
-    inner: File,
-    data: Vec<u8>,
-    /// File offset of `data[0]`.
-    base: u64,
-    /// Start of the bytes not yet returned as lines, and end of the bytes read.
-    pos: usize,
-    filled: usize,
-    eof: bool,
-    /// The current line: `data[cur.0..cur.1]`.
-    cur: (usize, usize),
-    /// Number of the current line.
-    line_no: u64,
-    /// Byte offset of the start of the next line.
-    offset: u64,
-    /// The current line ended with `\n` (a line without one is the last, possibly torn, line).
-    terminated: bool,
-}
-
-impl Lines {
-    fn new(inner: File) -> Self {
-        Lines {
-            inner,
-            base: 0,
-            // One byte more than is read: a 0 sentinel after the bytes read ends every scan.
-            data: vec![0; READ_CHUNK + 1],
-            pos: 0,
-            filled: 0,
-            eof: false,
-            cur: (0, 0),
-            line_no: 0,
-            offset: 0,
-            terminated: true,
-        }
-    }
-
-    /// The buffer up to the bytes read, with the 0 sentinel after them (unread lines start at
-    /// `pos`).
-    #[inline]
-    fn buffer_with_sentinel(&self) -> &[u8] {
-        &self.data[..=self.filled]
-    }
-
-    /// The current line without its line ending.
-    #[inline]
-    fn line(&self) -> &[u8] {
-        &self.data[self.cur.0..self.cur.1]
-    }
-
-    /// Moves to the next line; `false` at end of file.
-    fn next(&mut self) -> std::io::Result<bool> {
-        loop {
-            let rest = &self.data[self.pos..self.filled];
-            if let Some(i) = memchr::memchr(b'\n', rest) {
-                let s = self.pos;
-                self.pos = s + i + 1;
-                self.set_line(s, s + i, true);
-                return Ok(true);
-            }
-            if self.eof {
-                if self.pos < self.filled {
-                    let (s, e) = (self.pos, self.filled);
-                    self.pos = e;
-                    self.set_line(s, e, false);
-                    return Ok(true);
-                }
-                return Ok(false);
-            }
-            self.data.copy_within(self.pos..self.filled, 0);
-            self.base += self.pos as u64;
-            self.filled -= self.pos;
-            self.pos = 0;
-            let room = self.data.len() - 1;
-            if self.filled == room {
-                self.data.resize(room * 2 + 1, 0);
-            }
-            let room = self.data.len() - 1;
-            let read = std::io::Read::read(&mut self.inner, &mut self.data[self.filled..room]);
-            match read {
-                Ok(0) => self.eof = true,
-                Ok(n) => self.filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-            self.data[self.filled] = 0;
-        }
-    }
-
-    fn set_line(&mut self, mut s: usize, mut e: usize, terminated: bool) {
-        self.offset += (e - s) as u64 + u64::from(terminated);
-        if self.line_no == 0 && self.data[s..e].starts_with(&[0xEF, 0xBB, 0xBF]) {
-            s += 3;
-        }
-        self.line_no += 1;
-        self.terminated = terminated;
-        if e > s && self.data[e - 1] == b'\r' {
-            e -= 1;
-        }
-        self.cur = (s, e);
-    }
-
-    /// Moves to the line starting at byte `offset`, whose predecessor is line `line_no`. Within
-    /// the bytes already read this costs nothing.
-    fn seek_to(&mut self, offset: u64, line_no: u64) -> std::io::Result<()> {
-        self.cur = (0, 0);
-        self.offset = offset;
-        self.line_no = line_no;
-        if offset >= self.base && offset < self.base + self.filled as u64 {
-            self.pos = (offset - self.base) as usize;
-            return Ok(());
-        }
-        self.inner.seek(SeekFrom::Start(offset))?;
-        self.base = offset;
-        self.pos = 0;
-        self.filled = 0;
-        self.data[0] = 0;
-        self.eof = false;
-        Ok(())
-    }
-}
-
 /// What the general path made of one line.
 enum LineRow {
     /// A data row (values in `row_vals`) and its time.
@@ -236,91 +101,6 @@ enum FeedStep {
     General(u64),
 }
 
-/// What a non-data line is.
-enum LineKind {
-    Blank,
-    Comment,
-    EndOfData,
-    Data,
-}
-
-fn classify(line: &[u8]) -> LineKind {
-    let t = line.trim_ascii_start();
-    match t.first() {
-        None => LineKind::Blank,
-        Some(b'#') => LineKind::Comment,
-        Some(b'A') if t.trim_ascii_end() == b"Annotations:" => LineKind::EndOfData,
-        _ => LineKind::Data,
-    }
-}
-
-fn detect_sep(line: &[u8]) -> Sep {
-    for b in [b'\t', b';', b','] {
-        if line.contains(&b) {
-            return Sep::Byte(b);
-        }
-    }
-    Sep::Whitespace
-}
-
-/// Splits `line` into field byte ranges (into a reused vector: no allocation once it has grown).
-fn split_fields(line: &[u8], sep: Sep, out: &mut Vec<(usize, usize)>) {
-    out.clear();
-    match sep {
-        Sep::Byte(b) => {
-            let mut start = 0;
-            for (i, &c) in line.iter().enumerate() {
-                if c == b {
-                    out.push((start, i));
-                    start = i + 1;
-                }
-            }
-            out.push((start, line.len()));
-        }
-        Sep::Whitespace => {
-            let mut start = None;
-            for (i, &c) in line.iter().enumerate() {
-                let ws = c == b' ' || c == b'\t';
-                match (ws, start) {
-                    (true, Some(s)) => {
-                        out.push((s, i));
-                        start = None;
-                    }
-                    (false, None) => start = Some(i),
-                    _ => {}
-                }
-            }
-            if let Some(s) = start {
-                out.push((s, line.len()));
-            }
-        }
-    }
-}
-
-/// Number of fields of a row, not counting one empty field after a trailing separator
-/// (`1,2,` against a header of two columns).
-fn field_count(line: &[u8], fields: &[(usize, usize)], expected: usize) -> usize {
-    match fields.last() {
-        Some(&(s, e)) if fields.len() == expected + 1 && line[s..e].trim_ascii().is_empty() => {
-            expected
-        }
-        _ => fields.len(),
-    }
-}
-
-/// Digits after the decimal point of a printed number; `None` with an exponent.
-fn printed_decimals(raw: &[u8]) -> Option<usize> {
-    let f = trim_field(raw);
-    if f.iter().any(|c| matches!(c, b'e' | b'E')) {
-        return None;
-    }
-    Some(
-        f.iter()
-            .position(|&c| c == b'.' || c == b',')
-            .map_or(0, |p| f.len() - p - 1),
-    )
-}
-
 /// Seconds for messages: up to 6 decimals, no trailing zeros.
 fn secs(x: f64) -> String {
     let s = format!("{x:.6}");
@@ -332,178 +112,12 @@ fn secs(x: f64) -> String {
     }
 }
 
-/// A field without surrounding blanks and double quotes.
-fn trim_field(f: &[u8]) -> &[u8] {
-    let f = f.trim_ascii();
-    if f.len() >= 2 && f[0] == b'"' && f[f.len() - 1] == b'"' {
-        f[1..f.len() - 1].trim_ascii()
-    } else {
-        f
-    }
-}
-
-/// Fast path for the numbers recordings are made of: `[+-]digits[.digits]` with at most 15
-/// significant digits (and at most 22 after the point). The digits form an integer `m < 2^53` and
-/// `10^d` is exact, so `m / 10^d` is one correctly rounded division: bit for bit what
-/// `str::parse::<f64>` returns (Clinger's fast path). Anything else (exponents, `inf`, long
-/// mantissas, stray bytes) returns `None` and goes to the standard parser.
-#[inline]
-fn parse_plain_decimal(f: &[u8]) -> Option<f64> {
-    let (neg, digits) = match f.first()? {
-        b'-' => (true, &f[1..]),
-        b'+' => (false, &f[1..]),
-        _ => (false, f),
-    };
-    let mut m: u64 = 0;
-    let mut n_digits = 0usize;
-    let mut frac_digits = 0usize;
-    let mut seen_point = false;
-    for &c in digits {
-        match c {
-            b'0'..=b'9' => {
-                m = m * 10 + u64::from(c - b'0');
-                n_digits += 1;
-                if seen_point {
-                    frac_digits += 1;
-                }
-                if n_digits > 15 {
-                    return None;
-                }
-            }
-            b'.' if !seen_point => seen_point = true,
-            _ => return None,
-        }
-    }
-    if n_digits == 0 || frac_digits >= EXACT_POW10.len() {
-        return None;
-    }
-    let v = m as f64 / EXACT_POW10[frac_digits];
-    Some(if neg { -v } else { v })
-}
-
-fn parse_cell(raw: &[u8], sep: Sep) -> Cell {
-    let f = trim_field(raw);
-    if f.is_empty() {
-        return Cell::Empty;
-    }
-    let parsed = parse_plain_decimal(f).or_else(|| {
-        std::str::from_utf8(f)
-            .ok()
-            .and_then(|s| s.parse::<f64>().ok())
-    });
-    match parsed {
-        Some(v) => Cell::Num(v),
-        None if sep == Sep::Byte(b';') && f.len() < 64 && f.contains(&b',') => {
-            // Decimal comma, as European spreadsheets write it beside `;` separators.
-            let mut tmp = [0u8; 64];
-            tmp[..f.len()].copy_from_slice(f);
-            for c in &mut tmp[..f.len()] {
-                if *c == b',' {
-                    *c = b'.';
-                }
-            }
-            match std::str::from_utf8(&tmp[..f.len()])
-                .ok()
-                .and_then(|s| s.parse::<f64>().ok())
-            {
-                Some(v) => Cell::Num(v),
-                None => Cell::Bad,
-            }
-        }
-        None => Cell::Bad,
-    }
-}
-
-/// A number (including `nan`/`inf`: a row of them is data, not a header).
-fn is_numeric(raw: &[u8], sep: Sep) -> bool {
-    matches!(parse_cell(raw, sep), Cell::Num(_))
-}
-
-/// A finite number: a column that can be a channel.
-fn is_finite_number(raw: &[u8], sep: Sep) -> bool {
-    matches!(parse_cell(raw, sep), Cell::Num(v) if v.is_finite())
-}
-
-/// Metadata found in the comment lines before the data.
-#[derive(Debug, Default)]
-struct Meta {
-    rate_hz: Option<f64>,
-    rate_approx: bool,
-    rate_text: String,
-    envelope: Option<bool>,
-    units: Option<String>,
-}
-
-/// Parses `key=value` / `key~value` pairs of a comment line. A value runs up to the next
-/// ` key=` token, so `units=ADC counts (12-bit) kind=raw_emg` gives `ADC counts (12-bit)`.
-fn parse_meta_comment(line: &str, meta: &mut Meta) {
-    let body = line.trim_start().trim_start_matches('#').trim();
-    // BioSPPy "Simple Text Format": `# Sampling Rate (Hz):= 1000.00`
-    if let Some(pos) = body.find(":=") {
-        if body[..pos].to_ascii_lowercase().contains("sampling rate") {
-            if let Ok(v) = body[pos + 2..].trim().parse::<f64>() {
-                meta.rate_hz = Some(v);
-                meta.rate_text = body.to_string();
-            }
-        }
-        return;
-    }
-    // Find key tokens: a word of [A-Za-z0-9_] at the start or after whitespace, followed by = or ~.
-    let bytes = body.as_bytes();
-    let mut keys: Vec<(usize, usize, usize)> = Vec::new(); // (key start, key end, value start)
-    let mut i = 0;
-    while i < bytes.len() {
-        if i == 0 || bytes[i - 1].is_ascii_whitespace() {
-            let mut j = i;
-            while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
-                j += 1;
-            }
-            if j > i && j < bytes.len() && (bytes[j] == b'=' || bytes[j] == b'~') {
-                keys.push((i, j, j + 1));
-                i = j + 1;
-                continue;
-            }
-        }
-        i += 1;
-    }
-    for (k, &(ks, ke, vs)) in keys.iter().enumerate() {
-        let ve = keys.get(k + 1).map_or(bytes.len(), |n| n.0);
-        let key = body[ks..ke].to_ascii_lowercase();
-        let value = body[vs..ve].trim();
-        let approx = bytes[ke] == b'~';
-        match key.as_str() {
-            "rate_hz" | "fs_hz" | "fs" | "sampling_rate" | "sample_rate" | "srate" => {
-                if let Ok(v) = value.parse::<f64>() {
-                    meta.rate_hz = Some(v);
-                    meta.rate_approx = approx;
-                    meta.rate_text = format!("{}{}{}", &body[ks..ke], &body[ke..vs], value);
-                }
-            }
-            "kind" => {
-                let v = value.to_ascii_lowercase();
-                if v.contains("envelope") || v.contains("rms") {
-                    meta.envelope = Some(true);
-                } else if v.contains("raw") {
-                    meta.envelope = Some(false);
-                }
-            }
-            "units" | "unit" => {
-                // Keep the unit itself, not the explanation in parentheses.
-                let unit = value.split(" (").next().unwrap_or(value).trim();
-                if !unit.is_empty() {
-                    meta.units = Some(unit.to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// A chosen channel: its column and where it sits in the stream spec.
-#[derive(Debug, Clone)]
-struct Column {
-    index: usize,
-    name: String,
+/// Values of one channel beyond [`plausible::max_abs`]: counted as lost samples.
+#[derive(Debug, Default, Clone)]
+struct Implausible {
+    count: u64,
+    first_line: u64,
+    first_text: String,
 }
 
 /// Streams a delimited text recording as [`Block`]s. See the module documentation for the rules.
@@ -530,6 +144,11 @@ pub struct CsvSource {
     first_irregular_line: u64,
     total_steps: u64,
     jitter_warning: Option<usize>,
+    /// Times equal to the one before (a time column rounded coarser than the sample interval):
+    /// how many, from which line, and whether the prescan already said so.
+    time_repeats: u64,
+    first_repeat_line: u64,
+    repeats_told: bool,
     block_rows: usize,
     warnings: Vec<String>,
     fields: Vec<(usize, usize)>,
@@ -539,8 +158,13 @@ pub struct CsvSource {
     layout: Option<RowLayout>,
     /// Rows the bulk parser read from the buffer, before they are checked and placed.
     bulk: ParsedLines,
-    /// A row read but held over to start the next block (after a gap in a knip recording).
-    carry: Option<f64>,
+    /// A row read but held over to start the next block (after a gap in a knip recording, or a
+    /// value counted as lost): its time.
+    carry: Option<Option<f64>>,
+    /// Per channel, the largest |value| that is a measurement ([`plausible::max_abs`]).
+    max_abs: Vec<f64>,
+    /// Per channel, the values beyond it, counted as lost samples.
+    implausible: Vec<Implausible>,
     /// Worker threads parsing ahead (large files, `read_threads` > 1).
     feed: Option<ParallelFeed>,
     /// Scratch for [`Self::accept_run`]: next sample index per channel.
@@ -555,37 +179,6 @@ impl std::fmt::Debug for CsvSource {
             .field("spec", &self.spec)
             .field("warnings", &self.warnings)
             .finish_non_exhaustive()
-    }
-}
-
-fn list_columns(names: &[String]) -> String {
-    names
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| !n.is_empty())
-        .map(|(i, n)| {
-            if n == &(i + 1).to_string() {
-                n.clone()
-            } else {
-                format!("{} ({})", n, i + 1)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Finds a column by exact name, then case-insensitive name, then 1-based number.
-fn find_column(names: &[String], wanted: &str) -> Option<usize> {
-    let wanted = wanted.trim();
-    if let Some(i) = names.iter().position(|n| n == wanted) {
-        return Some(i);
-    }
-    if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(wanted)) {
-        return Some(i);
-    }
-    match wanted.parse::<usize>() {
-        Ok(k) if k >= 1 && k <= names.len() => Some(k - 1),
-        _ => None,
     }
 }
 
@@ -606,18 +199,9 @@ impl CsvSource {
     /// Opens a recording, reads its header, metadata and sidecar, measures the rate from the
     /// first rows, and positions the stream at the first data row.
     pub fn open(path: &Path, opts: &CsvOptions) -> Result<CsvSource, InputError> {
-        let file = File::open(path).map_err(|source| InputError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let mut lines = Lines::open(path)?;
         let mut warnings = Vec::new();
-        let sidecar = load_sidecar(path, &mut warnings)?;
-        let mut lines = Lines::new(file);
-        let read_err = |lines: &Lines, source| InputError::Read {
-            path: path.to_path_buf(),
-            line: lines.line_no + 1,
-            source,
-        };
+        let sidecar = crate::sidecar::load_beside(path, &mut warnings)?;
         let fmt_err = |message: String| InputError::Format {
             path: path.to_path_buf(),
             message,
@@ -628,7 +212,7 @@ impl CsvSource {
         let mut first_offset;
         loop {
             first_offset = lines.offset;
-            if !lines.next().map_err(|e| read_err(&lines, e))? {
+            if !lines.next()? {
                 return Err(fmt_err(
                     "the file is empty (no data rows). Was the recording stopped before it started?"
                         .to_string(),
@@ -673,7 +257,7 @@ impl CsvSource {
         let (data_offset, data_line_no) = if has_header {
             loop {
                 let off = lines.offset;
-                if !lines.next().map_err(|e| read_err(&lines, e))? {
+                if !lines.next()? {
                     return Err(fmt_err(format!(
                         "the file has a header ({}) but no data rows",
                         list_columns(&names)
@@ -764,14 +348,15 @@ impl CsvSource {
                         return Err(fmt_err(format!(
                             "the sidecar names channel \"{}\" but the file has no such column \
                              (columns: {}). Do the CSV and its .json belong together?",
-                            ch.name,
+                            quoted(&ch.name),
                             list_columns(&names)
                         )));
                     };
                     if !(ch.rate_hz.is_finite() && ch.rate_hz > 0.0) {
                         return Err(fmt_err(format!(
                             "the sidecar gives channel \"{}\" the rate {} Hz; a rate must be positive",
-                            ch.name, ch.rate_hz
+                            quoted(&ch.name),
+                            ch.rate_hz
                         )));
                     }
                     cols.push(Column {
@@ -791,7 +376,8 @@ impl CsvSource {
                 let channels = cols
                     .iter()
                     .map(|(role, c)| ChannelSpec {
-                        name: c.name.clone(),
+                        // From the file: it goes to the terminal and the reports.
+                        name: quoted(&c.name),
                         role: *role,
                         unit: meta
                             .units
@@ -837,15 +423,23 @@ impl CsvSource {
         let mut steps = Vec::new();
         // The prescan stopped at a bad row (the stream will report it with its line).
         let mut prescan_problem = false;
+        // Times equal to the one before (rounded coarser than the sample interval), the number
+        // of time values and the last one: the rate then comes from the span.
+        let mut repeats = 0u64;
+        let mut time_values = 0u64;
+        let mut last_time = None;
         if let Some(tc) = time_col {
-            lines
-                .seek_to(data_offset, data_line_no - 1)
-                .map_err(|e| read_err(&lines, e))?;
+            // A pipe cannot seek back: the prescanned bytes stay in the buffer.
+            lines.keep_from(Some(data_offset));
+            lines.seek_to(data_offset, data_line_no - 1)?;
             let mut prev: Option<f64> = None;
             let mut rows = 0;
             // Decimals the times are printed with (None: some use an exponent).
             let mut decimals = Some(0usize);
-            while rows < PRESCAN_ROWS && lines.next().map_err(|e| read_err(&lines, e))? {
+            while rows < PRESCAN_ROWS
+                && lines.offset - data_offset < PRESCAN_MAX_BYTES as u64
+                && lines.next()?
+            {
                 match classify(lines.line()) {
                     LineKind::Blank | LineKind::Comment => continue,
                     LineKind::EndOfData => break,
@@ -869,14 +463,20 @@ impl CsvSource {
                     }
                 };
                 if let Some(p) = prev {
-                    if t <= p {
+                    if t < p || (t == p && multi_rate) {
                         prescan_problem = true;
                         break;
                     }
-                    steps.push(t - p);
+                    if t == p {
+                        repeats += 1;
+                    } else {
+                        steps.push(t - p);
+                    }
                 } else {
                     first_time = Some(t);
                 }
+                time_values += 1;
+                last_time = Some(t);
                 prev = Some(t);
             }
             time_decimals = decimals;
@@ -896,6 +496,12 @@ impl CsvSource {
             _ => step,
         });
 
+        // Times rounded coarser than the sample interval: the rate from the span.
+        let coarse_rate = match (first_time, last_time) {
+            (Some(a), Some(b)) if repeats > 0 && b > a => Some((time_values - 1) as f64 / (b - a)),
+            _ => None,
+        };
+
         // Rates.
         let row_rate_hz;
         let mut median_step_s = None;
@@ -911,8 +517,32 @@ impl CsvSource {
                 }
             }
             let meta_exact = meta.rate_hz.filter(|r| *r > 0.0 && !meta.rate_approx);
-            let rate = match (time_col, median_step) {
-                (Some(_), Some(step)) => {
+            let rate = match (time_col, median_step, coarse_rate) {
+                (Some(_), _, Some(derived)) => {
+                    let from_header = meta_exact.filter(|m| ((m / derived) - 1.0).abs() <= 0.02);
+                    let rate = opts.rate_hz.or(from_header).unwrap_or(derived);
+                    let source = match (opts.rate_hz, from_header) {
+                        (Some(r), _) => format!("--rate {r} Hz is used"),
+                        (None, Some(_)) => format!(
+                            "the rate {rate} Hz comes from the header ({}), which agrees with the \
+                             span",
+                            meta.rate_text
+                        ),
+                        (None, None) => format!(
+                            "the rate {derived:.6} Hz is derived from the span ({time_values} \
+                             samples in {} s); pass --rate HZ if you know it",
+                            secs(last_time.unwrap_or(0.0) - first_time.unwrap_or(0.0))
+                        ),
+                    };
+                    warnings.push(format!(
+                        "the time column repeats values ({repeats} of the first {} steps): it is \
+                         rounded coarser than the sample interval; {source}. Samples are taken at \
+                         index/rate, not at the stored times",
+                        time_values - 1
+                    ));
+                    rate
+                }
+                (Some(_), Some(step), None) => {
                     let measured = 1.0 / step;
                     median_step_s = Some(step);
                     let mut rate = measured;
@@ -1005,9 +635,31 @@ impl CsvSource {
                     ));
                 }
             }
+            // A time column in milliseconds under a name that says nothing about the unit.
+            if let (Some(tc), Some(step)) = (time_col, median_step_s) {
+                let name = &names[tc];
+                if time_scale == 1.0
+                    && !name.eq_ignore_ascii_case("time_s")
+                    && rate < MS_HINT_BELOW_HZ
+                    && crate::limits::SAMPLE_RATE_HZ.hi >= rate * 1000.0
+                {
+                    warnings.push(format!(
+                        "the time column \"{}\" steps by {} ({rate:.6} Hz if it counts seconds): \
+                         if it counts milliseconds, name it time_ms ({:.6} Hz)",
+                        quoted(name),
+                        secs(step),
+                        rate * 1000.0
+                    ));
+                }
+            }
         }
 
         let start_time_s = sidecar_start.or(first_time).unwrap_or(0.0);
+        let max_abs: Vec<f64> = channels
+            .iter()
+            .map(|c| plausible::max_abs(&c.unit))
+            .collect();
+        let n_columns = columns.len();
         let mut src = CsvSource {
             path: path.to_path_buf(),
             lines,
@@ -1049,6 +701,9 @@ impl CsvSource {
             first_irregular_line: 0,
             total_steps: 0,
             jitter_warning: None,
+            time_repeats: 0,
+            first_repeat_line: 0,
+            repeats_told: coarse_rate.is_some(),
             block_rows: if opts.block_rows == 0 {
                 DEFAULT_BLOCK_ROWS
             } else {
@@ -1057,12 +712,14 @@ impl CsvSource {
             warnings,
             fields,
             carry: None,
+            max_abs,
+            implausible: vec![Implausible::default(); n_columns],
             feed: None,
             run_counts: Vec::new(),
             done: false,
         };
         // Irregular steps already seen in the prescan are reported at once.
-        if let (Some(step), false) = (median_step, multi_rate) {
+        if let (Some(step), false) = (src.median_step_s, multi_rate) {
             let tol = JITTER_TOLERANCE * step;
             let n = steps.iter().filter(|s| (*s - step).abs() > tol).count();
             if n > 0 {
@@ -1077,9 +734,8 @@ impl CsvSource {
                 ));
             }
         }
-        src.lines
-            .seek_to(data_offset, data_line_no - 1)
-            .map_err(|e| read_err(&src.lines, e))?;
+        src.lines.seek_to(data_offset, data_line_no - 1)?;
+        src.lines.keep_from(None);
         if let Some(e) = deferred_error {
             for _ in 0..PRESCAN_ROWS + 1 {
                 if src.read_row()?.is_none() {
@@ -1088,7 +744,7 @@ impl CsvSource {
             }
             return Err(e);
         }
-        if let Some(layout) = src.layout.clone() {
+        if let (Some(layout), true) = (src.layout.clone(), src.lines.seekable) {
             src.feed = ParallelFeed::start(
                 &src.lines.inner,
                 data_offset,
@@ -1130,8 +786,8 @@ impl CsvSource {
     }
 
     fn cell_error(&self, col: usize, raw: &[u8], what: Cell) -> String {
-        let name = &self.names[col];
-        let text = String::from_utf8_lossy(trim_field(raw));
+        let name = quoted(&self.names[col]);
+        let text = excerpt_bytes(trim_field(raw), QUOTED_NAME_CHARS);
         match what {
             Cell::Empty => format!(
                 "column \"{name}\": empty cell — a gap in the recording. Without a knip sidecar \
@@ -1167,12 +823,7 @@ impl CsvSource {
     /// Reads the next line: a data row (into `row_vals`, with its time), a line to skip, or the
     /// end of the data.
     fn read_line(&mut self) -> Result<LineRow, InputError> {
-        let ok = self.lines.next().map_err(|source| InputError::Read {
-            path: self.path.clone(),
-            line: self.lines.line_no + 1,
-            source,
-        })?;
-        if !ok {
+        if !self.lines.next()? {
             return Ok(LineRow::End);
         }
         match classify(self.lines.line()) {
@@ -1225,6 +876,15 @@ impl CsvSource {
             let (s, e) = self.fields[col];
             let cell = parse_cell(&self.lines.line()[s..e], self.sep);
             self.row_vals[k] = match cell {
+                Cell::Num(v) if v.is_finite() && v.abs() > self.max_abs[k] => {
+                    let lost = &mut self.implausible[k];
+                    if lost.count == 0 {
+                        lost.first_line = line;
+                        lost.first_text = excerpt_bytes(trim_field(&self.lines.line()[s..e]), 24);
+                    }
+                    lost.count += 1;
+                    None
+                }
                 Cell::Num(v) if v.is_finite() => Some(v),
                 Cell::Empty if self.multi_rate => None,
                 other => {
@@ -1241,13 +901,36 @@ impl CsvSource {
         Ok(LineRow::Row(time))
     }
 
-    /// Strictly increasing time; counts irregular steps for the jitter warning.
+    /// A time step to `line`: a repeated time (0), or a step checked against the median.
+    #[inline]
+    fn count_step(&mut self, step_s: f64, line: u64) {
+        if step_s == 0.0 {
+            if self.time_repeats == 0 {
+                self.first_repeat_line = line;
+            }
+            self.time_repeats += 1;
+            return;
+        }
+        self.total_steps += 1;
+        // Once the times are rounded coarser than a step, their steps say nothing.
+        if let (Some(step), 0) = (self.median_step_s, self.time_repeats) {
+            if (step_s - step).abs() > JITTER_TOLERANCE * step {
+                if self.irregular_steps == 0 {
+                    self.first_irregular_line = line;
+                }
+                self.irregular_steps += 1;
+            }
+        }
+    }
+
+    /// Strictly increasing time (or repeated, without a sidecar); counts irregular steps for
+    /// the jitter warning.
     #[inline]
     fn check_time(&mut self, line: u64, time: Option<f64>) -> Result<(), InputError> {
         {
             if let Some(t) = time {
                 if let Some((p, pline)) = self.prev_time {
-                    if t <= p {
+                    if t < p || (t == p && self.multi_rate) {
                         return Err(self.parse_err(
                             line,
                             format!(
@@ -1256,15 +939,7 @@ impl CsvSource {
                             ),
                         ));
                     }
-                    self.total_steps += 1;
-                    if let Some(step) = self.median_step_s {
-                        if ((t - p) - step).abs() > JITTER_TOLERANCE * step {
-                            if self.irregular_steps == 0 {
-                                self.first_irregular_line = line;
-                            }
-                            self.irregular_steps += 1;
-                        }
-                    }
+                    self.count_step(t - p, line);
                 }
                 self.prev_time = Some((t, line));
             }
@@ -1299,7 +974,7 @@ impl CsvSource {
         while j < to {
             let time = if has_time {
                 let t = times[j] * self.time_scale;
-                if t.is_nan() || prev.is_some_and(|p| t <= p) {
+                if t.is_nan() || prev.is_some_and(|p| t < p || (t == p && self.multi_rate)) {
                     break;
                 }
                 Some(t)
@@ -1311,6 +986,9 @@ impl CsvSource {
                 let v = chan[j];
                 if v.is_nan() {
                     ok &= self.multi_rate;
+                } else if v.abs() > self.max_abs[k] {
+                    // Counted as lost by the general path.
+                    ok = false;
                 } else if let (true, Some(t)) = (self.multi_rate, time) {
                     let x = (t - t0) * self.spec.channels[k].rate_hz - counts[k] as f64;
                     ok &= x <= 0.5;
@@ -1326,16 +1004,7 @@ impl CsvSource {
             }
             if let Some(t) = time {
                 if let Some(p) = prev {
-                    self.total_steps += 1;
-                    if let Some(step) = self.median_step_s {
-                        if ((t - p) - step).abs() > JITTER_TOLERANCE * step {
-                            if self.irregular_steps == 0 {
-                                self.first_irregular_line =
-                                    self.lines.line_no + (j - from) as u64 + 1;
-                            }
-                            self.irregular_steps += 1;
-                        }
-                    }
+                    self.count_step(t - p, self.lines.line_no + (j - from) as u64 + 1);
                 }
                 prev = Some(t);
             }
@@ -1392,13 +1061,7 @@ impl CsvSource {
     /// last).
     fn seek_line(&mut self, offset: u64) -> Result<(), InputError> {
         let line_no = self.lines.line_no;
-        self.lines
-            .seek_to(offset, line_no)
-            .map_err(|source| InputError::Read {
-                path: self.path.clone(),
-                line: line_no + 1,
-                source,
-            })
+        self.lines.seek_to(offset, line_no)
     }
 
     /// Rows from the worker threads' current chunk into `block` (at most `max_rows`), up to the
@@ -1446,12 +1109,7 @@ impl CsvSource {
     fn is_last_data_line(&mut self) -> Result<bool, InputError> {
         let line = self.lines.line_no;
         loop {
-            let ok = self.lines.next().map_err(|source| InputError::Read {
-                path: self.path.clone(),
-                line: self.lines.line_no + 1,
-                source,
-            })?;
-            if !ok {
+            if !self.lines.next()? {
                 return Ok(true);
             }
             match classify(self.lines.line()) {
@@ -1473,6 +1131,30 @@ impl CsvSource {
     }
 
     fn finish_warnings(&mut self) {
+        for (k, lost) in self.implausible.iter().enumerate() {
+            if lost.count == 0 {
+                continue;
+            }
+            let ch = &self.spec.channels[k];
+            self.warnings.push(format!(
+                "column \"{}\": {} value{} beyond the plausible {} (first at line {}: \"{}\"), \
+                 counted as lost samples — the device sent garbage or the value overflowed",
+                ch.name,
+                lost.count,
+                if lost.count == 1 { "" } else { "s" },
+                plausible::describe(&ch.unit),
+                lost.first_line,
+                lost.first_text
+            ));
+        }
+        if self.time_repeats > 0 && !self.repeats_told {
+            self.warnings.push(format!(
+                "from line {} on, the time column repeats values ({} times): it is rounded \
+                 coarser than the sample interval (printed with too few digits?); samples are \
+                 taken at index/rate ({:.6} Hz) as everywhere, not at the stored times",
+                self.first_repeat_line, self.time_repeats, self.row_rate_hz
+            ));
+        }
         if self.irregular_steps == 0 {
             return;
         }
@@ -1495,6 +1177,19 @@ impl CsvSource {
     /// Places the row in `row_vals` (time `time`) into `block`. Returns `false` (and leaves the
     /// row for the next block) when a gap in a knip recording must start a new block.
     fn place_row(&mut self, block: &mut Block, time: Option<f64>) -> bool {
+        if !self.multi_rate && self.row_vals.iter().any(Option::is_none) {
+            // A value counted as lost: its channel's next chunk starts after it.
+            let n = self.columns.len();
+            if (0..n).any(|k| self.row_vals[k].is_none() && !block.chunks[k].samples.is_empty()) {
+                return false;
+            }
+            for k in 0..n {
+                if self.row_vals[k].is_none() {
+                    self.next_index[k] += 1;
+                    block.chunks[k].start_index = self.next_index[k];
+                }
+            }
+        }
         if self.multi_rate {
             if let Some(t) = time {
                 let t0 = self.spec.start_time_s;
@@ -1537,141 +1232,13 @@ impl CsvSource {
     }
 }
 
-/// The columns for each role, without a sidecar.
-fn choose_columns(
-    names: &[String],
-    numeric: &[bool],
-    time_col: Option<usize>,
-    opts: &CsvOptions,
-) -> Result<Vec<(Role, Column)>, String> {
-    let flags = [
-        (Role::PfmEmg, "--pfm", &opts.pfm),
-        (Role::AbdEmg, "--abd", &opts.abd),
-        (Role::Pressure, "--pressure", &opts.pressure),
-    ];
-    let mut chosen: Vec<(Role, Column)> = Vec::new();
-    for (role, flag, value) in flags {
-        if let Some(wanted) = value {
-            let Some(i) = find_column(names, wanted) else {
-                return Err(format!(
-                    "{flag} {wanted}: no such column. Available columns: {} (give a name or a \
-                     1-based number)",
-                    list_columns(names)
-                ));
-            };
-            if Some(i) == time_col {
-                return Err(format!(
-                    "{flag} {wanted}: that is the time column; choose a signal column from: {}",
-                    list_columns(names)
-                ));
-            }
-            if let Some((other, _)) = chosen.iter().find(|(_, c)| c.index == i) {
-                return Err(format!(
-                    "{flag} {wanted}: column \"{}\" is already used for {other}",
-                    names[i]
-                ));
-            }
-            chosen.push((
-                role,
-                Column {
-                    index: i,
-                    name: names[i].clone(),
-                },
-            ));
-        }
-    }
-    // Default names for roles without a flag, unless that column is already taken.
-    for role in Role::ALL {
-        if chosen.iter().any(|(r, _)| *r == role) {
-            continue;
-        }
-        let Some(i) = names
-            .iter()
-            .position(|n| n.eq_ignore_ascii_case(role.column_name()))
-        else {
-            continue;
-        };
-        if chosen.iter().any(|(_, c)| c.index == i) {
-            continue;
-        }
-        chosen.push((
-            role,
-            Column {
-                index: i,
-                name: names[i].clone(),
-            },
-        ));
-    }
-    if chosen.is_empty() {
-        // The only non-time numeric column is the pelvic-floor EMG.
-        let candidates: Vec<usize> = (0..names.len())
-            .filter(|&i| Some(i) != time_col && numeric[i])
-            .collect();
-        if candidates.len() == 1 {
-            let i = candidates[0];
-            chosen.push((
-                Role::PfmEmg,
-                Column {
-                    index: i,
-                    name: names[i].clone(),
-                },
-            ));
-        }
-    }
-    if chosen.is_empty() {
-        return Err(format!(
-            "no channel column found: the columns are {}. Name the channels pfm_emg, abd_emg, \
-             pressure, or choose them with --pfm COL, --abd COL, --pressure COL (a column name or \
-             a 1-based number)",
-            list_columns(names)
-        ));
-    }
-    chosen.sort_by_key(|(r, _)| Role::ALL.iter().position(|x| x == r));
-    Ok(chosen)
-}
-
-/// Loads `FILE.json` beside `FILE.csv` if it is a knip sidecar. Another JSON file there is
-/// ignored with a warning; a knip sidecar that does not parse is an error.
-fn load_sidecar(path: &Path, warnings: &mut Vec<String>) -> Result<Option<Sidecar>, InputError> {
-    let json_path = path.with_extension("json");
-    if json_path == path || !json_path.is_file() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&json_path).map_err(|source| InputError::Open {
-        path: json_path.clone(),
-        source,
-    })?;
-    let value: serde_json::Value = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        Err(e) => {
-            warnings.push(format!(
-                "{} is not JSON ({e}); read as a file without sidecar",
-                json_path.display()
-            ));
-            return Ok(None);
-        }
-    };
-    if value.get("format").and_then(|f| f.as_str()) != Some(SIDECAR_FORMAT) {
-        warnings.push(format!(
-            "{} is not a knip sidecar (no \"format\": \"{SIDECAR_FORMAT}\"); ignored",
-            json_path.display()
-        ));
-        return Ok(None);
-    }
-    serde_json::from_value(value)
-        .map(Some)
-        .map_err(|e| InputError::Format {
-            path: json_path,
-            message: format!(
-                "the knip sidecar cannot be read: {e}. Restore it from a backup or move it away to \
-                 read the CSV without it"
-            ),
-        })
-}
-
 impl Source for CsvSource {
     fn spec(&self) -> &StreamSpec {
         &self.spec
+    }
+
+    fn reader_warnings(&self) -> Vec<String> {
+        self.warnings.clone()
     }
 
     fn next_block(&mut self) -> Result<Option<Block>, InputError> {
@@ -1689,7 +1256,7 @@ impl Source for CsvSource {
         };
         let mut rows = 0;
         if let Some(t) = self.carry.take() {
-            self.place_row(&mut block, Some(t));
+            self.place_row(&mut block, t);
             rows += 1;
         }
         while rows < self.block_rows {
@@ -1710,7 +1277,7 @@ impl Source for CsvSource {
                         }
                         LineRow::Row(time) => {
                             if !self.place_row(&mut block, time) {
-                                self.carry = time;
+                                self.carry = Some(time);
                                 break;
                             }
                             rows += 1;
@@ -1733,7 +1300,7 @@ impl Source for CsvSource {
                 }
             };
             if !self.place_row(&mut block, time) {
-                self.carry = time;
+                self.carry = Some(time);
                 break;
             }
             rows += 1;
@@ -1742,229 +1309,6 @@ impl Source for CsvSource {
             Ok(None)
         } else {
             Ok(Some(block))
-        }
-    }
-}
-
-/// Reads the clinicians' markers at the end of an anomanor manometry export (`.txt`): the
-/// `(time_s, label)` pairs after the `Annotations:` line, e.g. `(52.26, "# Squeeze 1")`.
-///
-/// Times are on the file's own `TIME:` axis (the normalized CSVs in `data/` start at 0: subtract
-/// the first TIME value). They are returned as stored, including `-1` which anomanor uses for a
-/// manoeuvre that was not done. Labels that are not UTF-8 are read as Latin-1.
-pub fn read_anomanor_markers(txt_path: &Path) -> Result<Vec<(f64, String)>, InputError> {
-    let file = File::open(txt_path).map_err(|source| InputError::Open {
-        path: txt_path.to_path_buf(),
-        source,
-    })?;
-    let mut reader = BufReader::new(file);
-    let mut buf = Vec::new();
-    let mut line_no = 0u64;
-    let mut in_markers = false;
-    let mut markers = Vec::new();
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| InputError::Read {
-                path: txt_path.to_path_buf(),
-                line: line_no + 1,
-                source,
-            })?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        let line = buf.trim_ascii();
-        if !in_markers {
-            in_markers = line == b"Annotations:";
-            continue;
-        }
-        if line.is_empty() {
-            continue;
-        }
-        let split = line
-            .iter()
-            .position(|c| c.is_ascii_whitespace())
-            .unwrap_or(line.len());
-        let (time_text, label) = (&line[..split], line[split..].trim_ascii());
-        let time = std::str::from_utf8(time_text)
-            .ok()
-            .and_then(|s| s.parse::<f64>().ok())
-            .filter(|t| t.is_finite())
-            .ok_or_else(|| InputError::Parse {
-                path: txt_path.to_path_buf(),
-                line: line_no,
-                message: format!(
-                    "marker time \"{}\" is not a number (expected \"<seconds> <label>\")",
-                    String::from_utf8_lossy(time_text)
-                ),
-            })?;
-        let label = match std::str::from_utf8(label) {
-            Ok(s) => s.to_string(),
-            Err(_) => label.iter().map(|&b| b as char).collect(),
-        };
-        markers.push((time, label));
-    }
-    if !in_markers {
-        return Err(InputError::Format {
-            path: txt_path.to_path_buf(),
-            message: "no \"Annotations:\" line: not an anomanor export with markers".to_string(),
-        });
-    }
-    Ok(markers)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fast_decimal_path_is_bit_identical_to_the_standard_parser() {
-        let fixed = [
-            "0",
-            "-0",
-            "-0.0",
-            "+1.5",
-            "5.221515",
-            "-10.03307",
-            "0.000500",
-            "3622.9995",
-            "1.",
-            ".5",
-            "999999999999999",
-            "123456789.012345",
-            "0.1",
-            "0.3",
-            "2.675",
-            "-3.0000001",
-        ];
-        for s in fixed {
-            let want: f64 = s.parse().unwrap();
-            let got = parse_plain_decimal(s.as_bytes()).unwrap_or(want);
-            assert_eq!(got.to_bits(), want.to_bits(), "{s}");
-        }
-        // Pseudo-random decimals with up to 15 significant digits and various point positions.
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..200_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let digits = (x % 15 + 1) as u32;
-            let m = (x >> 8) % 10u64.pow(digits);
-            let point = ((x >> 40) % (u64::from(digits) + 1)) as usize;
-            let s = format!("{m:0width$}", width = digits as usize);
-            let s = format!(
-                "{}{}.{}",
-                if x & 1 == 1 { "-" } else { "" },
-                &s[..point],
-                &s[point..]
-            );
-            let want: f64 = s.parse().unwrap();
-            let got = parse_plain_decimal(s.as_bytes()).expect(&s);
-            assert_eq!(got.to_bits(), want.to_bits(), "{s}");
-        }
-    }
-
-    #[test]
-    fn bulk_row_parser_agrees_with_the_field_parser() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let pieces = [
-            "",
-            "-",
-            ".",
-            "0",
-            "-0.0",
-            "7",
-            "12.5",
-            "-10.03307",
-            "3622.999500",
-            "123456789",
-            "12345678.9",
-            "0.12345678",
-            "1e3",
-            " 4",
-            "x",
-            "+2.25",
-            "5.",
-            ".75",
-            "99999999999.9999",
-        ];
-        for _ in 0..100_000 {
-            let n = (next() % 4 + 1) as usize;
-            let fields: Vec<String> = (0..n)
-                .map(|_| {
-                    let r = next();
-                    if r % 3 == 0 {
-                        pieces[(r >> 8) as usize % pieces.len()].to_string()
-                    } else {
-                        let digits = ((r >> 8) % 12 + 1) as u32;
-                        let m = (r >> 16) % 10u64.pow(digits);
-                        let s = format!("{m:0w$}", w = digits as usize);
-                        let point = ((r >> 40) % u64::from(digits + 1)) as usize;
-                        format!(
-                            "{}{}.{}",
-                            if r & 8 == 0 { "-" } else { "" },
-                            &s[..point],
-                            &s[point..]
-                        )
-                    }
-                })
-                .collect();
-            let line = fields.join(",");
-            // Other bytes after the line, as in the reader's buffer, and the 0 sentinel.
-            let buf = format!("{line}\n98765432\0");
-            let slots: Vec<u32> = (0..n as u32).collect();
-            let mut out = vec![0.0; n];
-            let got = crate::source::csv_rows::row_at(buf.as_bytes(), 0, b',', &slots, &mut out);
-            assert!(got.is_none() || got == Some(line.len() + 1), "{line}");
-            let got = got.is_some();
-            let want: Option<Vec<f64>> = fields
-                .iter()
-                .map(|f| {
-                    if f.is_empty() {
-                        Some(f64::NAN)
-                    } else {
-                        parse_plain_decimal(f.as_bytes())
-                    }
-                })
-                .collect();
-            match want {
-                Some(w) => {
-                    assert!(got, "{line}");
-                    for (a, b) in out.iter().zip(&w) {
-                        assert!(
-                            a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan(),
-                            "{line}"
-                        );
-                    }
-                }
-                None => assert!(!got, "{line}"),
-            }
-        }
-    }
-
-    #[test]
-    fn fast_decimal_path_declines_what_it_cannot_do_exactly() {
-        for s in [
-            "1e3",
-            "inf",
-            "nan",
-            "1.2.3",
-            "-",
-            "",
-            "1,5",
-            "12345678901234567",
-            "0x10",
-            " 1",
-        ] {
-            assert_eq!(parse_plain_decimal(s.as_bytes()), None, "{s}");
         }
     }
 }

@@ -99,6 +99,9 @@ impl EdfHeader {
     }
 }
 
+/// Characters of an annotation's text kept (control characters escaped).
+const ANNOTATION_CHARS: usize = 200;
+
 /// A TAL annotation: seconds from the file's start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EdfAnnotation {
@@ -135,8 +138,10 @@ fn format_err(path: &Path, message: String) -> InputError {
     }
 }
 
+/// A header field as text (at most 80 bytes), control characters escaped: labels and
+/// identifications go to the terminal and the reports.
 fn field(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).trim().to_string()
+    crate::limits::excerpt(String::from_utf8_lossy(bytes).trim(), 80)
 }
 
 /// Reads and checks the header.
@@ -414,7 +419,7 @@ pub fn parse_tals(bytes: &[u8]) -> Vec<EdfAnnotation> {
         let Some(onset_s) = onset else { continue };
         let texts: Vec<String> = parts
             .filter(|p| !p.is_empty())
-            .map(|p| String::from_utf8_lossy(p).to_string())
+            .map(|p| crate::limits::excerpt(&String::from_utf8_lossy(p), ANNOTATION_CHARS))
             .collect();
         if texts.is_empty() {
             // Time-keeping TAL.
@@ -762,6 +767,10 @@ fn labels_list(h: &EdfHeader) -> String {
 impl Source for EdfSource {
     fn spec(&self) -> &StreamSpec {
         &self.spec
+    }
+
+    fn reader_warnings(&self) -> Vec<String> {
+        self.warnings.clone()
     }
 
     fn next_block(&mut self) -> Result<Option<Block>, InputError> {

@@ -22,6 +22,7 @@
 //! The decoder never panics and holds at most one line of input.
 
 use super::wire::{Column, Layout, LinkStats, Rows};
+use crate::limits::{excerpt, SAMPLE_RATE_HZ};
 
 /// Longest line accepted, bytes. A device line is far shorter; garbage without line ends is
 /// dropped once it passes this.
@@ -204,7 +205,7 @@ impl LineDecoder {
             };
             match key.as_str() {
                 "rate_hz" | "fs_hz" | "rate" | "fs" => match value.parse::<f64>() {
-                    Ok(r) if r.is_finite() && r > 0.0 && r <= 1.0e6 => {
+                    Ok(r) if (SAMPLE_RATE_HZ.lo..=SAMPLE_RATE_HZ.hi).contains(&r) => {
                         if self.layout.is_some() && self.header_rate_hz.is_some_and(|o| o != r) {
                             self.warn(format!(
                                 "the device declared rate_hz={r} after streaming at {} Hz; ignored",
@@ -214,7 +215,12 @@ impl LineDecoder {
                             self.header_rate_hz = Some(r);
                         }
                     }
-                    _ => self.warn(format!("header `{item}`: not a usable rate, ignored")),
+                    _ => self.warn(format!(
+                        "header `{}`: not a usable rate ({}–{} Hz), ignored",
+                        excerpt(item, 60),
+                        SAMPLE_RATE_HZ.lo,
+                        SAMPLE_RATE_HZ.hi
+                    )),
                 },
                 "seq" => {
                     let bits = match value {
@@ -231,7 +237,8 @@ impl LineDecoder {
                         "32" => Some(32),
                         _ => {
                             self.warn(format!(
-                                "header `{item}`: counter width must be 8, 16 or 32"
+                                "header `{}`: counter width must be 8, 16 or 32",
+                                excerpt(item, 60)
                             ));
                             None
                         }

@@ -10,48 +10,25 @@
 //! and the first after (rounded to whole samples; at least one sample is counted lost). Samples
 //! delivered before a gap never move.
 
-use super::cyton::{CytonConfig, CytonDecoder};
-use super::line::{LineConfig, LineDecoder};
-use super::rawlog::{RawHeader, RawLogWriter};
+use super::cyton::CytonDecoder;
+use super::line::LineDecoder;
+pub use super::link_config::{parse_channel_requests, ChannelRequest, LinkConfig, WireFormat};
+pub use super::link_record::{recording_paths, Gap, GapCause, LinkRecorder, RECORD_FLUSH_EVERY_S};
+use super::rawlog::RawHeader;
+pub use super::transport_event::{TransportEvent, TransportEventKind};
 use super::wire::{Layout, LinkStats, Rows};
 use super::Source;
 use crate::error::{InputError, OutputError};
 use crate::frame::{Block, ChannelChunk, ChannelSpec, Role, SignalKind, StreamSpec};
 use crate::sidecar::Sidecar;
-use crate::sink::record::RecordingWriter;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 /// No data for this long on an open port is reported (cable out, device off).
 pub const SILENCE_REPORT_S: f64 = 1.0;
-/// The CSV, raw log and gap list are flushed to the operating system at least this often.
-pub const RECORD_FLUSH_EVERY_S: f64 = 0.25;
-
-/// What a transport delivers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TransportEvent {
-    /// Host time since the transport opened, seconds (from the raw log when replaying).
-    pub host_s: f64,
-    pub kind: TransportEventKind,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum TransportEventKind {
-    /// Bytes read.
-    Data(Vec<u8>),
-    /// Nothing arrived within the read timeout.
-    Idle,
-    /// The port went away (read error); the transport tries to reopen the same path.
-    Unplugged(String),
-    /// The port is open again.
-    Replugged,
-    /// No more events (end of a replayed log).
-    End,
-}
 
 /// A byte source. `next_event` returns within about 0.25 s even when nothing happens (a
 /// replugged Cyton's restart handshake can take up to 3.5 s).
@@ -65,85 +42,10 @@ pub trait Transport: Send {
     fn torn_bytes(&self) -> u64 {
         0
     }
-}
-
-/// Which wire format a device speaks, with its settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "format", rename_all = "snake_case")]
-pub enum WireFormat {
-    Line(LineConfig),
-    Cyton(CytonConfig),
-}
-
-impl WireFormat {
-    pub fn name(&self) -> &'static str {
-        match self {
-            WireFormat::Line(_) => "line",
-            WireFormat::Cyton(_) => "cyton",
-        }
-    }
-}
-
-/// A channel wanted from the device: its role and which column feeds it (1-based; `None` =
-/// the next column in order).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChannelRequest {
-    pub role: Role,
-    pub column: Option<usize>,
-}
-
-/// Parse `pfm_emg,abd_emg` or `pfm_emg:1,abd_emg:3` (role, optionally `:column`, 1-based).
-pub fn parse_channel_requests(text: &str) -> Result<Vec<ChannelRequest>, String> {
-    text.split(',')
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| {
-            let (role, column) = match t.split_once([':', '=']) {
-                Some((r, c)) => {
-                    let c = c
-                        .trim()
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|c| *c >= 1)
-                        .ok_or_else(|| {
-                            format!("`{t}`: the column after the role must be a number from 1")
-                        })?;
-                    (r.trim(), Some(c))
-                }
-                None => (t.trim(), None),
-            };
-            let role = Role::from_column_name(role).ok_or_else(|| {
-                format!("unknown channel role `{role}`: use pfm_emg, abd_emg or pressure")
-            })?;
-            Ok(ChannelRequest { role, column })
-        })
-        .collect()
-}
-
-/// Everything that decides how bytes become blocks (stored in the raw log's header).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LinkConfig {
-    pub wire: WireFormat,
-    /// Empty: columns named like roles are used; a single column is pelvic-floor EMG; a Cyton
-    /// gives channel 1 pelvic floor and channel 2 abdominal.
-    pub channels: Vec<ChannelRequest>,
-    /// Stop after this much device time, seconds.
-    pub duration_s: Option<f64>,
-    /// Give up waiting for an unplugged device after this long, seconds (`None`: wait until
-    /// stopped).
-    pub reconnect_timeout_s: Option<f64>,
-    /// Give up if no sample line arrives within this long after opening, seconds.
-    pub probe_timeout_s: f64,
-}
-
-impl LinkConfig {
-    pub fn new(wire: WireFormat) -> Self {
-        LinkConfig {
-            wire,
-            channels: Vec::new(),
-            duration_s: None,
-            reconnect_timeout_s: None,
-            probe_timeout_s: 5.0,
-        }
+    /// Conditions met since the last call that the user must be told (damaged time stamps in
+    /// a replayed log).
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
     }
 }
 
@@ -256,27 +158,6 @@ impl std::fmt::Display for LinkStatus {
             LinkStatus::Warning(w) => write!(f, "warning: {w}"),
         }
     }
-}
-
-/// Why samples are missing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GapCause {
-    /// Counter gap, corrupted or invalid sample on the wire.
-    Wire,
-    /// The device was unplugged (length estimated from host time).
-    Unplugged,
-}
-
-/// A run of lost samples (all channels), in device time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Gap {
-    /// First missing sample index (at the stream's rate) and how many.
-    pub start_index: u64,
-    pub lost_samples: u64,
-    pub start_s: f64,
-    pub end_s: f64,
-    pub cause: GapCause,
 }
 
 /// What the link has seen so far; shared with the caller while the link runs elsewhere.
@@ -440,105 +321,6 @@ pub fn map_channels(
             start_time_s: 0.0,
         },
     ))
-}
-
-/// Where a link records: `FILE.csv` + `FILE.json` (samples), `FILE.raw` (bytes),
-/// `FILE.gaps.csv` (lost runs).
-pub struct LinkRecorder {
-    csv: RecordingWriter,
-    raw: RawLogWriter,
-    gaps: csv::Writer<std::fs::File>,
-    gaps_path: PathBuf,
-    last_flush: Instant,
-}
-
-/// The files of a recording made from `csv_path`.
-pub fn recording_paths(csv_path: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let stem = csv_path
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_else(|| "recording".into());
-    (
-        csv_path.with_extension("json"),
-        csv_path.with_file_name(format!("{stem}.raw")),
-        csv_path.with_file_name(format!("{stem}.gaps.csv")),
-    )
-}
-
-impl LinkRecorder {
-    fn create(
-        csv_path: &Path,
-        sidecar: &Sidecar,
-        header: &RawHeader,
-        early: &[TransportEvent],
-    ) -> Result<LinkRecorder, OutputError> {
-        let (_, raw_path, gaps_path) = recording_paths(csv_path);
-        let csv = RecordingWriter::create(csv_path, sidecar)?;
-        let mut raw = RawLogWriter::create(&raw_path, header)
-            .map_err(|e| OutputError::write(&raw_path, e))?;
-        for e in early {
-            raw.append(e)
-                .map_err(|e| OutputError::write(&raw_path, e))?;
-        }
-        raw.flush().map_err(|e| OutputError::write(&raw_path, e))?;
-        let f = std::fs::File::create(&gaps_path).map_err(|e| OutputError::write(&gaps_path, e))?;
-        let mut gaps = csv::Writer::from_writer(f);
-        gaps.write_record(["start_s", "end_s", "start_index", "lost_samples", "cause"])
-            .map_err(std::io::Error::from)
-            .and_then(|_| gaps.flush())
-            .map_err(|e| OutputError::write(&gaps_path, e))?;
-        Ok(LinkRecorder {
-            csv,
-            raw,
-            gaps,
-            gaps_path,
-            last_flush: Instant::now(),
-        })
-    }
-
-    fn gap(&mut self, g: &Gap) -> Result<(), OutputError> {
-        let cause = match g.cause {
-            GapCause::Wire => "wire",
-            GapCause::Unplugged => "unplugged",
-        };
-        self.gaps
-            .write_record([
-                format!("{:.6}", g.start_s),
-                format!("{:.6}", g.end_s),
-                g.start_index.to_string(),
-                g.lost_samples.to_string(),
-                cause.to_string(),
-            ])
-            .map_err(|e| OutputError::write(&self.gaps_path, e.into()))
-    }
-
-    fn flush_if_due(&mut self) -> Result<(), OutputError> {
-        if self.last_flush.elapsed().as_secs_f64() >= RECORD_FLUSH_EVERY_S {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), OutputError> {
-        self.last_flush = Instant::now();
-        self.csv.flush()?;
-        self.raw
-            .flush()
-            .map_err(|e| OutputError::write(self.raw.path(), e))?;
-        self.gaps
-            .flush()
-            .map_err(|e| OutputError::write(&self.gaps_path, e))
-    }
-
-    fn finish(mut self) -> Result<(), OutputError> {
-        self.gaps
-            .flush()
-            .map_err(|e| OutputError::write(&self.gaps_path, e))?;
-        self.raw
-            .sync()
-            .map_err(|e| OutputError::write(self.raw.path(), e))?;
-        self.csv.finish()
-    }
 }
 
 /// A decoded device stream over any transport; implements [`Source`] directly (blocking in
@@ -794,6 +576,9 @@ impl<T: Transport> LinkSource<T> {
             }
         }
         let port = self.transport.name().to_string();
+        for w in self.transport.take_warnings() {
+            self.tell(LinkStatus::Warning(format!("{port}: {w}")));
+        }
         match e.kind {
             TransportEventKind::Data(bytes) => {
                 self.stats.bytes += bytes.len() as u64;
@@ -1031,6 +816,7 @@ impl<T: Transport> Source for LinkSource<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::line::LineConfig;
 
     /// Plays a fixed list of events, then idles (host time advancing 0.1 s per idle).
     struct Script {

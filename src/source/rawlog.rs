@@ -7,7 +7,8 @@
 //! payload is the reason, UTF-8) and `R` (port reopened). A crash can tear the last record; the
 //! reader stops there and says how many bytes it dropped.
 
-use super::link::{TransportEvent, TransportEventKind};
+use super::transport_event::{TransportEvent, TransportEventKind};
+use crate::limits::{self, excerpt};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -28,9 +29,82 @@ pub struct RawHeader {
     pub port: String,
     pub baud: u32,
     /// The decoder and channel settings of the session.
-    pub link: super::link::LinkConfig,
+    pub link: super::link_config::LinkConfig,
     /// What the device said about itself (Cyton soft-reset reply, ...).
     pub device: String,
+}
+
+/// Channels a session asks for at most (`--channels`), and the highest column number.
+const MAX_CHANNEL_REQUESTS: usize = 64;
+const MAX_COLUMN: usize = 4096;
+
+impl RawHeader {
+    /// Every number the replay sizes, divides or waits by is plausible (`rate_hz` 1e12 would
+    /// ask for terabytes). The error names the field and the range.
+    pub fn check(&self) -> Result<(), String> {
+        use super::link_config::WireFormat;
+        let field = |name: &str, e: String| format!("\"{name}\": {e}");
+        limits::BAUD
+            .parse(&self.baud.to_string())
+            .map_err(|e| field("baud", e))?;
+        match &self.link.wire {
+            WireFormat::Line(c) => {
+                if let Some(r) = c.rate_hz {
+                    limits::SAMPLE_RATE_HZ
+                        .parse(&r.to_string())
+                        .map_err(|e| field("rate_hz", e))?;
+                }
+                if let Some(b) = c.seq_bits {
+                    if !matches!(b, 8 | 16 | 32) {
+                        return Err(field("seq_bits", format!("{b} is not 8, 16 or 32")));
+                    }
+                }
+                if let Some((lo, hi)) = c.value_range {
+                    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                        return Err(field(
+                            "value_range",
+                            format!("[{lo}, {hi}] is not a range of finite numbers"),
+                        ));
+                    }
+                }
+            }
+            WireFormat::Cyton(c) => {
+                limits::GAIN
+                    .parse(&c.gain.to_string())
+                    .map_err(|e| field("gain", e))?;
+            }
+        }
+        if self.link.channels.len() > MAX_CHANNEL_REQUESTS {
+            return Err(field(
+                "channels",
+                format!(
+                    "{} channels; at most {MAX_CHANNEL_REQUESTS}",
+                    self.link.channels.len()
+                ),
+            ));
+        }
+        for c in &self.link.channels {
+            if let Some(col) = c.column {
+                if col == 0 || col > MAX_COLUMN {
+                    return Err(field(
+                        "channels",
+                        format!("column {col} is outside 1–{MAX_COLUMN}"),
+                    ));
+                }
+            }
+        }
+        if let Some(d) = self.link.duration_s {
+            limits::RECORD_S
+                .parse(&d.to_string())
+                .map_err(|e| field("duration_s", e))?;
+        }
+        if let Some(d) = self.link.reconnect_timeout_s {
+            limits::RECONNECT_S
+                .parse(&d.to_string())
+                .map_err(|e| field("reconnect_timeout_s", e))?;
+        }
+        Ok(())
+    }
 }
 
 /// Appends records; flushed by the caller at least once a second.
@@ -89,6 +163,8 @@ pub enum RawLogError {
     },
     #[error("{}: not a knip raw-byte log (it must start with `{MAGIC}`): {message}", path.display())]
     Format { path: PathBuf, message: String },
+    #[error("{}: the header is damaged: {message}. Is this the recording.raw knip wrote?", path.display())]
+    Header { path: PathBuf, message: String },
     #[error("{}: read failed: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -139,8 +215,12 @@ impl RawLogReader {
         let json = text
             .strip_prefix(MAGIC)
             .ok_or_else(|| format("wrong first line".into()))?;
-        let header: RawHeader =
-            serde_json::from_str(json.trim()).map_err(|e| format(format!("header: {e}")))?;
+        let header: RawHeader = serde_json::from_str(json.trim())
+            .map_err(|e| format(format!("header: {}", excerpt(&e.to_string(), 200))))?;
+        header.check().map_err(|m| RawLogError::Header {
+            path: path.to_path_buf(),
+            message: m,
+        })?;
         Ok(RawLogReader {
             path: path.to_path_buf(),
             input,

@@ -8,12 +8,23 @@ use super::rawlog::RawLogReader;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// A jump of the recorded host clock between two records longer than this (a day: longer than
+/// knip waits for an unplugged device) is not a pause but a damaged time stamp.
+pub const MAX_HOST_JUMP_S: f64 = 86_400.0;
+/// What such a jump is replayed as.
+const DAMAGED_JUMP_AS_S: f64 = 1.0;
+
 /// Plays back the records of a raw log.
 pub struct ReplayTransport {
     reader: RawLogReader,
     name: String,
     speed: Option<f64>,
     started: Option<(Instant, f64)>,
+    /// The previous record's host time as recorded, and the seconds taken out of the host clock
+    /// after damaged jumps (so that a replay never waits for them).
+    prev_host_s: Option<f64>,
+    removed_s: f64,
+    warnings: Vec<String>,
 }
 
 impl ReplayTransport {
@@ -25,6 +36,9 @@ impl ReplayTransport {
             name: path.display().to_string(),
             speed: speed.filter(|s| s.is_finite() && *s > 0.0),
             started: None,
+            prev_host_s: None,
+            removed_s: 0.0,
+            warnings: Vec::new(),
         })
     }
 
@@ -36,7 +50,8 @@ impl ReplayTransport {
 impl Transport for ReplayTransport {
     fn next_event(&mut self) -> Result<TransportEvent, LinkError> {
         match self.reader.next_event()? {
-            Some(e) => {
+            Some(mut e) => {
+                e.host_s = self.host_time(e.host_s);
                 if let Some(speed) = self.speed {
                     let (t0, h0) = *self.started.get_or_insert((Instant::now(), e.host_s));
                     let due = Duration::from_secs_f64(((e.host_s - h0) / speed).max(0.0));
@@ -60,6 +75,28 @@ impl Transport for ReplayTransport {
 
     fn torn_bytes(&self) -> u64 {
         self.reader.torn_bytes
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+}
+
+impl ReplayTransport {
+    /// The host time a record is replayed at: as recorded, less the damaged jumps before it.
+    fn host_time(&mut self, recorded_s: f64) -> f64 {
+        if let Some(prev) = self.prev_host_s {
+            let jump = recorded_s - prev;
+            if jump > MAX_HOST_JUMP_S {
+                self.removed_s += jump - DAMAGED_JUMP_AS_S;
+                self.warnings.push(format!(
+                    "the recorded host time jumps by {jump:.0} s (more than a day) at {prev:.3} s: \
+                     a damaged time stamp, replayed as a {DAMAGED_JUMP_AS_S} s pause"
+                ));
+            }
+        }
+        self.prev_host_s = Some(recorded_s);
+        recorded_s - self.removed_s
     }
 }
 
