@@ -89,9 +89,10 @@ pub struct DemoArgs {
     /// As fast as the CPU allows (overrides --speed).
     #[arg(long)]
     pub fast: bool,
-    /// Folder for the report and the recording.
-    #[arg(long, default_value = "knip-demo")]
-    pub out: PathBuf,
+    /// Folder for the report and the recording [default: knip-demo, or knip-demo-2, -3, …
+    /// when that one already holds an earlier demo].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Replace the report already in --out (knip's own report files only; a recording is
     /// never replaced).
     #[arg(long)]
@@ -227,9 +228,10 @@ pub struct SessionArgs {
     pub protocol: Option<String>,
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Folder for the report and the recording.
-    #[arg(long, default_value = "knip-session")]
-    pub out: PathBuf,
+    /// Folder for the report and the recording [default: knip-session, or knip-session-2, -3,
+    /// … when that one already holds an earlier session].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Replace the report already in --out (knip's own report files only; a recording is
     /// never replaced).
     #[arg(long)]
@@ -273,7 +275,7 @@ impl SessionArgs {
         SessionArgs {
             protocol,
             source,
-            out,
+            out: Some(out),
             force,
             plain,
             calibration: None,

@@ -47,8 +47,18 @@ pub enum OutputError {
 
 impl OutputError {
     /// The user asked for an output place that cannot be used (bad input, not a disk failure).
+    /// A full disk, a quota, a file-size limit or a read-only or forbidden place counts too: the
+    /// user can act on it (free space, choose another --out), as on bad input.
     pub fn is_input_error(&self) -> bool {
-        matches!(self, OutputError::Refused { .. })
+        use std::io::ErrorKind::*;
+        match self {
+            OutputError::Refused { .. } => true,
+            OutputError::Write { source, .. } => matches!(
+                source.kind(),
+                StorageFull | QuotaExceeded | FileTooLarge | ReadOnlyFilesystem | PermissionDenied
+            ),
+            OutputError::Plot { .. } => false,
+        }
     }
 
     pub fn refused(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {

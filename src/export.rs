@@ -223,6 +223,9 @@ impl Source for Tee {
     fn spec(&self) -> &StreamSpec {
         self.inner.spec()
     }
+    fn reader_warnings(&self) -> Vec<String> {
+        self.inner.reader_warnings()
+    }
     fn next_block(&mut self) -> Result<Option<Block>, InputError> {
         let b = self.inner.next_block()?;
         if let Some(block) = &b {

@@ -42,6 +42,30 @@ pub const RECORDING_FILES: [&str; 5] = [
 /// What the command says to do when a folder holds files.
 pub const USE_FORCE: &str = "use --force to replace the report, or choose another --out";
 
+/// The folder a command writes to: the one the user gave with `--out`, or else `default` —
+/// or, when `default` already holds an earlier run, the first of `default-2`, `default-3`, …
+/// that is free. Only the default is numbered: a folder the user named is used as named (and
+/// refused by [`prepare`] if it holds anything), so that `knip demo` can be run again without
+/// losing the last demo and without a flag.
+pub fn given_or_free(given: Option<&Path>, default: &str) -> PathBuf {
+    if let Some(dir) = given {
+        return dir.to_path_buf();
+    }
+    let free = |dir: &Path| existing_entries(dir).is_ok_and(|e| e.is_empty());
+    let first = PathBuf::from(default);
+    if free(&first) {
+        return first;
+    }
+    (2..=MAX_NUMBERED_FOLDERS)
+        .map(|n| PathBuf::from(format!("{default}-{n}")))
+        .find(|dir| free(dir))
+        // All taken: the default, which `prepare` then refuses with what to do.
+        .unwrap_or(first)
+}
+
+/// How many numbered default folders (`knip-demo-2` …) knip looks through for a free one.
+const MAX_NUMBERED_FOLDERS: u32 = 9999;
+
 /// Makes `dir` ready for a new report: creates it (owner-only) when missing; refuses it when it
 /// holds anything, unless `force`, which first removes the earlier report (see the module).
 pub fn prepare(dir: &Path, force: bool) -> Result<(), OutputError> {

@@ -69,13 +69,15 @@ pub enum RecordError {
 }
 
 impl RecordError {
-    /// Bad input (a file that cannot be read as a recording), as opposed to a device or disk
-    /// problem.
+    /// Bad input the user can act on (exit 2): a file that cannot be read as a recording, a
+    /// missing or unplugged port, a full disk under the recording.
     pub fn is_input_error(&self) -> bool {
         matches!(
             self,
             RecordError::Input(_)
-                | RecordError::Link(LinkError::RawLog(_))
+                | RecordError::RecordingFailed(_)
+                // A missing or unplugged port, a silent device, bad --channels, a damaged raw log.
+                | RecordError::Link(_)
                 | RecordError::App(RunError::Input(_))
                 | RecordError::Pipeline(crate::pipeline::PipelineError::Input(_))
         ) || match self {

@@ -258,6 +258,11 @@ fn a_full_disk_stops_the_recording_with_a_clear_message_and_keeps_what_was_writt
     assert!(stderr.contains("cannot write"), "{stderr}");
     assert!(stderr.contains("recording."), "names the file: {stderr}");
     assert!(stderr.contains("Check free disk space"), "{stderr}");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a full disk is something the user can fix: {stderr}"
+    );
     // What was written is kept and readable.
     let csv = rec_dir.join("recording.csv");
     let size = std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0);
@@ -287,7 +292,7 @@ fn a_missing_port_says_what_to_do() {
         .output()
         .expect("run");
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("/dev/ttyKNIP-none"), "{stderr}");
     assert!(stderr.contains("knip devices"), "{stderr}");
 }

@@ -401,3 +401,38 @@ fn a_demo_folder_is_replaced_only_with_force_and_never_over_a_sensor_recording()
     );
     assert!(out.join("recording.csv").exists());
 }
+
+/// The README's first command runs again without a flag and without losing the last demo: only
+/// the default folder is numbered (a folder named with `--out` is refused instead).
+#[test]
+fn the_default_demo_folder_is_never_reused_the_next_one_is_numbered() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_knip"))
+            .args(["demo", "--fast", "--plain", "--protocol", "identify"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let recording = std::fs::read(dir.path().join("knip-demo/recording.csv")).unwrap();
+    let second = run();
+    let said = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(said.contains("knip-demo-2/"), "{said}");
+    assert!(dir.path().join("knip-demo-2/session.json").exists());
+    assert_eq!(
+        std::fs::read(dir.path().join("knip-demo/recording.csv")).unwrap(),
+        recording,
+        "the first demo is untouched"
+    );
+}

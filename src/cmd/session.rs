@@ -27,6 +27,7 @@ fn input_error(path: &Path, e: impl std::fmt::Display) -> anyhow::Error {
 /// recording's own when replaying a guided session), run it, and say where the report is.
 pub fn session(a: SessionArgs) -> anyhow::Result<()> {
     let cfg = a.settings.config()?;
+    let out = knip::out_folder::given_or_free(a.out.as_deref(), "knip-session");
     let s = &a.source;
     let speed = (!s.fast).then_some(s.speed);
     let recorded = s
@@ -100,7 +101,7 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
     let o = GuidedOptions {
         protocol,
         input,
-        out_dir: a.out.clone(),
+        out_dir: out.clone(),
         tui,
         calibration,
         done_today,
@@ -109,7 +110,7 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
         scripted_pauses: recorded_session.map(|i| i.pauses).unwrap_or_default(),
         stop: Some(super::stop_on_signals()),
     };
-    knip::out_folder::prepare(&a.out, a.force)?;
+    knip::out_folder::prepare(&out, a.force)?;
     let outcome = drive::run_guided(
         &o,
         &cfg,
@@ -120,7 +121,7 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
     for w in &outcome.warnings {
         eprintln!("warning: {w}");
     }
-    println!("Report written to {}/", a.out.display());
+    println!("Report written to {}/", out.display());
     for f in &outcome.files {
         println!("  {}", f.display());
     }
@@ -197,6 +198,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
         plain,
         settings,
     } = a;
+    let out = knip::out_folder::given_or_free(out.as_deref(), "knip-demo");
     if knip::session::protocol::Protocol::load(&protocol).is_ok() {
         let source = SourceArgs {
             simulate: true,

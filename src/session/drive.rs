@@ -46,14 +46,15 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// Bad input (a file that cannot be read, a bad option), as opposed to a device or disk
-    /// problem.
+    /// Bad input the user can act on (exit 2): a file that cannot be read, a bad option, a
+    /// port that is missing or unplugged, a full disk under the recording.
     pub fn is_input_error(&self) -> bool {
         matches!(
             self,
             SessionError::Input(_)
                 | SessionError::Simulation(_)
-                | SessionError::Link(LinkError::RawLog(_))
+                | SessionError::Link(_)
+                | SessionError::RecordingFailed(_)
                 | SessionError::Pipeline(PipelineError::Input(_))
         ) || matches!(self, SessionError::Output(o) if o.is_input_error())
     }
@@ -83,6 +84,10 @@ impl ControlledSource {
 impl Source for ControlledSource {
     fn spec(&self) -> &StreamSpec {
         self.inner.spec()
+    }
+
+    fn reader_warnings(&self) -> Vec<String> {
+        self.inner.reader_warnings()
     }
 
     fn next_block(&mut self) -> Result<Option<Block>, InputError> {
@@ -152,6 +157,10 @@ impl RecordingSource {
 impl Source for RecordingSource {
     fn spec(&self) -> &StreamSpec {
         self.inner.spec()
+    }
+
+    fn reader_warnings(&self) -> Vec<String> {
+        self.inner.reader_warnings()
     }
 
     fn next_block(&mut self) -> Result<Option<Block>, InputError> {

@@ -421,7 +421,13 @@ impl Protocol {
     pub fn from_toml_str(text: &str) -> Result<Protocol, ProtocolError> {
         let p: Protocol = toml::from_str(text).map_err(|e| ProtocolError::Parse {
             path: "<text>".into(),
-            message: e.to_string(),
+            // The message quotes the file's line: shortened, control characters escaped.
+            message: e
+                .to_string()
+                .lines()
+                .map(|line| limits::excerpt(line, 200))
+                .collect::<Vec<_>>()
+                .join("\n"),
         })?;
         p.validate()?;
         Ok(p)
@@ -627,6 +633,9 @@ target_pct_mvc = [40.0, 100.0]
         );
         let err = Protocol::from_toml_str(&goal).expect_err("a goal of 0 refused");
         assert!(err.to_string().contains("daily_goal_reps"), "{err}");
+        let raw_escape = format!("{text}\u{1b}]0;owned\u{7} = 1\n");
+        let err = Protocol::from_toml_str(&raw_escape).expect_err("not TOML");
+        assert!(!err.to_string().contains('\u{1b}'), "{err}");
         let typo = text.replace("reps = 6", "repz = 6");
         assert!(matches!(
             Protocol::from_toml_str(&typo),

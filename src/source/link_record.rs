@@ -74,7 +74,8 @@ impl LinkRecorder {
                 .map_err(|e| OutputError::write(&raw_path, e))?;
         }
         raw.flush().map_err(|e| OutputError::write(&raw_path, e))?;
-        let f = std::fs::File::create(&gaps_path).map_err(|e| OutputError::write(&gaps_path, e))?;
+        let f = crate::private_file::create_new(&gaps_path)
+            .map_err(|e| OutputError::write(&gaps_path, e))?;
         let mut gaps = csv::Writer::from_writer(f);
         gaps.write_record(["start_s", "end_s", "start_index", "lost_samples", "cause"])
             .map_err(std::io::Error::from)

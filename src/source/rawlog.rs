@@ -114,8 +114,9 @@ pub struct RawLogWriter {
 }
 
 impl RawLogWriter {
+    /// Creates the log; an existing file at `path` is never replaced (`AlreadyExists`).
     pub fn create(path: &Path, header: &RawHeader) -> std::io::Result<RawLogWriter> {
-        let mut out = BufWriter::with_capacity(1 << 16, crate::private_file::create(path)?);
+        let mut out = BufWriter::with_capacity(1 << 16, crate::private_file::create_new(path)?);
         let json = serde_json::to_string(header).map_err(std::io::Error::other)?;
         writeln!(out, "{MAGIC} {json}")?;
         out.flush()?;
