@@ -5,8 +5,7 @@
 
 use knip::source::cyton::{CytonConfig, CytonDecoder};
 use knip::source::link::{LinkConfig, LinkSource, WireFormat};
-use knip::source::wire::{LinkStats, Rows};
-use knip_fuzz::{drain, knob, BytesTransport};
+use knip_fuzz::{decode_in_reads, drain, knob, BytesTransport};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,13 +14,9 @@ fuzz_target!(|data: &[u8]| {
     let config = CytonConfig::default();
 
     let mut decoder = CytonDecoder::new(&config);
-    let mut rows = Rows::default();
-    let mut stats = LinkStats::default();
-    for read in data.chunks(read_len) {
-        decoder.push(read, &mut rows, &mut stats);
-        assert_eq!(rows.values.len(), rows.width * rows.indices.len());
-        assert!(rows.indices.windows(2).all(|w| w[0] < w[1]));
-    }
+    let stats = decode_in_reads(data, read_len, |read, rows, stats| {
+        decoder.push(read, rows, stats)
+    });
     assert!(stats.skipped_bytes + 33 * stats.packets <= data.len() as u64);
 
     let unplug_s = (k & 0x40 == 0x40).then_some(f64::from(knob(data, 1)) / 8.0);

@@ -6,8 +6,7 @@
 
 use knip::source::line::{LineConfig, LineDecoder};
 use knip::source::link::{LinkConfig, LinkSource, WireFormat};
-use knip::source::wire::{LinkStats, Rows};
-use knip_fuzz::{drain, knob, BytesTransport};
+use knip_fuzz::{decode_in_reads, drain, knob, BytesTransport};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,16 +19,12 @@ fuzz_target!(|data: &[u8]| {
     };
 
     let mut decoder = LineDecoder::new(config.clone());
-    let mut rows = Rows::default();
-    let mut stats = LinkStats::default();
-    for read in data.chunks(read_len) {
-        decoder.push(read, &mut rows, &mut stats);
-        assert_eq!(rows.values.len(), rows.width * rows.indices.len());
-        assert!(rows.indices.windows(2).all(|w| w[0] < w[1]));
+    decode_in_reads(data, read_len, |read, rows, stats| {
+        decoder.push(read, rows, stats);
         if let Some(layout) = decoder.layout() {
             assert!(rows.is_empty() || rows.width == layout.columns.len());
         }
-    }
+    });
     std::hint::black_box(decoder.take_warnings());
 
     let unplug_s = (k & 0x40 == 0x40).then_some(f64::from(knob(data, 2)) / 8.0);

@@ -2,6 +2,7 @@
 //! its end with every sample touched, and a transport that plays bytes to a device link.
 
 use knip::source::link::{LinkError, Transport, TransportEvent, TransportEventKind};
+use knip::source::wire::{LinkStats, Rows};
 use knip::source::Source;
 use std::path::PathBuf;
 
@@ -53,6 +54,23 @@ pub fn drain(source: &mut dyn Source) -> u64 {
     }
     std::hint::black_box(checksum);
     samples
+}
+
+/// Feeds `data` to a decoder's `push` in reads of `read_len` bytes; after every read the rows
+/// must be whole rows with strictly rising indices. Returns the decoder's counters.
+pub fn decode_in_reads(
+    data: &[u8],
+    read_len: usize,
+    mut push: impl FnMut(&[u8], &mut Rows, &mut LinkStats),
+) -> LinkStats {
+    let mut rows = Rows::default();
+    let mut stats = LinkStats::default();
+    for read in data.chunks(read_len.max(1)) {
+        push(read, &mut rows, &mut stats);
+        assert_eq!(rows.values.len(), rows.width * rows.indices.len());
+        assert!(rows.indices.windows(2).all(|w| w[0] < w[1]));
+    }
+    stats
 }
 
 /// Plays bytes to a device link as a serial port would deliver them: cut into reads, with
