@@ -7,7 +7,7 @@
 //! payload is the reason, UTF-8) and `R` (port reopened). A crash can tear the last record; the
 //! reader stops there and says how many bytes it dropped.
 
-use super::link::{TransportEvent, TransportEventKind};
+use super::link::{TransportEvent, TransportEventKind, WireFormat};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -141,6 +141,7 @@ impl RawLogReader {
             .ok_or_else(|| format("wrong first line".into()))?;
         let header: RawHeader =
             serde_json::from_str(json.trim()).map_err(|e| format(format!("header: {e}")))?;
+        check_header(&header).map_err(|m| format(format!("header: {m}")))?;
         Ok(RawLogReader {
             path: path.to_path_buf(),
             input,
@@ -199,6 +200,55 @@ impl RawLogReader {
             source: e,
         }
     }
+}
+
+/// The header's numbers, within the ranges the command line allows for them: the decoder and
+/// the link are sized from them (a counter width of 77 bits or a rate of 1e12 Hz is a damaged
+/// header, not a device).
+fn check_header(h: &RawHeader) -> Result<(), String> {
+    use crate::limits::{Limit, BAUD, GAIN, RECONNECT_S, RECORD_S, SAMPLE_RATE_HZ};
+    fn within<T: PartialOrd + std::fmt::Display>(
+        field: &str,
+        v: T,
+        limit: Limit<T>,
+    ) -> Result<(), String> {
+        if v >= limit.lo && v <= limit.hi {
+            Ok(())
+        } else {
+            Err(format!(
+                "{field} is {v}, outside {}–{} {}",
+                limit.lo, limit.hi, limit.unit
+            ))
+        }
+    }
+    within("baud", h.baud, BAUD)?;
+    match &h.link.wire {
+        WireFormat::Line(c) => {
+            if let Some(r) = c.rate_hz {
+                within("rate_hz", r, SAMPLE_RATE_HZ)?;
+            }
+            if let Some(b) = c.seq_bits {
+                if !matches!(b, 8 | 16 | 32) {
+                    return Err(format!(
+                        "seq_bits is {b}; a counter is 8, 16 or 32 bits wide"
+                    ));
+                }
+            }
+            if let Some((lo, hi)) = c.value_range {
+                if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                    return Err(format!("value_range is [{lo}, {hi}]; it needs MIN < MAX"));
+                }
+            }
+        }
+        WireFormat::Cyton(c) => within("gain", c.gain, GAIN)?,
+    }
+    if let Some(d) = h.link.duration_s {
+        within("duration_s", d, RECORD_S)?;
+    }
+    if let Some(t) = h.link.reconnect_timeout_s {
+        within("reconnect_timeout_s", t, RECONNECT_S)?;
+    }
+    Ok(())
 }
 
 /// Read until `buf` is full or the input ends; returns the bytes read.
