@@ -6,8 +6,12 @@
 //! `KNIP_FUZZ_SECONDS=300 cargo test --release --test decoder_fuzz -- --nocapture`
 //! keeps generating new random cases for that many seconds per property.
 
+mod limited_run;
+
 use knip::source::cyton::{encode_packet, is_footer, CytonConfig, CytonDecoder, CHANNELS, HEADER};
 use knip::source::line::{LineConfig, LineDecoder, MAX_LINE_BYTES};
+use knip::source::link::{LinkConfig, TransportEvent, TransportEventKind, WireFormat};
+use knip::source::rawlog::{RawHeader, RawLogReader, RawLogWriter};
 use knip::source::wire::{LinkStats, Rows};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -264,4 +268,107 @@ fn line_counter_gaps_keep_exact_indices() {
             Ok(())
         },
     );
+}
+
+/// A raw-byte log whose header carries `wire` (and `baud`), followed by one data record.
+fn raw_log_with(path: &std::path::Path, wire: WireFormat, baud: u32, data: &[u8]) {
+    let header = RawHeader {
+        software: "knip test".into(),
+        port: "/dev/ttyUSB0".into(),
+        baud,
+        link: LinkConfig::new(wire),
+        device: String::new(),
+    };
+    let mut w = RawLogWriter::create(path, &header).expect("create raw log");
+    w.append(&TransportEvent {
+        host_s: 0.01,
+        kind: TransportEventKind::Data(data.to_vec()),
+    })
+    .expect("append");
+    w.flush().expect("flush");
+}
+
+/// Found by `fuzz/run.sh rawlog_reader`: a raw log whose header says the text device has a
+/// 77-bit sample counter panicked (`1u64 << 77`) as soon as a counter line was decoded. The
+/// decoder and the link are sized from the header, so every number in it is checked when the
+/// log is opened, like the same option on the command line: the replay exits 2 naming the file
+/// and the field.
+#[test]
+fn raw_log_headers_with_impossible_settings_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let line = |f: fn(&mut LineConfig)| {
+        let mut c = LineConfig::default();
+        f(&mut c);
+        WireFormat::Line(c)
+    };
+    let lines = b"# rate_hz=250\n0,1.5\n1,2.5\n2,3.5\n3,4.5\n".as_slice();
+    let cases: Vec<(&str, WireFormat, u32, &str)> = vec![
+        (
+            "seq_bits_77.raw",
+            line(|c| c.seq_bits = Some(77)),
+            115_200,
+            "\"seq_bits\": 77",
+        ),
+        (
+            "seq_bits_0.raw",
+            line(|c| c.seq_bits = Some(0)),
+            115_200,
+            "\"seq_bits\": 0",
+        ),
+        (
+            "rate_1e12.raw",
+            line(|c| c.rate_hz = Some(1e12)),
+            115_200,
+            "rate_hz",
+        ),
+        (
+            "range_inverted.raw",
+            line(|c| c.value_range = Some((5.0, -5.0))),
+            115_200,
+            "value_range",
+        ),
+        (
+            "gain_0.raw",
+            WireFormat::Cyton(CytonConfig { gain: 0.0 }),
+            115_200,
+            "gain",
+        ),
+        ("baud_0.raw", line(|_| {}), 0, "baud"),
+    ];
+    for (name, wire, baud, needle) in cases {
+        let path = dir.path().join(name);
+        raw_log_with(&path, wire, baud, lines);
+        let msg = match RawLogReader::open(&path) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{name}: accepted"),
+        };
+        assert!(msg.contains(name) && msg.contains(needle), "{name}: {msg}");
+    }
+    // The one that panicked, through the binary: exit 2 and the message, no panic.
+    let path = dir.path().join("seq_bits_77.raw");
+    let out = dir.path().join("report");
+    let run = limited_run::knip(
+        &[
+            "replay",
+            path.to_str().expect("utf-8 path"),
+            "--fast",
+            "--plain",
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ],
+        None,
+        60,
+    );
+    let text = run.stdout + &run.stderr;
+    assert_eq!(run.code, Some(2), "{text}");
+    assert!(
+        text.contains("seq_bits_77.raw")
+            && text.contains("\"seq_bits\": 77")
+            && !text.contains("panicked"),
+        "{text}"
+    );
+    // A sound header with the same lines replays.
+    let good = dir.path().join("good.raw");
+    raw_log_with(&good, line(|c| c.seq_bits = Some(16)), 115_200, lines);
+    assert!(RawLogReader::open(&good).is_ok());
 }
