@@ -457,9 +457,10 @@ pub fn run_scored(
                     Err(e) => (Err(e), 0),
                 };
                 if let Err(e) = &result {
-                    bar.println(format!("skipped {}: {e}", rel.display()));
+                    let line = format!("skipped {}: {e}", rel.display());
+                    bar.println(crate::limits::terminal_safe(&line));
                 }
-                bar.set_message(rel.display().to_string());
+                bar.set_message(crate::limits::terminal_safe(&rel.display().to_string()));
                 bar.inc(1);
                 if let Ok(mut v) = results.lock() {
                     v.push((

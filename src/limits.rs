@@ -63,6 +63,12 @@ pub fn excerpt(text: &str, max_chars: usize) -> String {
     s
 }
 
+/// `text` whole, control characters escaped: for names that come from outside (file names in a
+/// batch folder, a child's last words) on their way to the terminal.
+pub fn terminal_safe(text: &str) -> String {
+    excerpt(text, usize::MAX)
+}
+
 /// [`excerpt`] of bytes read from a file (invalid UTF-8 shown as `�`).
 pub fn excerpt_bytes(bytes: &[u8], max_chars: usize) -> String {
     // Four bytes per character at most: no need to decode more.
@@ -275,6 +281,10 @@ mod tests {
         assert_eq!(excerpt("\u{1b}]0;owned\u{7}", 40), "\\u{1b}]0;owned\\u{7}");
         assert_eq!(excerpt("abcdef", 3), "abc…");
         assert_eq!(excerpt("abc", 3), "abc");
+        assert_eq!(
+            terminal_safe("a/\u{1b}]0;x\u{7}.csv"),
+            "a/\\u{1b}]0;x\\u{7}.csv"
+        );
         let long = vec![b'x'; 50_000_000];
         let e = excerpt_bytes(&long, 60);
         assert_eq!(e.chars().count(), 61, "{e}");

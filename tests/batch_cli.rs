@@ -466,3 +466,29 @@ fn a_batch_out_folder_with_reports_needs_force_and_then_holds_only_the_new_run()
         "the old run's folder does not stay"
     );
 }
+
+/// A file name holding `ESC ]0;…` (which retitles a terminal) is named escaped on the terminal;
+/// batch.csv keeps the name as it is.
+#[test]
+fn file_names_reach_the_terminal_with_control_characters_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).expect("mkdir");
+    std::fs::write(
+        input.join("bad\u{1b}]0;owned\u{7}.csv"),
+        "not, a recording\n\u{1}\n",
+    )
+    .expect("write");
+    let out = dir.path().join("out");
+    let o = knip(&["batch", s(&input), "--out", s(&out), "--jobs", "1"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("bad\\u{1b}]0;owned\\u{7}.csv"),
+        "named, escaped: {t}"
+    );
+    assert!(
+        !t.contains('\u{1b}') && !t.contains('\u{7}'),
+        "raw control characters: {t:?}"
+    );
+}

@@ -44,7 +44,7 @@ pub fn run(a: BatchArgs) -> anyhow::Result<()> {
         });
     let o = knip::batch::run_scored(&dir, &out, &opts, &scoring)?;
     for w in &o.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", knip::limits::terminal_safe(w));
     }
     let failed: Vec<_> = o.failed().collect();
     println!(
@@ -57,7 +57,8 @@ pub fn run(a: BatchArgs) -> anyhow::Result<()> {
     );
     for r in failed {
         if let Err(reason) = &r.result {
-            println!("  skipped {}: {reason}", r.file.display());
+            let line = format!("  skipped {}: {reason}", r.file.display());
+            println!("{}", knip::limits::terminal_safe(&line));
         }
     }
     Ok(())
