@@ -2,6 +2,8 @@
 //! gets a report and a batch.csv row, a broken one is named with its reason and skipped, and an
 //! EDF export analyses to the same contractions as its CSV.
 
+mod limited_run;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -232,48 +234,6 @@ fn batch_table_values_equal_the_in_memory_analysis_results() {
     }
 }
 
-/// Runs knip with a memory limit (4 GB of address space) and a time limit; fails the test if it
-/// is still running after `limit_s`.
-fn knip_limited(args: &[&str], limit_s: u64) -> Output {
-    use std::io::Read;
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -v 4000000; exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_knip"))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run knip");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            v
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("stdout")));
-    let err = drain(Box::new(child.stderr.take().expect("stderr")));
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if started.elapsed().as_secs() >= limit_s {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("knip {args:?} still running after {limit_s} s (a hang)");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    Output {
-        status,
-        stdout: out.join().expect("stdout"),
-        stderr: err.join().expect("stderr"),
-    }
-}
-
 /// An EDF header claiming 100 000 signals in a 356-byte file: an allocation bomb before the
 /// header checks.
 fn edf_bomb(path: &Path) {
@@ -314,10 +274,14 @@ fn batch_takes_regular_files_only_follows_no_link_loop_and_survives_a_bad_file()
     let root_reads_it = std::fs::read_dir(&locked).is_ok();
     edf_bomb(&input.join("bomb.edf"));
     let out = dir.path().join("out");
-    let o = knip_limited(&["batch", s(&input), "--out", s(&out), "--jobs", "2"], 120);
+    let o = limited_run::knip(
+        &["batch", s(&input), "--out", s(&out), "--jobs", "2"],
+        None,
+        120,
+    );
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    let said = text(&o);
-    assert!(o.status.success(), "{said}");
+    let said = format!("{}{}", o.stdout, o.stderr);
+    assert_eq!(o.code, Some(0), "{said}");
     assert!(
         said.contains("pipe.csv") && said.contains("FIFO"),
         "the FIFO is named: {said}"

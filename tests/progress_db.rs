@@ -474,6 +474,9 @@ fn a_file_that_is_not_a_knip_database_is_named_plainly() {
     );
     assert!(!msg.contains("Conversion error"), "{msg}");
     assert!(e.is_input_error(), "{msg}");
+    // The whole story is in the message: no cause behind it that the command line would add
+    // ("…: Error code 26: File opened that is not a database file").
+    assert!(std::error::Error::source(&e).is_none(), "{msg}");
     #[cfg(unix)]
     {
         // Not knip's file: its mode is left alone.

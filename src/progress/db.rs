@@ -15,10 +15,12 @@ use std::path::{Path, PathBuf};
 /// Errors of the progress database.
 #[derive(Debug, thiserror::Error)]
 pub enum ProgressError {
-    #[error("{}: cannot open the progress database: {source}. Check the path and permissions, or choose another with --db.", path.display())]
+    /// `cause` is not a `source`: SQLite's own wording of it ("Error code 26: …") would only
+    /// repeat the message.
+    #[error("{}: cannot open the progress database: {cause}. Check the path and permissions, or choose another with --db.", path.display())]
     Open {
         path: PathBuf,
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
     #[error("{}: cannot create the database file: {source}", path.display())]
     Create {
@@ -59,8 +61,8 @@ impl ProgressError {
     pub fn is_input_error(&self) -> bool {
         match self {
             ProgressError::NotKnip { .. } | ProgressError::TooNew { .. } => true,
-            ProgressError::Open { source, .. } => {
-                source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase)
+            ProgressError::Open { cause, .. } => {
+                cause.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase)
             }
             ProgressError::Output(o) => o.is_input_error(),
             _ => false,
@@ -164,13 +166,13 @@ pub fn open(path: &Path) -> Result<Connection, ProgressError> {
             source,
         })?;
     }
-    let mut db = Connection::open(path).map_err(|source| ProgressError::Open {
+    let mut db = Connection::open(path).map_err(|cause| ProgressError::Open {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
-    let open_err = |source| ProgressError::Open {
+    let open_err = |cause| ProgressError::Open {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     db.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(open_err)?;
@@ -237,9 +239,9 @@ fn check_schema(db: &Connection, path: &Path) -> Result<(), ProgressError> {
 pub fn migrate(db: &mut Connection, path: &Path) -> Result<i64, ProgressError> {
     let found: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|source| ProgressError::Open {
+        .map_err(|cause| ProgressError::Open {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
     if found > SCHEMA_VERSION {
         return Err(ProgressError::TooNew {
