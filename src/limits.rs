@@ -14,21 +14,43 @@ pub struct Limit<T> {
     pub unit: &'static str,
 }
 
-impl<T: FromStr + PartialOrd + Display + Copy> Limit<T> {
+/// How a number of some type is printed in a message (short: `1e300`, not 301 digits).
+pub trait MessageNumber: FromStr + PartialOrd + Display + Copy {
+    fn in_message(self) -> String {
+        self.to_string()
+    }
+}
+
+impl MessageNumber for f64 {
+    fn in_message(self) -> String {
+        shown_number(self)
+    }
+}
+
+impl MessageNumber for u32 {}
+
+impl MessageNumber for usize {}
+
+impl<T: MessageNumber> Limit<T> {
     /// `text` as a number inside the range (NaN and infinities are outside every range).
     pub fn parse(&self, text: &str) -> Result<T, String> {
         let v: T = text
             .trim()
             .parse()
             .map_err(|_| format!("`{}` is not a number", shown(text)))?;
+        self.check(v)
+    }
+
+    /// `v` (read from a header, a sidecar or a raw log) if it lies inside the range.
+    pub fn check(&self, v: T) -> Result<T, String> {
         if v >= self.lo && v <= self.hi {
             Ok(v)
         } else {
             Err(format!(
                 "{} is outside the plausible range {}–{}{}",
-                shown(text),
-                self.lo,
-                self.hi,
+                v.in_message(),
+                self.lo.in_message(),
+                self.hi.in_message(),
                 if self.unit.is_empty() {
                     String::new()
                 } else {
@@ -238,6 +260,9 @@ mod tests {
     fn numbers_inside_pass_and_the_rest_are_named_with_the_range() {
         assert_eq!(SAMPLE_RATE_HZ.parse("2000"), Ok(2000.0));
         assert_eq!(SAMPLE_RATE_HZ.parse(" 0.1 "), Ok(0.1));
+        // A number read from a file is named short, whatever its size.
+        let e = SAMPLE_RATE_HZ.check(1e300).unwrap_err();
+        assert!(e.starts_with("1e300 is outside") && e.len() < 60, "{e}");
         for bad in ["1e12", "1e300", "0", "-5", "NaN", "inf", "-inf"] {
             let e = SAMPLE_RATE_HZ.parse(bad).unwrap_err();
             assert!(e.contains("0.1–100000 Hz"), "{bad}: {e}");

@@ -117,7 +117,7 @@ impl Sidecar {
             ));
         }
         for (i, ch) in self.channels.iter().enumerate() {
-            SAMPLE_RATE_HZ.parse(&ch.rate_hz.to_string()).map_err(|e| {
+            SAMPLE_RATE_HZ.check(ch.rate_hz).map_err(|e| {
                 format!(
                     "\"channels\"[{i}] (\"{}\") \"rate_hz\": {e}",
                     excerpt(&ch.name, 40)

@@ -45,13 +45,13 @@ impl RawHeader {
         use super::link_config::WireFormat;
         let field = |name: &str, e: String| format!("\"{name}\": {e}");
         limits::BAUD
-            .parse(&self.baud.to_string())
+            .check(self.baud)
             .map_err(|e| field("baud", e))?;
         match &self.link.wire {
             WireFormat::Line(c) => {
                 if let Some(r) = c.rate_hz {
                     limits::SAMPLE_RATE_HZ
-                        .parse(&r.to_string())
+                        .check(r)
                         .map_err(|e| field("rate_hz", e))?;
                 }
                 if let Some(b) = c.seq_bits {
@@ -69,9 +69,7 @@ impl RawHeader {
                 }
             }
             WireFormat::Cyton(c) => {
-                limits::GAIN
-                    .parse(&c.gain.to_string())
-                    .map_err(|e| field("gain", e))?;
+                limits::GAIN.check(c.gain).map_err(|e| field("gain", e))?;
             }
         }
         if self.link.channels.len() > MAX_CHANNEL_REQUESTS {
@@ -95,12 +93,12 @@ impl RawHeader {
         }
         if let Some(d) = self.link.duration_s {
             limits::RECORD_S
-                .parse(&d.to_string())
+                .check(d)
                 .map_err(|e| field("duration_s", e))?;
         }
         if let Some(d) = self.link.reconnect_timeout_s {
             limits::RECONNECT_S
-                .parse(&d.to_string())
+                .check(d)
                 .map_err(|e| field("reconnect_timeout_s", e))?;
         }
         Ok(())
