@@ -78,6 +78,11 @@ const FOOT_REST_SHARE: f64 = 0.3;
 const FOOT_WINDOW_S: f64 = 0.1;
 /// Pressure: envelope kept from before an onset, for the foot of the rise, seconds.
 const FOOT_BEFORE_S: f64 = 1.0;
+/// EMG: an onset is moved past a hover only when the envelope first reached half of its level
+/// more than this long after it, seconds (a squeeze's own rise takes at most 0.4 s).
+const EMG_HOVER_MIN_S: f64 = 0.5;
+/// EMG: the hover's level is taken up to this long before the envelope reached half its level.
+const EMG_HOVER_GAP_S: f64 = 0.15;
 /// Width of the moving minimum whose running maximum is an episode's level (cough spikes inside
 /// a squeeze are narrower and do not count).
 const LEVEL_WINDOW_S: f64 = 0.5;
@@ -226,6 +231,8 @@ pub struct ChannelDetector {
     index: u64,
     phase: Phase,
     stats_step: u64,
+    /// Thinned values in the level's moving minimum ([`LEVEL_WINDOW_S`]).
+    level_len: usize,
     calibration: Vec<f64>,
     calibration_start: u64,
     calibration_end: u64,
@@ -290,9 +297,11 @@ impl ChannelDetector {
             // Enough to find the foot of a squeeze's rise before the onset first placed.
             backtrack_s = backtrack_s.max(2.0 * FOOT_BEFORE_S);
         }
+        let level_len = ((LEVEL_WINDOW_S * thinned_rate).round() as usize).max(1);
         ChannelDetector {
             cfg: cfg.clone(),
             channel,
+            level_len,
             role,
             rate_hz,
             start_time_s,
@@ -734,9 +743,9 @@ impl ChannelDetector {
         }));
     }
 
-    /// Thinned values in the pressure level's moving minimum.
+    /// Thinned values in the level's moving minimum (computed once: this is asked per sample).
     fn level_len(&self) -> usize {
-        ((LEVEL_WINDOW_S * self.rate_hz / self.stats_step as f64).round() as usize).max(1)
+        self.level_len
     }
 
     /// Back within `offset_fraction` of the episode's own level from rest (`None` before the
@@ -968,6 +977,8 @@ impl ChannelDetector {
         let offset_index = self.offset_index(&a, since, idx);
         if self.is_pressure() {
             self.move_onset_to_foot(&mut a);
+        } else {
+            self.move_emg_onset_past_hover(&mut a);
         }
         self.phase = Phase::Rest;
         self.below_since = None;
@@ -1025,8 +1036,9 @@ impl ChannelDetector {
     /// and a weak squeeze's noisy rise can stop the walk back from the crossing too soon; so
     /// once the episode is over, the onset becomes the foot: walking back from where the trace
     /// first reached half of its rise to where the rise over [`FOOT_WINDOW_S`] falls under
-    /// [`FOOT_SLOPE_SHARE`] of its steepest and under [`FOOT_REST_SHARE`] of the rest's SD. The live onset notice keeps the first estimate.
-    /// Nothing moves when the foot is not found in the envelope held.
+    /// [`FOOT_SLOPE_SHARE`] of its steepest and under [`FOOT_REST_SHARE`] of the rest's SD. The
+    /// live onset notice keeps the first estimate. Nothing moves when the foot is not found in
+    /// the envelope held.
     fn move_onset_to_foot(&self, a: &mut Active) {
         let rise = a.level - a.baseline;
         if !rise.is_finite() || rise <= 0.0 {
@@ -1043,15 +1055,10 @@ impl ChannelDetector {
             }
         };
         let len = o + a.thinned.len();
-        // Where the trace first reached half of its rise: from the first estimate on, and back
-        // through the run above half that it belongs to (a weak squeeze crosses late).
         let half_level = a.baseline + 0.5 * rise;
-        let Some(mut half) = (o..len).find(|&j| series(j) >= half_level) else {
+        let Some(half) = self.half_rise(len, o, &series, half_level) else {
             return;
         };
-        while half > 0 && series(half - 1) >= half_level {
-            half -= 1;
-        }
         let top = (half..len)
             .find(|&j| series(j) >= a.baseline + 0.9 * rise)
             .unwrap_or(len - 1);
@@ -1070,12 +1077,99 @@ impl ChannelDetector {
         if j < w || j >= len {
             return;
         }
+        self.realign(a, j);
+    }
+
+    /// Where the trace first reached `half_level` to stay (for the level's window, so a cough
+    /// spike before the squeeze is not its rise), searched from the first estimate `o` on and
+    /// taken back through the run above it that it belongs to; the first crossing when no run
+    /// is that long (a short contraction).
+    fn half_rise(
+        &self,
+        len: usize,
+        o: usize,
+        series: &impl Fn(usize) -> f64,
+        half_level: f64,
+    ) -> Option<usize> {
+        let need = self.level_len();
+        let mut run_start = None;
+        let mut first = None;
+        let mut held = None;
+        for j in o..len {
+            if series(j) >= half_level {
+                let start = *run_start.get_or_insert(j);
+                first.get_or_insert(j);
+                if j + 1 - start >= need {
+                    held = Some(start);
+                    break;
+                }
+            } else {
+                run_start = None;
+            }
+        }
+        let mut half = held.or(first)?;
+        while half > 0 && series(half - 1) >= half_level {
+            half -= 1;
+        }
+        Some(half)
+    }
+
+    /// EMG: an envelope that crossed the onset threshold on a rest that had risen (a quiet rest
+    /// modulated by posture or breathing) can hover near the threshold for seconds before the
+    /// squeeze. Once the contraction is over, when the envelope first reached half of its
+    /// level more than [`EMG_HOVER_MIN_S`] after the onset placed, the onset moves to where it
+    /// rose from the level it hovered at (its median before the rise), by the same "left rest"
+    /// margin as [`Self::onset_index`].
+    fn move_emg_onset_past_hover(&self, a: &mut Active) {
+        let rise = a.level - self.rest_mean;
+        if !rise.is_finite() || rise <= 0.0 || a.thinned.is_empty() {
+            return;
+        }
+        let dt = self.stats_step as f64 / self.rate_hz;
+        let series = |j: usize| a.thinned[j];
+        let Some(half) = self.half_rise(a.thinned.len(), 0, &series, self.rest_mean + 0.5 * rise)
+        else {
+            return;
+        };
+        if (half as f64) * dt <= EMG_HOVER_MIN_S {
+            return;
+        }
+        // The hover: from the onset placed to shortly before the rise.
+        let end = half.saturating_sub((EMG_HOVER_GAP_S / dt).round() as usize);
+        if end == 0 {
+            return;
+        }
+        let mut hover: Vec<f64> = a.thinned[..end].to_vec();
+        hover.sort_by(f64::total_cmp);
+        let level = hover[hover.len() / 2];
+        let left = level + (BACKTRACK_K * self.rest_sd).max(self.onset_rise() / 6.0);
+        if left >= self.rest_mean + 0.5 * rise {
+            return;
+        }
+        let mut j = half;
+        while j > 0 && a.thinned[j - 1] > left {
+            j -= 1;
+        }
+        if j == 0 {
+            return;
+        }
+        self.realign(a, j);
+    }
+
+    /// Moves `a`'s onset to position `j` of its `before` + `thinned` series. A peak left
+    /// before the new onset (a cough spike before the squeeze) is replaced by the highest
+    /// thinned value after it.
+    fn realign(&self, a: &mut Active, j: usize) {
+        let o = a.before.len();
         let peak_pos =
             o + ((a.peak_index.saturating_sub(a.onset_index)) / self.stats_step) as usize;
         if j > peak_pos {
-            return;
+            let after = &a.thinned[(j - o).min(a.thinned.len())..];
+            if let Some((k, &v)) = after.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)) {
+                a.peak = v;
+                a.peak_index = a.onset_index + (j - o + k) as u64 * self.stats_step;
+            }
         }
-        // Re-align the thinned envelope with the new onset.
         if j >= o {
             a.thinned.drain(..j - o);
             a.onset_index += (j - o) as u64 * self.stats_step;
@@ -1522,6 +1616,76 @@ mod tests {
             })
             .collect();
         assert!(notices[0] < starts[0] - 0.5, "{notices:?}");
+    }
+
+    #[test]
+    fn an_emg_envelope_hovering_over_the_threshold_before_a_squeeze_starts_it_at_its_rise() {
+        // A quiet EMG rest (1 µV) that rises by 80 % for 3 s before each squeeze (a posture
+        // change): the envelope crosses the onset threshold (rest + 0.75 × rest) and hovers
+        // there; the squeeze itself rises to 10 µV.
+        let rate = 2000.0;
+        let starts = [15.0, 35.0];
+        let env: Vec<f64> = (0..(50.0 * rate) as usize)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let hover = starts.iter().any(|&s| t >= s - 3.0 && t < s + 8.0);
+                let squeeze = starts
+                    .iter()
+                    .map(|&s| {
+                        let up = ((t - s) / 0.2).clamp(0.0, 1.0);
+                        let down = ((s + 5.0 - t) / 0.2).clamp(0.0, 1.0);
+                        9.0 * up.min(down)
+                    })
+                    .sum::<f64>();
+                let rest = if hover { 1.9 } else { 1.0 };
+                rest + 0.05 * (t * 37.0).sin() + squeeze
+            })
+            .collect();
+        let mut det = default_detector(Role::PfmEmg, rate);
+        let out = run(&mut det, &env);
+        let c = contractions(&out);
+        assert_eq!(c.len(), 2, "{:?}", events_of(&out));
+        for (e, s) in c.iter().zip(starts) {
+            assert!((e.onset_s - s).abs() < 0.1, "onset {} for {s}", e.onset_s);
+            assert!(e.peak > 8.0, "the squeeze's peak: {}", e.peak);
+        }
+        // The live notice went out at the early crossing.
+        let first_notice = out.iter().find_map(|o| match o {
+            DetectorOutput::Onset(n) => Some(n.onset_s),
+            _ => None,
+        });
+        assert!(
+            first_notice.is_some_and(|n| n < starts[0] - 1.0),
+            "{first_notice:?}"
+        );
+    }
+
+    #[test]
+    fn a_cough_spike_that_opened_a_pressure_episode_is_not_the_squeezes_rise() {
+        // The rest wanders up by 3.5 cmH2O just before a cough (faster than the baseline
+        // follows), so the episode the rise or the cough opens does not end; a squeeze follows
+        // 3 s later. The cough is narrower than the level's 0.5-s window: the squeeze's onset
+        // is the foot of its own rise, and its peak is the squeeze's, not the cough's.
+        let rate = 100.0;
+        let (cough, squeeze) = (20.0, 23.0);
+        let rest = |t: f64| 20.0 + 3.5 * ((t - 18.0) / 1.5).clamp(0.0, 1.0);
+        let mut trace = pressure_trace(rate, 40.0, rest, &[(squeeze, squeeze + 5.0, 18.0)]);
+        for (i, v) in trace.iter_mut().enumerate() {
+            let t = i as f64 / rate;
+            if (cough..cough + 0.2).contains(&t) {
+                *v += 80.0 * (std::f64::consts::PI * (t - cough) / 0.2).sin();
+            }
+        }
+        let mut det = default_detector(Role::Pressure, rate);
+        let out = run(&mut det, &trace);
+        let c = contractions(&out);
+        assert_eq!(c.len(), 1, "{:?}", events_of(&out));
+        assert!(
+            (c[0].onset_s - squeeze).abs() < 0.15,
+            "onset {}",
+            c[0].onset_s
+        );
+        assert!(c[0].peak < 30.0, "peak {} is the cough's", c[0].peak);
     }
 
     #[test]
