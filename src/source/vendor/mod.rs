@@ -38,6 +38,8 @@ pub(crate) struct Layout {
     pub(crate) gain: Vec<f64>,
     pub(crate) offset: Vec<f64>,
     pub(crate) rate_hz: f64,
+    /// The rate was measured from the host's time stamps (`--rate` may correct it).
+    pub(crate) rate_from_stamps: bool,
     /// A sample counter column and its modulus: a jump is lost samples.
     pub(crate) counter: Option<(usize, u64)>,
     /// Columns the header says are EMG (listed when the choice is ambiguous).
@@ -62,7 +64,8 @@ impl Layout {
 /// Recognises a vendor export from its first lines. `Ok(None)`: not one of them (read it as
 /// plain CSV).
 pub(crate) fn detect(path: &Path) -> Result<Option<Layout>, InputError> {
-    if path == Path::new("-") {
+    // Only a regular file is looked at: a pipe's bytes would be gone for the CSV reader.
+    if path == Path::new("-") || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return Ok(None);
     }
     let mut lines = Lines::open(path)?;
@@ -88,6 +91,24 @@ pub(crate) fn detect(path: &Path) -> Result<Option<Layout>, InputError> {
         return shimmer::layout(path, &head).map(Some);
     }
     Ok(None)
+}
+
+/// Whether the file starts like a vendor export knip reads (a quick look for `batch`; errors
+/// in the header are reported when the file is opened).
+pub fn recognised(path: &Path) -> bool {
+    let Ok(mut lines) = Lines::open(path) else {
+        return false;
+    };
+    let mut head = Vec::new();
+    while head.len() < 3 && matches!(lines.next(), Ok(true)) {
+        head.push(String::from_utf8_lossy(lines.line()).into_owned());
+    }
+    let first = head
+        .first()
+        .map_or("", |l| l.trim_start_matches('\u{feff}').trim());
+    first.starts_with("# OpenSignals")
+        || first.starts_with("%OpenBCI")
+        || shimmer::is_consensys(&head)
 }
 
 /// A header's `key = value` pairs in `%Key = value` lines (OpenBCI) and the like.

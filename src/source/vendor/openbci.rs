@@ -106,6 +106,7 @@ pub(super) fn layout(head: &[String]) -> Result<Layout, String> {
         gain: vec![1.0; n],
         offset: vec![0.0; n],
         rate_hz,
+        rate_from_stamps: false,
         counter: cyton.then_some((0, CYTON_INDEX_MODULUS)),
         emg,
         header_lines: (header_lines + usize::from(header_row.is_some())) as u64,

@@ -4,8 +4,9 @@
 //!
 //! - `nSeq` counts samples modulo 16: a jump is lost samples.
 //! - A channel whose sensor is `EMG` on a BITalino is converted to µV with the BITalino
-//!   (r)evolution EMG transfer function: EMG(mV) = (ADC / 2^n − 1/2) · VCC / G_EMG, VCC = 3.3 V,
-//!   G_EMG = 1009, n = the channel's resolution from the header (10 bits for A1–A4, 6 for A5–A6).
+//!   (r)evolution EMG transfer function: EMG(mV) = (ADC / 2^n − 1/2) · VCC / G_EMG with VCC =
+//!   3300 mV (3.3 V), G_EMG = 1009, n = the channel's resolution from the header (10 bits for
+//!   A1–A4, 6 for A5–A6): a range of ±1.64 mV, so µV = (ADC / 2^n − 1/2) · 3.3 V / 1009 · 10⁶.
 //!   Other sensors (and `RAW`) stay in ADC counts, and knip says so.
 
 use super::Layout;
@@ -13,8 +14,8 @@ use crate::limits::excerpt;
 use crate::source::csv_fields::Sep;
 use serde_json::Value;
 
-/// BITalino supply voltage, V.
-const BITALINO_VCC_V: f64 = 3.3;
+/// BITalino supply voltage, µV (3.3 V).
+const BITALINO_VCC_UV: f64 = 3.3e6;
 /// BITalino EMG sensor gain.
 const BITALINO_EMG_GAIN: f64 = 1009.0;
 /// nSeq counts modulo this.
@@ -95,10 +96,10 @@ pub(super) fn layout(head: &[String]) -> Result<Layout, String> {
             emg.push(col);
         }
         if sensor.to_ascii_uppercase().starts_with("EMG") && bitalino && (1..=16).contains(&bits) {
-            // µV = (ADC / 2^n − 1/2) · VCC / G · 1000
+            // µV = (ADC / 2^n − 1/2) · VCC / G
             let full = f64::from(1u32 << bits);
-            gain[col] = BITALINO_VCC_V / BITALINO_EMG_GAIN / full * 1000.0;
-            offset[col] = -0.5 * BITALINO_VCC_V / BITALINO_EMG_GAIN * 1000.0;
+            gain[col] = BITALINO_VCC_UV / BITALINO_EMG_GAIN / full;
+            offset[col] = -0.5 * BITALINO_VCC_UV / BITALINO_EMG_GAIN;
             units[col] = "uV".into();
         } else {
             units[col] = "ADC counts".into();
@@ -125,6 +126,7 @@ pub(super) fn layout(head: &[String]) -> Result<Layout, String> {
         gain,
         offset,
         rate_hz,
+        rate_from_stamps: false,
         counter,
         emg,
         header_lines: end as u64 + 1,

@@ -51,12 +51,13 @@ impl VendorSource {
     /// Opens a file whose header [`super::detect`] recognised.
     pub(crate) fn open(
         path: &Path,
-        layout: Layout,
+        mut layout: Layout,
         opts: &CsvOptions,
     ) -> Result<VendorSource, InputError> {
+        let dialect = layout.dialect.clone();
         let fmt_err = |message: String| InputError::Format {
             path: path.to_path_buf(),
-            message: format!("{}: {message}", layout.dialect),
+            message: format!("{dialect}: {message}"),
         };
         SAMPLE_RATE_HZ
             .check(layout.rate_hz)
@@ -118,24 +119,38 @@ impl VendorSource {
                 .map(|&i| layout.names[i].clone())
                 .collect();
             let listed = if emg.is_empty() {
-                list_columns(&layout.names)
+                format!(
+                    "The header marks no channel as EMG; the columns are {}",
+                    list_columns(&layout.names)
+                )
             } else {
-                emg.iter()
-                    .map(|n| format!("\"{}\"", quoted(n)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                format!(
+                    "The EMG channels are {}",
+                    emg.iter()
+                        .map(|n| format!("\"{}\"", quoted(n)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             };
             return Err(fmt_err(format!(
-                "which channel is the pelvic-floor EMG? The EMG channels are {listed}: choose with \
-                 --pfm NAME (and --abd NAME), or --pfm NAME1-NAME2 for the bipolar difference of \
-                 two"
+                "which channel is the pelvic-floor EMG? {listed}. Choose with --pfm NAME (and \
+                 --abd NAME, --pressure NAME), or --pfm NAME1-NAME2 for the bipolar difference \
+                 of two"
             )));
         }
-        if opts.rate_hz.is_some_and(|r| r != layout.rate_hz) {
-            warnings.push(format!(
+        match opts.rate_hz {
+            Some(r) if layout.rate_from_stamps => {
+                layout.rate_hz = SAMPLE_RATE_HZ
+                    .check(r)
+                    .map_err(|e| fmt_err(format!("--rate: {e}")))?;
+                warnings.retain(|w| !w.starts_with("Shimmer: the rate"));
+                warnings.push(format!("the rate {r} Hz comes from --rate"));
+            }
+            Some(r) if r != layout.rate_hz => warnings.push(format!(
                 "--rate ignored: the header gives {} Hz",
                 layout.rate_hz
-            ));
+            )),
+            _ => {}
         }
         let (inner, plan) = derive::expand(&picks);
         let mut cols = Vec::new();

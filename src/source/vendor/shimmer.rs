@@ -4,7 +4,8 @@
 //! text (`2020/07/28 10:56:50.034`), rounded to the millisecond.
 //!
 //! The header gives no rate: it is measured from the time stamps of the first rows and, when
-//! within 1 %, set to the Shimmer clock's exact rate 32768 Hz / k (512 Hz, 1024 Hz, 51.2 Hz, …).
+//! within 1 % of a rate Consensys offers, set to it exactly: 32768 Hz / k (1024, 512, 256, 204.8,
+//! 128, 102.4, 51.2, 10.2, 1 Hz).
 //! `mV` columns used as EMG are converted to µV. Gaps in the time stamps are not counted as
 //! lost samples (the export has no sample counter).
 
@@ -17,15 +18,22 @@ use std::path::Path;
 
 /// The Shimmer's clock, Hz: its rates are this divided by a whole number.
 const SHIMMER_CLOCK_HZ: f64 = 32768.0;
+/// The dividers of the rates Consensys offers (1024, 512, 256, 204.8, 128, 102.4, 51.2, 10.2,
+/// 1 Hz).
+const SHIMMER_DIVIDERS: [f64; 9] = [
+    32.0, 64.0, 128.0, 160.0, 256.0, 320.0, 640.0, 3213.0, 32768.0,
+];
 /// Rows read to measure the rate.
 const RATE_ROWS: usize = 4000;
 /// A measured rate within this fraction of 32768/k is taken as exactly that.
 const SNAP_FRACTION: f64 = 0.01;
 
 fn sep_of(first: &str) -> Option<Sep> {
+    // `"sep=<TAB>"`: the separator itself may be white space, so only line ends are trimmed.
     let t = first
         .trim_start_matches('\u{feff}')
-        .trim()
+        .trim_start()
+        .trim_end_matches(['\r', '\n'])
         .trim_matches('"');
     let rest = t.strip_prefix("sep=")?;
     match rest {
@@ -135,19 +143,28 @@ pub(super) fn layout(path: &Path, head: &[String]) -> Result<Layout, InputError>
         ));
     }
     let measured = (n - 1) as f64 / (b - a);
-    let k = (SHIMMER_CLOCK_HZ / measured).round().max(1.0);
+    let k = SHIMMER_DIVIDERS
+        .iter()
+        .copied()
+        .min_by(|x, y| {
+            let dx = (SHIMMER_CLOCK_HZ / x / measured - 1.0).abs();
+            let dy = (SHIMMER_CLOCK_HZ / y / measured - 1.0).abs();
+            dx.total_cmp(&dy)
+        })
+        .unwrap_or(1.0);
     let snapped = SHIMMER_CLOCK_HZ / k;
     let mut warnings = Vec::new();
     let rate_hz = if ((snapped / measured) - 1.0).abs() <= SNAP_FRACTION {
         warnings.push(format!(
             "Shimmer: the rate is not in the header; the time stamps give {measured:.3} Hz, \
-             taken as the Shimmer rate 32768/{k} = {snapped:.4} Hz"
+             taken as the Shimmer rate 32768/{k} = {snapped:.4} Hz. Pass --rate HZ if it is \
+             another"
         ));
         snapped
     } else {
         warnings.push(format!(
             "Shimmer: the rate is not in the header; the time stamps give {measured:.4} Hz \
-             (not a Shimmer rate 32768/k: check the export)"
+             (not a rate Consensys offers: check the export, or pass --rate HZ)"
         ));
         measured
     };
@@ -166,6 +183,7 @@ pub(super) fn layout(path: &Path, head: &[String]) -> Result<Layout, InputError>
         gain: vec![1.0; n_cols],
         offset: vec![0.0; n_cols],
         rate_hz,
+        rate_from_stamps: true,
         counter: None,
         emg,
         header_lines: 3,
