@@ -121,7 +121,7 @@ pub struct EdfSource {
     spec: StreamSpec,
     /// Header signal index and unit factor of each stream channel, and of the signal subtracted
     /// from it (a derivation).
-    picked: Vec<(usize, f64, Option<(usize, f64)>)>,
+    picked: Vec<(usize, f64, Option<SignalFactor>)>,
     derivations: Vec<Derivation>,
     status: Option<usize>,
     annotations: Vec<EdfAnnotation>,
@@ -135,6 +135,9 @@ pub struct EdfSource {
     status_markers: Vec<(f64, String)>,
     warnings: Vec<String>,
 }
+
+/// A header signal index and the factor to knip's unit.
+type SignalFactor = (usize, f64);
 
 fn format_err(path: &Path, message: String) -> InputError {
     InputError::Format {
