@@ -46,7 +46,7 @@ pub(super) fn layout(head: &[String]) -> Result<Layout, String> {
     let header_row = head
         .get(header_lines)
         .filter(|l| l.trim_start().starts_with("Sample Index"));
-    let mut names: Vec<String> = match header_row {
+    let names: Vec<String> = match header_row {
         Some(row) => row.split(',').map(|s| s.trim().to_string()).collect(),
         None => {
             // v5: no header row; the columns are those of v6 up to the channels.
@@ -69,7 +69,6 @@ pub(super) fn layout(head: &[String]) -> Result<Layout, String> {
             names.len()
         )));
     }
-    names.truncate(names.len().max(1));
     let units = names
         .iter()
         .map(|n| {

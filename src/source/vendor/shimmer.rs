@@ -49,10 +49,7 @@ pub(super) fn is_consensys(head: &[String]) -> bool {
     let (Some(first), Some(names)) = (head.first(), head.get(1)) else {
         return false;
     };
-    sep_of(first).is_some()
-        && ["_CAL", "_RAW", "_UNCAL"]
-            .iter()
-            .any(|s| names.contains(&format!("{s}\t")) || names.contains(s))
+    sep_of(first).is_some() && ["_CAL", "_RAW", "_UNCAL"].iter().any(|s| names.contains(s))
 }
 
 fn split(line: &str, sep: Sep) -> Vec<String> {
