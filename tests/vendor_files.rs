@@ -681,3 +681,79 @@ fn csv_and_edf_derivations() {
     assert!(msg.contains("different rates"), "{msg}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bad input
+
+#[test]
+fn bad_vendor_files_are_named_with_line_and_exit_2() {
+    let dir = tmp("bad");
+    let os_head = |rate: &str| {
+        format!(
+            "# OpenSignals Text File Format\n# {{\"m\": {{\"sampling rate\": {rate}, \"column\": \
+             [\"nSeq\", \"A1\"], \"sensor\": [\"EMG\"], \"resolution\": [4, 10], \"device\": \
+             \"bitalino_rev\"}}}}\n# EndOfHeader\n"
+        )
+    };
+    let obci = "%OpenBCI Raw EEG Data\n%Number of channels = 1\n%Sample Rate = 250 Hz\n\
+                %Board = OpenBCI_GUI$BoardCytonSerial\n";
+    let cases: [(&str, String, &str); 6] = [
+        (
+            "json.txt",
+            "# OpenSignals Text File Format\n# {\"a\": {broken\n# EndOfHeader\n1\t500\t\n".into(),
+            "the JSON line does not parse",
+        ),
+        (
+            "rate.txt",
+            os_head("1e300") + "1\t500\t\n",
+            "sampling rate: 1e300 is outside",
+        ),
+        (
+            "nseq.txt",
+            os_head("1000") + "1\t500\t\n2\t501\t\n19\t500\t\n",
+            "line 6: sample counter \"19\"",
+        ),
+        (
+            "text.txt",
+            format!("{obci}0, 1.0\n1, nan\n2, 3.0\n"),
+            "line 6: column \"EXG Channel 0\": \"nan\"",
+        ),
+        (
+            "short.txt",
+            format!("{obci}0, 1.0\n1\n2, 3.0\n"),
+            "line 6: 1 fields but the header has 2",
+        ),
+        (
+            "units.csv",
+            "\"sep=\t\"\nShimmer_1_Timestamp_Unix_CAL\tShimmer_1_EXG1_CH1_24BIT_CAL\n".into(),
+            "no units row",
+        ),
+    ];
+    for (name, body, want) in cases {
+        let f = dir.join(name);
+        std::fs::write(&f, body).expect("write");
+        let msg = refused(&f, &[]);
+        assert!(msg.contains(name) && msg.contains(want), "{name}: {msg}");
+    }
+    // A torn last line is dropped with a warning; a value beyond the plausible range is a lost
+    // sample, counted.
+    let torn = dir.join("torn.txt");
+    std::fs::write(&torn, format!("{obci}0, 1.0\n1, 2.0\n2")).expect("write");
+    let out = analyze(&torn, &dir.join("t"), &[]);
+    assert!(
+        out.contains("the last line, has 1 of 2 fields: it was cut off"),
+        "{out}"
+    );
+    let big = dir.join("big.txt");
+    std::fs::write(
+        &big,
+        os_head("1000") + "1\t500\t\n2\t5000000\t\n3\t501\t\n4\t500\t\n",
+    )
+    .expect("write");
+    let out = analyze(&big, &dir.join("b"), &[]);
+    assert!(
+        out.contains("1 rows with a value beyond the plausible range (first at line 5)"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

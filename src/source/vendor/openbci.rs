@@ -10,7 +10,7 @@
 //! with `--rate` and column numbers.
 
 use super::{after_equals, Layout};
-use crate::limits::excerpt;
+use crate::limits::{excerpt, SAMPLE_RATE_HZ};
 use crate::source::csv_fields::Sep;
 
 /// The Cyton's sample index counts modulo this.
@@ -37,11 +37,14 @@ pub(super) fn layout(head: &[String]) -> Result<Layout, String> {
                 excerpt(rate_text, 40)
             ))
         })?;
+    SAMPLE_RATE_HZ
+        .check(rate_hz)
+        .map_err(|e| err(format!("sample rate: {e}")))?;
     let n_exg: usize = value("Number of channels")
         .and_then(|v| v.parse().ok())
         .filter(|n| (1..=MAX_EXG_CHANNELS).contains(n))
         .ok_or_else(|| err("no valid \"%Number of channels = …\" line".into()))?;
-    let board = value("Board").unwrap_or("").to_string();
+    let board = value("Board").unwrap_or("board not named").to_string();
     let header_lines = comments.len();
     let header_row = head
         .get(header_lines)
@@ -56,9 +59,12 @@ pub(super) fn layout(head: &[String]) -> Result<Layout, String> {
                 .map_or(0, |l| l.split(',').count());
             let mut n = vec!["Sample Index".to_string()];
             n.extend((0..n_exg).map(|k| format!("EXG Channel {k}")));
-            n.extend((0..3).map(|k| format!("Accel Channel {k}")));
-            while n.len() < width {
-                n.push(format!("column {}", n.len() + 1));
+            for k in 0..width.saturating_sub(n.len()) {
+                n.push(if k < 3 {
+                    format!("Accel Channel {k}")
+                } else {
+                    format!("column {}", n.len() + 1)
+                });
             }
             n
         }

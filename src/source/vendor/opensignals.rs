@@ -10,7 +10,7 @@
 //!   Other sensors (and `RAW`) stay in ADC counts, and knip says so.
 
 use super::Layout;
-use crate::limits::excerpt;
+use crate::limits::{excerpt, SAMPLE_RATE_HZ};
 use crate::source::csv_fields::Sep;
 use serde_json::Value;
 
@@ -75,6 +75,9 @@ pub(super) fn layout(head: &[String]) -> Result<Layout, String> {
         .get("sampling rate")
         .and_then(Value::as_f64)
         .ok_or_else(|| err("no \"sampling rate\""))?;
+    SAMPLE_RATE_HZ
+        .check(rate_hz)
+        .map_err(|e| err(&format!("sampling rate: {e}")))?;
     let device = dev
         .get("device")
         .and_then(Value::as_str)

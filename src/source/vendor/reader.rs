@@ -286,7 +286,7 @@ impl VendorSource {
                 let v = match parse_cell(&line[s..e], self.layout.sep) {
                     Cell::Num(v) if v >= 0.0 && v < m as f64 && v.fract() == 0.0 => v as u64,
                     _ => {
-                        let text = excerpt_bytes(&line[s..e], 24);
+                        let text = excerpt_bytes(line[s..e].trim_ascii(), 24);
                         return Err(self.parse_err(
                             line_no,
                             format!(
@@ -321,7 +321,7 @@ impl VendorSource {
                             ));
                             return Ok(None);
                         }
-                        let text = excerpt_bytes(&line[s..e], 24);
+                        let text = excerpt_bytes(line[s..e].trim_ascii(), 24);
                         return Err(self.parse_err(
                             line_no,
                             format!(
