@@ -52,6 +52,7 @@ pub fn analyze_scored(
     // CSV (knip's or anybody's) or EDF/BDF, by extension.
     let opened = crate::export::open_recording(input, opts)?;
     let source = opened.source;
+    let derivations = source.derivations();
     let mut markers = markers;
     markers.extend(opened.markers);
     let name = input
@@ -63,7 +64,11 @@ pub fn analyze_scored(
         ReportSource {
             input: input.display().to_string(),
             title: name,
-            details: serde_json::json!({ "sidecar": opened.sidecar }),
+            details: serde_json::json!({
+                "sidecar": opened.sidecar,
+                "format": opened.format,
+                "derivations": derivations,
+            }),
         },
         cfg,
     )

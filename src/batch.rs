@@ -105,7 +105,7 @@ const REPORT_TABLES: [&str; 5] = [
 ];
 
 /// Whether a file name is a recording batch takes: `.csv` (not `*.truth.csv` nor knip report
-/// tables), `.edf`, `.bdf`.
+/// tables), `.edf`, `.bdf`, and `.txt` exports whose header knip recognises (OpenSignals, OpenBCI).
 fn is_recording_name(p: &Path) -> bool {
     let name = p
         .file_name()
@@ -118,6 +118,8 @@ fn is_recording_name(p: &Path) -> bool {
     match ext.as_str() {
         "edf" | "bdf" => true,
         "csv" => !name.ends_with(".truth.csv") && !REPORT_TABLES.contains(&name.as_str()),
+        // OpenSignals and OpenBCI GUI write `.txt`: taken when the header is theirs.
+        "txt" => crate::source::vendor::recognised(p),
         _ => false,
     }
 }

@@ -530,13 +530,15 @@ pub struct Columns {
     /// Sampling rate when the file has no time_s column, Hz.
     #[arg(long, value_parser = |s: &str| knip::limits::SAMPLE_RATE_HZ.parse(s))]
     pub rate: Option<f64>,
-    /// Column (or EDF signal) holding pelvic-floor EMG (name or 1-based number).
+    /// Column (or EDF signal) holding pelvic-floor EMG (name or 1-based number), or A-B: the
+    /// bipolar difference of two (e.g. EXG1-EXG2). A name that itself contains '-' (an EDF label
+    /// "EMG Chin1-Chin2") is that column, not a difference.
     #[arg(long)]
     pub pfm: Option<String>,
-    /// Column (or EDF signal) holding abdominal EMG.
+    /// Column (or EDF signal) holding abdominal EMG, or A-B (as --pfm).
     #[arg(long)]
     pub abd: Option<String>,
-    /// Column (or EDF signal) holding probe pressure.
+    /// Column (or EDF signal) holding probe pressure, or A-B (as --pfm).
     #[arg(long)]
     pub pressure: Option<String>,
     /// EMG columns are already RMS envelopes: no band-pass, no RMS.

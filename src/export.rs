@@ -31,6 +31,8 @@ pub struct OpenedRecording {
     pub warnings: Vec<String>,
     /// knip's sidecar, when the recording has one.
     pub sidecar: Option<Sidecar>,
+    /// The vendor format recognised from the header (`OpenSignals (…)`), if any.
+    pub format: Option<String>,
 }
 
 /// Is this an EDF/BDF file (by extension)?
@@ -38,7 +40,8 @@ pub fn is_edf(path: &Path) -> bool {
     EdfFormat::from_path(path).is_some()
 }
 
-/// Opens a CSV (with or without sidecar) or an EDF/BDF file.
+/// Opens a CSV (with or without sidecar), an EDF/BDF file, or a vendor export recognised from
+/// its header (OpenSignals, OpenBCI GUI, Shimmer Consensys: [`crate::source::vendor`]).
 pub fn open_recording(path: &Path, opts: &CsvOptions) -> Result<OpenedRecording, InputError> {
     if is_edf(path) {
         let src = EdfSource::open(path, opts)?;
@@ -47,6 +50,17 @@ pub fn open_recording(path: &Path, opts: &CsvOptions) -> Result<OpenedRecording,
         Ok(OpenedRecording {
             source: Box::new(src),
             markers,
+            warnings,
+            sidecar: None,
+            format: None,
+        })
+    } else if let Some(layout) = crate::source::vendor::detect(path)? {
+        let src = crate::source::vendor::VendorSource::open(path, layout, opts)?;
+        let warnings = src.reader_warnings();
+        Ok(OpenedRecording {
+            format: Some(src.dialect().to_string()),
+            source: Box::new(src),
+            markers: Vec::new(),
             warnings,
             sidecar: None,
         })
@@ -58,6 +72,7 @@ pub fn open_recording(path: &Path, opts: &CsvOptions) -> Result<OpenedRecording,
             markers: Vec::new(),
             warnings,
             sidecar: read_sidecar_beside(path),
+            format: None,
         })
     }
 }

@@ -10,7 +10,9 @@ recordings from data/real) it runs `knip export` to EDF and BDF and checks, in p
     onset within 1 ms, duration within 1 ms), the cues, and a lost-samples annotation where rows
     are missing;
 and then reads each export back with knip (`knip analyze FILE.edf`) and checks the same
-contractions are found as from the CSV (round trip through knip's own reader).
+contractions are found as from the CSV (round trip through knip's own reader). Last, a bipolar
+derivation (`--pfm EXG1-EXG2`) of a BDF written by pyedflib is compared with the difference
+pyedflib computes from the same file.
 
 Usage: python tests/pyedflib_check.py --knip target/debug/knip --work target/pyedflib-check
 Prints one line per check and ends with 'N passed, N failed'.
@@ -213,6 +215,80 @@ def check_foreign(knip, work, fmt, ftype):
           f"pyedflib-written {fmt}: units converted to knip's: {units}")
 
 
+def check_bdf_derivation(knip, work):
+    """A BioSemi-like BDF (single electrodes EXG1…EXG3 in uV at 2048 Hz, a common-mode hum on all)
+    written by pyedflib; knip exports `--pfm EXG1-EXG2 --abd EXG3-EXG2` to BDF; the derived
+    channels must equal EXG1-EXG2 and EXG3-EXG2 computed by pyedflib from the original, within one
+    quantisation step of each file, and session.json must record the derivations."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    rate, dur = 2048, 12
+    t = np.arange(rate * dur) / rate
+    hum = 2000.0 * np.sin(2 * np.pi * 50 * t)
+    burst = np.where((t >= 6) & (t < 9), 150.0, 5.0)
+    exg1 = hum + burst * rng.standard_normal(t.size) + 300.0
+    exg2 = hum + 5.0 * rng.standard_normal(t.size) - 200.0
+    exg3 = hum + 5.0 * rng.standard_normal(t.size)
+    src = os.path.join(work, "biosemi_like.bdf")
+    w = pyedflib.EdfWriter(src, 3, file_type=pyedflib.FILETYPE_BDFPLUS)
+    w.setSignalHeaders([
+        {"label": name, "dimension": "uV", "sample_frequency": rate,
+         "physical_max": 262143, "physical_min": -262144,
+         "digital_max": 8388607, "digital_min": -8388608,
+         "transducer": "active electrode", "prefilter": "HP:DC; LP:417 Hz"}
+        for name in ("EXG1", "EXG2", "EXG3")
+    ])
+    w.writeSamples([exg1, exg2, exg3])
+    w.close()
+    f = pyedflib.EdfReader(src)
+    try:
+        sig = {f.getSignalLabels()[i]: f.readSignal(i) for i in range(3)}
+        step_in = max(
+            (f.getPhysicalMaximum(i) - f.getPhysicalMinimum(i))
+            / (f.getDigitalMaximum(i) - f.getDigitalMinimum(i))
+            for i in range(3)
+        )
+    finally:
+        f.close()
+    want = {"EXG1-EXG2": sig["EXG1"] - sig["EXG2"], "EXG3-EXG2": sig["EXG3"] - sig["EXG2"]}
+    out = os.path.join(work, "derived.bdf")
+    run([knip, "export", src, "--format", "bdf", "--out", out, "--pfm", "EXG1-EXG2",
+         "--abd", "EXG3-EXG2", "--start", "2026-03-14T09:26:53Z"])
+    g = pyedflib.EdfReader(out)
+    try:
+        labels = g.getSignalLabels()
+        check(labels[:2] == ["EXG1-EXG2", "EXG3-EXG2"], f"derived bdf: labels {labels}")
+        for i, name in enumerate(("EXG1-EXG2", "EXG3-EXG2")):
+            got = g.readSignal(i)
+            step_out = (g.getPhysicalMaximum(i) - g.getPhysicalMinimum(i)) / (
+                g.getDigitalMaximum(i) - g.getDigitalMinimum(i)
+            )
+            n = min(len(got), len(want[name]))
+            worst = float(np.max(np.abs(got[:n] - want[name][:n])))
+            check(
+                n == len(want[name]) and g.getSampleFrequency(i) == rate
+                and g.getPhysicalDimension(i) == "uV"
+                and worst <= step_out + 2 * step_in,
+                f"derived bdf: {name}: {n} samples at {g.getSampleFrequency(i)} Hz, worst "
+                f"|knip - pyedflib| {worst:.3g} uV <= a quantisation step of each file ({step_out + 2 * step_in:.3g})",
+            )
+    finally:
+        g.close()
+    rep = os.path.join(work, "biosemi_like_report")
+    run([knip, "analyze", src, "--out", rep, "--pfm", "EXG1-EXG2"])
+    sess = json.load(open(os.path.join(rep, "session.json")))
+    der = sess["source"]["details"]["derivations"]
+    check(
+        len(der) == 1 and der[0]["plus"] == "EXG1" and der[0]["minus"] == "EXG2"
+        and der[0]["unit"] == "uV" and sess["stream"]["channels"][0]["name"] == "EXG1-EXG2",
+        f"derived bdf: session.json records the derivation {der}",
+    )
+    events = [e for e in read_events(rep) if e["kind"] == "contraction"]
+    on = [round(float(e["onset_s"]), 2) for e in events]
+    check(len(on) == 1 and abs(on[0] - 6.0) < 0.3, f"derived bdf: one contraction at 6 s: {on}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--knip", required=True)
@@ -303,6 +379,12 @@ def main():
             check_foreign(knip, work, fmt, ftype)
         except Exception as e:
             check(False, f"pyedflib-written {fmt}: {e}")
+
+    # A bipolar derivation of single-ended electrodes in a BDF, against pyedflib's own difference.
+    try:
+        check_bdf_derivation(knip, work)
+    except Exception as e:
+        check(False, f"derived bdf: {e}")
 
     print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
     return 0 if RESULTS["failed"] == 0 else 1

@@ -5,6 +5,7 @@
 use crate::frame::Role;
 use crate::limits::excerpt;
 use crate::source::csv_file::CsvOptions;
+use crate::source::derive::{self, Pick};
 
 /// Names accepted for the time column (compared case-insensitively), with the factor to seconds.
 pub(super) const TIME_NAMES: [(&str, f64); 9] = [
@@ -76,50 +77,54 @@ pub(super) fn find_column(names: &[String], wanted: &str) -> Option<usize> {
     }
 }
 
-/// The columns for each role, without a sidecar.
+/// The columns for each role, without a sidecar: one column, or the difference of two
+/// (`--pfm EXG1-EXG2`, see [`crate::source::derive`]).
 pub(super) fn choose_columns(
     names: &[String],
     numeric: &[bool],
     time_col: Option<usize>,
     opts: &CsvOptions,
-) -> Result<Vec<(Role, Column)>, String> {
+) -> Result<Vec<(Role, Pick)>, String> {
     let flags = [
         (Role::PfmEmg, "--pfm", &opts.pfm),
         (Role::AbdEmg, "--abd", &opts.abd),
         (Role::Pressure, "--pressure", &opts.pressure),
     ];
-    let mut chosen: Vec<(Role, Column)> = Vec::new();
+    let mut chosen: Vec<(Role, Pick)> = Vec::new();
     for (role, flag, value) in flags {
         if let Some(wanted) = value {
-            let Some(i) = find_column(names, wanted) else {
+            let pick = derive::resolve(wanted, |w| find_column(names, w))
+                .map_err(|e| format!("{flag} {}: {e}", quoted(wanted)))?;
+            let Some(pick) = pick else {
                 return Err(format!(
                     "{flag} {}: no such column. Available columns: {} (give a name or a \
-                     1-based number)",
+                     1-based number, or NAME1-NAME2 for the difference of two)",
                     quoted(wanted),
                     list_columns(names)
                 ));
             };
-            if Some(i) == time_col {
+            let used = match pick {
+                Pick::One(i) => vec![i],
+                Pick::Diff(a, b) => vec![a, b],
+            };
+            if let Some(&i) = used.iter().find(|&&i| Some(i) == time_col) {
                 return Err(format!(
-                    "{flag} {}: that is the time column; choose a signal column from: {}",
+                    "{flag} {}: \"{}\" is the time column; choose a signal column from: {}",
                     quoted(wanted),
+                    quoted(&names[i]),
                     list_columns(names)
                 ));
             }
-            if let Some((other, _)) = chosen.iter().find(|(_, c)| c.index == i) {
-                return Err(format!(
-                    "{flag} {}: column \"{}\" is already used for {other}",
-                    quoted(wanted),
-                    quoted(&names[i])
-                ));
+            if let Pick::One(i) = pick {
+                if let Some((other, _)) = chosen.iter().find(|(_, c)| *c == Pick::One(i)) {
+                    return Err(format!(
+                        "{flag} {}: column \"{}\" is already used for {other}",
+                        quoted(wanted),
+                        quoted(&names[i])
+                    ));
+                }
             }
-            chosen.push((
-                role,
-                Column {
-                    index: i,
-                    name: names[i].clone(),
-                },
-            ));
+            chosen.push((role, pick));
         }
     }
     // Default names for roles without a flag, unless that column is already taken.
@@ -133,16 +138,10 @@ pub(super) fn choose_columns(
         else {
             continue;
         };
-        if chosen.iter().any(|(_, c)| c.index == i) {
+        if chosen.iter().any(|(_, c)| *c == Pick::One(i)) {
             continue;
         }
-        chosen.push((
-            role,
-            Column {
-                index: i,
-                name: names[i].clone(),
-            },
-        ));
+        chosen.push((role, Pick::One(i)));
     }
     if chosen.is_empty() {
         // The only non-time numeric column is the pelvic-floor EMG.
@@ -150,24 +149,25 @@ pub(super) fn choose_columns(
             .filter(|&i| Some(i) != time_col && numeric[i])
             .collect();
         if candidates.len() == 1 {
-            let i = candidates[0];
-            chosen.push((
-                Role::PfmEmg,
-                Column {
-                    index: i,
-                    name: names[i].clone(),
-                },
-            ));
+            chosen.push((Role::PfmEmg, Pick::One(candidates[0])));
         }
     }
     if chosen.is_empty() {
         return Err(format!(
             "no channel column found: the columns are {}. Name the channels pfm_emg, abd_emg, \
              pressure, or choose them with --pfm COL, --abd COL, --pressure COL (a column name or \
-             a 1-based number)",
+             a 1-based number, or COL1-COL2 for a bipolar derivation)",
             list_columns(names)
         ));
     }
     chosen.sort_by_key(|(r, _)| Role::ALL.iter().position(|x| x == r));
     Ok(chosen)
+}
+
+/// The name of a picked channel: the column's, or `A-B` for a derivation.
+pub(super) fn pick_name(names: &[String], pick: Pick) -> String {
+    match pick {
+        Pick::One(i) => names[i].clone(),
+        Pick::Diff(a, b) => format!("{}-{}", names[a], names[b]),
+    }
 }

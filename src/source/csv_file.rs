@@ -29,11 +29,12 @@
 //!   row". Without one, all channels share one rate and an empty cell is an error.
 
 use crate::error::InputError;
+use crate::frame::Role;
 use crate::frame::{Block, ChannelChunk, ChannelSpec, SignalKind, StreamSpec};
 use crate::limits::excerpt_bytes;
 pub use crate::source::anomanor::read_anomanor_markers;
 use crate::source::csv_columns::{
-    choose_columns, list_columns, quoted, Column, QUOTED_NAME_CHARS, TIME_NAMES,
+    choose_columns, list_columns, pick_name, quoted, Column, QUOTED_NAME_CHARS, TIME_NAMES,
 };
 use crate::source::csv_fields::{
     classify, detect_sep, field_count, is_finite_number, is_numeric, parse_cell, printed_decimals,
@@ -43,6 +44,7 @@ use crate::source::csv_lines::Lines;
 use crate::source::csv_meta::{parse_meta_comment, Meta};
 use crate::source::csv_parallel::{self, Next, ParallelFeed};
 use crate::source::csv_rows::{AtDeclined, ParsedLines, RowLayout, SKIP_FIELD};
+use crate::source::derive::{self, Derivation, Pick};
 use crate::source::{plausible, Source};
 use std::path::{Path, PathBuf};
 
@@ -170,6 +172,56 @@ pub struct CsvSource {
     /// Scratch for [`Self::accept_run`]: next sample index per channel.
     run_counts: Vec<u64>,
     done: bool,
+    /// Bipolar derivations (`--pfm A-B`): the columns above are their sources, and this forms
+    /// the channels the stream has.
+    derived: Option<Derived>,
+}
+
+/// The channels a stream has when some are derivations of the columns read.
+#[derive(Debug)]
+pub(crate) struct Derived {
+    pub(crate) spec: StreamSpec,
+    pub(crate) plan: Vec<Pick>,
+    pub(crate) records: Vec<Derivation>,
+}
+
+impl Derived {
+    /// From the picks (in columns of `names`), the plan (in inner channels) and the inner spec.
+    pub(crate) fn new(
+        names: &[String],
+        inner: &StreamSpec,
+        picks: &[(Role, Pick)],
+        plan: Vec<Pick>,
+    ) -> Derived {
+        let mut records = Vec::new();
+        let channels = picks
+            .iter()
+            .zip(&plan)
+            .map(|(&(role, pick), &p)| {
+                let mut ch = inner.channels[p.first()].clone();
+                ch.role = role;
+                ch.name = quoted(&pick_name(names, pick));
+                if let Pick::Diff(a, b) = pick {
+                    records.push(Derivation {
+                        role,
+                        name: ch.name.clone(),
+                        plus: quoted(&names[a]),
+                        minus: quoted(&names[b]),
+                        unit: ch.unit.clone(),
+                    });
+                }
+                ch
+            })
+            .collect();
+        Derived {
+            spec: StreamSpec {
+                channels,
+                start_time_s: inner.start_time_s,
+            },
+            plan,
+            records,
+        }
+    }
 }
 
 impl std::fmt::Debug for CsvSource {
@@ -315,7 +367,8 @@ impl CsvSource {
             (None, 1.0)
         };
 
-        // Channels.
+        // Channels (with derivations: the columns they need, and the plan that forms them).
+        let mut derived = None;
         let (columns, mut channels, multi_rate, sidecar_start) = match &sidecar {
             Some(sc) => {
                 if time_col.is_none() {
@@ -370,8 +423,24 @@ impl CsvSource {
                 (cols, sc.channels.clone(), true, Some(sc.start_time_s))
             }
             None => {
-                let cols = choose_columns(&names, &numeric, time_col, opts)
+                let picks = choose_columns(&names, &numeric, time_col, opts)
                     .map_err(|m| fmt_err(m.to_string()))?;
+                let (inner, plan) = derive::expand(&picks);
+                if !derive::is_identity(&plan, inner.len()) {
+                    derived = Some((picks, plan));
+                }
+                let cols: Vec<(Role, Column)> = inner
+                    .iter()
+                    .map(|&(role, i)| {
+                        (
+                            role,
+                            Column {
+                                index: i,
+                                name: names[i].clone(),
+                            },
+                        )
+                    })
+                    .collect();
                 let envelope = opts.envelope || meta.envelope == Some(true);
                 let channels = cols
                     .iter()
@@ -717,7 +786,11 @@ impl CsvSource {
             feed: None,
             run_counts: Vec::new(),
             done: false,
+            derived: None,
         };
+        if let Some((picks, plan)) = derived {
+            src.derived = Some(Derived::new(&src.names, &src.spec, &picks, plan));
+        }
         // Irregular steps already seen in the prescan are reported at once.
         if let (Some(step), false) = (src.median_step_s, multi_rate) {
             let tol = JITTER_TOLERANCE * step;
@@ -1234,14 +1307,34 @@ impl CsvSource {
 
 impl Source for CsvSource {
     fn spec(&self) -> &StreamSpec {
-        &self.spec
+        match &self.derived {
+            Some(d) => &d.spec,
+            None => &self.spec,
+        }
     }
 
     fn reader_warnings(&self) -> Vec<String> {
         self.warnings.clone()
     }
 
+    fn derivations(&self) -> Vec<Derivation> {
+        self.derived
+            .as_ref()
+            .map_or_else(Vec::new, |d| d.records.clone())
+    }
+
     fn next_block(&mut self) -> Result<Option<Block>, InputError> {
+        let block = self.next_column_block()?;
+        Ok(match (&self.derived, block) {
+            (Some(d), Some(b)) => Some(derive::apply(&d.plan, b)),
+            (_, b) => b,
+        })
+    }
+}
+
+impl CsvSource {
+    /// The next block of the columns read (before derivations).
+    fn next_column_block(&mut self) -> Result<Option<Block>, InputError> {
         if self.done {
             return Ok(None);
         }

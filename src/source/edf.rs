@@ -5,6 +5,8 @@
 //!   `pressure` (and say `knip role=…` in the transducer field); otherwise `--pfm/--abd/--pressure`
 //!   choose a signal by label or 1-based number; a file with a single data signal is read as
 //!   pelvic-floor EMG.
+//! - `--pfm A-B` (any role option) reads the difference of two signals of one rate, each in
+//!   knip's unit first; a label that itself contains `-` is that signal.
 //! - EMG in V, mV or nV is converted to µV; pressure in mmHg or hPa to cmH2O.
 //! - Annotations (`EDF Annotations` / `BDF Annotations`) become markers; BioSemi's `Status`
 //!   channel becomes a marker wherever its trigger bits (low 16) change.
@@ -16,6 +18,7 @@
 use crate::error::InputError;
 use crate::frame::{Block, ChannelChunk, ChannelSpec, Role, SignalKind, StreamSpec};
 use crate::source::csv_file::CsvOptions;
+use crate::source::derive::{self, Derivation, Pick};
 use crate::source::Source;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -116,8 +119,10 @@ pub struct EdfSource {
     reader: BufReader<File>,
     header: EdfHeader,
     spec: StreamSpec,
-    /// Header signal index and unit factor of each stream channel.
-    picked: Vec<(usize, f64)>,
+    /// Header signal index and unit factor of each stream channel, and of the signal subtracted
+    /// from it (a derivation).
+    picked: Vec<(usize, f64, Option<SignalFactor>)>,
+    derivations: Vec<Derivation>,
     status: Option<usize>,
     annotations: Vec<EdfAnnotation>,
     /// Onset of each record (time-keeping TAL), seconds; empty = contiguous.
@@ -130,6 +135,9 @@ pub struct EdfSource {
     status_markers: Vec<(f64, String)>,
     warnings: Vec<String>,
 }
+
+/// A header signal index and the factor to knip's unit.
+type SignalFactor = (usize, f64);
 
 fn format_err(path: &Path, message: String) -> InputError {
     InputError::Format {
@@ -441,7 +449,7 @@ pub fn parse_tals(bytes: &[u8]) -> Vec<EdfAnnotation> {
 }
 
 /// Unit factor to knip's unit for the role, and the unit knip will report.
-fn unit_factor(role: Role, unit: &str) -> (f64, String) {
+pub(crate) fn unit_factor(role: Role, unit: &str) -> (f64, String) {
     let u = unit.trim();
     match (role.is_emg(), u) {
         (true, "V") => (1e6, "uV".into()),
@@ -484,8 +492,9 @@ impl EdfSource {
             .signals
             .iter()
             .position(|s| s.label == "Status" && s.samples_per_record > 0);
-        let find = |sel: &str, flag: &str| -> Result<usize, InputError> {
+        let find_one = |sel: &str| -> Option<usize> {
             let by_number = sel
+                .trim()
                 .parse::<usize>()
                 .ok()
                 .filter(|n| *n >= 1 && *n <= header.signals.len())
@@ -498,17 +507,22 @@ impl EdfSource {
                         .position(|s| s.label.eq_ignore_ascii_case(sel.trim()))
                 })
                 .filter(|i| !header.signals[*i].is_annotation())
+        };
+        let find = |sel: &str, flag: &str| -> Result<Pick, InputError> {
+            derive::resolve(sel, find_one)
+                .map_err(|e| format_err(path, format!("{flag} {sel}: {e}")))?
                 .ok_or_else(|| {
                     format_err(
                         path,
                         format!(
-                            "{flag} {sel}: no such signal; the file has: {}",
+                            "{flag} {sel}: no such signal (give a label, a number, or \
+                             LABEL1-LABEL2 for the difference of two); the file has: {}",
                             labels_list(&header)
                         ),
                     )
                 })
         };
-        let mut picked: Vec<(Role, usize)> = Vec::new();
+        let mut picked: Vec<(Role, Pick)> = Vec::new();
         for (role, sel, flag) in [
             (Role::PfmEmg, &opts.pfm, "--pfm"),
             (Role::AbdEmg, &opts.abd, "--abd"),
@@ -529,14 +543,14 @@ impl EdfSource {
                     .or_else(|| Role::from_column_name(&s.label));
                 if let Some(r) = role {
                     if !picked.iter().any(|p| p.0 == r) {
-                        picked.push((r, i));
+                        picked.push((r, Pick::One(i)));
                     }
                 }
             }
         }
         if picked.is_empty() {
             if data.len() == 1 {
-                picked.push((Role::PfmEmg, data[0]));
+                picked.push((Role::PfmEmg, Pick::One(data[0])));
                 warnings.push(format!(
                     "the single signal '{}' is read as pelvic-floor EMG",
                     header.signals[data[0]].label
@@ -554,7 +568,9 @@ impl EdfSource {
         }
         let mut channels = Vec::new();
         let mut pick = Vec::new();
-        for (role, i) in picked {
+        let mut derivations = Vec::new();
+        for (role, p) in picked {
+            let i = p.first();
             let s = &header.signals[i];
             let (factor, unit) = unit_factor(role, &s.unit);
             let kind = if s.transducer.contains("kind=envelope") || (role.is_emg() && opts.envelope)
@@ -563,14 +579,55 @@ impl EdfSource {
             } else {
                 SignalKind::Raw
             };
+            let mut name = s.label.clone();
+            let minus = match p {
+                Pick::One(_) => None,
+                Pick::Diff(_, j) => {
+                    let m = &header.signals[j];
+                    let (m_factor, m_unit) = unit_factor(role, &m.unit);
+                    if m.samples_per_record != s.samples_per_record {
+                        return Err(format_err(
+                            path,
+                            format!(
+                                "cannot form {}-{}: '{}' has {} samples per record and '{}' {} \
+                                 (different rates); a derivation needs two signals of one rate",
+                                s.label,
+                                m.label,
+                                s.label,
+                                s.samples_per_record,
+                                m.label,
+                                m.samples_per_record
+                            ),
+                        ));
+                    }
+                    if m_unit != unit {
+                        return Err(format_err(
+                            path,
+                            format!(
+                                "cannot form {}-{}: '{}' is in {} and '{}' in {}",
+                                s.label, m.label, s.label, s.unit, m.label, m.unit
+                            ),
+                        ));
+                    }
+                    name = format!("{}-{}", s.label, m.label);
+                    derivations.push(Derivation {
+                        role,
+                        name: name.clone(),
+                        plus: s.label.clone(),
+                        minus: m.label.clone(),
+                        unit: unit.clone(),
+                    });
+                    Some((j, m_factor))
+                }
+            };
             channels.push(ChannelSpec {
-                name: s.label.clone(),
+                name,
                 role,
                 unit,
                 rate_hz: header.rate_hz(i),
                 kind,
             });
-            pick.push((i, factor));
+            pick.push((i, factor, minus));
         }
         let mut src = EdfSource {
             path: path.to_path_buf(),
@@ -586,6 +643,7 @@ impl EdfSource {
                 start_time_s: 0.0,
             },
             picked: pick,
+            derivations,
             status,
             annotations: Vec::new(),
             record_onsets_s: Vec::new(),
@@ -773,6 +831,10 @@ impl Source for EdfSource {
         self.warnings.clone()
     }
 
+    fn derivations(&self) -> Vec<Derivation> {
+        self.derivations.clone()
+    }
+
     fn next_block(&mut self) -> Result<Option<Block>, InputError> {
         if self.next_record >= self.header.records {
             return Ok(None);
@@ -802,7 +864,7 @@ impl Source for EdfSource {
                 .get(r as usize)
                 .copied()
                 .unwrap_or(r as f64 * self.header.record_duration_s);
-            for (k, &(sig, factor)) in self.picked.iter().enumerate() {
+            for (k, &(sig, factor, minus)) in self.picked.iter().enumerate() {
                 let s = &self.header.signals[sig];
                 let rate = s.samples_per_record as f64 / self.header.record_duration_s;
                 let start = (record_start_s * rate).round() as u64;
@@ -814,6 +876,14 @@ impl Source for EdfSource {
                     chunk
                         .samples
                         .push((pmin + (d - dmin) as f64 * gain) * factor);
+                }
+                if let Some((m_sig, m_factor)) = minus {
+                    let m = &self.header.signals[m_sig];
+                    let (gain, pmin, dmin) = (m.gain(), m.physical_min, m.digital_min);
+                    for (j, v) in chunk.samples.iter_mut().enumerate() {
+                        let d = self.sample(offsets[m_sig] + j * bps);
+                        *v -= (pmin + (d - dmin) as f64 * gain) * m_factor;
+                    }
                 }
             }
             self.next_record += 1;

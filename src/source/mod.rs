@@ -11,6 +11,7 @@ mod csv_meta;
 mod csv_parallel;
 mod csv_rows;
 pub mod cyton;
+pub mod derive;
 pub mod edf;
 pub mod line;
 pub mod link;
@@ -21,6 +22,7 @@ pub mod rawlog;
 pub mod replay;
 pub mod serial;
 mod transport_event;
+pub mod vendor;
 pub mod wire;
 
 use crate::error::InputError;
@@ -34,6 +36,11 @@ pub trait Source: Send {
     /// values counted as lost, ...): those found at open, and once the stream has ended, those
     /// found anywhere in it. The pipeline asks again at the end, so none is lost.
     fn reader_warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Channels formed as the difference of two columns or signals (`--pfm A-B`), for
+    /// `session.json`.
+    fn derivations(&self) -> Vec<derive::Derivation> {
         Vec::new()
     }
 }
