@@ -95,6 +95,9 @@ pub fn stream_warnings(spec: &StreamSpec, wire: Option<&WireFormat>) -> Vec<Stri
         if ch.rate_hz < EMG_FULL_BAND_RATE_HZ {
             let what = match wire {
                 Some(WireFormat::Cyton(_)) => "the Cyton streams 250 Hz over its dongle",
+                Some(WireFormat::CytonDaisy(_)) => {
+                    "a Cyton with Daisy gives 125 Hz per channel over its dongle"
+                }
                 _ => "this device samples below 1 kHz",
             };
             w.push(format!(
@@ -151,6 +154,11 @@ pub fn record(
         source.device(),
         names.join(", ")
     );
+    if let Ok(r) = source.report().lock() {
+        if !r.channel_map.is_empty() {
+            let _ = writeln!(status_out, "Channels: {}", r.channel_map.join("; "));
+        }
+    }
     for w in &warnings {
         let _ = writeln!(status_out, "warning: {w}");
     }
