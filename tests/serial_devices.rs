@@ -83,12 +83,12 @@ fn bitalino_frames_with_garbage_a_bad_crc_and_sequence_gaps() {
     let n = 2;
     let len = frame_bytes(n);
     let value = |k: u64, c: usize| ((k * 7 + c as u64 * 300) % 1024) as u32;
-    let garbage = [0x21u8, 0x9C, 0x00, 0x47, 0xE5];
+    let garbage = [0x21u8, 0x9C, 0x01, 0x47, 0xE5];
     // Frames 0..2000 at 1000 Hz. Lost on the wire: 1300..1303 (3), 1600..1620 (20, which a
     // 4-bit sequence number reads as 4). Frame 900 arrives with a flipped bit (CRC error);
     // garbage arrives before frame 500.
     let lost = |k: u64| (1300..1303).contains(&k) || (1600..1620).contains(&k);
-    let frame = |k: u64| encode_frame((k & 0x0F) as u8, 0b1010, &[value(k, 0), value(k, 1)]);
+    let frame = move |k: u64| encode_frame((k & 0x0F) as u8, 0b1010, &[value(k, 0), value(k, 1)]);
     let mut probe = garbage.to_vec();
     probe.extend(frame(500));
     assert!(
