@@ -247,6 +247,10 @@ pub struct SourceArgs {
     /// As fast as the CPU allows (overrides --speed).
     #[arg(long)]
     pub fast: bool,
+    /// Publish the samples, cues, contractions and verdicts on Lab Streaming Layer (needs
+    /// `--features lsl`).
+    #[arg(long)]
+    pub lsl: bool,
 }
 
 /// Options of a guided session.
@@ -438,6 +442,9 @@ pub struct RecordArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub plain: bool,
+    /// Publish the samples and markers on Lab Streaming Layer (needs `--features lsl`).
+    #[arg(long)]
+    pub lsl: bool,
     #[command(flatten)]
     pub settings: Settings,
 }
@@ -451,6 +458,9 @@ pub struct ReplayArgs {
     /// As fast as the CPU allows (overrides --speed).
     #[arg(long)]
     pub fast: bool,
+    /// Publish the samples and markers on Lab Streaming Layer (needs `--features lsl`).
+    #[arg(long)]
+    pub lsl: bool,
     /// Report folder (default: FILE's folder / replay-<name>).
     #[arg(long)]
     pub out: Option<PathBuf>,

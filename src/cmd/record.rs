@@ -9,8 +9,10 @@ pub fn run(a: RecordArgs) -> anyhow::Result<()> {
         duration,
         out,
         plain,
+        lsl,
         settings,
     } = a;
+    super::require_lsl(lsl)?;
     let cfg = settings.config()?;
     knip::out_folder::prepare_recording(&out)?;
     let port = serial.port.clone().ok_or_else(|| {
@@ -26,6 +28,7 @@ pub fn run(a: RecordArgs) -> anyhow::Result<()> {
         serial: serial_options,
         out_dir: out,
         bar,
+        lsl,
     };
     let o = knip::record_cmd::record(
         &opts,
