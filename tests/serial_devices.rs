@@ -203,3 +203,36 @@ fn bitalino_frames_with_garbage_a_bad_crc_and_sequence_gaps() {
         ]
     );
 }
+
+/// Without the `lsl` feature, `--lsl` says how to build it and exits 2 before doing anything.
+#[cfg(not(feature = "lsl"))]
+#[test]
+fn lsl_without_the_feature_names_the_build_command() {
+    let out = tempfile::tempdir().expect("out dir");
+    for args in [
+        vec![
+            "record",
+            "--port",
+            "/dev/ttyKNIP-none",
+            "--format",
+            "line",
+            "--lsl",
+            "--out",
+        ],
+        vec!["session", "--simulate", "--lsl", "--plain", "--out"],
+        vec!["replay", "nothing.csv", "--lsl", "--out"],
+    ] {
+        let o = Command::new(knip_bin())
+            .args(&args)
+            .arg(out.path().join("x"))
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cargo build --release --features lsl"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!out.path().join("x").exists(), "{args:?} wrote output");
+    }
+}
