@@ -30,6 +30,8 @@ use std::sync::Arc;
 
 /// Messages waiting for the outlet thread, at most.
 pub const QUEUE: usize = 1024;
+/// Incomplete rows kept waiting for a channel, at most.
+pub const MAX_PENDING_ROWS: usize = 100_000;
 /// Window over which the smallest host − device difference is taken, s.
 pub const DRIFT_WINDOW_S: f64 = 10.0;
 /// Fastest the clock offset may move, s per s (500 ppm).
@@ -123,6 +125,10 @@ impl RowAssembler {
                 continue;
             }
             self.rows.entry(i).or_insert_with(|| vec![None; self.width])[pos] = Some(v);
+        }
+        // A channel that stopped delivering must not make the others pile up.
+        while self.rows.len() > MAX_PENDING_ROWS {
+            self.rows.pop_first();
         }
     }
 
