@@ -1,5 +1,6 @@
 //! A text-line device emulated on a pseudo-terminal at its real pace: every form of DEVICES.md §1,
-//! garbage, counter gaps, an unplugged and replugged cable, a slow consumer.
+//! garbage, counter gaps, an unplugged and replugged cable, a slow consumer; labels that map
+//! themselves (`PFM:…,abd:…,mmHg:…`) and those that do not.
 
 mod serial_support;
 
