@@ -110,16 +110,18 @@ pub struct SerialArgs {
     /// The serial port, e.g. /dev/ttyACM0, /dev/ttyUSB0, COM3 (see `knip devices`).
     #[arg(long)]
     pub port: Option<String>,
-    /// Wire format: `line` (text lines) or `cyton` (OpenBCI Cyton packets).
-    #[arg(long, value_parser = ["line", "cyton"])]
+    /// Wire format: `line` (text lines), `cyton` (OpenBCI Cyton packets), `cyton-daisy` (Cyton
+    /// with the Daisy module, 16 channels) or `bitalino` (BITalino (r)evolution).
+    #[arg(long, value_parser = ["line", "cyton", "cyton-daisy", "bitalino"])]
     pub format: Option<String>,
     #[arg(long, default_value_t = knip::source::serial::DEFAULT_BAUD, value_parser = |s: &str| knip::limits::BAUD.parse(s))]
     pub baud: u32,
-    /// Sampling rate of a text-line device, Hz (when it does not send `# rate_hz=`).
+    /// Sampling rate of a text-line device, Hz (when it does not send `# rate_hz=`); for a
+    /// BITalino 1, 10, 100 or 1000 (default 1000).
     #[arg(long, value_parser = |s: &str| knip::limits::SAMPLE_RATE_HZ.parse(s))]
     pub rate: Option<f64>,
     /// Channel roles in column order, or role:column (1-based): `pfm_emg,abd_emg`,
-    /// `pfm_emg:1,abd_emg:2` (for a Cyton: board channels).
+    /// `pfm_emg:1,abd_emg:2` (for a Cyton: board channels; for a BITalino: inputs A1–A6).
     #[arg(long)]
     pub channels: Option<String>,
     /// Width of a text device's sample counter in the first column, bits (8, 16, 32).
@@ -145,7 +147,11 @@ impl SerialArgs {
         duration_s: Option<f64>,
     ) -> Result<knip::source::serial::SerialOptions, UsageError> {
         let format = self.format.as_deref().ok_or_else(|| {
-            UsageError("--format is needed with --port: `line` (text lines) or `cyton`".into())
+            UsageError(
+                "--format is needed with --port: `line` (text lines), `cyton`, `cyton-daisy` \
+                 or `bitalino`"
+                    .into(),
+            )
         })?;
         if let Some(b) = self.seq_bits {
             require(
@@ -170,10 +176,37 @@ impl SerialArgs {
             }
             None => None,
         };
-        let wire = if format == "cyton" {
-            knip::source::link::WireFormat::Cyton(knip::source::cyton::CytonConfig {
-                gain: self.gain,
-            })
+        let mut requests = match &self.channels {
+            Some(c) => knip::source::link::parse_channel_requests(c)
+                .map_err(|e| UsageError(format!("--channels {c}: {e}")))?,
+            None => Vec::new(),
+        };
+        let wire = if format == "cyton" || format == "cyton-daisy" {
+            let c = knip::source::cyton::CytonConfig { gain: self.gain };
+            if format == "cyton" {
+                knip::source::link::WireFormat::Cyton(c)
+            } else {
+                knip::source::link::WireFormat::CytonDaisy(c)
+            }
+        } else if format == "bitalino" {
+            let (analog, rewritten) = knip::source::bitalino::plan_channels(&requests)
+                .map_err(|e| UsageError(format!("--channels: {e}")))?;
+            requests = rewritten;
+            let c = knip::source::bitalino::BitalinoConfig {
+                rate_hz: self
+                    .rate
+                    .map_or(knip::source::bitalino::DEFAULT_RATE_HZ, |r| r as u32),
+                analog,
+            };
+            if self.rate.is_some_and(|r| r.fract() != 0.0) {
+                return Err(UsageError(format!(
+                    "--rate: a BITalino samples at 1, 10, 100 or 1000 Hz, not {}",
+                    self.rate.unwrap_or(0.0)
+                )));
+            }
+            c.check()
+                .map_err(|e| UsageError(format!("--rate/--channels: {e}")))?;
+            knip::source::link::WireFormat::Bitalino(c)
         } else {
             knip::source::link::WireFormat::Line(knip::source::line::LineConfig {
                 rate_hz: self.rate,
@@ -182,10 +215,7 @@ impl SerialArgs {
             })
         };
         let mut link = knip::source::link::LinkConfig::new(wire);
-        if let Some(c) = &self.channels {
-            link.channels = knip::source::link::parse_channel_requests(c)
-                .map_err(|e| UsageError(format!("--channels {c}: {e}")))?;
-        }
+        link.channels = requests;
         link.duration_s = duration_s;
         link.reconnect_timeout_s = self.reconnect_timeout;
         Ok(knip::source::serial::SerialOptions {
@@ -217,6 +247,10 @@ pub struct SourceArgs {
     /// As fast as the CPU allows (overrides --speed).
     #[arg(long)]
     pub fast: bool,
+    /// Publish the samples, cues, contractions and verdicts on Lab Streaming Layer (needs
+    /// `--features lsl`).
+    #[arg(long)]
+    pub lsl: bool,
 }
 
 /// Options of a guided session.
@@ -408,6 +442,9 @@ pub struct RecordArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub plain: bool,
+    /// Publish the samples and markers on Lab Streaming Layer (needs `--features lsl`).
+    #[arg(long)]
+    pub lsl: bool,
     #[command(flatten)]
     pub settings: Settings,
 }
@@ -421,6 +458,9 @@ pub struct ReplayArgs {
     /// As fast as the CPU allows (overrides --speed).
     #[arg(long)]
     pub fast: bool,
+    /// Publish the samples and markers on Lab Streaming Layer (needs `--features lsl`).
+    #[arg(long)]
+    pub lsl: bool,
     /// Report folder (default: FILE's folder / replay-<name>).
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -34,6 +34,8 @@ pub struct RecordOptions {
     pub out_dir: PathBuf,
     /// Draw the in-place level bar (a terminal).
     pub bar: bool,
+    /// Publish on Lab Streaming Layer (`--lsl`).
+    pub lsl: bool,
 }
 
 /// What a recording produced.
@@ -66,6 +68,8 @@ pub enum RecordError {
     /// Writing the recording failed (full disk): the message names the file.
     #[error("{0}")]
     RecordingFailed(String),
+    #[error(transparent)]
+    Lsl(#[from] crate::sink::lsl::LslError),
 }
 
 impl RecordError {
@@ -95,6 +99,9 @@ pub fn stream_warnings(spec: &StreamSpec, wire: Option<&WireFormat>) -> Vec<Stri
         if ch.rate_hz < EMG_FULL_BAND_RATE_HZ {
             let what = match wire {
                 Some(WireFormat::Cyton(_)) => "the Cyton streams 250 Hz over its dongle",
+                Some(WireFormat::CytonDaisy(_)) => {
+                    "a Cyton with Daisy gives 125 Hz per channel over its dongle"
+                }
                 _ => "this device samples below 1 kHz",
             };
             w.push(format!(
@@ -151,6 +158,11 @@ pub fn record(
         source.device(),
         names.join(", ")
     );
+    if let Ok(r) = source.report().lock() {
+        if !r.channel_map.is_empty() {
+            let _ = writeln!(status_out, "Channels: {}", r.channel_map.join("; "));
+        }
+    }
     for w in &warnings {
         let _ = writeln!(status_out, "warning: {w}");
     }
@@ -194,12 +206,18 @@ pub fn record(
     let live = LiveStatus::new(out, opts.bar, Vec::new());
     let collector = EventCollector::default();
     let events = collector.handle();
-    let result = pipeline::run(
-        Box::new(source),
-        cfg,
-        vec![Box::new(live), Box::new(report), Box::new(collector)],
-        Pace::Unpaced,
-    );
+    let mut sinks: Vec<Box<dyn crate::pipeline::Sink>> =
+        vec![Box::new(live), Box::new(report), Box::new(collector)];
+    let (source, lsl): (Box<dyn Source>, _) = if opts.lsl {
+        let id = source.device().to_string();
+        let (s, p) = crate::sink::lsl::attach(Box::new(source), &id, true)?;
+        sinks.push(Box::new(crate::sink::lsl::LslMarkerSink::new(p.clone())));
+        (s, Some(p))
+    } else {
+        (Box::new(source), None)
+    };
+    let result = pipeline::run(source, cfg, sinks, Pace::Unpaced);
+    let lsl_warning = lsl.as_ref().and_then(crate::sink::lsl::finish);
     let link_report = snapshot(&link);
     // A failed recording (full disk) is the news, even if the report failed after it.
     if let Some(e) = &link_report.recording_error {
@@ -210,6 +228,7 @@ pub fn record(
     let end = result?;
     warnings.extend(end.warnings.iter().cloned());
     warnings.extend(link_report.warnings.iter().cloned());
+    warnings.extend(lsl_warning);
     let mut events = events.lock().map(|v| v.clone()).unwrap_or_default();
     events.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
     Ok(RecordOutcome {
@@ -232,6 +251,8 @@ pub struct ReplayOptions {
     pub speed: Option<f64>,
     pub out_dir: PathBuf,
     pub bar: bool,
+    /// Publish on Lab Streaming Layer (`--lsl`).
+    pub lsl: bool,
 }
 
 /// What a replay produced.
@@ -291,12 +312,20 @@ pub fn replay(
     let live = LiveStatus::new(out, opts.bar, Vec::new());
     let collector = EventCollector::default();
     let events = collector.handle();
-    let end = pipeline::run(
-        source,
-        cfg,
-        vec![Box::new(live), Box::new(report), Box::new(collector)],
-        pace,
-    )?;
+    let mut sinks: Vec<Box<dyn crate::pipeline::Sink>> =
+        vec![Box::new(live), Box::new(report), Box::new(collector)];
+    let (source, lsl) = if opts.lsl {
+        let id = format!("knip replay {}", opts.input.display());
+        // Device time follows the host's only at the original pace.
+        let (s, p) = crate::sink::lsl::attach(source, &id, opts.speed == Some(1.0))?;
+        sinks.push(Box::new(crate::sink::lsl::LslMarkerSink::new(p.clone())));
+        (s, Some(p))
+    } else {
+        (source, None)
+    };
+    let end = pipeline::run(source, cfg, sinks, pace);
+    warnings.extend(lsl.as_ref().and_then(crate::sink::lsl::finish));
+    let end = end?;
     let link = link.map(|l| snapshot(&l));
     if let Some(l) = &link {
         write_link_json(&opts.out_dir, l)?;

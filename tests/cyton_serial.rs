@@ -317,3 +317,98 @@ fn guided_session_on_a_cyton_scores_the_simulated_patient() {
     }
     assert_eq!(judged, 10);
 }
+
+fn daisy_options(path: &str, channels: &str) -> SerialOptions {
+    let mut link = LinkConfig::new(WireFormat::CytonDaisy(CytonConfig::default()));
+    link.channels = parse_channel_requests(channels).expect("channels");
+    SerialOptions::new(path, link)
+}
+
+#[test]
+fn cyton_daisy_pairs_odd_and_even_packets_and_counts_a_missing_one_exactly() {
+    let vp = VirtualPort::new();
+    let mut emu = CytonEmulator::with_banner(vp.plug(), DAISY_BANNER);
+    // Packet k carries counter k mod 256: odd = board channels 1–8, even = Daisy 9–16. Lost on
+    // the wire: 101 (a board packet), 250 (a Daisy packet) and 400–403 (two whole pairs).
+    let n = 700u64;
+    let lost = |k: u64| k == 101 || k == 250 || (400..404).contains(&k);
+    let mut items: Vec<Vec<u8>> = Vec::new();
+    for k in 0..n {
+        if k == 300 {
+            items.push(vec![0xA0, 0x11, 0xC0, 0xA0, 0x55]);
+        }
+        if !lost(k) {
+            items.push(cyton_packet(k).to_vec());
+        }
+    }
+    let scale = uv_per_count(24.0);
+    let mut expected = BTreeMap::new();
+    for odd in (1..n - 1).step_by(2) {
+        if !lost(odd) && !lost(odd + 1) {
+            // pfm_emg = board channel 3 (odd packet), abd_emg = Daisy channel 12 (even, 4th).
+            let v = vec![
+                cyton_counts(odd)[2] as f64 * scale,
+                cyton_counts(odd + 1)[3] as f64 * scale,
+            ];
+            expected.insert((odd - 1) / 2, v);
+        }
+    }
+    let device = std::thread::spawn(move || {
+        assert!(emu.wait_for_start(Duration::from_secs(5)), "no `b`");
+        stream(&mut emu, &items);
+        let until = Instant::now() + Duration::from_secs(5);
+        while emu.streaming() && Instant::now() < until {
+            emu.poll_commands();
+        }
+        emu.streaming()
+    });
+    let mut source =
+        SerialSource::open(&daisy_options(&vp.path(), "pfm_emg:3,abd_emg:12")).expect("open");
+    assert!(source.device().contains("Daisy"), "{}", source.device());
+    let spec = source.spec().clone();
+    assert_eq!(spec.channels[0].rate_hz, 125.0);
+    let report = source.report();
+    let last = *expected.keys().last().expect("pairs");
+    let got = collect(&mut source, |g| g.contains_key(&last));
+    source.stop_handle().stop();
+    drop(source);
+    assert!(!device.join().expect("device"), "no `s` at the end");
+    assert_eq!(got.len(), expected.len());
+    for (k, v) in &expected {
+        let g = got.get(k).unwrap_or_else(|| panic!("pair {k} missing"));
+        assert!(
+            (g[0] - v[0]).abs() < 1e-9 && (g[1] - v[1]).abs() < 1e-9,
+            "pair {k}"
+        );
+    }
+    let r = report.lock().expect("report").clone();
+    // (101,102), (249,250), (399,400), (401,402), (403,404): five 16-channel samples.
+    assert_eq!(r.stats.lost_samples, 5);
+    let wire: Vec<(u64, u64)> = r
+        .gaps
+        .iter()
+        .map(|g| (g.start_index, g.lost_samples))
+        .collect();
+    assert_eq!(wire, vec![(50, 1), (124, 1), (199, 3)]);
+}
+
+#[test]
+fn a_board_whose_daisy_does_not_match_the_format_is_refused() {
+    let vp = VirtualPort::new();
+    let mut emu = CytonEmulator::with_banner(vp.plug(), DAISY_BANNER);
+    let device = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            emu.poll_commands();
+        }
+    });
+    let err = SerialSource::open(&cyton_options(&vp.path(), ""))
+        .err()
+        .expect("a Daisy board read as a plain Cyton must fail");
+    let _ = device.join();
+    let text = err.to_string();
+    assert!(
+        text.contains("Daisy") && text.contains("--format cyton-daisy"),
+        "{text}"
+    );
+}

@@ -1,5 +1,6 @@
 //! A text-line device emulated on a pseudo-terminal at its real pace: every form of DEVICES.md §1,
-//! garbage, counter gaps, an unplugged and replugged cable, a slow consumer.
+//! garbage, counter gaps, an unplugged and replugged cable, a slow consumer; labels that map
+//! themselves (`PFM:…,abd:…,mmHg:…`) and those that do not.
 
 mod serial_support;
 
@@ -259,4 +260,116 @@ fn a_slow_consumer_loses_nothing_and_the_recording_does_not_wait_for_it() {
     assert_eq!(rows[0], vec!["time_s", "pfm_emg"]);
     assert_eq!(rows.len() as u64, n + 1);
     assert_eq!(rows[1][1], "0");
+}
+
+/// Run `knip record` on a text-line device that plays `lines` at 500 Hz; returns the output.
+fn record_lines(
+    vp: &VirtualPort,
+    lines: Vec<String>,
+    rec_dir: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut plug = vp.plug();
+    let device = std::thread::spawn(move || {
+        play_lines(&mut plug.master, &lines, RATE_HZ, 20, 1.0);
+        plug
+    });
+    let o = std::process::Command::new(knip_bin())
+        .args(["record", "--port", &vp.path(), "--format", "line"])
+        .args(extra)
+        .args(["--plain", "--out"])
+        .arg(rec_dir)
+        .output()
+        .expect("run knip record");
+    let _ = device.join();
+    o
+}
+
+#[test]
+fn labelled_lines_map_themselves_and_the_mapping_is_printed_and_stored() {
+    let vp = VirtualPort::new();
+    let out = tempfile::tempdir().expect("out dir");
+    let rec_dir = out.path().join("labels");
+    // Labels in any case; pressure in mmHg, converted to cmH2O.
+    let mut lines = vec!["# rate_hz=500\n".to_string()];
+    lines.extend((0..800).map(|k| format!("PFM:{},abd:{},mmHg:{}\n", k % 97, -(k % 13), k % 50)));
+    let o = record_lines(&vp, lines, &rec_dir, &["--duration", "1"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Channels: PFM → pfm_emg (uV), from its label; abd → abd_emg (uV)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("mmHg → pressure (mmHg × 1.359510 → cmH2O), from its label"),
+        "{stderr}"
+    );
+    let rows = read_csv(&rec_dir.join("recording.csv"));
+    assert_eq!(rows[0], vec!["time_s", "PFM", "abd", "mmHg"]);
+    assert_eq!(rows.len() - 1, 500);
+    for (k, row) in rows[1..].iter().enumerate() {
+        let p: f64 = row[3].parse().expect("pressure");
+        assert!(
+            (p - (k % 50) as f64 * 1.35951).abs() < 1e-4,
+            "row {k}: {row:?}"
+        );
+        let e: f64 = row[1].parse().expect("pfm");
+        assert_eq!(e, (k % 97) as f64);
+    }
+    // Stored: the sidecar says which label is which role, in knip's units; link.json the note.
+    let sidecar: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(rec_dir.join("recording.json")).expect("sidecar"),
+    )
+    .expect("json");
+    let ch = &sidecar["channels"];
+    assert_eq!(ch[0]["name"], "PFM");
+    assert_eq!(ch[0]["role"], "pfm_emg");
+    assert_eq!(ch[2]["name"], "mmHg");
+    assert_eq!(ch[2]["role"], "pressure");
+    assert_eq!(ch[2]["unit"], "cmH2O");
+    let link: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(rec_dir.join("link.json")).expect("link.json"),
+    )
+    .expect("json");
+    assert_eq!(link["channel_map"].as_array().map(|a| a.len()), Some(3));
+}
+
+#[test]
+fn ambiguous_or_unknown_labels_still_need_channels() {
+    let vp = VirtualPort::new();
+    let out = tempfile::tempdir().expect("out dir");
+    let mut lines = vec!["# rate_hz=500\n".to_string()];
+    lines.extend((0..600).map(|k| format!("emg:{k},pfm:{k}\n")));
+    let o = record_lines(&vp, lines, &out.path().join("a"), &["--duration", "1"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("emg and pfm all mean pfm_emg"), "{stderr}");
+    assert!(stderr.contains("labels seen: emg, pfm"), "{stderr}");
+    assert!(stderr.contains("--channels pfm_emg,abd_emg"), "{stderr}");
+
+    let vp = VirtualPort::new();
+    let mut lines = vec!["# rate_hz=500\n".to_string()];
+    lines.extend((0..600).map(|k| format!("left:{k},right:{k}\n")));
+    let o = record_lines(
+        &vp,
+        lines.clone(),
+        &out.path().join("b"),
+        &["--duration", "1"],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("(left, right)"), "{stderr}");
+    assert!(stderr.contains("--channels pfm_emg,abd_emg"), "{stderr}");
+    // The command it names works.
+    let vp = VirtualPort::new();
+    let rec = out.path().join("c");
+    let o = record_lines(
+        &vp,
+        lines,
+        &rec,
+        &["--duration", "1", "--channels", "pfm_emg,abd_emg"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = read_csv(&rec.join("recording.csv"));
+    assert_eq!(rows[0], vec!["time_s", "pfm_emg", "abd_emg"]);
 }

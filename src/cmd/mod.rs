@@ -21,6 +21,16 @@ pub fn all_cores() -> usize {
         .unwrap_or(1)
 }
 
+/// `--lsl` in a knip built without the `lsl` feature: say how to build it (exit 2).
+pub fn require_lsl(lsl: bool) -> Result<(), crate::cli::UsageError> {
+    if lsl && !knip::sink::lsl::BUILT {
+        return Err(crate::cli::UsageError(
+            knip::sink::lsl::LslError::NotBuilt.to_string(),
+        ));
+    }
+    Ok(())
+}
+
 /// Ctrl-C (and SIGTERM) end a session or recording cleanly: the report is still written. A
 /// second Ctrl-C ends at once (the recording is safe on disk anyway).
 pub fn stop_on_signals() -> knip::source::link::StopHandle {

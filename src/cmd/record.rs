@@ -9,8 +9,10 @@ pub fn run(a: RecordArgs) -> anyhow::Result<()> {
         duration,
         out,
         plain,
+        lsl,
         settings,
     } = a;
+    super::require_lsl(lsl)?;
     let cfg = settings.config()?;
     knip::out_folder::prepare_recording(&out)?;
     let port = serial.port.clone().ok_or_else(|| {
@@ -26,6 +28,7 @@ pub fn run(a: RecordArgs) -> anyhow::Result<()> {
         serial: serial_options,
         out_dir: out,
         bar,
+        lsl,
     };
     let o = knip::record_cmd::record(
         &opts,
@@ -48,10 +51,21 @@ pub fn run(a: RecordArgs) -> anyhow::Result<()> {
         o.link.gaps.len(),
         s.disconnects
     );
-    if o.link.format == "cyton" {
-        println!(
-            "Cyton loss is counted from its 1-byte counter, modulo 256: a gap of 256                      packets (1.02 s) or more looks shorter than it was."
-        );
+    match o.link.format.as_str() {
+        "cyton" => println!(
+            "Cyton loss is counted from its 1-byte counter, modulo 256: a gap of 256 packets \
+             (1.02 s) or more looks shorter than it was."
+        ),
+        "cyton-daisy" => println!(
+            "Cyton + Daisy loss is counted from the 1-byte packet counter, modulo 256 (128 \
+             16-channel samples, 1.02 s): a longer gap looks shorter than it was."
+        ),
+        "bitalino" => println!(
+            "BITalino loss is counted from its 4-bit sequence number, modulo 16: a gap of 16 \
+             frames or more looks shorter than it was ({} CRC error(s), {} resync(s)).",
+            s.crc_errors, s.resyncs
+        ),
+        _ => {}
     }
     println!(
         "Recording: {} (+ .json, {}, {})",

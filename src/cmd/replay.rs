@@ -8,11 +8,13 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
         file,
         speed,
         fast,
+        lsl,
         out,
         force,
         plain,
         settings,
     } = a;
+    super::require_lsl(lsl)?;
     let cfg = settings.config()?;
     let out = out.unwrap_or_else(|| {
         let stem = file
@@ -27,6 +29,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
             replay: Some(file),
             speed,
             fast,
+            lsl,
             ..Default::default()
         };
         return super::session::session(SessionArgs::plain_run(
@@ -41,6 +44,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
         speed: (!fast).then_some(speed),
         out_dir: out,
         bar,
+        lsl,
     };
     let o = knip::record_cmd::replay(&opts, &cfg, Box::new(stdout))?;
     println!();

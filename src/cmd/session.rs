@@ -29,6 +29,7 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
     let cfg = a.settings.config()?;
     let out = knip::out_folder::given_or_free(a.out.as_deref(), "knip-session");
     let s = &a.source;
+    super::require_lsl(s.lsl)?;
     let speed = (!s.fast).then_some(s.speed);
     let recorded = s
         .replay
@@ -109,6 +110,7 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
         patient_id: patient.clone(),
         scripted_pauses: recorded_session.map(|i| i.pauses).unwrap_or_default(),
         stop: Some(super::stop_on_signals()),
+        lsl: a.source.lsl,
     };
     knip::out_folder::prepare(&out, a.force)?;
     let outcome = drive::run_guided(

@@ -460,6 +460,8 @@ pub struct GuidedOptions {
     pub scripted_pauses: Vec<(f64, f64)>,
     /// Shared with Ctrl-C: set, the session ends and the report is written.
     pub stop: Option<StopHandle>,
+    /// Publish samples, cues, contractions and verdicts on Lab Streaming Layer.
+    pub lsl: bool,
 }
 
 /// What a guided session produced.
@@ -692,9 +694,29 @@ pub fn run_guided(
     } else {
         Box::new(super::run::PlainView::new(out))
     };
-    let sink = SessionSink::new(SessionRunner::new(setup), vec![view], controls.clone());
+    let mut views = vec![view];
+    let mut sinks: Vec<Box<dyn crate::pipeline::Sink>> = Vec::new();
+    let (source, lsl) = if o.lsl {
+        let follow_host = match &o.input {
+            SessionInput::Simulate { speed, .. } | SessionInput::Replay { speed, .. } => {
+                *speed == Some(1.0)
+            }
+            SessionInput::Serial(_) => true,
+        };
+        let (s, p) = crate::sink::lsl::attach(source, &device, follow_host).map_err(|e| {
+            SessionError::Output(OutputError::write("LSL", std::io::Error::other(e)))
+        })?;
+        views.push(Box::new(crate::sink::lsl::LslSessionView::new(p.clone())));
+        sinks.push(Box::new(crate::sink::lsl::LslMarkerSink::new(p.clone())));
+        (s, Some(p))
+    } else {
+        (source, None)
+    };
+    let sink = SessionSink::new(SessionRunner::new(setup), views, controls.clone());
     let handle = sink.result_handle();
-    let run = pipeline::run(source, cfg, vec![Box::new(sink)], Pace::Unpaced);
+    sinks.insert(0, Box::new(sink));
+    let run = pipeline::run(source, cfg, sinks, Pace::Unpaced);
+    warnings.extend(lsl.as_ref().and_then(crate::sink::lsl::finish));
     let link = link.map(|l| l.lock().map(|g| g.clone()).unwrap_or_default());
     if let Some(e) = link.as_ref().and_then(|l| l.recording_error.clone()) {
         return Err(SessionError::RecordingFailed(e));

@@ -5,6 +5,7 @@ pub mod collect;
 pub mod decimate;
 pub mod edf;
 pub mod live;
+pub mod lsl;
 pub mod plot;
 pub mod record;
 pub mod report;

@@ -1,5 +1,12 @@
-//! Decoder for the OpenBCI Cyton board (8-channel ADS1299) streaming over its USB dongle.
-//! Public spec: OpenBCI "Cyton Data Format"; summary in `DEVICES.md` §2.
+//! Decoder for the OpenBCI Cyton board (8-channel ADS1299) streaming over its USB dongle, with
+//! or without the Daisy module (16 channels). Public spec: OpenBCI "Cyton Data Format"; summary
+//! in `DEVICES.md` §2 and `docs/devices.md`.
+//!
+//! With a Daisy the board still sends 250 packets a second, alternating: odd sample numbers
+//! carry the board's channels 1–8, even ones the Daisy's channels 9–16. An odd packet and the
+//! even packet right after it (its number + 1) make one 16-channel sample, so every channel runs
+//! at 125 Hz; this is how BrainFlow (the OpenBCI GUI's reader) pairs them. A missing odd or even
+//! packet costs exactly its pair: one 16-channel sample, counted lost.
 //!
 //! A packet is 33 bytes: `0xA0`, a 1-byte sample counter, 8 × 24-bit big-endian two's
 //! complement samples, 6 aux bytes, and a footer `0xC0`–`0xC6`. `0xA0` also occurs inside data,
@@ -21,6 +28,9 @@ pub const HEADER: u8 = 0xA0;
 pub const CHANNELS: usize = 8;
 /// Nominal rate over the dongle, Hz.
 pub const RATE_HZ: f64 = 250.0;
+/// Channels and rate per channel with the Daisy module.
+pub const DAISY_CHANNELS: usize = 16;
+pub const DAISY_RATE_HZ: f64 = 125.0;
 /// Default ADS1299 gain of the Cyton firmware.
 pub const DEFAULT_GAIN: f64 = 24.0;
 /// Soft reset: the board answers with its version, ending with `$$$`.
@@ -72,6 +82,19 @@ pub struct CytonDecoder {
     in_sync: bool,
     last: Option<(u8, u64)>,
     layout: Layout,
+    /// Daisy mode: packets are paired into 16-channel samples.
+    daisy: Option<DaisyPairing>,
+}
+
+/// Pairing state of the Daisy mode.
+#[derive(Debug, Clone, Default)]
+struct DaisyPairing {
+    /// The last odd (board) packet: its packet index and channels 1–8.
+    pending: Option<(u64, [f64; CHANNELS])>,
+    /// Packet index of the first odd packet of the link epoch.
+    base: Option<u64>,
+    /// Relative index of the last 16-channel sample delivered.
+    last_pair: Option<u64>,
 }
 
 impl CytonDecoder {
@@ -96,10 +119,27 @@ impl CytonDecoder {
                     .collect(),
                 rate_hz: Some(RATE_HZ),
             },
+            daisy: None,
         }
     }
 
-    /// Always known: 8 channels at 250 Hz.
+    /// A Cyton with the Daisy module: 16 channels at 125 Hz.
+    pub fn new_daisy(config: &CytonConfig) -> Self {
+        let mut d = CytonDecoder::new(config);
+        d.layout = Layout {
+            columns: (1..=DAISY_CHANNELS)
+                .map(|i| Column {
+                    name: format!("ch{i}"),
+                    unit: Some("uV".to_string()),
+                })
+                .collect(),
+            rate_hz: Some(DAISY_RATE_HZ),
+        };
+        d.daisy = Some(DaisyPairing::default());
+        d
+    }
+
+    /// Always known: 8 channels at 250 Hz (16 at 125 Hz with the Daisy).
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
@@ -110,6 +150,9 @@ impl CytonDecoder {
         self.pos = 0;
         self.in_sync = false;
         self.last = None;
+        if let Some(p) = self.daisy.as_mut() {
+            *p = DaisyPairing::default();
+        }
     }
 
     pub fn push(&mut self, bytes: &[u8], out: &mut Rows, stats: &mut LinkStats) {
@@ -158,13 +201,38 @@ impl CytonDecoder {
                         stats.duplicate_samples += 1;
                         continue;
                     }
-                    stats.lost_samples += delta - 1;
+                    if self.daisy.is_none() {
+                        stats.lost_samples += delta - 1;
+                    }
                     last_index + delta
                 }
             };
             self.last = Some((counter, index));
-            out.push(index, &values);
-            stats.samples += 1;
+            match self.daisy.as_mut() {
+                None => {
+                    out.push(index, &values);
+                    stats.samples += 1;
+                }
+                Some(p) if counter % 2 == 1 => p.pending = Some((index, values)),
+                Some(p) => {
+                    // An even (Daisy) packet completes the odd one right before it.
+                    if let Some((odd_index, board)) = p.pending.take() {
+                        if odd_index + 1 == index {
+                            let base = *p.base.get_or_insert(odd_index);
+                            let pair = (odd_index - base) / 2;
+                            if let Some(last) = p.last_pair {
+                                stats.lost_samples += pair - last - 1;
+                            }
+                            p.last_pair = Some(pair);
+                            let mut row = [0.0f64; DAISY_CHANNELS];
+                            row[..CHANNELS].copy_from_slice(&board);
+                            row[CHANNELS..].copy_from_slice(&values);
+                            out.push(pair, &row);
+                            stats.samples += 1;
+                        }
+                    }
+                }
+            }
         }
         // Keep the unread tail only.
         if self.pos > 0 {
@@ -266,6 +334,37 @@ mod tests {
         assert_eq!(stats.lost_samples, 0);
         assert_eq!(stats.resyncs, 1);
         assert_eq!(stats.skipped_bytes, 27);
+    }
+
+    #[test]
+    fn daisy_pairs_odd_and_even_packets_and_counts_lost_pairs() {
+        // Counters 1..=40 (odd = board, even = Daisy), then across the wrap. Missing: 10 (a
+        // Daisy packet), 21 (a board packet), 30 and 31 (an even, then an odd).
+        let mut counters: Vec<u8> = (0..=40).filter(|c| ![10, 21, 30, 31].contains(c)).collect();
+        counters.extend((251..=255).chain(0..=4));
+        let bytes = stream(counters.clone());
+        for chunk in [1, 33, 500] {
+            let mut d = CytonDecoder::new_daisy(&CytonConfig::default());
+            assert_eq!(d.layout().columns.len(), 16);
+            assert_eq!(d.layout().rate_hz, Some(125.0));
+            let mut rows = Rows::default();
+            let mut stats = LinkStats::default();
+            for c in bytes.chunks(chunk) {
+                d.push(c, &mut rows, &mut stats);
+            }
+            // Pairs (1,2)=0, (3,4)=1, …, (39,40)=19; (9,10), (21,22), (29,30), (31,32) lost.
+            // Packets 41..=250 are missing from the stream: a gap of 210 counters, read as is.
+            let mut expect: Vec<u64> = (0..20).filter(|p| ![4, 10, 14, 15].contains(p)).collect();
+            // Counter 251 is 211 packets after 40: pair (251,252) is index (251 - 1) / 2 = 125.
+            expect.extend([125, 126, 127, 128, 129]);
+            assert_eq!(rows.indices, expect, "chunk {chunk}");
+            assert_eq!(stats.lost_samples, 4 + (125 - 19 - 1), "chunk {chunk}");
+            let s = uv_per_count(24.0);
+            let k = rows.indices.iter().position(|&i| i == 1).expect("pair 1");
+            assert!((rows.row(k)[0] - counts(3)[0] as f64 * s).abs() < 1e-9);
+            assert!((rows.row(k)[8] - counts(4)[0] as f64 * s).abs() < 1e-9);
+            assert!((rows.row(k)[15] - counts(4)[7] as f64 * s).abs() < 1e-9);
+        }
     }
 
     #[test]

@@ -22,7 +22,56 @@
 //! The decoder never panics and holds at most one line of input.
 
 use super::wire::{Column, Layout, LinkStats, Rows};
+use crate::frame::Role;
 use crate::limits::{excerpt, SAMPLE_RATE_HZ};
+
+/// cmH2O per mmHg (1 mmHg = 133.322 Pa, 1 cmH2O = 98.0665 Pa).
+pub const CMH2O_PER_MMHG: f64 = 1.35951;
+
+/// What a device's column label says, when it says it unambiguously: the one table for the
+/// labels of text-line devices (`pfm:512,abd:498`) and `# channels=` headers. Case-insensitive.
+/// Returns the role and the unit the label itself implies (`mmhg`), if any.
+///
+/// | labels | role |
+/// |---|---|
+/// | `pfm`, `pfm_emg`, `pelvic`, `emg` | pelvic-floor EMG |
+/// | `abd`, `abd_emg`, `abdominal` | abdominal EMG |
+/// | `p`, `pres`, `pressure` | pressure (unit from the header, else cmH2O) |
+/// | `cmh2o`, `mmhg` | pressure in that unit (converted to cmH2O) |
+pub fn label_meaning(label: &str) -> Option<(Role, Option<&'static str>)> {
+    let l = label.trim().to_ascii_lowercase();
+    Some(match l.as_str() {
+        "pfm" | "pfm_emg" | "pelvic" | "emg" => (Role::PfmEmg, None),
+        "abd" | "abd_emg" | "abdominal" => (Role::AbdEmg, None),
+        "p" | "pres" | "pressure" => (Role::Pressure, None),
+        "cmh2o" => (Role::Pressure, Some("cmH2O")),
+        "mmhg" => (Role::Pressure, Some("mmHg")),
+        _ => return None,
+    })
+}
+
+/// The factor that turns values in `unit` into knip's unit for `role` (µV for EMG, cmH2O for
+/// pressure); `None` when the unit is not one knip converts (the values are kept as they are,
+/// with their unit).
+pub fn factor_to_knip_unit(role: Role, unit: &str) -> Option<f64> {
+    let u = unit.trim();
+    if role.is_emg() {
+        match u {
+            "uV" | "µV" | "uv" | "microvolt" => Some(1.0),
+            "mV" | "mv" => Some(1e3),
+            "V" | "v" => Some(1e6),
+            _ => None,
+        }
+    } else {
+        match u.to_ascii_lowercase().as_str() {
+            "cmh2o" => Some(1.0),
+            "mmhg" => Some(CMH2O_PER_MMHG),
+            "hpa" | "mbar" => Some(1.0 / 0.980665),
+            "kpa" => Some(10.0 / 0.980665),
+            _ => None,
+        }
+    }
+}
 
 /// Longest line accepted, bytes. A device line is far shorter; garbage without line ends is
 /// dropped once it passes this.

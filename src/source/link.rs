@@ -10,6 +10,7 @@
 //! and the first after (rounded to whole samples; at least one sample is counted lost). Samples
 //! delivered before a gap never move.
 
+use super::bitalino::BitalinoDecoder;
 use super::cyton::CytonDecoder;
 use super::line::LineDecoder;
 pub use super::link_config::{parse_channel_requests, ChannelRequest, LinkConfig, WireFormat};
@@ -177,6 +178,9 @@ pub struct LinkReport {
     pub max_queued_blocks: usize,
     /// Bytes of a torn last record dropped when replaying a raw log.
     pub torn_bytes: u64,
+    /// How the stream's channels were chosen from the device's columns (see
+    /// [`ChannelMap::notes`]).
+    pub channel_map: Vec<String>,
 }
 
 /// Lets another thread end the stream cleanly (Ctrl-C): the link returns end-of-stream at the
@@ -204,6 +208,7 @@ impl StopHandle {
 enum Decoder {
     Line(LineDecoder),
     Cyton(CytonDecoder),
+    Bitalino(BitalinoDecoder),
 }
 
 impl Decoder {
@@ -211,18 +216,22 @@ impl Decoder {
         match wire {
             WireFormat::Line(c) => Decoder::Line(LineDecoder::new(c.clone())),
             WireFormat::Cyton(c) => Decoder::Cyton(CytonDecoder::new(c)),
+            WireFormat::CytonDaisy(c) => Decoder::Cyton(CytonDecoder::new_daisy(c)),
+            WireFormat::Bitalino(c) => Decoder::Bitalino(BitalinoDecoder::new(c)),
         }
     }
     fn push(&mut self, bytes: &[u8], rows: &mut Rows, stats: &mut LinkStats) {
         match self {
             Decoder::Line(d) => d.push(bytes, rows, stats),
             Decoder::Cyton(d) => d.push(bytes, rows, stats),
+            Decoder::Bitalino(d) => d.push(bytes, rows, stats),
         }
     }
     fn reset_link(&mut self) {
         match self {
             Decoder::Line(d) => d.reset_link(),
             Decoder::Cyton(d) => d.reset_link(),
+            Decoder::Bitalino(d) => d.reset_link(),
         }
     }
     /// Known once a sample has been seen (always for a Cyton).
@@ -230,23 +239,41 @@ impl Decoder {
         match self {
             Decoder::Line(d) => d.layout(),
             Decoder::Cyton(d) => Some(d.layout()),
+            Decoder::Bitalino(d) => Some(d.layout()),
         }
     }
     fn take_warnings(&mut self) -> Vec<String> {
         match self {
             Decoder::Line(d) => d.take_warnings(),
-            Decoder::Cyton(_) => Vec::new(),
+            Decoder::Cyton(_) | Decoder::Bitalino(_) => Vec::new(),
         }
     }
 }
 
-/// Which decoded column feeds each stream channel, and the stream's description.
+/// Which decoded column feeds each stream channel, the factor to knip's unit, and the stream's
+/// description.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelMap {
+    pub columns: Vec<usize>,
+    /// Values of column `columns[k]` are multiplied by `scales[k]` (mmHg → cmH2O, mV → µV).
+    pub scales: Vec<f64>,
+    pub spec: StreamSpec,
+    /// How each channel was chosen, said once to the user and kept in `link.json`:
+    /// `pfm → pfm_emg (uV)`, `p → pressure (mmHg × 1.35951 → cmH2O)`.
+    pub notes: Vec<String>,
+}
+
+/// Which decoded column feeds each stream channel, and the stream's description. Without
+/// `--channels`, columns whose labels say what they are (see [`super::line::label_meaning`])
+/// map themselves; a single unlabelled column is pelvic-floor EMG; a board's first two channels
+/// are pelvic floor and abdominal.
 pub fn map_channels(
     port: &str,
     wire: &WireFormat,
     layout: &Layout,
     requests: &[ChannelRequest],
-) -> Result<(Vec<usize>, StreamSpec), LinkError> {
+) -> Result<ChannelMap, LinkError> {
+    use super::line::{factor_to_knip_unit, label_meaning};
     let err = |message: String| LinkError::Channels {
         port: port.to_string(),
         message,
@@ -255,23 +282,51 @@ pub fn map_channels(
     let listed = names.join(", ");
     let n = names.len();
     let mut picks: Vec<(usize, Role)> = Vec::new();
+    let mut by_label = false;
     if requests.is_empty() {
         for (i, c) in layout.columns.iter().enumerate() {
-            if let Some(r) = Role::from_column_name(&c.name) {
+            if let Some((r, _)) = label_meaning(&c.name) {
                 picks.push((i, r));
             }
         }
+        let mut ambiguous: Vec<String> = Vec::new();
+        for (k, (_, r)) in picks.iter().enumerate() {
+            if picks[..k].iter().any(|(_, o)| o == r) {
+                let same: Vec<&str> = picks
+                    .iter()
+                    .filter(|(_, o)| o == r)
+                    .map(|(i, _)| names[*i])
+                    .collect();
+                ambiguous.push(format!("{} all mean {r}", same.join(" and ")));
+            }
+        }
+        if !ambiguous.is_empty() {
+            ambiguous.dedup();
+            return Err(err(format!(
+                "the device's labels are ambiguous ({}; labels seen: {listed}); say which is \
+                 which with --channels, e.g. --channels {}",
+                ambiguous.join("; "),
+                suggest_channels(n)
+            )));
+        }
+        by_label = !picks.is_empty();
         if picks.is_empty() {
             match wire {
-                WireFormat::Cyton(_) => {
-                    picks = vec![(0, Role::PfmEmg), (1, Role::AbdEmg)];
+                WireFormat::Cyton(_) | WireFormat::CytonDaisy(_) | WireFormat::Bitalino(_) => {
+                    picks = vec![(0, Role::PfmEmg)];
+                    if n > 1 {
+                        picks.push((1, Role::AbdEmg));
+                    }
                 }
                 WireFormat::Line(_) if n == 1 => picks = vec![(0, Role::PfmEmg)],
                 WireFormat::Line(_) => {
                     return Err(err(format!(
-                        "the device sends {n} columns ({listed}); say which is which with \
-                         --channels, e.g. --channels pfm_emg,abd_emg (in column order) or \
-                         --channels pfm_emg:1,pressure:3"
+                        "the device sends {n} columns ({listed}) and their labels do not say \
+                         which is which; say it with --channels, e.g. --channels {} (in column \
+                         order) or --channels pfm_emg:1,pressure:3. Labels that map themselves: \
+                         pfm, pfm_emg, pelvic, emg; abd, abd_emg, abdominal; p, pres, pressure, \
+                         cmh2o, mmhg",
+                        suggest_channels(n)
                     )))
                 }
             }
@@ -303,24 +358,65 @@ pub fn map_channels(
                 .to_string(),
         )
     })?;
-    let channels = picks
-        .iter()
-        .map(|&(col, role)| {
-            let mut c = ChannelSpec::new(role, rate_hz);
-            if let Some(u) = &layout.columns[col].unit {
-                c.unit = u.clone();
+    let mut channels = Vec::new();
+    let mut scales = Vec::new();
+    let mut notes = Vec::new();
+    for &(col, role) in &picks {
+        let column = &layout.columns[col];
+        let mut c = ChannelSpec::new(role, rate_hz);
+        // The device's unit: declared in a header, or implied by the label itself (`mmhg`).
+        let unit = column
+            .unit
+            .clone()
+            .or_else(|| label_meaning(&column.name).and_then(|(_, u)| u.map(str::to_string)));
+        let mut scale = 1.0;
+        let mut how = c.unit.clone();
+        if let Some(u) = unit {
+            match factor_to_knip_unit(role, &u) {
+                Some(f) if f != 1.0 => {
+                    scale = f;
+                    how = format!("{u} × {f:.6} → {}", c.unit);
+                }
+                Some(_) => {}
+                None => {
+                    how = u.clone();
+                    c.unit = u;
+                }
             }
-            c.kind = SignalKind::Raw;
-            c
-        })
-        .collect();
-    Ok((
-        picks.iter().map(|p| p.0).collect(),
-        StreamSpec {
+        }
+        if column.name != role.column_name() && by_label {
+            c.name = column.name.clone();
+        }
+        c.kind = SignalKind::Raw;
+        notes.push(format!(
+            "{} → {role} ({how}){}",
+            column.name,
+            if by_label { ", from its label" } else { "" }
+        ));
+        channels.push(c);
+        scales.push(scale);
+    }
+    if by_label {
+        for (i, name) in names.iter().enumerate() {
+            if !picks.iter().any(|(c, _)| *c == i) {
+                notes.push(format!("{name}: not used (give --channels to use it)"));
+            }
+        }
+    }
+    Ok(ChannelMap {
+        columns: picks.iter().map(|p| p.0).collect(),
+        scales,
+        spec: StreamSpec {
             channels,
             start_time_s: 0.0,
         },
-    ))
+        notes,
+    })
+}
+
+/// `pfm_emg,abd_emg,pressure` cut to `n` columns (at least one).
+fn suggest_channels(n: usize) -> String {
+    ["pfm_emg", "abd_emg", "pressure"][..n.clamp(1, 3)].join(",")
 }
 
 /// A decoded device stream over any transport; implements [`Source`] directly (blocking in
@@ -332,6 +428,8 @@ pub struct LinkSource<T: Transport> {
     decoder: Decoder,
     spec: StreamSpec,
     columns: Vec<usize>,
+    /// Factor to knip's unit per channel (see [`ChannelMap::scales`]).
+    scales: Vec<f64>,
     rate_hz: f64,
     rows: Rows,
     queue: VecDeque<Block>,
@@ -382,6 +480,7 @@ impl<T: Transport> LinkSource<T> {
                 start_time_s: 0.0,
             },
             columns: Vec::new(),
+            scales: Vec::new(),
             rate_hz: 1.0,
             rows: Rows::default(),
             queue: VecDeque::new(),
@@ -420,7 +519,9 @@ impl<T: Transport> LinkSource<T> {
                 link.decoder.push(b, &mut rows, &mut stats);
                 link.stats.bytes += b.len() as u64;
                 pending.push(e);
-                if !rows.is_empty() || matches!(link.decoder, Decoder::Cyton(_)) {
+                if !rows.is_empty()
+                    || matches!(link.decoder, Decoder::Cyton(_) | Decoder::Bitalino(_))
+                {
                     break;
                 }
             } else if matches!(e.kind, TransportEventKind::End) {
@@ -437,8 +538,16 @@ impl<T: Transport> LinkSource<T> {
             .layout()
             .cloned()
             .ok_or_else(|| link.no_samples(0.0))?;
-        let (columns, spec) =
-            map_channels(&name, &link.config.wire, &layout, &link.config.channels)?;
+        let ChannelMap {
+            columns,
+            scales,
+            spec,
+            notes,
+        } = map_channels(&name, &link.config.wire, &layout, &link.config.channels)?;
+        link.scales = scales;
+        if let Ok(mut r) = link.report.lock() {
+            r.channel_map = notes;
+        }
         link.rate_hz = spec.channels.first().map_or(1.0, |c| c.rate_hz);
         link.max_index = link
             .config
@@ -734,10 +843,11 @@ impl<T: Transport> LinkSource<T> {
                     .collect(),
             });
             let row = rows.row(k);
-            for (chunk, &col) in b.chunks.iter_mut().zip(&self.columns) {
+            for ((chunk, &col), &scale) in b.chunks.iter_mut().zip(&self.columns).zip(&self.scales)
+            {
                 chunk
                     .samples
-                    .push(row.get(col).copied().unwrap_or(f64::NAN));
+                    .push(row.get(col).copied().unwrap_or(f64::NAN) * scale);
             }
             self.next_abs = abs + 1;
             self.last_row_host_s = host_s;
@@ -964,9 +1074,9 @@ mod tests {
             rate_hz: Some(100.0),
         };
         let wire = WireFormat::Line(LineConfig::default());
-        let (cols, spec) = map_channels("p", &wire, &layout, &r).expect("map");
-        assert_eq!(cols, vec![2, 1]);
-        assert_eq!(spec.channels[0].role, Role::PfmEmg);
+        let m = map_channels("p", &wire, &layout, &r).expect("map");
+        assert_eq!(m.columns, vec![2, 1]);
+        assert_eq!(m.spec.channels[0].role, Role::PfmEmg);
         let err = map_channels("p", &wire, &layout, &[]).expect_err("ambiguous");
         assert!(err.to_string().contains("--channels"));
         let no_rate = Layout {

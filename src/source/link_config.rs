@@ -1,6 +1,7 @@
 //! Everything that decides how a device's bytes become blocks: the wire format with its
 //! settings and the channels wanted (stored in the raw log's header, so a replay decodes alike).
 
+use super::bitalino::BitalinoConfig;
 use super::cyton::CytonConfig;
 use super::line::LineConfig;
 use crate::frame::Role;
@@ -12,6 +13,10 @@ use serde::{Deserialize, Serialize};
 pub enum WireFormat {
     Line(LineConfig),
     Cyton(CytonConfig),
+    /// A Cyton with the Daisy module: 16 channels at 125 Hz.
+    CytonDaisy(CytonConfig),
+    /// PLUX BITalino (r)evolution in live mode.
+    Bitalino(BitalinoConfig),
 }
 
 impl WireFormat {
@@ -19,6 +24,8 @@ impl WireFormat {
         match self {
             WireFormat::Line(_) => "line",
             WireFormat::Cyton(_) => "cyton",
+            WireFormat::CytonDaisy(_) => "cyton-daisy",
+            WireFormat::Bitalino(_) => "bitalino",
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Where samples come from: files, the simulated patient, serial devices (text lines, OpenBCI
-//! Cyton) and their raw-byte logs.
+//! Cyton with or without Daisy, BITalino) and their raw-byte logs.
 //! Every source yields [`Block`]s in device-clock order.
 
 mod anomanor;
+pub mod bitalino;
 mod csv_columns;
 mod csv_fields;
 pub mod csv_file;

@@ -68,9 +68,10 @@ impl RawHeader {
                     }
                 }
             }
-            WireFormat::Cyton(c) => {
+            WireFormat::Cyton(c) | WireFormat::CytonDaisy(c) => {
                 limits::GAIN.check(c.gain).map_err(|e| field("gain", e))?;
             }
+            WireFormat::Bitalino(c) => c.check().map_err(|e| field("bitalino", e))?,
         }
         if self.link.channels.len() > MAX_CHANNEL_REQUESTS {
             return Err(field(

@@ -17,6 +17,7 @@
 //! slow consumer cannot make the kernel drop bytes (blocks queue up instead, counted in
 //! [`LinkReport::max_queued_blocks`]).
 
+use super::bitalino::{self, BitalinoConfig};
 use super::cyton;
 use super::link::{
     LinkConfig, LinkError, LinkReport, LinkSource, LinkStatus, StopHandle, Transport,
@@ -38,6 +39,10 @@ pub const READ_TIMEOUT: Duration = Duration::from_millis(50);
 pub const REOPEN_EVERY: Duration = Duration::from_millis(200);
 /// How long a Cyton has to answer the soft reset.
 pub const CYTON_RESET_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a BITalino has to answer the version command.
+pub const BITALINO_VERSION_TIMEOUT: Duration = Duration::from_secs(3);
+/// Pause before each BITalino command (`bitalino.py` waits 0.1 s too).
+pub const BITALINO_COMMAND_GAP: Duration = Duration::from_millis(100);
 pub const DEFAULT_BAUD: u32 = 115_200;
 
 /// Where and how to open a device.
@@ -85,6 +90,119 @@ fn open_port(path: &str, baud: u32) -> Result<Box<dyn SerialPort>, LinkError> {
         })
 }
 
+/// Read and drop what is in flight for 100 ms (after a stop command).
+fn drain(port: &mut Box<dyn SerialPort>) -> std::io::Result<()> {
+    let _ = port.clear(serialport::ClearBuffer::Input);
+    let mut buf = [0u8; 4096];
+    let drain_until = Instant::now() + Duration::from_millis(100);
+    while Instant::now() < drain_until {
+        match port.read(&mut buf) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Stop a streaming BITalino, ask its version, set the rate and start live mode on the
+/// configured inputs. Returns its version string (`BITalino_v5.2`).
+fn bitalino_start(
+    port: &mut Box<dyn SerialPort>,
+    path: &str,
+    config: &BitalinoConfig,
+) -> Result<String, LinkError> {
+    let io = |e: std::io::Error| LinkError::Io {
+        port: path.to_string(),
+        message: format!("cannot send commands to the BITalino: {e}"),
+    };
+    config.check().map_err(|message| LinkError::Io {
+        port: path.to_string(),
+        message,
+    })?;
+    let rate = bitalino::cmd_rate(config.rate_hz).unwrap_or(0xC3);
+    let send = |port: &mut Box<dyn SerialPort>, b: u8| {
+        std::thread::sleep(BITALINO_COMMAND_GAP);
+        port.write_all(&[b])
+    };
+    send(port, bitalino::CMD_STOP).map_err(io)?;
+    std::thread::sleep(BITALINO_COMMAND_GAP);
+    drain(port).map_err(io)?;
+    send(port, bitalino::CMD_VERSION).map_err(io)?;
+    let mut reply: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 256];
+    let deadline = Instant::now() + BITALINO_VERSION_TIMEOUT;
+    let version = loop {
+        if let Some(at) = reply.windows(8).position(|w| w == b"BITalino") {
+            if let Some(end) = reply[at..].iter().position(|&b| b == b'\n') {
+                break String::from_utf8_lossy(&reply[at..at + end])
+                    .trim()
+                    .to_string();
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(LinkError::Io {
+                port: path.to_string(),
+                message: format!(
+                    "the BITalino did not answer the version command (0x07) within {} s ({} \
+                     bytes came back). Is it switched on, paired (Bluetooth: bind it to \
+                     /dev/rfcomm0 first), and is this its port? For a text-line device use \
+                     --format line.",
+                    BITALINO_VERSION_TIMEOUT.as_secs(),
+                    reply.len()
+                ),
+            });
+        }
+        match port.read(&mut buf) {
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => return Err(io(e)),
+        }
+        if reply.len() > 4096 {
+            reply.drain(..reply.len() - 64);
+        }
+    };
+    send(port, rate).map_err(io)?;
+    send(port, bitalino::cmd_start(&config.analog)).map_err(io)?;
+    Ok(format!("PLUX {version}"))
+}
+
+/// Send the commands that make the device stream, per wire format. Returns what the device
+/// said about itself.
+fn start_device(
+    port: &mut Box<dyn SerialPort>,
+    path: &str,
+    wire: &WireFormat,
+) -> Result<String, LinkError> {
+    match wire {
+        WireFormat::Line(_) => Ok(format!("text-line device on {path}")),
+        WireFormat::Cyton(_) | WireFormat::CytonDaisy(_) => {
+            let said = cyton_start(port, path)?;
+            let has_daisy = said.contains("Daisy");
+            let want_daisy = matches!(wire, WireFormat::CytonDaisy(_));
+            if has_daisy != want_daisy {
+                let _ = port.write_all(&[cyton::CMD_STOP]);
+                return Err(LinkError::Io {
+                    port: path.to_string(),
+                    message: if has_daisy {
+                        format!(
+                            "the board reports a Daisy module ({said}): its packets alternate \
+                             between channels 1–8 and 9–16. Use --format cyton-daisy."
+                        )
+                    } else {
+                        format!(
+                            "--format cyton-daisy, but the board reports no Daisy module \
+                             ({said}). Use --format cyton, or seat the Daisy and reset the board."
+                        )
+                    },
+                });
+            }
+            Ok(said)
+        }
+        WireFormat::Bitalino(c) => bitalino_start(port, path, c),
+    }
+}
+
 /// Stop a streaming Cyton, soft-reset it, and start streaming. Returns its reset reply.
 fn cyton_start(port: &mut Box<dyn SerialPort>, path: &str) -> Result<String, LinkError> {
     let io = |e: std::io::Error| LinkError::Io {
@@ -93,17 +211,9 @@ fn cyton_start(port: &mut Box<dyn SerialPort>, path: &str) -> Result<String, Lin
     };
     port.write_all(&[cyton::CMD_STOP]).map_err(io)?;
     std::thread::sleep(Duration::from_millis(100));
-    let _ = port.clear(serialport::ClearBuffer::Input);
     // Drain what was in flight.
+    drain(port).map_err(io)?;
     let mut buf = [0u8; 4096];
-    let drain_until = Instant::now() + Duration::from_millis(100);
-    while Instant::now() < drain_until {
-        match port.read(&mut buf) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break,
-            Err(e) => return Err(io(e)),
-        }
-    }
     port.write_all(&[cyton::CMD_SOFT_RESET]).map_err(io)?;
     let mut reply = Vec::new();
     let deadline = Instant::now() + CYTON_RESET_TIMEOUT;
@@ -139,11 +249,11 @@ fn cyton_start(port: &mut Box<dyn SerialPort>, path: &str) -> Result<String, Lin
 }
 
 /// A serial port as a [`Transport`]: reads with a short timeout, reports an unplug on a read
-/// error, and reopens the same path (re-sending the Cyton start commands) when it is back.
+/// error, and reopens the same path (re-sending a board's start commands) when it is back.
 pub struct PortTransport {
     path: String,
     baud: u32,
-    cyton: bool,
+    wire: WireFormat,
     port: Option<Box<dyn SerialPort>>,
     t0: Instant,
     next_try: Instant,
@@ -154,16 +264,11 @@ pub struct PortTransport {
 impl PortTransport {
     pub fn open(path: &str, baud: u32, wire: &WireFormat) -> Result<PortTransport, LinkError> {
         let mut port = open_port(path, baud)?;
-        let cyton = matches!(wire, WireFormat::Cyton(_));
-        let device = if cyton {
-            cyton_start(&mut port, path)?
-        } else {
-            format!("text-line device on {path}")
-        };
+        let device = start_device(&mut port, path, wire)?;
         Ok(PortTransport {
             path: path.to_string(),
             baud,
-            cyton,
+            wire: wire.clone(),
             port: Some(port),
             t0: Instant::now(),
             next_try: Instant::now(),
@@ -215,11 +320,7 @@ impl Transport for PortTransport {
             self.next_try = Instant::now() + REOPEN_EVERY;
             match open_port(&self.path, self.baud) {
                 Ok(mut port) => {
-                    let started = if self.cyton {
-                        cyton_start(&mut port, &self.path).map(|_| ())
-                    } else {
-                        Ok(())
-                    };
+                    let started = start_device(&mut port, &self.path, &self.wire).map(|_| ());
                     match started {
                         Ok(()) => {
                             self.port = Some(port);
@@ -242,10 +343,13 @@ impl Transport for PortTransport {
     }
 
     fn close(&mut self) {
-        if self.cyton {
-            if let Some(p) = self.port.as_mut() {
-                let _ = p.write_all(&[cyton::CMD_STOP]);
-            }
+        let stop = match self.wire {
+            WireFormat::Line(_) => None,
+            WireFormat::Cyton(_) | WireFormat::CytonDaisy(_) => Some(cyton::CMD_STOP),
+            WireFormat::Bitalino(_) => Some(bitalino::CMD_STOP),
+        };
+        if let (Some(b), Some(p)) = (stop, self.port.as_mut()) {
+            let _ = p.write_all(&[b]);
         }
     }
 }

@@ -87,12 +87,15 @@ pub struct LinkStats {
     pub out_of_range_values: u64,
     /// Repeated counter values (a sample sent twice): dropped.
     pub duplicate_samples: u64,
-    /// Cyton packets accepted.
+    /// Cyton packets or BITalino frames accepted.
     pub packets: u64,
-    /// Bytes skipped while looking for the next valid Cyton packet.
+    /// Bytes skipped while looking for the next valid Cyton packet or BITalino frame.
     pub skipped_bytes: u64,
-    /// Times the Cyton decoder lost packet alignment and searched for it again.
+    /// Times the Cyton or BITalino decoder lost alignment and searched for it again.
     pub resyncs: u64,
+    /// BITalino frames whose CRC-4 failed while in step (each followed by a resync).
+    #[serde(default)]
+    pub crc_errors: u64,
     /// Times the port went away (read error, cable out).
     pub disconnects: u64,
     /// Times it came back.

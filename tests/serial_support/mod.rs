@@ -127,17 +127,27 @@ pub struct CytonEmulator {
     pub plug: Plug,
     streaming: bool,
     buf: [u8; 64],
+    banner: &'static [u8],
 }
 
 pub const CYTON_BANNER: &[u8] =
     b"OpenBCI V3 8-16 channel\nOn Board ADS1299 Device ID: 0x3E\nLIS3DH Device ID: 0x33\nFirmware: v3.1.2\n$$$";
+/// What a Cyton with the Daisy module answers to `v`.
+pub const DAISY_BANNER: &[u8] =
+    b"OpenBCI V3 8-16 channel\nOn Board ADS1299 Device ID: 0x3E\nOn Daisy ADS1299 Device ID: 0x3E\nLIS3DH Device ID: 0x33\nFirmware: v3.1.2\n$$$";
 
 impl CytonEmulator {
     pub fn new(plug: Plug) -> Self {
+        Self::with_banner(plug, CYTON_BANNER)
+    }
+
+    /// A board that answers `v` with `banner` (e.g. [`DAISY_BANNER`]).
+    pub fn with_banner(plug: Plug, banner: &'static [u8]) -> Self {
         CytonEmulator {
             plug,
             streaming: false,
             buf: [0; 64],
+            banner,
         }
     }
 
@@ -161,7 +171,7 @@ impl CytonEmulator {
                     match self.buf[i] {
                         b'v' => {
                             self.streaming = false;
-                            let _ = write_all(&mut self.plug.master, CYTON_BANNER);
+                            let _ = write_all(&mut self.plug.master, self.banner);
                         }
                         b'b' => self.streaming = true,
                         b's' => self.streaming = false,
@@ -171,6 +181,75 @@ impl CytonEmulator {
             }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
             Err(_) => {}
+        }
+    }
+
+    pub fn streaming(&self) -> bool {
+        self.streaming
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) {
+        let _ = write_all(&mut self.plug.master, bytes);
+    }
+}
+
+/// An emulated BITalino (r)evolution behind a pty master: answers the version command, takes
+/// the rate and the live-mode channel mask, stops on `0x00`.
+pub struct BitalinoEmulator {
+    pub plug: Plug,
+    streaming: bool,
+    /// Rate set by the host, Hz.
+    pub rate_hz: Option<u32>,
+    /// Inputs in the start command, 1-based.
+    pub analog: Vec<u8>,
+    /// Every command byte received, in order.
+    pub commands: Vec<u8>,
+    buf: [u8; 64],
+}
+
+pub const BITALINO_VERSION: &[u8] = b"BITalino_v5.2\n";
+
+impl BitalinoEmulator {
+    pub fn new(plug: Plug) -> Self {
+        BitalinoEmulator {
+            plug,
+            streaming: false,
+            rate_hz: None,
+            analog: Vec::new(),
+            commands: Vec::new(),
+            buf: [0; 64],
+        }
+    }
+
+    pub fn wait_for_start(&mut self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            self.poll_commands();
+            if self.streaming {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Read and answer pending commands (the byte meanings of `bitalino.py`).
+    pub fn poll_commands(&mut self) {
+        if let Ok(n) = self.plug.master.read(&mut self.buf) {
+            for i in 0..n {
+                let b = self.buf[i];
+                self.commands.push(b);
+                if b == 0x00 || b == 0xFF {
+                    self.streaming = false;
+                } else if b == 0x07 && !self.streaming {
+                    let _ = write_all(&mut self.plug.master, b"\0junk\n");
+                    let _ = write_all(&mut self.plug.master, BITALINO_VERSION);
+                } else if b & 0x3F == 0x03 && !self.streaming {
+                    self.rate_hz = Some([1, 10, 100, 1000][(b >> 6) as usize]);
+                } else if b & 0x03 == 0x01 && !self.streaming {
+                    self.analog = (1..=6u8).filter(|a| b & (1 << (a + 1)) != 0).collect();
+                    self.streaming = true;
+                }
+            }
         }
     }
 
