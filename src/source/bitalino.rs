@@ -70,8 +70,15 @@ pub fn resolution_bits(position: usize) -> u32 {
 /// VCC = 3.3 V, G = 1009, n the channel's resolution in bits (range ±1.64 mV). Source: PLUX,
 /// "BITalino (r)evolution EMG Sensor Data Sheet" (transfer function section).
 pub fn emg_uv(adc: u32, bits: u32) -> f64 {
-    let full = (1u64 << bits) as f64;
-    (adc as f64 / full - 0.5) * VCC_V / EMG_GAIN * 1000.0 * 1000.0
+    let (gain, offset) = emg_uv_linear(bits);
+    adc as f64 * gain + offset
+}
+
+/// [`emg_uv`] as `µV = ADC · gain + offset`: `(gain, offset)` for a resolution of `bits`
+/// (for readers that scale whole columns, such as OpenSignals files).
+pub fn emg_uv_linear(bits: u32) -> (f64, f64) {
+    let range_uv = VCC_V / EMG_GAIN * 1e6;
+    (range_uv / (1u64 << bits.min(63)) as f64, -0.5 * range_uv)
 }
 
 /// CRC-4 (x⁴ + x + 1) of a frame, computed as `bitalino.py` does: over every bit of the frame

@@ -451,22 +451,10 @@ pub fn parse_tals(bytes: &[u8]) -> Vec<EdfAnnotation> {
 /// Unit factor to knip's unit for the role, and the unit knip will report.
 pub(crate) fn unit_factor(role: Role, unit: &str) -> (f64, String) {
     let u = unit.trim();
-    match (role.is_emg(), u) {
-        (true, "V") => (1e6, "uV".into()),
-        (true, "mV") => (1e3, "uV".into()),
-        (true, "nV") => (1e-3, "uV".into()),
-        (true, "uV" | "µV" | "microvolt") => (1.0, "uV".into()),
-        (false, "mmHg") => (1.35951, "cmH2O".into()),
-        (false, "hPa" | "mbar") => (1.0 / 0.980665, "cmH2O".into()),
-        (false, "kPa") => (10.0 / 0.980665, "cmH2O".into()),
-        _ => (
-            1.0,
-            if u.is_empty() {
-                "units".into()
-            } else {
-                u.into()
-            },
-        ),
+    match crate::source::line::factor_to_knip_unit(role, u) {
+        Some(f) => (f, if role.is_emg() { "uV" } else { "cmH2O" }.into()),
+        None if u.is_empty() => (1.0, "units".into()),
+        None => (1.0, u.into()),
     }
 }
 

@@ -53,6 +53,7 @@ pub fn label_meaning(label: &str) -> Option<(Role, Option<&'static str>)> {
 /// The factor that turns values in `unit` into knip's unit for `role` (µV for EMG, cmH2O for
 /// pressure); `None` when the unit is not one knip converts (the values are kept as they are,
 /// with their unit).
+/// The one table of unit conversions (device labels, EDF/BDF headers).
 pub fn factor_to_knip_unit(role: Role, unit: &str) -> Option<f64> {
     let u = unit.trim();
     if role.is_emg() {
@@ -60,6 +61,7 @@ pub fn factor_to_knip_unit(role: Role, unit: &str) -> Option<f64> {
             "uV" | "µV" | "uv" | "microvolt" => Some(1.0),
             "mV" | "mv" => Some(1e3),
             "V" | "v" => Some(1e6),
+            "nV" | "nv" => Some(1e-3),
             _ => None,
         }
     } else {

@@ -14,10 +14,6 @@ use crate::limits::{excerpt, SAMPLE_RATE_HZ};
 use crate::source::csv_fields::Sep;
 use serde_json::Value;
 
-/// BITalino supply voltage, µV (3.3 V).
-const BITALINO_VCC_UV: f64 = 3.3e6;
-/// BITalino EMG sensor gain.
-const BITALINO_EMG_GAIN: f64 = 1009.0;
 /// nSeq counts modulo this.
 const NSEQ_MODULUS: u64 = 16;
 
@@ -99,10 +95,8 @@ pub(super) fn layout(head: &[String]) -> Result<Layout, String> {
             emg.push(col);
         }
         if sensor.to_ascii_uppercase().starts_with("EMG") && bitalino && (1..=16).contains(&bits) {
-            // µV = (ADC / 2^n − 1/2) · VCC / G
-            let full = f64::from(1u32 << bits);
-            gain[col] = BITALINO_VCC_UV / BITALINO_EMG_GAIN / full;
-            offset[col] = -0.5 * BITALINO_VCC_UV / BITALINO_EMG_GAIN;
+            // µV = (ADC / 2^n − 1/2) · VCC / G: the board's transfer function, one place.
+            (gain[col], offset[col]) = crate::source::bitalino::emg_uv_linear(bits as u32);
             units[col] = "uV".into();
         } else {
             units[col] = "ADC counts".into();
