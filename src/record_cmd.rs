@@ -34,6 +34,8 @@ pub struct RecordOptions {
     pub out_dir: PathBuf,
     /// Draw the in-place level bar (a terminal).
     pub bar: bool,
+    /// The web screen (`--web`).
+    pub web: Option<Arc<crate::web::WebServer>>,
 }
 
 /// What a recording produced.
@@ -194,12 +196,12 @@ pub fn record(
     let live = LiveStatus::new(out, opts.bar, Vec::new());
     let collector = EventCollector::default();
     let events = collector.handle();
-    let result = pipeline::run(
-        Box::new(source),
-        cfg,
-        vec![Box::new(live), Box::new(report), Box::new(collector)],
-        Pace::Unpaced,
-    );
+    let mut sinks: Vec<Box<dyn pipeline::Sink>> =
+        vec![Box::new(live), Box::new(report), Box::new(collector)];
+    if let Some(w) = &opts.web {
+        sinks.insert(0, Box::new(w.sink(true)));
+    }
+    let result = pipeline::run(Box::new(source), cfg, sinks, Pace::Unpaced);
     let link_report = snapshot(&link);
     // A failed recording (full disk) is the news, even if the report failed after it.
     if let Some(e) = &link_report.recording_error {
@@ -232,6 +234,8 @@ pub struct ReplayOptions {
     pub speed: Option<f64>,
     pub out_dir: PathBuf,
     pub bar: bool,
+    /// The web screen (`--web`).
+    pub web: Option<Arc<crate::web::WebServer>>,
 }
 
 /// What a replay produced.
@@ -291,12 +295,12 @@ pub fn replay(
     let live = LiveStatus::new(out, opts.bar, Vec::new());
     let collector = EventCollector::default();
     let events = collector.handle();
-    let end = pipeline::run(
-        source,
-        cfg,
-        vec![Box::new(live), Box::new(report), Box::new(collector)],
-        pace,
-    )?;
+    let mut sinks: Vec<Box<dyn pipeline::Sink>> =
+        vec![Box::new(live), Box::new(report), Box::new(collector)];
+    if let Some(w) = &opts.web {
+        sinks.insert(0, Box::new(w.sink(true)));
+    }
+    let end = pipeline::run(source, cfg, sinks, pace)?;
     let link = link.map(|l| snapshot(&l));
     if let Some(l) = &link {
         write_link_json(&opts.out_dir, l)?;

@@ -460,6 +460,8 @@ pub struct GuidedOptions {
     pub scripted_pauses: Vec<(f64, f64)>,
     /// Shared with Ctrl-C: set, the session ends and the report is written.
     pub stop: Option<StopHandle>,
+    /// The web screen (`--web`): one more view of the same session.
+    pub web: Option<Arc<crate::web::WebServer>>,
 }
 
 /// What a guided session produced.
@@ -692,9 +694,18 @@ pub fn run_guided(
     } else {
         Box::new(super::run::PlainView::new(out))
     };
-    let sink = SessionSink::new(SessionRunner::new(setup), vec![view], controls.clone());
+    let mut views = vec![view];
+    let mut sinks: Vec<Box<dyn pipeline::Sink>> = Vec::new();
+    if let Some(w) = &o.web {
+        // First in line: it stamps the block's arrival for the web view's latency figures.
+        w.hub.set_controls(controls.clone());
+        sinks.push(Box::new(w.sink(false)));
+        views.push(Box::new(w.session_view(setup.calibration.clone(), &spec)));
+    }
+    let sink = SessionSink::new(SessionRunner::new(setup), views, controls.clone());
     let handle = sink.result_handle();
-    let run = pipeline::run(source, cfg, vec![Box::new(sink)], Pace::Unpaced);
+    sinks.push(Box::new(sink));
+    let run = pipeline::run(source, cfg, sinks, Pace::Unpaced);
     let link = link.map(|l| l.lock().map(|g| g.clone()).unwrap_or_default());
     if let Some(e) = link.as_ref().and_then(|l| l.recording_error.clone()) {
         return Err(SessionError::RecordingFailed(e));
