@@ -29,7 +29,14 @@ fn loopback_screen_refuses_foreign_hosts_and_origins() {
     let out = dir.path().join("s");
     let k = Knip::start(
         &[
-            "demo", "--protocol", "identify", "--speed", "1", "--plain", "--web", "--out",
+            "demo",
+            "--protocol",
+            "identify",
+            "--speed",
+            "1",
+            "--plain",
+            "--web",
+            "--out",
             out.to_str().unwrap(),
         ],
         true,
@@ -37,13 +44,20 @@ fn loopback_screen_refuses_foreign_hosts_and_origins() {
     let port = k.port;
     // Only on 127.0.0.1 (0100007F in /proc/net/tcp), and only one listener.
     let socks = listening_sockets(k.pid());
-    assert_eq!(socks, vec![format!("0100007F:{port:04X}")], "listening: {socks:?}");
+    assert_eq!(
+        socks,
+        vec![format!("0100007F:{port:04X}")],
+        "listening: {socks:?}"
+    );
 
     let ok = get(port, "/", "", SHORT);
     assert_eq!(ok.status, 200, "{ok:?}");
     assert!(ok.body.contains("id=\"gauge\""));
     let csp = ok.header("content-security-policy").unwrap_or_default();
-    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
     assert_eq!(ok.header("x-frame-options").as_deref(), Some("DENY"));
     let alias = http(
         port,
@@ -62,16 +76,25 @@ fn loopback_screen_refuses_foreign_hosts_and_origins() {
     for path in ["/", "/events", "/clinician", "/assets/patient.js"] {
         let a = http(
             port,
-            &format!("GET {path} HTTP/1.1\r\nHost: attacker.example:{port}\r\nConnection: close\r\n\r\n"),
+            &format!(
+                "GET {path} HTTP/1.1\r\nHost: attacker.example:{port}\r\nConnection: close\r\n\r\n"
+            ),
             SHORT,
         );
         assert_eq!(a.status, 403, "{path}: {a:?}");
-        assert!(!a.body.contains("data:") && !a.body.contains("<html"), "{path}: {}", a.body);
+        assert!(
+            !a.body.contains("data:") && !a.body.contains("<html"),
+            "{path}: {}",
+            a.body
+        );
     }
     // Another port in Host, no Host at all.
     let a = http(
         port,
-        &format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", port ^ 1),
+        &format!(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            port ^ 1
+        ),
         SHORT,
     );
     assert_eq!(a.status, 403);
@@ -98,14 +121,21 @@ fn loopback_screen_refuses_foreign_hosts_and_origins() {
     assert_eq!(post("Origin: http://attacker.example\r\n").status, 403);
     assert_eq!(post("").status, 403, "a control without Origin");
     // The page's own Origin: the marker is placed.
-    assert_eq!(post(&format!("Origin: http://127.0.0.1:{port}\r\n")).status, 204);
+    assert_eq!(
+        post(&format!("Origin: http://127.0.0.1:{port}\r\n")).status,
+        204
+    );
     let t0 = Instant::now();
     loop {
         let c = get(port, "/events/clinician", "", SHORT);
         if c.body.contains("M1: note") {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "marker never shown: {}", c.body);
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "marker never shown: {}",
+            c.body
+        );
     }
     // Unknown files and the report before it exists.
     assert_eq!(get(port, "/assets/../Cargo.toml", "", SHORT).status, 404);
@@ -117,7 +147,16 @@ fn no_listener_without_web() {
     let dir = tmp();
     let out = dir.path().join("s");
     let mut k = Knip::start(
-        &["demo", "--protocol", "identify", "--speed", "2", "--plain", "--out", out.to_str().unwrap()],
+        &[
+            "demo",
+            "--protocol",
+            "identify",
+            "--speed",
+            "2",
+            "--plain",
+            "--out",
+            out.to_str().unwrap(),
+        ],
         false,
     );
     // Wait until the session is under way (its first cue printed), then look at its sockets.
@@ -140,8 +179,19 @@ fn lan_screen_needs_the_pairing_token_and_shows_no_patient_id() {
     let patient_id = "PATIENT-7QX";
     let k = Knip::start(
         &[
-            "session", "--simulate", "--protocol", "identify", "--speed", "1", "--plain",
-            "--patient", patient_id, "--db", db.to_str().unwrap(), "--web-lan", "--out",
+            "session",
+            "--simulate",
+            "--protocol",
+            "identify",
+            "--speed",
+            "1",
+            "--plain",
+            "--patient",
+            patient_id,
+            "--db",
+            db.to_str().unwrap(),
+            "--web-lan",
+            "--out",
             out.to_str().unwrap(),
         ],
         true,
@@ -149,22 +199,45 @@ fn lan_screen_needs_the_pairing_token_and_shows_no_patient_id() {
     let port = k.port;
     let (patient, clinician) = k.tokens();
     assert_ne!(patient, clinician);
-    assert!(k.stderr_text().contains('█') || k.stderr_text().contains('▀'), "a QR code");
+    assert!(
+        k.stderr_text().contains('█') || k.stderr_text().contains('▀'),
+        "a QR code"
+    );
     // Every address of the machine (0.0.0.0), one listener.
     let socks = listening_sockets(k.pid());
     assert_eq!(socks, vec![format!("00000000:{port:04X}")], "{socks:?}");
 
     // Without a token: nothing, neither page, asset, stream nor control.
-    for path in ["/", "/clinician", "/events", "/events/clinician", "/assets/patient.js"] {
+    for path in [
+        "/",
+        "/clinician",
+        "/events",
+        "/events/clinician",
+        "/assets/patient.js",
+    ] {
         let a = get(port, path, "", SHORT);
         assert_eq!(a.status, 401, "{path}: {a:?}");
-        assert!(!a.body.contains("data:") && !a.body.contains("<html"), "{path}");
+        assert!(
+            !a.body.contains("data:") && !a.body.contains("<html"),
+            "{path}"
+        );
     }
     // A wrong token, in the pairing address or as a cookie.
     let wrong = "0123456789abcdef0123456789abcdef";
-    assert_eq!(get(port, &format!("/pair?t={wrong}"), "", SHORT).status, 401);
-    assert_eq!(get(port, &format!("/pair?t={}", &patient[..31]), "", SHORT).status, 401);
-    let a = get(port, "/events", &format!("Cookie: knip_token={wrong}\r\n"), SHORT);
+    assert_eq!(
+        get(port, &format!("/pair?t={wrong}"), "", SHORT).status,
+        401
+    );
+    assert_eq!(
+        get(port, &format!("/pair?t={}", &patient[..31]), "", SHORT).status,
+        401
+    );
+    let a = get(
+        port,
+        "/events",
+        &format!("Cookie: knip_token={wrong}\r\n"),
+        SHORT,
+    );
     assert_eq!(a.status, 401);
     // A foreign Host with the right token: refused (DNS rebinding).
     let a = http(
@@ -178,8 +251,14 @@ fn lan_screen_needs_the_pairing_token_and_shows_no_patient_id() {
     let p = get(port, &format!("/pair?t={patient}"), "", SHORT);
     assert_eq!(p.status, 200, "{p:?}");
     let cookie = p.header("set-cookie").unwrap_or_default();
-    assert!(cookie.starts_with(&format!("knip_token={patient}")), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.starts_with(&format!("knip_token={patient}")),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     assert!(p.body.contains("url=/\""), "{}", p.body);
     let pc = format!("Cookie: knip_token={patient}\r\n");
     let page = get(port, "/", &pc, SHORT);
@@ -220,11 +299,20 @@ fn lan_screen_needs_the_pairing_token_and_shows_no_patient_id() {
         assert!(t0.elapsed() < Duration::from_secs(10), "pause never shown");
     }
     // The patient id is on no page and in no stream.
-    for (path, h) in [("/", &pc), ("/events", &pc), ("/clinician", &cc), ("/events/clinician", &cc)] {
+    for (path, h) in [
+        ("/", &pc),
+        ("/events", &pc),
+        ("/clinician", &cc),
+        ("/events/clinician", &cc),
+    ] {
         let a = get(port, path, h, SHORT);
         assert!(!a.body.contains(patient_id), "{path} shows the patient id");
     }
-    for path in ["/assets/patient.js", "/assets/clinician.js", "/assets/common.js"] {
+    for path in [
+        "/assets/patient.js",
+        "/assets/clinician.js",
+        "/assets/common.js",
+    ] {
         assert!(!get(port, path, &cc, SHORT).body.contains(patient_id));
     }
 }
@@ -265,20 +353,36 @@ fn cue_lines(plain: &str) -> Vec<(f64, String, u32, u32)> {
 fn phase_work_s(plain: &str) -> std::collections::HashMap<String, f64> {
     let mut m = std::collections::HashMap::new();
     for line in plain.lines() {
-        let Some(i) = line.find(" — ") else { continue };
+        let Some(i) = line.find(" — ") else {
+            continue;
+        };
         let rest = &line[i + " — ".len()..];
         let Some((phase, tail)) = rest.split_once(" (") else {
             continue;
         };
-        let Some(x) = tail.split('×').nth(1) else { continue };
-        if let Ok(w) = x.trim().trim_end_matches(" —").trim_end_matches(" s)").trim().parse() {
+        let Some(x) = tail.split('×').nth(1) else {
+            continue;
+        };
+        if let Ok(w) = x
+            .trim()
+            .trim_end_matches(" —")
+            .trim_end_matches(" s)")
+            .trim()
+            .parse()
+        {
             m.insert(phase.to_string(), w);
         }
     }
     m
 }
 
-const WORK_WORDS: [&str; 5] = ["Squeeze", "Hold ", "Quick squeeze!", "Keep it up", "now cough"];
+const WORK_WORDS: [&str; 5] = [
+    "Squeeze",
+    "Hold ",
+    "Quick squeeze!",
+    "Keep it up",
+    "now cough",
+];
 
 #[test]
 #[ignore = "needs chromium: .ci/run installs it and runs these"]
@@ -289,8 +393,17 @@ fn browser_patient_screen_follows_the_session_with_sound() {
     let out = dir.path().join("s");
     let mut k = Knip::start(
         &[
-            "demo", "--protocol", "strength", "--speed", "6", "--plain", "--web", "--web-keep",
-            "60", "--out", out.to_str().unwrap(),
+            "demo",
+            "--protocol",
+            "strength",
+            "--speed",
+            "4",
+            "--plain",
+            "--web",
+            "--web-keep",
+            "60",
+            "--out",
+            out.to_str().unwrap(),
         ],
         true,
     );
@@ -298,29 +411,55 @@ fn browser_patient_screen_follows_the_session_with_sound() {
     let mut b = Browser::launch();
     let p = b.open(&format!("{base}/"), 360, 740);
     let c = b.open(&format!("{base}/clinician"), 1280, 800);
-    b.wait_for(&p, "window.knipState && window.knipState.cue", Duration::from_secs(20));
+    b.wait_for(
+        &p,
+        "window.knipState && window.knipState.cue",
+        Duration::from_secs(20),
+    );
 
     // Sound on, by a tap: the tone's gain rises by a ramp, not a jump.
     b.click(&p, "#sound");
-    b.wait_for(&p, "window.knipAudio.on() && window.knipAudio.state() === 'running'", Duration::from_secs(10));
+    b.wait_for(
+        &p,
+        "window.knipAudio.on() && window.knipAudio.state() === 'running'",
+        Duration::from_secs(10),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // Sound off: the gain falls by a ramp (a direct set would read 0 at once), then on again.
     let ramp = b.eval(
         &p,
-        "new Promise((res) => { const v = []; const t = setInterval(() => { v.push(window.knipAudio.gain()); if (v.length >= 12) { clearInterval(t); res(v); } }, 8); })",
+        "new Promise((res) => { const v = [window.knipAudio.gain()]; document.getElementById('sound').click(); \
+         const t = setInterval(() => { v.push(window.knipAudio.gain()); if (v.length >= 40) { clearInterval(t); res(v); } }, 5); })",
     );
-    let ramp: Vec<f64> = ramp.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-    let last = *ramp.last().unwrap();
-    assert!(last > 0.01, "the tone is audible: {ramp:?}");
+    let ramp: Vec<f64> = ramp
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let first = ramp[0];
+    assert!(first > 0.01, "the tone was audible: {ramp:?}");
+    assert!(ramp[1] > 0.2 * first, "no jump to silence: {ramp:?}");
     assert!(
-        ramp.iter().any(|g| *g > 0.05 * last && *g < 0.9 * last),
+        ramp.iter()
+            .filter(|g| **g > 0.05 * first && **g < 0.8 * first)
+            .count()
+            >= 3,
         "the gain passes through intermediate values (a ramp): {ramp:?}"
     );
+    assert!(
+        *ramp.last().unwrap() < 0.1 * first,
+        "and reaches silence: {ramp:?}"
+    );
+    b.click(&p, "#sound");
+    b.wait_for(&p, "window.knipAudio.on()", Duration::from_secs(5));
 
     // Follow the session: DOM and audio read back together, every 150 ms.
     let probe = "(() => { const s = window.knipState || {}; const g = document.getElementById('gauge'); \
         const f = document.getElementById('fill'); return { t: s.t, cue: document.getElementById('cue').textContent, \
         work: document.getElementById('cue').className === 'work', rep: document.getElementById('rep').textContent, \
         today: document.getElementById('today').textContent, level: Number(g.dataset.level), \
-        fill: f.getBoundingClientRect().width / g.getBoundingClientRect().width, band: !document.getElementById('band').hidden, \
+        fill: parseFloat(f.style.width) / 100, band: !document.getElementById('band').hidden, \
         abd: document.getElementById('abd').textContent, verdict: document.getElementById('verdict').textContent, \
         finished: !!s.finished, hz: window.knipAudio.frequency(), target_hz: window.knipAudio.targetFrequency(), chimes: window.knipAudio.chimes() }; })()";
     let mut samples: Vec<Value> = Vec::new();
@@ -330,7 +469,8 @@ fn browser_patient_screen_follows_the_session_with_sound() {
     loop {
         let v = b.eval(&p, probe);
         let finished = v["finished"].as_bool().unwrap_or(false);
-        let in_hold = v["cue"].as_str().unwrap_or("").starts_with("Hold") && v["band"] == Value::Bool(true);
+        let in_hold =
+            v["cue"].as_str().unwrap_or("").starts_with("Hold") && v["band"] == Value::Bool(true);
         if !shot_phone && in_hold && v["level"].as_f64().unwrap_or(0.0) > 0.3 {
             b.screenshot(&p, &shots.join("patient-360.png"));
             b.viewport(&p, 1920, 1080);
@@ -339,7 +479,7 @@ fn browser_patient_screen_follows_the_session_with_sound() {
             b.viewport(&p, 360, 740);
             shot_phone = true;
         }
-        if !shot_clin && in_hold && samples.len() > 120 {
+        if !shot_clin && in_hold && samples.len() > 40 {
             b.eval(&c, "fetch('/control/marker', {method: 'POST', body: 'patient coughed'}).then(r => r.status)");
             std::thread::sleep(Duration::from_millis(700));
             b.screenshot(&c, &shots.join("clinician-1280.png"));
@@ -349,13 +489,20 @@ fn browser_patient_screen_follows_the_session_with_sound() {
         if finished {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(150), "the session did not finish");
+        assert!(
+            t0.elapsed() < Duration::from_secs(150),
+            "the session did not finish"
+        );
         std::thread::sleep(Duration::from_millis(150));
     }
     assert!(shot_phone && shot_clin, "screenshots taken during a hold");
 
     // The session's own account: the plain view's cue lines and phases.
-    b.wait_for(&c, "document.querySelectorAll('#report-list a').length > 0", Duration::from_secs(30));
+    b.wait_for(
+        &c,
+        "document.querySelectorAll('#report-list a').length > 0",
+        Duration::from_secs(30),
+    );
     let plain = k.stdout_text();
     let cues = cue_lines(&plain);
     let work = phase_work_s(&plain);
@@ -371,8 +518,14 @@ fn browser_patient_screen_follows_the_session_with_sound() {
             continue;
         }
         // The slot in force at `t` by the session's own cue times.
-        let Some(slot) = cues.iter().rev().find(|c| c.0 <= t + 1e-6) else { continue };
-        let next = cues.iter().find(|c| c.0 > t).map(|c| c.0).unwrap_or(f64::INFINITY);
+        let Some(slot) = cues.iter().rev().find(|c| c.0 <= t + 1e-6) else {
+            continue;
+        };
+        let next = cues
+            .iter()
+            .find(|c| c.0 > t)
+            .map(|c| c.0)
+            .unwrap_or(f64::INFINITY);
         let w = work[&slot.1];
         let since = t - slot.0;
         // Away from the edges (one block, a poll), the page must agree.
@@ -388,12 +541,25 @@ fn browser_patient_screen_follows_the_session_with_sound() {
         let in_work = since < w;
         let says_work = WORK_WORDS.iter().any(|x| cue.contains(x));
         if slot.1 != "baseline" {
-            assert_eq!(says_work, in_work, "cue `{cue}` at {t:.2} s, {since:.2} s into {slot:?}");
-            assert_eq!(v["work"].as_bool().unwrap(), in_work, "work colour at {t:.2}");
+            assert_eq!(
+                says_work, in_work,
+                "cue `{cue}` at {t:.2} s, {since:.2} s into {slot:?}"
+            );
+            assert_eq!(
+                v["work"].as_bool().unwrap(),
+                in_work,
+                "work colour at {t:.2}"
+            );
         }
-        if let Some(n) = cue.strip_prefix("Hold ").and_then(|x| x.trim_end_matches('…').parse::<f64>().ok()) {
+        if let Some(n) = cue
+            .strip_prefix("Hold ")
+            .and_then(|x| x.trim_end_matches('…').parse::<f64>().ok())
+        {
             let left = w - since;
-            assert!((n - left.ceil()).abs() <= 1.0, "`{cue}` with {left:.2} s left");
+            assert!(
+                (n - left.ceil()).abs() <= 1.0,
+                "`{cue}` with {left:.2} s left"
+            );
         }
         if slot.1 == "strength" {
             if in_work && since > 1.5 {
@@ -404,7 +570,7 @@ fn browser_patient_screen_follows_the_session_with_sound() {
         }
         checked += 1;
     }
-    assert!(checked >= 60, "only {checked} samples checked");
+    assert!(checked >= 40, "only {checked} samples checked");
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     assert!(
         work_levels.len() > 10 && mean(&work_levels) > 2.0 * mean(&rest_levels) + 0.1,
@@ -415,9 +581,16 @@ fn browser_patient_screen_follows_the_session_with_sound() {
     // "n of 30 today" ends where the session says.
     let valid = plain
         .lines()
-        .find_map(|l| l.strip_suffix(" valid holds of 30 today").and_then(|x| x.trim().parse::<u32>().ok()))
+        .find_map(|l| {
+            l.strip_suffix(" valid holds of 30 today")
+                .and_then(|x| x.trim().parse::<u32>().ok())
+        })
         .expect("the session's count");
-    let last_today = samples.iter().rev().find_map(|v| v["today"].as_str().map(String::from)).unwrap();
+    let last_today = samples
+        .iter()
+        .rev()
+        .find_map(|v| v["today"].as_str().map(String::from))
+        .unwrap();
     assert_eq!(last_today, format!("{valid} of 30 today"));
 
     // The tone follows the level: higher squeeze, higher pitch (read back from the page's
@@ -428,26 +601,122 @@ fn browser_patient_screen_follows_the_session_with_sound() {
         .collect();
     let hi: Vec<f64> = pairs.iter().filter(|p| p.0 > 0.5).map(|p| p.1).collect();
     let lo: Vec<f64> = pairs.iter().filter(|p| p.0 < 0.15).map(|p| p.1).collect();
-    assert!(hi.len() > 5 && lo.len() > 5, "levels seen: {} high {} low", hi.len(), lo.len());
-    assert!(mean(&hi) > mean(&lo) + 100.0, "pitch high {:.0} Hz, low {:.0} Hz", mean(&hi), mean(&lo));
+    assert!(
+        hi.len() > 5 && lo.len() > 5,
+        "levels seen: {} high {} low",
+        hi.len(),
+        lo.len()
+    );
+    assert!(
+        mean(&hi) > mean(&lo) + 100.0,
+        "pitch high {:.0} Hz, low {:.0} Hz",
+        mean(&hi),
+        mean(&lo)
+    );
     let chimes = samples.last().unwrap()["chimes"].as_u64().unwrap();
     assert!(chimes >= 10, "chimes: {chimes}");
 
     // The clinician's page: the report's files, served; the marker in the session's markers.
-    let status = b.eval(&c, "fetch(document.querySelector('#report-list a').href).then(r => r.status)");
+    let status = b.eval(
+        &c,
+        "fetch(document.querySelector('#report-list a').href).then(r => r.status)",
+    );
     assert_eq!(status, Value::from(200));
     b.screenshot(&c, &shots.join("clinician-end.png"));
     let markers = b.eval(&c, "document.getElementById('marker-list').textContent");
-    assert!(markers.as_str().unwrap().contains("patient coughed"), "{markers}");
+    assert!(
+        markers.as_str().unwrap().contains("patient coughed"),
+        "{markers}"
+    );
     let session_json = std::fs::read_to_string(out.join("session.json")).unwrap();
-    assert!(session_json.contains("patient coughed"), "the marker's note in session.json");
+    assert!(
+        session_json.contains("patient coughed"),
+        "the marker's note in session.json"
+    );
     // No request left this machine: every resource the pages loaded came from knip.
     for s in [&p, &c] {
-        let urls = b.eval(s, "performance.getEntriesByType('resource').map(e => e.name)");
+        let urls = b.eval(
+            s,
+            "performance.getEntriesByType('resource').map(e => e.name)",
+        );
         for u in urls.as_array().unwrap() {
-            assert!(u.as_str().unwrap().starts_with(&base), "external resource {u}");
+            assert!(
+                u.as_str().unwrap().starts_with(&base),
+                "external resource {u}"
+            );
         }
     }
     let _ = k.child.kill();
     eprintln!("screenshots in {}", shots.display());
+}
+
+#[test]
+fn replay_without_a_protocol_serves_gauge_and_traces() {
+    let dir = tmp();
+    let csv = dir.path().join("rec.csv");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_knip"))
+        .args([
+            "simulate",
+            "--protocol",
+            "identify",
+            "--seed",
+            "3",
+            "--out",
+            csv.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let out = dir.path().join("r");
+    let mut k = Knip::start(
+        &[
+            "replay",
+            csv.to_str().unwrap(),
+            "--speed",
+            "4",
+            "--plain",
+            "--web",
+            "--web-keep",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        true,
+    );
+    let port = k.port;
+    let ev = get(port, "/events", "", Duration::from_millis(2500));
+    assert!(ev.body.contains("\"mode\":\"record\""), "{}", ev.body);
+    let c = get(port, "/events/clinician", "", Duration::from_millis(2500));
+    assert!(
+        c.body
+            .contains("\"names\":[\"pfm_emg\",\"abd_emg\",\"pressure\"]"),
+        "{}",
+        c.body
+    );
+    assert!(c.body.contains("\"tr\":[["), "{}", c.body);
+    // A replay cannot be paused from the page.
+    let a = http(
+        port,
+        &format!("POST /control/pause HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        SHORT,
+    );
+    assert_eq!(a.status, 409);
+    // At the end the report's files are served to the clinician.
+    let t0 = Instant::now();
+    loop {
+        let c = get(port, "/events/clinician", "", SHORT);
+        if c.body.contains("report.png") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "no report links");
+    }
+    let png = get(port, "/report/report.png", "", SHORT);
+    assert_eq!(png.status, 200);
+    assert_eq!(png.header("content-type").as_deref(), Some("image/png"));
+    assert_eq!(get(port, "/report/..%2FCargo.toml", "", SHORT).status, 404);
+    assert!(k.wait(Duration::from_secs(30)).success());
 }

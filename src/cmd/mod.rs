@@ -63,7 +63,9 @@ pub fn start_web(
         return Ok(None);
     };
     let server = knip::web::WebServer::start(&opts).map_err(|e| match e {
-        knip::web::WebError::Bind { .. } => anyhow::Error::new(crate::cli::UsageError(e.to_string())),
+        knip::web::WebError::Bind { .. } => {
+            anyhow::Error::new(crate::cli::UsageError(e.to_string()))
+        }
         other => anyhow::Error::new(other),
     })?;
     eprint!("{}", server.banner());

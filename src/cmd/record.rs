@@ -78,7 +78,11 @@ pub fn run(a: RecordArgs) -> anyhow::Result<()> {
 /// The files of a report folder (the clinician's links on the web screen).
 pub fn report_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
-        .map(|r| r.filter_map(|e| Some(e.ok()?.path())).filter(|p| p.is_file()).collect())
+        .map(|r| {
+            r.filter_map(|e| Some(e.ok()?.path()))
+                .filter(|p| p.is_file())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v

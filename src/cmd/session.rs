@@ -133,7 +133,14 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
     }
     if let Some(w) = &web {
         let term = std::io::stdin().is_terminal();
-        knip::web::linger(w, &out, &outcome.files, a.web.web_keep, Some(stop.flag()), term);
+        knip::web::linger(
+            w,
+            &out,
+            &outcome.files,
+            a.web.web_keep,
+            Some(stop.flag()),
+            term,
+        );
     }
     Ok(())
 }

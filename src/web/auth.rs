@@ -72,7 +72,10 @@ pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
 fn split_host(host: &str) -> Option<(&str, u16)> {
     let (h, p) = host.rsplit_once(':')?;
     let port = p.parse().ok()?;
-    let h = h.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(h);
+    let h = h
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(h);
     Some((h, port))
 }
 

@@ -11,7 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Router;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -98,7 +98,10 @@ async fn guard(State(st): State<AppState>, mut req: Request, next: Next) -> Resp
         _ => {}
     }
     if text_header(h, header::HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
-        return refuse(StatusCode::FORBIDDEN, "refused: a request from another site");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "refused: a request from another site",
+        );
     }
     let role = match &st.tokens {
         None => Some(Role::Clinician),
@@ -204,18 +207,18 @@ fn redirect_page(to: &'static str) -> Response {
 
 /// The state stream: every new state as one event; the clinician's carries the new trace
 /// points too. A slow page skips to the newest state; it never holds the pipeline.
-async fn events(State(st): State<AppState>, Extension(role): Extension<Role>) -> Response {
-    stream_for(st, role, false)
+async fn events(State(st): State<AppState>) -> Response {
+    stream_for(st, false)
 }
 
+/// The guard lets only the clinician's cookie through to this one.
 async fn clinician_events(State(st): State<AppState>) -> Response {
-    stream_for(st, Role::Clinician, true)
+    stream_for(st, true)
 }
 
-fn stream_for(st: AppState, role: Role, traces: bool) -> Response {
+fn stream_for(st: AppState, traces: bool) -> Response {
     let rx = st.hub.subscribe();
     let hub = st.hub.clone();
-    let _ = role;
     let stream = futures_util::stream::unfold(
         (rx, Vec::<u64>::new(), true, hub),
         move |(mut rx, mut cursor, first, hub)| async move {
@@ -233,7 +236,11 @@ fn stream_for(st: AppState, role: Role, traces: bool) -> Response {
                     }
                     Err(_) => ("{}".into(), "[]".into()),
                 };
-                let patient = if f.patient.is_empty() { "{}" } else { &f.patient };
+                let patient = if f.patient.is_empty() {
+                    "{}"
+                } else {
+                    &f.patient
+                };
                 let clinician = if f.clinician.is_empty() {
                     "{}"
                 } else {
@@ -325,7 +332,9 @@ mod tests {
     #[test]
     fn no_page_names_anything_outside_knip() {
         for (name, text) in super::embedded_texts() {
-            for bad in ["http://", "https://", "//cdn", "url(", "@import", "src=\"//", "ws://"] {
+            for bad in [
+                "http://", "https://", "//cdn", "url(", "@import", "src=\"//", "ws://",
+            ] {
                 assert!(!text.contains(bad), "{name} contains {bad}");
             }
         }

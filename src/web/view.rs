@@ -79,6 +79,8 @@ pub struct WebView {
     scale: RunningScale,
     markers: Vec<(f64, String)>,
     last_publish: Option<Instant>,
+    /// The last state of the session (the runner hands a blank one at the very end).
+    last: Option<LiveState>,
 }
 
 impl WebView {
@@ -94,6 +96,7 @@ impl WebView {
             scale: RunningScale::default(),
             markers: Vec::new(),
             last_publish: None,
+            last: None,
         }
     }
 
@@ -140,10 +143,16 @@ impl WebView {
             .flat_map(|c| c.channels.iter())
             .filter_map(|k| {
                 let ch = self.spec_roles.iter().position(|r| *r == k.role)?;
-                let band = live.target_pct_mvc.map(|(lo, hi)| {
-                    let at = |p: f64| k.rest_mean + p / 100.0 * (k.mvc - k.rest_mean);
-                    [at(lo), at(hi)]
-                });
+                let scoring = [Role::PfmEmg, Role::Pressure]
+                    .into_iter()
+                    .find(|r| self.spec_roles.contains(r));
+                let band =
+                    live.target_pct_mvc
+                        .filter(|_| scoring == Some(k.role))
+                        .map(|(lo, hi)| {
+                            let at = |p: f64| k.rest_mean + p / 100.0 * (k.mvc - k.rest_mean);
+                            [at(lo), at(hi)]
+                        });
                 Some(json!({"ch": ch, "rest": k.rest_mean, "mvc": k.mvc, "band": band}))
             })
             .collect();
@@ -230,14 +239,25 @@ impl SessionView for WebView {
         self.take_notes(notes);
         let force = live.finished || !notes.is_empty();
         self.publish(live, force);
+        self.last = Some(live.clone());
         Ok(())
     }
 
     fn finish(&mut self, live: &LiveState, notes: &[SessionNote]) -> Result<(), OutputError> {
         self.take_notes(notes);
         self.hub.set_finished();
-        let mut done = live.clone();
+        // The session's last state, finished, with the day's count the session ends on.
+        let mut done = self.last.take().unwrap_or_else(|| live.clone());
+        done.finished = true;
+        done.paused = false;
+        done.in_work = false;
         done.cue = crate::session::run::Cue::Done;
+        for n in notes {
+            if let SessionNote::ValidToday { valid, goal } = n {
+                done.valid_today = *valid;
+                done.daily_goal = *goal;
+            }
+        }
         self.publish(&done, true);
         Ok(())
     }

@@ -152,7 +152,8 @@ impl Answer {
 /// 127.0.0.1:`port` and read the answer for at most `read_for` (streams never end).
 pub fn http(port: u16, request: &str, read_for: Duration) -> Answer {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     s.write_all(request.as_bytes()).unwrap();
     let t0 = Instant::now();
     let mut buf = Vec::new();
@@ -167,7 +168,11 @@ pub fn http(port: u16, request: &str, read_for: Duration) -> Answer {
                 if let Some((head, body)) = text.split_once("\r\n\r\n") {
                     if let Some(len) = head
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_string())
+                        })
                         .and_then(|v| v.parse::<usize>().ok())
                     {
                         if body.len() >= len {
@@ -196,7 +201,9 @@ pub fn http(port: u16, request: &str, read_for: Duration) -> Answer {
 pub fn get(port: u16, path: &str, headers: &str, read_for: Duration) -> Answer {
     http(
         port,
-        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n{headers}\r\n"),
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n{headers}\r\n"
+        ),
         read_for,
     )
 }
