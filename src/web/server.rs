@@ -296,7 +296,7 @@ async fn report_file(State(st): State<AppState>, Path(name): Path<String>) -> Re
     let Some((dir, files)) = st.hub.report() else {
         return refuse(StatusCode::NOT_FOUND, "the report is not written yet");
     };
-    if !files.iter().any(|f| *f == name) {
+    if !files.contains(&name) {
         return refuse(StatusCode::NOT_FOUND, "no such report file");
     }
     let ty = match name.rsplit_once('.').map(|x| x.1) {
