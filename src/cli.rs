@@ -101,7 +101,39 @@ pub struct DemoArgs {
     #[arg(long)]
     pub plain: bool,
     #[command(flatten)]
+    pub web: WebArgs,
+    #[command(flatten)]
     pub settings: Settings,
+}
+
+/// The patient's screen in a browser (`session`, `demo`, `record`, `replay`).
+#[derive(Args, Clone, Debug, Default)]
+pub struct WebArgs {
+    /// Serve the patient's screen (and the clinician's) to a browser on this computer
+    /// (127.0.0.1 only); knip prints the address and opens nothing by itself.
+    #[arg(long)]
+    pub web: bool,
+    /// Serve it to a tablet or phone on this network too: every page then needs the pairing
+    /// code knip prints (address and QR code) for this session (implies --web).
+    #[arg(long)]
+    pub web_lan: bool,
+    /// Port of the web screen [default: a free port chosen by the system].
+    #[arg(long, value_name = "PORT")]
+    pub web_port: Option<u16>,
+    /// Keep serving the finished screen (the report's links) this many seconds after the
+    /// session [default: until Ctrl-C on a terminal, else 0].
+    #[arg(long, value_name = "SECONDS")]
+    pub web_keep: Option<u32>,
+}
+
+impl WebArgs {
+    /// The server's options, when a web screen was asked for.
+    pub fn options(&self) -> Option<knip::web::WebOptions> {
+        (self.web || self.web_lan).then(|| knip::web::WebOptions {
+            lan: self.web_lan,
+            port: self.web_port.unwrap_or(0),
+        })
+    }
 }
 
 /// A sensor on a serial port: the options `record` and `session` share.
@@ -292,6 +324,8 @@ pub struct SessionArgs {
     #[arg(long)]
     pub recalibrate: bool,
     #[command(flatten)]
+    pub web: WebArgs,
+    #[command(flatten)]
     pub settings: Settings,
 }
 
@@ -317,6 +351,7 @@ impl SessionArgs {
             patient: None,
             db: None,
             recalibrate: false,
+            web: WebArgs::default(),
             settings,
         }
     }
@@ -446,6 +481,8 @@ pub struct RecordArgs {
     #[arg(long)]
     pub lsl: bool,
     #[command(flatten)]
+    pub web: WebArgs,
+    #[command(flatten)]
     pub settings: Settings,
 }
 
@@ -470,6 +507,8 @@ pub struct ReplayArgs {
     pub force: bool,
     #[arg(long)]
     pub plain: bool,
+    #[command(flatten)]
+    pub web: WebArgs,
     #[command(flatten)]
     pub settings: Settings,
 }

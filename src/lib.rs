@@ -28,3 +28,4 @@ pub mod simulate;
 pub mod sink;
 pub mod source;
 pub mod truth;
+pub mod web;

@@ -36,6 +36,8 @@ pub struct RecordOptions {
     pub bar: bool,
     /// Publish on Lab Streaming Layer (`--lsl`).
     pub lsl: bool,
+    /// The web screen (`--web`).
+    pub web: Option<Arc<crate::web::WebServer>>,
 }
 
 /// What a recording produced.
@@ -208,6 +210,9 @@ pub fn record(
     let events = collector.handle();
     let mut sinks: Vec<Box<dyn crate::pipeline::Sink>> =
         vec![Box::new(live), Box::new(report), Box::new(collector)];
+    if let Some(w) = &opts.web {
+        sinks.insert(0, Box::new(w.sink(true)));
+    }
     let (source, lsl): (Box<dyn Source>, _) = if opts.lsl {
         let id = source.device().to_string();
         let (s, p) = crate::sink::lsl::attach(Box::new(source), &id, true)?;
@@ -253,6 +258,8 @@ pub struct ReplayOptions {
     pub bar: bool,
     /// Publish on Lab Streaming Layer (`--lsl`).
     pub lsl: bool,
+    /// The web screen (`--web`).
+    pub web: Option<Arc<crate::web::WebServer>>,
 }
 
 /// What a replay produced.
@@ -314,6 +321,9 @@ pub fn replay(
     let events = collector.handle();
     let mut sinks: Vec<Box<dyn crate::pipeline::Sink>> =
         vec![Box::new(live), Box::new(report), Box::new(collector)];
+    if let Some(w) = &opts.web {
+        sinks.insert(0, Box::new(w.sink(true)));
+    }
     let (source, lsl) = if opts.lsl {
         let id = format!("knip replay {}", opts.input.display());
         // Device time follows the host's only at the original pace.

@@ -61,3 +61,28 @@ pub fn db_path(
         None => knip::progress::default_db_path(),
     }
 }
+
+/// The web screen when `--web`/`--web-lan` was given: started, its address (and pairing code)
+/// printed. With `--web-lan` and the full-screen view, knip waits for Enter first, so that the
+/// code can be scanned before the terminal view covers it.
+pub fn start_web(
+    args: &crate::cli::WebArgs,
+    full_screen: bool,
+) -> anyhow::Result<Option<std::sync::Arc<knip::web::WebServer>>> {
+    let Some(opts) = args.options() else {
+        return Ok(None);
+    };
+    let server = knip::web::WebServer::start(&opts).map_err(|e| match e {
+        knip::web::WebError::Bind { .. } => {
+            anyhow::Error::new(crate::cli::UsageError(e.to_string()))
+        }
+        other => anyhow::Error::new(other),
+    })?;
+    eprint!("{}", server.banner());
+    if opts.lan && full_screen {
+        eprintln!("Press Enter to start the session.");
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    }
+    Ok(Some(std::sync::Arc::new(server)))
+}

@@ -10,6 +10,7 @@ pub fn run(a: RecordArgs) -> anyhow::Result<()> {
         out,
         plain,
         lsl,
+        web,
         settings,
     } = a;
     super::require_lsl(lsl)?;
@@ -24,11 +25,17 @@ pub fn run(a: RecordArgs) -> anyhow::Result<()> {
     let stop = super::stop_on_signals();
     let stdout = std::io::stdout();
     let bar = !plain && stdout.is_terminal();
+    let server = super::start_web(&web, false)?;
+    if let Some(w) = &server {
+        w.hub.set_stop(stop.flag());
+    }
+    let flag = stop.flag();
     let opts = knip::record_cmd::RecordOptions {
         serial: serial_options,
         out_dir: out,
         bar,
         lsl,
+        web: server.clone(),
     };
     let o = knip::record_cmd::record(
         &opts,
@@ -74,5 +81,23 @@ pub fn run(a: RecordArgs) -> anyhow::Result<()> {
         o.gaps.display()
     );
     println!("Report written to {}/", o.out_dir.display());
+    if let Some(w) = &server {
+        let files = report_files(&o.out_dir);
+        let term = std::io::stdin().is_terminal();
+        knip::web::linger(w, &o.out_dir, &files, web.web_keep, Some(flag), term);
+    }
     Ok(())
+}
+
+/// The files of a report folder (the clinician's links on the web screen).
+pub fn report_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(|e| Some(e.ok()?.path()))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }

@@ -12,6 +12,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
         out,
         force,
         plain,
+        web,
         settings,
     } = a;
     super::require_lsl(lsl)?;
@@ -32,19 +33,21 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
             lsl,
             ..Default::default()
         };
-        return super::session::session(SessionArgs::plain_run(
-            None, source, out, force, plain, settings,
-        ));
+        let mut args = SessionArgs::plain_run(None, source, out, force, plain, settings);
+        args.web = web;
+        return super::session::session(args);
     }
     knip::out_folder::prepare(&out, force)?;
     let stdout = std::io::stdout();
     let bar = !plain && stdout.is_terminal();
+    let server = super::start_web(&web, false)?;
     let opts = knip::record_cmd::ReplayOptions {
         input: file.clone(),
         speed: (!fast).then_some(speed),
         out_dir: out,
         bar,
         lsl,
+        web: server.clone(),
     };
     let o = knip::record_cmd::replay(&opts, &cfg, Box::new(stdout))?;
     println!();
@@ -63,5 +66,10 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
         o.end.end_time_s,
         o.out_dir.display()
     );
+    if let Some(w) = &server {
+        let files = super::record::report_files(&o.out_dir);
+        let term = std::io::stdin().is_terminal();
+        knip::web::linger(w, &o.out_dir, &files, web.web_keep, None, term);
+    }
     Ok(())
 }

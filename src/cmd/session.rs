@@ -99,6 +99,8 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
         );
         Some(cal)
     };
+    let web = super::start_web(&a.web, tui)?;
+    let stop = super::stop_on_signals();
     let o = GuidedOptions {
         protocol,
         input,
@@ -109,8 +111,9 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
         scoring,
         patient_id: patient.clone(),
         scripted_pauses: recorded_session.map(|i| i.pauses).unwrap_or_default(),
-        stop: Some(super::stop_on_signals()),
+        stop: Some(stop.clone()),
         lsl: a.source.lsl,
+        web: web.clone(),
     };
     knip::out_folder::prepare(&out, a.force)?;
     let outcome = drive::run_guided(
@@ -129,6 +132,17 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
     }
     if let (Some((conn, path)), Some(p)) = (&db, &patient) {
         store_session(conn, path, p, &outcome, a.calibration.is_none())?;
+    }
+    if let Some(w) = &web {
+        let term = std::io::stdin().is_terminal();
+        knip::web::linger(
+            w,
+            &out,
+            &outcome.files,
+            a.web.web_keep,
+            Some(stop.flag()),
+            term,
+        );
     }
     Ok(())
 }
@@ -198,6 +212,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
         out,
         force,
         plain,
+        web,
         settings,
     } = a;
     let out = knip::out_folder::given_or_free(out.as_deref(), "knip-demo");
@@ -209,14 +224,16 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
             fast,
             ..Default::default()
         };
-        return session(SessionArgs::plain_run(
-            Some(protocol),
-            source,
-            out,
-            force,
-            plain,
-            settings,
-        ));
+        let mut args = SessionArgs::plain_run(Some(protocol), source, out, force, plain, settings);
+        args.web = web;
+        return session(args);
+    }
+    if web.options().is_some() {
+        return Err(UsageError(format!(
+            "--web shows a guided session; `{protocol}` is a detector demo without cues \
+             (choose a protocol from `knip protocols`, e.g. --protocol strength)"
+        ))
+        .into());
     }
     let cfg = settings.config()?;
     knip::out_folder::prepare(&out, force)?;

@@ -462,6 +462,8 @@ pub struct GuidedOptions {
     pub stop: Option<StopHandle>,
     /// Publish samples, cues, contractions and verdicts on Lab Streaming Layer.
     pub lsl: bool,
+    /// The web screen (`--web`): one more view of the same session.
+    pub web: Option<Arc<crate::web::WebServer>>,
 }
 
 /// What a guided session produced.
@@ -712,9 +714,17 @@ pub fn run_guided(
     } else {
         (source, None)
     };
+    let mut first = 0;
+    if let Some(w) = &o.web {
+        // First in line: it stamps the block's arrival for the web view's latency figures.
+        w.hub.set_controls(controls.clone());
+        sinks.insert(0, Box::new(w.sink(false)));
+        views.push(Box::new(w.session_view(setup.calibration.clone(), &spec)));
+        first = 1;
+    }
     let sink = SessionSink::new(SessionRunner::new(setup), views, controls.clone());
     let handle = sink.result_handle();
-    sinks.insert(0, Box::new(sink));
+    sinks.insert(first, Box::new(sink));
     let run = pipeline::run(source, cfg, sinks, Pace::Unpaced);
     warnings.extend(lsl.as_ref().and_then(crate::sink::lsl::finish));
     let link = link.map(|l| l.lock().map(|g| g.clone()).unwrap_or_default());

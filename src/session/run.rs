@@ -251,6 +251,8 @@ pub struct Controls {
     /// Shared with a serial link's stop handle and Ctrl-C, so `q` ends the stream too.
     pub quit: Arc<AtomicBool>,
     pub marker_requests: AtomicU32,
+    /// Notes given with markers (the web view's clinician), by marker number.
+    pub marker_notes: Mutex<std::collections::HashMap<u32, String>>,
     /// Set while the sensor is away (the link's own words); `None` when samples flow.
     pub device_note: Mutex<Option<String>>,
 }
@@ -1569,7 +1571,14 @@ impl Sink for SessionSink {
         let asked = self.controls.marker_requests.load(Ordering::SeqCst);
         while self.markers_seen < asked {
             self.markers_seen += 1;
-            r.marker(&format!("M{}", self.markers_seen));
+            let n = self.markers_seen;
+            let note = self
+                .controls
+                .marker_notes
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&n).cloned());
+            r.marker(&note.map_or_else(|| format!("M{n}"), |t| format!("M{n}: {t}")));
         }
         r.set_paused(self.controls.paused.load(Ordering::SeqCst));
         let note = self

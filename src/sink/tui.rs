@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Full scale of the gauge, %MVC.
-const GAUGE_MAX_PCT: f64 = 120.0;
+pub const GAUGE_MAX_PCT: f64 = 120.0;
 
 /// Draw the whole screen.
 pub fn draw(f: &mut Frame, live: &LiveState) {
