@@ -4,6 +4,8 @@
 //! replay and offline analysis. See `README.md` for the command line and file formats.
 
 pub mod analyze;
+pub mod analyze_arrays;
+pub mod arrays;
 pub mod batch;
 pub mod config;
 pub mod demo;
@@ -27,4 +29,5 @@ pub mod sidecar;
 pub mod simulate;
 pub mod sink;
 pub mod source;
+pub mod stream;
 pub mod truth;
