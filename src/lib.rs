@@ -25,6 +25,7 @@ pub mod progress;
 pub mod record_cmd;
 pub mod score;
 pub mod session;
+pub mod settings;
 pub mod sidecar;
 pub mod simulate;
 pub mod sink;
