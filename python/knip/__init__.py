@@ -84,15 +84,26 @@ def settings_help() -> str:
 def _table(columns: Sequence[str], rows: List[List[str]]) -> pd.DataFrame:
     """A report table: text columns as str (empty -> NaN, as ``pandas.read_csv`` gives),
     the others as float (int for ``n``)."""
-    df = pd.DataFrame(rows, columns=list(columns), dtype=object)
-    for c in df.columns:
+    key = tuple(columns)
+    if not rows and key in _EMPTY:
+        # Most pushes of a Stream decide nothing: an empty table without building it again.
+        return _EMPTY[key].copy()
+    cols = list(zip(*rows)) if rows else [()] * len(columns)
+    data: Dict[str, np.ndarray] = {}
+    for c, values in zip(columns, cols):
         if c in _TEXT_COLUMNS:
-            df[c] = df[c].where(df[c] != "", np.nan)
+            data[c] = np.array([v if v != "" else np.nan for v in values], dtype=object)
         elif c == "n":
-            df[c] = np.array([int(v) for v in df[c]], dtype=np.int64)
+            data[c] = np.array([int(v) for v in values], dtype=np.int64)
         else:
-            df[c] = np.array([float(v) if v != "" else np.nan for v in df[c]], dtype=np.float64)
-    return df
+            data[c] = np.array([float(v) if v != "" else np.nan for v in values], dtype=np.float64)
+    frame = pd.DataFrame(data, columns=list(columns))
+    if not rows:
+        _EMPTY[key] = frame.copy()
+    return frame
+
+
+_EMPTY: Dict[Tuple[str, ...], pd.DataFrame] = {}
 
 
 def _batch_summary(columns: Sequence[str], fields: List[str], warnings: int) -> Dict[str, Any]:

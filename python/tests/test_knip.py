@@ -31,8 +31,10 @@ def assert_same(frame: pd.DataFrame, cli: pd.DataFrame, what: str):
 
 
 def real_recordings(data_real: Path):
-    files = sorted(data_real.glob("*/normalized_*.csv"))
-    assert len(files) >= 12, files
+    # Every normalized CSV, and the anomanor exports as they were shipped (tab-separated,
+    # `TIME:` header, times not starting at 0, markers after the data).
+    files = sorted(data_real.glob("*/normalized_*.csv")) + sorted(data_real.glob("anomanor*/*.txt"))
+    assert len(files) >= 21, files
     return files
 
 
@@ -57,7 +59,7 @@ def test_real_recordings_same_as_the_cli(knip_bin, data_real, tmp_path):
         assert_same(from_arrays.contractions, contractions, f"{f.name} contractions (read)")
         assert_same(from_arrays.events, events, f"{f.name} events (read)")
         compared += 1
-    assert compared >= 12, compared
+    assert compared >= 21, compared
 
 
 def test_simulated_session_same_as_the_cli(knip_bin, tmp_path):
@@ -71,6 +73,16 @@ def test_simulated_session_same_as_the_cli(knip_bin, tmp_path):
     assert_same(r.events, events, "simulated events")
     assert r.summary["contractions"] == (contractions["channel"] == r.summary["channel"]).sum()
     assert r.settings["detector"]["onset_k"] == 3.0
+    # The same session as EDF+ (the CLI's export): read and analysed alike.
+    edf = tmp_path / "sim.edf"
+    p = run_cli(knip_bin, "export", str(rec), "--format", "edf", "--out", str(edf))
+    assert p.returncode == 0, p.stderr
+    (c_edf, e_edf), _ = cli_tables(knip_bin, edf, tmp_path / "report_edf")
+    assert len(c_edf) >= 3
+    assert_same(knip.analyze(edf).contractions, c_edf, "EDF contractions (file)")
+    from_edf = knip.read(edf)
+    assert from_edf.rates == knip.read(rec).rates
+    assert_same(knip.analyze(from_edf).events, e_edf, "EDF events (read)")
     # knip.simulate gives the samples the CLI wrote (to its print precision) and its truth.
     sim = knip.simulate("identify", 7)
     read = knip.read(rec)
@@ -112,9 +124,14 @@ def test_stream_blocks_give_the_events_of_analyze():
     rates = sim.rates
     whole = knip.analyze(signals, rates).events
     assert (whole["kind"] == "contraction").sum() >= 3
-    for block in (4096, 97, 1):
+    for block in (4096, 97):
         got = stream_events(rates, signals, block)
         assert_same(got, whole, f"stream in blocks of {block}")
+    # One sample at a time (every push through Python): the first 25 s, 3 contractions.
+    short = {n: x[: int(25 * rates[n])] for n, x in signals.items()}
+    whole = knip.analyze(short, rates).events
+    assert (whole["kind"] == "contraction").sum() >= 3, whole
+    assert_same(stream_events(rates, short, 1), whole, "stream in blocks of 1")
 
 
 def test_single_channel_stream_and_settings():
