@@ -247,7 +247,7 @@ pub fn apply(
                 ));
             }
             if name == "emg_filter_order" {
-                if x.fract() != 0.0 || x < 2.0 || x > 16.0 || x % 2.0 != 0.0 {
+                if x.fract() != 0.0 || !(2.0..=16.0).contains(&x) || x % 2.0 != 0.0 {
                     return Err(format!(
                         "{name}: {x} is not an even whole number from 2 to 16"
                     ));

@@ -66,7 +66,7 @@ def _one(task, contractions_dir: str, read_options: Dict[str, Any], settings: Di
     try:
         r = knip.analyze(path, **read_options, **settings)
     except knip.KnipError as e:
-        row.update(status="error", reason=str(e))
+        row.update(status="error", reason=str(e), warnings=None)
         return row
     s = r.summary
     for c in SUMMARY_COLUMNS[1:17]:

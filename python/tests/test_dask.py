@@ -5,6 +5,7 @@ report folders' contractions.csv."""
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -34,7 +35,7 @@ def same_value(a, b) -> bool:
     nb = b is None or (isinstance(b, float) and math.isnan(b)) or b == ""
     if na or nb:
         return na and nb
-    if isinstance(a, (int, float)) and not isinstance(a, bool):
+    if isinstance(a, (int, float, np.integer, np.floating)) and not isinstance(a, bool):
         return float(a) == float(b)
     return str(a) == str(b)
 
@@ -60,7 +61,8 @@ def test_dask_helper_gives_the_rows_of_knip_batch(knip_bin, tmp_path):
         mine = summaries.loc[row["file"]]
         for c in columns[1:]:
             assert same_value(mine[c], row[c]), (row["file"], c, mine[c], row[c])
-        assert mine["recording"] == Path(row["report_dir"]).name
+        if row["status"] == "ok":
+            assert mine["recording"] == Path(row["report_dir"]).name
 
     # Every contraction of every report folder, partitioned by recording.
     want = []
@@ -97,7 +99,7 @@ def test_list_of_files_on_threads(knip_bin, tmp_path):
         p = run_cli(knip_bin, "simulate", "--protocol", "identify", "--seed", str(i + 1),
                     "--emg-rate", "1000", "--channels", "pfm_emg", "--out", str(folder / f"s{i}.csv"))
         assert p.returncode == 0, p.stderr
-    files = sorted(folder.glob("s*.csv"))
+    files = sorted(f for f in folder.glob("s*.csv") if not f.name.endswith(".truth.csv"))
     res = knip.dask.analyze_folder(files, tmp_path / "o", n_workers=2, processes=False, onset_k=4.0)
     s = pd.read_parquet(res["summaries"])
     assert list(s["file"]) == [f.name for f in files]
