@@ -4,6 +4,8 @@
 //! replay and offline analysis. See `README.md` for the command line and file formats.
 
 pub mod analyze;
+pub mod analyze_arrays;
+pub mod arrays;
 pub mod batch;
 pub mod config;
 pub mod demo;
@@ -23,9 +25,11 @@ pub mod progress;
 pub mod record_cmd;
 pub mod score;
 pub mod session;
+pub mod settings;
 pub mod sidecar;
 pub mod simulate;
 pub mod sink;
 pub mod source;
+pub mod stream;
 pub mod truth;
 pub mod web;

@@ -49,7 +49,15 @@ impl EnvelopeHistory {
 
     /// Adds samples starting at device time `start_s`, at `rate_hz`.
     pub fn push(&mut self, start_s: f64, rate_hz: f64, samples: &[f64]) {
-        let time = |k: usize| start_s + k as f64 / rate_hz;
+        self.push_indexed(start_s, 0, rate_hz, samples);
+    }
+
+    /// [`Self::push`] of samples whose first is sample `start_index` of a channel whose sample
+    /// 0 is at `origin_s`: each sample's time is computed from its own index, so the bins do
+    /// not depend on how the stream is cut into blocks.
+    pub fn push_indexed(&mut self, origin_s: f64, start_index: u64, rate_hz: f64, samples: &[f64]) {
+        let time = |k: usize| origin_s + (start_index + k as u64) as f64 / rate_hz;
+        let start_s = time(0);
         let mut k = 0;
         while k < samples.len() {
             let b = Self::bin_of(time(k));

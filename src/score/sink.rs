@@ -121,7 +121,7 @@ impl Sink for ScoringSink {
         }
         for (i, c) in p.envelope.iter().enumerate() {
             if let (Some(h), Some(ch)) = (self.history.get_mut(i), spec.channels.get(i)) {
-                h.push(spec.time_s(i, c.start_index), ch.rate_hz, &c.samples);
+                h.push_indexed(spec.start_time_s, c.start_index, ch.rate_hz, &c.samples);
             }
         }
         for e in &p.events {

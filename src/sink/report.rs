@@ -142,21 +142,7 @@ impl Sink for ReportSink {
             return Ok(());
         };
         self.events = self.scoring.events().iter().map(|e| e.0.clone()).collect();
-        let mut summary = Summary::from_scores(&spec, &scores, &self.events);
-        if self.scoring.lost_samples().iter().any(|&l| l > 0) {
-            // A gap across all channels counts once.
-            let gaps = self
-                .scoring
-                .gaps()
-                .iter()
-                .map(|g| (g.1 * 1e6).round() as i64)
-                .collect::<std::collections::BTreeSet<_>>()
-                .len();
-            summary
-                .headline
-                .push_str(&format!(" · {gaps} gap(s) in the signal"));
-        }
-        add_rest_rows(&mut summary, &spec, &end.channels);
+        let summary = report_summary(&spec, &self.scoring, &scores, &self.events, end);
         self.write_contractions(&spec, &scores)?;
         self.write_events(&spec)?;
         self.write_summary(&summary)?;
@@ -222,51 +208,9 @@ impl ReportSink {
     ) -> Result<(), OutputError> {
         let (mut w, p) = self.create_csv("contractions.csv")?;
         let err = csv_error(&p);
-        w.write_record([
-            "n",
-            "channel",
-            "onset_s",
-            "offset_s",
-            "duration_s",
-            "hold_s",
-            "peak",
-            "mean",
-            "cv_pct",
-            "rise_s",
-            "release_s",
-            "unit",
-            "abd_mean",
-            "abd_index",
-            "abd_flag",
-        ])
-        .map_err(&err)?;
-        let mut all: Vec<_> = scores
-            .channels
-            .iter()
-            .flat_map(|c| c.contractions.iter())
-            .collect();
-        all.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
-        for (n, c) in all.iter().enumerate() {
-            w.write_record([
-                (n + 1).to_string(),
-                spec.channels[c.channel].name.clone(),
-                format!("{:.3}", c.onset_s),
-                format!("{:.3}", c.offset_s),
-                format!("{:.3}", c.duration_s),
-                format!("{:.3}", c.hold_s),
-                format!("{:.3}", c.peak),
-                format!("{:.3}", c.mean),
-                format!("{:.1}", c.cv_pct),
-                format!("{:.3}", c.rise_s),
-                format!("{:.3}", c.release_s),
-                unit_of(spec, c.channel).to_string(),
-                opt(c.abd_mean, 3),
-                opt(c.abd_index, 2),
-                c.coact_flag
-                    .map(|f| f.as_str().to_string())
-                    .unwrap_or_default(),
-            ])
-            .map_err(&err)?;
+        w.write_record(CONTRACTION_COLUMNS).map_err(&err)?;
+        for row in contraction_rows(spec, scores) {
+            w.write_record(row).map_err(&err)?;
         }
         commit_table(w, &p)
     }
@@ -274,37 +218,9 @@ impl ReportSink {
     fn write_events(&mut self, spec: &StreamSpec) -> Result<(), OutputError> {
         let (mut w, p) = self.create_csv("events.csv")?;
         let err = csv_error(&p);
-        w.write_record([
-            "channel",
-            "kind",
-            "onset_s",
-            "offset_s",
-            "duration_s",
-            "peak",
-            "mean",
-            "cv_pct",
-            "rise_s",
-            "release_s",
-            "unit",
-            "decided_at_s",
-        ])
-        .map_err(&err)?;
-        for e in &self.events {
-            w.write_record([
-                spec.channels[e.channel].name.clone(),
-                e.kind.as_str().to_string(),
-                format!("{:.3}", e.onset_s),
-                format!("{:.3}", e.offset_s),
-                format!("{:.3}", e.duration_s()),
-                format!("{:.3}", e.peak),
-                format!("{:.3}", e.mean),
-                format!("{:.1}", e.cv_pct),
-                format!("{:.3}", e.rise_s),
-                format!("{:.3}", e.release_s),
-                unit_of(spec, e.channel).to_string(),
-                format!("{:.3}", e.decided_at_s),
-            ])
-            .map_err(&err)?;
+        w.write_record(EVENT_COLUMNS).map_err(&err)?;
+        for row in event_rows(spec, &self.events) {
+            w.write_record(row).map_err(&err)?;
         }
         commit_table(w, &p)
     }
@@ -457,6 +373,124 @@ impl ReportSink {
         self.written.push(p);
         Ok(())
     }
+}
+
+/// Columns of `contractions.csv`.
+pub const CONTRACTION_COLUMNS: [&str; 15] = [
+    "n",
+    "channel",
+    "onset_s",
+    "offset_s",
+    "duration_s",
+    "hold_s",
+    "peak",
+    "mean",
+    "cv_pct",
+    "rise_s",
+    "release_s",
+    "unit",
+    "abd_mean",
+    "abd_index",
+    "abd_flag",
+];
+
+/// Columns of `events.csv`.
+pub const EVENT_COLUMNS: [&str; 12] = [
+    "channel",
+    "kind",
+    "onset_s",
+    "offset_s",
+    "duration_s",
+    "peak",
+    "mean",
+    "cv_pct",
+    "rise_s",
+    "release_s",
+    "unit",
+    "decided_at_s",
+];
+
+/// The rows of `contractions.csv` (as written; [`CONTRACTION_COLUMNS`]), in onset order.
+pub fn contraction_rows(spec: &StreamSpec, scores: &AnalysisScores) -> Vec<[String; 15]> {
+    let mut all: Vec<_> = scores
+        .channels
+        .iter()
+        .flat_map(|c| c.contractions.iter())
+        .collect();
+    all.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s));
+    all.iter()
+        .enumerate()
+        .map(|(n, c)| {
+            [
+                (n + 1).to_string(),
+                spec.channels[c.channel].name.clone(),
+                format!("{:.3}", c.onset_s),
+                format!("{:.3}", c.offset_s),
+                format!("{:.3}", c.duration_s),
+                format!("{:.3}", c.hold_s),
+                format!("{:.3}", c.peak),
+                format!("{:.3}", c.mean),
+                format!("{:.1}", c.cv_pct),
+                format!("{:.3}", c.rise_s),
+                format!("{:.3}", c.release_s),
+                unit_of(spec, c.channel).to_string(),
+                opt(c.abd_mean, 3),
+                opt(c.abd_index, 2),
+                c.coact_flag
+                    .map(|f| f.as_str().to_string())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect()
+}
+
+/// The rows of `events.csv` (as written; [`EVENT_COLUMNS`]) of `events`, in their order.
+pub fn event_rows(spec: &StreamSpec, events: &[ContractionEvent]) -> Vec<[String; 12]> {
+    events
+        .iter()
+        .map(|e| {
+            [
+                spec.channels[e.channel].name.clone(),
+                e.kind.as_str().to_string(),
+                format!("{:.3}", e.onset_s),
+                format!("{:.3}", e.offset_s),
+                format!("{:.3}", e.duration_s()),
+                format!("{:.3}", e.peak),
+                format!("{:.3}", e.mean),
+                format!("{:.1}", e.cv_pct),
+                format!("{:.3}", e.rise_s),
+                format!("{:.3}", e.release_s),
+                unit_of(spec, e.channel).to_string(),
+                format!("{:.3}", e.decided_at_s),
+            ]
+        })
+        .collect()
+}
+
+/// The summary of a finished run (`summary.csv` and the headline): the scores, the gaps the
+/// scoring layer saw and the rest each channel used.
+pub fn report_summary(
+    spec: &StreamSpec,
+    scoring: &ScoringSink,
+    scores: &AnalysisScores,
+    events: &[ContractionEvent],
+    end: &RunEnd,
+) -> Summary {
+    let mut summary = Summary::from_scores(spec, scores, events);
+    if scoring.lost_samples().iter().any(|&l| l > 0) {
+        // A gap across all channels counts once.
+        let gaps = scoring
+            .gaps()
+            .iter()
+            .map(|g| (g.1 * 1e6).round() as i64)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        summary
+            .headline
+            .push_str(&format!(" · {gaps} gap(s) in the signal"));
+    }
+    add_rest_rows(&mut summary, spec, &end.channels);
+    summary
 }
 
 /// One line of `summary.csv`.

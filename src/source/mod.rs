@@ -18,6 +18,7 @@ pub mod line;
 pub mod link;
 mod link_config;
 mod link_record;
+pub mod memory;
 pub mod plausible;
 pub mod rawlog;
 pub mod replay;
