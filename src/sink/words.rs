@@ -38,6 +38,20 @@ pub fn instruction(c: &Cue, phase_instruction: &str) -> String {
     }
 }
 
+/// [`rep_message`] for a screen the patient reads alone (the web page): no signal levels or
+/// units to interpret — the strongest squeeze and a relaxed rest are said in words.
+pub fn patient_rep_message(r: &RepScore, unit: &str) -> String {
+    let words = rep_message(r, unit);
+    if words.is_empty() || matches!(r.reason, Some(Reason::Strain | Reason::Missing)) {
+        return words;
+    }
+    match r.kind.as_str() {
+        "mvc" => "Good strong squeeze".into(),
+        "rest" if !r.rest_busy => "Nicely relaxed".into(),
+        _ => words,
+    }
+}
+
 /// What a scored repetition tells the patient; `unit` is the scoring channel's unit. Empty for
 /// a repetition with nothing to say yet.
 pub fn rep_message(r: &RepScore, unit: &str) -> String {
@@ -149,5 +163,46 @@ pub fn note(n: &SessionNote) -> String {
         SessionNote::ReportForWhatWasDone => {
             "session stopped early; report written for what was done".into()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_patients_screen_gets_no_levels_or_units() {
+        for (kind, busy) in [("mvc", false), ("rest", false), ("rest", true)] {
+            let r = RepScore {
+                kind: kind.into(),
+                verdict: Some(Verdict::Pass),
+                peak: Some(33.4),
+                rest_mean: Some(6.3),
+                rest_cv_pct: Some(12.0),
+                rest_busy: busy,
+                ..RepScore::default()
+            };
+            let full = rep_message(&r, "uV");
+            let patient = patient_rep_message(&r, "uV");
+            assert!(!patient.is_empty(), "{kind}");
+            assert!(
+                !patient.contains("uV") && !patient.chars().any(|c| c.is_ascii_digit()),
+                "{kind}: {patient:?}"
+            );
+            if busy {
+                assert_eq!(patient, full, "advice stays as it is");
+            } else {
+                assert!(
+                    full.contains("uV"),
+                    "the clinician's words keep the level: {full:?}"
+                );
+            }
+        }
+        // Nothing to say yet stays nothing.
+        let r = RepScore {
+            kind: "mvc".into(),
+            ..RepScore::default()
+        };
+        assert_eq!(patient_rep_message(&r, "uV"), "");
     }
 }

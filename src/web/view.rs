@@ -193,7 +193,7 @@ fn patient_json(
     let in_band = band.is_some_and(|[lo, hi]| gauge >= lo && gauge <= hi);
     let (verdict, verdict_ok) = match &live.last_rep {
         Some(r) => (
-            words::rep_message(r, &live.unit),
+            words::patient_rep_message(r, &live.unit),
             Some(r.verdict != Some(Verdict::Fail)),
         ),
         None => (String::new(), None),
