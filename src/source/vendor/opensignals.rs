@@ -96,7 +96,7 @@ pub(super) fn layout(head: &[String]) -> Result<Layout, String> {
         }
         if sensor.to_ascii_uppercase().starts_with("EMG") && bitalino && (1..=16).contains(&bits) {
             // µV = (ADC / 2^n − 1/2) · VCC / G: the board's transfer function, one place.
-            (gain[col], offset[col]) = crate::source::bitalino::emg_uv_linear(bits as u32);
+            (gain[col], offset[col]) = crate::source::bitalino::emg_uv_linear(bits);
             units[col] = "uV".into();
         } else {
             units[col] = "ADC counts".into();
