@@ -58,11 +58,19 @@ pub(super) fn number_at(data: &[u8], i: &mut usize) -> Option<f64> {
     let first = data[*i];
     let neg = first == b'-';
     let p = *i + usize::from(neg | (first == b'+'));
-    if let Some(r) = number_swar(data, p) {
-        let (m, frac, end) = r?;
-        *i = end;
-        return Some(decimal(m, frac, neg));
-    }
+    let (m, frac, end) = match number_swar(data, p) {
+        Some(r) => r?,
+        None => number_bytewise(data, p)?,
+    };
+    *i = end;
+    // At most 15 digits, so frac < EXACT_POW10.len().
+    Some(decimal(m, frac, neg))
+}
+
+/// The digits of `digits[.digits]` at `data[p]` as (mantissa, fraction digits, end), a byte
+/// at a time; `None` when it is not a number [`number_at`] takes.
+#[inline(always)]
+fn number_bytewise(data: &[u8], p: usize) -> Option<(u64, usize, usize)> {
     let int_start = p;
     let mut p = p;
     let mut m = 0u64;
@@ -79,9 +87,7 @@ pub(super) fn number_at(data: &[u8], i: &mut usize) -> Option<f64> {
     if n == 0 || n > MAX_DIGITS {
         return None;
     }
-    *i = p;
-    // n ≤ 15, so frac < EXACT_POW10.len().
-    Some(decimal(m, frac, neg))
+    Some((m, frac, p))
 }
 
 /// Eight bytes from `data[p]`, little-endian (the first byte lowest).
@@ -340,27 +346,12 @@ mod tests {
         assert_eq!(data[i], b'e');
     }
 
-    /// The scalar path alone, as it was before the eight-byte path: the reference.
+    /// The byte loop alone: the reference.
     fn number_scalar(data: &[u8], i: &mut usize) -> Option<f64> {
         let first = data[*i];
         let neg = first == b'-';
-        let mut p = *i + usize::from(neg | (first == b'+'));
-        let int_start = p;
-        let mut m = 0u64;
-        digits(data, &mut p, &mut m);
-        let mut n = p - int_start;
-        let mut frac = 0;
-        if data[p] == b'.' {
-            p += 1;
-            let frac_start = p;
-            digits(data, &mut p, &mut m);
-            frac = p - frac_start;
-            n += frac;
-        }
-        if n == 0 || n > MAX_DIGITS {
-            return None;
-        }
-        *i = p;
+        let (m, frac, end) = number_bytewise(data, *i + usize::from(neg | (first == b'+')))?;
+        *i = end;
         Some(decimal(m, frac, neg))
     }
 
