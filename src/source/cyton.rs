@@ -242,11 +242,7 @@ impl CytonDecoder {
     }
 
     fn skip(&mut self, stats: &mut LinkStats) {
-        if self.in_sync {
-            stats.resyncs += 1;
-            self.in_sync = false;
-        }
-        stats.skipped_bytes += 1;
+        stats.skip_byte(&mut self.in_sync);
         self.pos += 1;
     }
 }

@@ -102,5 +102,17 @@ pub struct LinkStats {
     pub reconnects: u64,
 }
 
+impl LinkStats {
+    /// A binary decoder steps over one byte that starts no valid packet or frame; the first
+    /// one after being in step is a resync (`in_sync` is the decoder's own flag).
+    pub fn skip_byte(&mut self, in_sync: &mut bool) {
+        if *in_sync {
+            self.resyncs += 1;
+            *in_sync = false;
+        }
+        self.skipped_bytes += 1;
+    }
+}
+
 /// Report at most this many human-readable notes of one kind per link, then only count.
 pub const MAX_NOTES_PER_KIND: u64 = 5;
