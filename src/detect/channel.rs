@@ -538,9 +538,90 @@ impl ChannelDetector {
     /// appended to `out` in time order.
     pub fn process(&mut self, start_index: u64, envelope: &[f64], out: &mut Vec<DetectorOutput>) {
         self.skip_to(start_index);
-        for &e in envelope {
+        let mut i = 0;
+        while let Some(&e) = envelope.get(i) {
+            let quiet = match self.phase {
+                Phase::Rest => self.quiet_rest(&envelope[i..]),
+                Phase::Active => self.quiet_emg_activity(&envelope[i..]),
+                Phase::Calibrating => 0,
+            };
+            if quiet > 0 {
+                i += quiet;
+                continue;
+            }
             self.step(e, out);
+            i += 1;
         }
+    }
+
+    /// During an EMG contraction, the samples from the start of `envelope` that change nothing
+    /// but the clock and the peak (none below an offset level, none at which a thinned value is
+    /// taken) are taken at once, as [`Self::step`] would take them one by one. Returns how many.
+    fn quiet_emg_activity(&mut self, envelope: &[f64]) -> usize {
+        if self.is_pressure() {
+            return 0;
+        }
+        let relative = self.relative_offset_level();
+        let Some(a) = self.active.as_mut() else {
+            return 0;
+        };
+        // The sample at which the countdown runs out takes a thinned value: not in the run.
+        let most = envelope
+            .len()
+            .min(a.thin_countdown.saturating_sub(1) as usize);
+        // Below either level starts (or continues) an offset: not in the run. (NaN is below
+        // neither, as in `step_active`.)
+        let floor = relative.map_or(self.off_threshold, |r| r.max(self.off_threshold));
+        let run = &envelope[..most];
+        let n = run.iter().position(|&e| e < floor).unwrap_or(most);
+        if n == 0 {
+            return 0;
+        }
+        for (k, &e) in run[..n].iter().enumerate() {
+            let idx = self.index + k as u64;
+            self.recent.put(idx, e);
+            if e > a.peak {
+                a.peak = e;
+                a.peak_index = idx;
+            }
+        }
+        a.thin_countdown -= n as u64;
+        self.index += n as u64;
+        self.below_since = None;
+        self.below_rel_since = None;
+        n
+    }
+
+    /// At rest, the samples from the start of `envelope` that change nothing but the clock (none
+    /// above the onset threshold, none at which a rest value is taken) are taken at once, as
+    /// [`Self::step`] would take them one by one. Returns how many (0: take the next one alone).
+    fn quiet_rest(&mut self, envelope: &[f64]) -> usize {
+        if self.settling {
+            return 0;
+        }
+        // The sample at which the countdown runs out takes a rest value: not in the run.
+        let most = if self.replaying {
+            envelope.len()
+        } else {
+            envelope
+                .len()
+                .min(self.rest_countdown.saturating_sub(1) as usize)
+        };
+        let threshold = self.on_threshold;
+        let run = &envelope[..most];
+        let n = run.iter().position(|&e| e > threshold).unwrap_or(most);
+        if n == 0 {
+            return 0;
+        }
+        for (k, &e) in run[..n].iter().enumerate() {
+            self.recent.put(self.index + k as u64, e);
+        }
+        self.index += n as u64;
+        self.above_since = None;
+        if !self.replaying {
+            self.rest_countdown -= n as u64;
+        }
+        n
     }
 
     #[inline]
@@ -1428,6 +1509,95 @@ mod tests {
         let out = run(&mut det, &vec![5.0; 10_000]);
         assert!(out.is_empty());
         assert!(det.rest().is_some());
+    }
+
+    /// A noisy envelope at `rate`: rest 3 ± 0.8 that drifts, a squeeze every 9 s (raised-cosine
+    /// rise, levels 5–40, one barely above rest), a short spike after some of them, a raised tone
+    /// after the strongest, seeded.
+    fn noisy_session(rate: f64, seconds: f64, seed: u64) -> Vec<f64> {
+        let mut x = seed;
+        let mut uniform = move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let n = (seconds * rate) as usize;
+        let mut level = 0.0;
+        (0..n)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let k = (t / 9.0) as usize;
+                let into = t - 9.0 * k as f64 - 2.0;
+                let height = [30.0, 5.0, 12.0, 40.0, 1.5, 20.0][k % 6];
+                let squeeze = if (0.0..4.0).contains(&into) {
+                    let rise = (into / 0.6).min(1.0);
+                    let fall = ((4.0 - into) / 0.3).min(1.0);
+                    height * 0.5 * (1.0 - (std::f64::consts::PI * rise.min(fall)).cos())
+                } else if k % 2 == 1 && (5.0..5.15).contains(&into) {
+                    25.0
+                } else if k % 6 == 3 && (4.0..6.5).contains(&into) {
+                    // The strongest squeeze leaves the tone raised for a while.
+                    5.0
+                } else {
+                    0.0
+                };
+                // A slow drift of the rest and fast envelope noise.
+                level = 0.999 * level + 0.02 * (uniform() - 0.5);
+                3.0 + level + 0.8 * (uniform() - 0.5) + squeeze * (0.9 + 0.2 * uniform())
+            })
+            .collect()
+    }
+
+    /// [`ChannelDetector::process`] takes quiet stretches at once; one [`ChannelDetector::step`]
+    /// per sample is what it must equal.
+    fn run_stepwise(det: &mut ChannelDetector, env: &[f64], block: usize) -> Vec<DetectorOutput> {
+        let mut out = Vec::new();
+        for (i, chunk) in env.chunks(block).enumerate() {
+            det.skip_to((i * block) as u64);
+            for &e in chunk {
+                det.step(e, &mut out);
+            }
+        }
+        det.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn quiet_stretches_taken_at_once_decide_exactly_what_single_steps_decide() {
+        for (role, rate) in [
+            (Role::PfmEmg, 2000.0),
+            (Role::PfmEmg, 500.0),
+            (Role::Pressure, 50.0),
+        ] {
+            for seed in 1..4 {
+                let env = noisy_session(rate, 120.0, seed);
+                for block in [1, 97, 4096] {
+                    let mut bulk = default_detector(role, rate);
+                    let mut out = Vec::new();
+                    for (i, chunk) in env.chunks(block).enumerate() {
+                        bulk.process((i * block) as u64, chunk, &mut out);
+                    }
+                    bulk.finish(&mut out);
+                    let mut single = default_detector(role, rate);
+                    let want = run_stepwise(&mut single, &env, block);
+                    assert_eq!(
+                        out, want,
+                        "{role:?} at {rate} Hz, seed {seed}, blocks of {block}"
+                    );
+                    assert_eq!(bulk.rest(), single.rest());
+                    assert_eq!(bulk.thresholds(), single.thresholds());
+                    let found = events_of(&out)
+                        .iter()
+                        .filter(|e| e.kind == EventKind::Contraction)
+                        .count();
+                    assert!(
+                        found >= 8,
+                        "{role:?} seed {seed}: only {found} contractions"
+                    );
+                }
+            }
+        }
     }
 
     fn default_detector(role: Role, rate: f64) -> ChannelDetector {

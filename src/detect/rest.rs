@@ -54,18 +54,19 @@ impl Segment {
             return None;
         }
         let mut v = values.to_vec();
-        v.sort_by(|a, b| a.total_cmp(b));
-        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-        let median = at(0.5);
+        let last = (v.len() - 1) as f64;
+        let rank = |q: f64| (last * q).round() as usize;
+        let [median, p84, p99] = order_statistics(&mut v, [rank(0.5), rank(0.8413), rank(0.99)]);
         let mut dev: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
-        dev.sort_by(|a, b| a.total_cmp(b));
-        let mad_sd = 1.4826 * dev[dev.len() / 2];
+        let half = dev.len() / 2;
+        let [mad] = order_statistics(&mut dev, [half]);
+        let mad_sd = 1.4826 * mad;
         Some(Segment {
             start_index,
             end_index,
             median,
-            spread: mad_sd.max(at(0.8413) - median).max(0.0),
-            p99_rise: (at(0.99) - median).max(0.0),
+            spread: mad_sd.max(p84 - median).max(0.0),
+            p99_rise: (p99 - median).max(0.0),
         })
     }
 }
@@ -78,14 +79,41 @@ pub struct RestEstimate {
     pub p99_rise: f64,
 }
 
-/// Median of `v` (not empty), sorting it.
+/// The values of `v` (not empty) at the given ranks (ascending, each `< v.len()`) of its sorted
+/// order, as sorting would give them; `v` is reordered. Selection, not a sort: these run for
+/// every half-second of rest of every channel.
+fn order_statistics<const N: usize>(v: &mut [f64], ranks: [usize; N]) -> [f64; N] {
+    let mut out = [0.0; N];
+    // Each selection leaves the larger values after the rank selected: the next one looks there.
+    let mut from = 0;
+    for (o, &r) in out.iter_mut().zip(&ranks) {
+        if r < from {
+            *o = v[r];
+            continue;
+        }
+        let (_, value, _) = v[from..].select_nth_unstable_by(r - from, |a, b| a.total_cmp(b));
+        *o = *value;
+        from = r;
+    }
+    out
+}
+
+/// Median of `v` (not empty); `v` is reordered.
 fn median_of(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
+    let [upper] = order_statistics(v, [n / 2]);
     if n % 2 == 1 {
-        v[n / 2]
+        upper
     } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
+        // The lower middle value is the largest of those before the upper one.
+        let lower = v[..n / 2].iter().copied().fold(f64::NEG_INFINITY, |m, x| {
+            if x.total_cmp(&m).is_gt() {
+                x
+            } else {
+                m
+            }
+        });
+        0.5 * (lower + upper)
     }
 }
 
@@ -101,11 +129,15 @@ pub fn estimate_at(kind: RestKind, segments: &[Segment], share: f64) -> Option<R
     }
     let chosen: Vec<Segment> = match kind {
         RestKind::Envelope => {
-            let mut s = segments.to_vec();
-            s.sort_by(|a, b| a.median.total_cmp(&b.median));
+            // The `n` segments with the lowest medians, the earlier one first among equal
+            // medians (as a stable sort by median would take them).
+            let mut s: Vec<(usize, Segment)> = segments.iter().copied().enumerate().collect();
             let n = ((s.len() - 1) as f64 * share).round() as usize + 1;
+            s.select_nth_unstable_by(n - 1, |(i, a), (j, b)| {
+                a.median.total_cmp(&b.median).then(i.cmp(j))
+            });
             s.truncate(n);
-            s
+            s.into_iter().map(|(_, seg)| seg).collect()
         }
         RestKind::Pressure => segments.to_vec(),
     };
@@ -119,8 +151,8 @@ pub fn estimate_at(kind: RestKind, segments: &[Segment], share: f64) -> Option<R
     // Regular bumps (a heartbeat a second) are in about every other segment: their upper
     // quartile, not their median.
     let mut rises: Vec<f64> = chosen.iter().map(|s| s.p99_rise).collect();
-    rises.sort_by(|a, b| a.total_cmp(b));
-    let p99_rise = rises[((rises.len() - 1) as f64 * 0.75).round() as usize];
+    let upper_quartile = ((rises.len() - 1) as f64 * 0.75).round() as usize;
+    let [p99_rise] = order_statistics(&mut rises, [upper_quartile]);
     let sd = match kind {
         RestKind::Envelope => within,
         RestKind::Pressure => {
@@ -247,6 +279,86 @@ mod tests {
             median,
             spread,
             p99_rise: 2.0 * spread,
+        }
+    }
+
+    /// Values from a few levels (many ties), seeded.
+    fn tied_values(n: usize, seed: u64) -> Vec<f64> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((x >> 40) % 7) as f64 * 0.5 + if (x >> 20) % 5 == 0 { 0.125 } else { 0.0 }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn selected_ranks_are_the_sorted_values() {
+        for n in 1..40 {
+            for seed in 0..5 {
+                let v = tied_values(n, seed);
+                let mut sorted = v.clone();
+                sorted.sort_by(f64::total_cmp);
+                let ranks = [0, n / 3, n / 2, n / 2, n - 1];
+                let got = order_statistics(&mut v.clone(), ranks);
+                assert_eq!(got, ranks.map(|r| sorted[r]), "n {n} seed {seed}");
+                let want = if n % 2 == 1 {
+                    sorted[n / 2]
+                } else {
+                    0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+                };
+                assert_eq!(median_of(&mut v.clone()), want);
+            }
+        }
+    }
+
+    /// The estimate as it was computed with sorts (a stable sort by median picking the quiet
+    /// segments): selection must give the same, ties included.
+    #[test]
+    fn rest_from_selection_equals_rest_from_sorting() {
+        for n in 1..70 {
+            for seed in 0..4 {
+                let medians = tied_values(n, seed);
+                let others = tied_values(n, seed + 100);
+                let segments: Vec<Segment> = medians
+                    .iter()
+                    .zip(&others)
+                    .enumerate()
+                    .map(|(i, (&m, &o))| Segment {
+                        start_index: i as u64,
+                        end_index: i as u64 + 1,
+                        median: m,
+                        spread: o,
+                        p99_rise: o * (i % 3) as f64,
+                    })
+                    .collect();
+                let mut by_median = segments.clone();
+                by_median.sort_by(|a, b| a.median.total_cmp(&b.median));
+                let k = ((n - 1) as f64 * QUIET_SHARE).round() as usize + 1;
+                by_median.truncate(k);
+                let mut spreads: Vec<f64> = by_median.iter().map(|s| s.spread).collect();
+                spreads.sort_by(f64::total_cmp);
+                let within = if k % 2 == 1 {
+                    spreads[k / 2]
+                } else {
+                    0.5 * (spreads[k / 2 - 1] + spreads[k / 2])
+                };
+                let mut rises: Vec<f64> = by_median.iter().map(|s| s.p99_rise).collect();
+                rises.sort_by(f64::total_cmp);
+                let want = RestEstimate {
+                    mean: by_median.iter().map(|s| s.median).fold(f64::MIN, f64::max),
+                    sd: within,
+                    p99_rise: rises[((k - 1) as f64 * 0.75).round() as usize],
+                };
+                assert_eq!(
+                    estimate(RestKind::Envelope, &segments),
+                    Some(want),
+                    "n {n} seed {seed}"
+                );
+            }
         }
     }
 

@@ -67,19 +67,21 @@ impl MovingRms {
             out.push(self.push(x));
             rest = later;
         }
-        // Then a window at a time, up to each exact recomputation of the sum.
+        // Then a window at a time, up to each exact recomputation of the sum: the running sums
+        // first, then their roots in a pass of their own (the roots of several samples at once).
         let inv_n = 1.0 / self.squares.len() as f64;
+        let first_root = out.len();
         while !rest.is_empty() {
             let take = (self.squares.len() - self.pos).min(rest.len());
             let (now, later) = rest.split_at(take);
             let window = &mut self.squares[self.pos..self.pos + take];
             let mut sum = self.sum;
-            for (&x, slot) in now.iter().zip(window.iter_mut()) {
+            out.extend(now.iter().zip(window.iter_mut()).map(|(&x, slot)| {
                 let sq = x * x;
                 sum += sq - *slot;
                 *slot = sq;
-                out.push((sum.max(0.0) * inv_n).sqrt());
-            }
+                sum
+            }));
             self.sum = sum;
             self.pos += take;
             if self.pos == self.squares.len() {
@@ -87,6 +89,9 @@ impl MovingRms {
                 self.sum = self.squares.iter().sum();
             }
             rest = later;
+        }
+        for v in &mut out[first_root..] {
+            *v = (v.max(0.0) * inv_n).sqrt();
         }
     }
 }

@@ -20,6 +20,30 @@ pub struct EnvelopeHistory {
     n: u32,
 }
 
+/// The sum and the number of the finite values of `v`, in four running sums (one add chain
+/// would wait on itself at every sample).
+fn finite_sum(v: &[f64]) -> (f64, u32) {
+    let mut sums = [0.0; 4];
+    let mut counts = [0u32; 4];
+    let mut quads = v.chunks_exact(4);
+    for q in &mut quads {
+        for l in 0..4 {
+            let finite = q[l].is_finite();
+            sums[l] += if finite { q[l] } else { 0.0 };
+            counts[l] += u32::from(finite);
+        }
+    }
+    for &x in quads.remainder() {
+        let finite = x.is_finite();
+        sums[0] += if finite { x } else { 0.0 };
+        counts[0] += u32::from(finite);
+    }
+    (
+        (sums[0] + sums[1]) + (sums[2] + sums[3]),
+        counts.iter().sum(),
+    )
+}
+
 impl EnvelopeHistory {
     pub fn new(keep_s: f64) -> Self {
         EnvelopeHistory {
@@ -59,32 +83,38 @@ impl EnvelopeHistory {
         let time = |k: usize| origin_s + (start_index + k as u64) as f64 / rate_hz;
         let start_s = time(0);
         let mut k = 0;
+        let mut b = Self::bin_of(start_s);
         while k < samples.len() {
-            let b = Self::bin_of(time(k));
             // The samples of bin `b` are `k..end`: sample times only grow, so bins do too. The
-            // end is guessed from the bin's edge and then checked with the same formula.
-            let edge = (((b + 1) as f64 * BIN_S - start_s) * rate_hz).ceil();
+            // end is guessed from the bin's edge and then checked with the same formula; the
+            // check finds the next bin too.
+            let edge = ((b + 1) as f64 * BIN_S - start_s) * rate_hz;
             let mut end = if edge.is_finite() && edge > k as f64 {
-                (edge as usize).min(samples.len())
+                // The ceiling of a positive number (`ceil` is a call on baseline x86-64).
+                let whole = edge as usize;
+                whole
+                    .saturating_add(usize::from((whole as f64) < edge))
+                    .min(samples.len())
             } else {
                 k + 1
             };
             while end > k + 1 && Self::bin_of(time(end - 1)) != b {
                 end -= 1;
             }
-            while end < samples.len() && Self::bin_of(time(end)) == b {
+            let mut next = b;
+            while end < samples.len() {
+                next = Self::bin_of(time(end));
+                if next != b {
+                    break;
+                }
                 end += 1;
             }
             self.enter_bin(b, samples[k]);
-            let (mut acc, mut n) = (self.acc, self.n);
-            for &v in &samples[k..end] {
-                if v.is_finite() {
-                    acc += v;
-                    n += 1;
-                }
-            }
-            (self.acc, self.n) = (acc, n);
+            let (sum, count) = finite_sum(&samples[k..end]);
+            self.acc += sum;
+            self.n += count;
             k = end;
+            b = next;
         }
         self.trim();
     }

@@ -143,11 +143,24 @@ impl Sink for ReportSink {
         };
         self.events = self.scoring.events().iter().map(|e| e.0.clone()).collect();
         let summary = report_summary(&spec, &self.scoring, &scores, &self.events, end);
-        self.write_contractions(&spec, &scores)?;
-        self.write_events(&spec)?;
-        self.write_summary(&summary)?;
-        self.write_session_json(&spec, end, &summary, &scores.scoring)?;
-        self.write_plot(&spec, end, &summary)?;
+        let plot = self.report_plot(&spec, end, &summary);
+        let png = self.path("report.png");
+        // The figure is drawn and compressed on a thread of its own while the tables are written
+        // (each written file waits for the disk).
+        let (tables, drawn) = std::thread::scope(|scope| {
+            let drawing = scope.spawn(|| plot::write_report_png(&png, &plot));
+            let tables = self.write_tables(&spec, end, &summary, &scores);
+            let drawn = drawing.join().unwrap_or_else(|_| {
+                Err(OutputError::Plot {
+                    path: png.clone(),
+                    message: "the drawing stopped unexpectedly".into(),
+                })
+            });
+            (tables, drawn)
+        });
+        tables?;
+        drawn?;
+        self.written.push(png);
         Ok(())
     }
 }
@@ -201,6 +214,20 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 }
 
 impl ReportSink {
+    /// `contractions.csv`, `events.csv`, `summary.csv` and `session.json`.
+    fn write_tables(
+        &mut self,
+        spec: &StreamSpec,
+        end: &RunEnd,
+        summary: &Summary,
+        scores: &AnalysisScores,
+    ) -> Result<(), OutputError> {
+        self.write_contractions(spec, scores)?;
+        self.write_events(spec)?;
+        self.write_summary(summary)?;
+        self.write_session_json(spec, end, summary, &scores.scoring)
+    }
+
     fn write_contractions(
         &mut self,
         spec: &StreamSpec,
@@ -287,12 +314,8 @@ impl ReportSink {
         commit_output(w, &p)
     }
 
-    fn write_plot(
-        &mut self,
-        spec: &StreamSpec,
-        end: &RunEnd,
-        summary: &Summary,
-    ) -> Result<(), OutputError> {
+    /// What `report.png` shows.
+    fn report_plot(&self, spec: &StreamSpec, end: &RunEnd, summary: &Summary) -> ReportPlot {
         // Pelvic-floor channels first, the abdominal channel last.
         let mut order: Vec<usize> = (0..spec.channels.len()).collect();
         order.sort_by_key(|&i| match spec.channels[i].role {
@@ -360,18 +383,14 @@ impl ReportSink {
                     },
                 ))
                 .collect();
-        let plot = ReportPlot {
+        ReportPlot {
             title: format!("knip analysis — {}", self.source.title),
             subtitle: summary.headline.clone(),
             channels,
             shades,
             duration_s: end.end_time_s - spec.start_time_s,
             markers: self.markers.clone(),
-        };
-        let p = self.path("report.png");
-        plot::write_report_png(&p, &plot)?;
-        self.written.push(p);
-        Ok(())
+        }
     }
 }
 

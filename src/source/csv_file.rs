@@ -1036,6 +1036,23 @@ impl CsvSource {
         let (Some(times), Some(chans)) = (columns.first(), columns.get(1..=n_ch)) else {
             return 0;
         };
+        let full = self.accept_full_rows(times, chans, from, to, block);
+        if !self.multi_rate || full == to - from {
+            return full;
+        }
+        // Rows with an empty cell (channels at different rates): row by row.
+        full + self.accept_rows(times, chans, from + full, to, block)
+    }
+
+    /// [`Self::accept_run`] row by row, for rows that may have empty cells.
+    fn accept_rows(
+        &mut self,
+        times: &[f64],
+        chans: &[Vec<f64>],
+        from: usize,
+        to: usize,
+        block: &mut Block,
+    ) -> usize {
         let t0 = self.spec.start_time_s;
         let has_time = self.time_col.is_some();
         let mut prev = self.prev_time.map(|(t, _)| t);
@@ -1099,6 +1116,73 @@ impl CsvSource {
         if let (true, Some(t)) = (taken > 0, prev.filter(|_| has_time)) {
             self.prev_time = Some((t, self.lines.line_no));
         }
+        taken
+    }
+
+    /// [`Self::accept_run`] for the rows that have every channel (all of them at one rate, most of
+    /// them in a knip recording): the same checks, made a column at a time. Stops before the
+    /// first row with a value that is empty, NaN or beyond [`plausible::max_abs`], or a time that
+    /// is NaN, goes back (or repeats, at several rates), or is past a sample's slot (a gap).
+    fn accept_full_rows(
+        &mut self,
+        times: &[f64],
+        chans: &[Vec<f64>],
+        from: usize,
+        to: usize,
+        block: &mut Block,
+    ) -> usize {
+        let mut end = to;
+        for (chan, &max) in chans.iter().zip(&self.max_abs) {
+            // NaN: an empty cell.
+            if let Some(bad) = chan[from..end]
+                .iter()
+                .position(|v| v.is_nan() || v.abs() > max)
+            {
+                end = from + bad;
+            }
+        }
+        let mut j = from;
+        if self.time_col.is_some() {
+            let mut prev = self.prev_time.map(|(t, _)| t);
+            let first_line = self.lines.line_no + 1;
+            let t0 = self.spec.start_time_s;
+            let multi_rate = self.multi_rate;
+            while j < end {
+                let t = times[j] * self.time_scale;
+                if t.is_nan() || prev.is_some_and(|p| t < p || (t == p && multi_rate)) {
+                    break;
+                }
+                if multi_rate {
+                    // Not later than the sample's slot by half a sample (else samples were lost).
+                    let row = (j - from) as u64;
+                    let late = self
+                        .spec
+                        .channels
+                        .iter()
+                        .zip(&self.next_index)
+                        .any(|(c, &next)| (t - t0) * c.rate_hz - (next + row) as f64 > 0.5);
+                    if late {
+                        break;
+                    }
+                }
+                if let Some(p) = prev {
+                    self.count_step(t - p, first_line + (j - from) as u64);
+                }
+                prev = Some(t);
+                j += 1;
+            }
+            if let (true, Some(t)) = (j > from, prev) {
+                self.prev_time = Some((t, self.lines.line_no + (j - from) as u64));
+            }
+        } else {
+            j = end;
+        }
+        let taken = j - from;
+        for (k, chan) in chans.iter().enumerate() {
+            block.chunks[k].samples.extend_from_slice(&chan[from..j]);
+            self.next_index[k] += taken as u64;
+        }
+        self.lines.line_no += taken as u64;
         taken
     }
 
