@@ -82,39 +82,45 @@ impl EnvelopeHistory {
     pub fn push_indexed(&mut self, origin_s: f64, start_index: u64, rate_hz: f64, samples: &[f64]) {
         let time = |k: usize| origin_s + (start_index + k as u64) as f64 / rate_hz;
         let start_s = time(0);
-        let mut k = 0;
-        let mut b = Self::bin_of(start_s);
-        while k < samples.len() {
-            // The samples of bin `b` are `k..end`: sample times only grow, so bins do too. The
-            // end is guessed from the bin's edge and then checked with the same formula; the
-            // check finds the next bin too.
+        let n = samples.len();
+        // Where bin `b` ends: the first sample whose bin is later. Sample times only grow, so
+        // bins do too; the end is guessed from the bin's edge and then checked with the same
+        // formula. Each bin's end is found from `b` alone, not from the bin before, so the CPU
+        // works on several bins at once.
+        let bin_end = |b: u64| {
             let edge = ((b + 1) as f64 * BIN_S - start_s) * rate_hz;
-            let mut end = if edge.is_finite() && edge > k as f64 {
+            let mut end = if edge.is_finite() && edge > 0.0 {
                 // The ceiling of a positive number (`ceil` is a call on baseline x86-64).
                 let whole = edge as usize;
                 whole
                     .saturating_add(usize::from((whole as f64) < edge))
-                    .min(samples.len())
+                    .min(n)
             } else {
-                k + 1
+                0
             };
-            while end > k + 1 && Self::bin_of(time(end - 1)) != b {
+            while end > 0 && Self::bin_of(time(end - 1)) > b {
                 end -= 1;
             }
-            let mut next = b;
-            while end < samples.len() {
-                next = Self::bin_of(time(end));
-                if next != b {
-                    break;
-                }
+            while end < n && Self::bin_of(time(end)) <= b {
                 end += 1;
             }
-            self.enter_bin(b, samples[k]);
-            let (sum, count) = finite_sum(&samples[k..end]);
-            self.acc += sum;
-            self.n += count;
-            k = end;
-            b = next;
+            end
+        };
+        let mut b = Self::bin_of(start_s);
+        let mut k = 0;
+        while k < n {
+            let end = bin_end(b);
+            if end > k {
+                self.enter_bin(b, samples[k]);
+                let (sum, count) = finite_sum(&samples[k..end]);
+                self.acc += sum;
+                self.n += count;
+                k = end;
+                b += 1;
+            } else {
+                // No sample in bin `b` (a rate below one sample a bin): on to the next one's.
+                b = (b + 1).max(Self::bin_of(time(k)));
+            }
         }
         self.trim();
     }
