@@ -201,6 +201,14 @@ impl RecentRing {
         self.values[index as usize & self.mask] = value;
     }
 
+    /// `values` as the samples from `index` on.
+    #[inline]
+    fn put_run(&mut self, index: u64, values: &[f64]) {
+        for (k, &v) in values.iter().enumerate() {
+            self.put(index + k as u64, v);
+        }
+    }
+
     /// The value at `index` when it is still held, given that `last` is the newest.
     fn get(&self, index: u64, last: u64) -> Option<f64> {
         let oldest = self.first.max((last + 1).saturating_sub(self.span));
@@ -577,12 +585,11 @@ impl ChannelDetector {
         if n == 0 {
             return 0;
         }
+        self.recent.put_run(self.index, &run[..n]);
         for (k, &e) in run[..n].iter().enumerate() {
-            let idx = self.index + k as u64;
-            self.recent.put(idx, e);
             if e > a.peak {
                 a.peak = e;
-                a.peak_index = idx;
+                a.peak_index = self.index + k as u64;
             }
         }
         a.thin_countdown -= n as u64;
@@ -613,9 +620,7 @@ impl ChannelDetector {
         if n == 0 {
             return 0;
         }
-        for (k, &e) in run[..n].iter().enumerate() {
-            self.recent.put(self.index + k as u64, e);
-        }
+        self.recent.put_run(self.index, &run[..n]);
         self.index += n as u64;
         self.above_since = None;
         if !self.replaying {

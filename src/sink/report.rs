@@ -158,10 +158,11 @@ impl Sink for ReportSink {
             });
             (tables, drawn)
         });
-        tables?;
-        drawn?;
-        self.written.push(png);
-        Ok(())
+        // A figure drawn whole is in place whatever happened to the tables: list it.
+        if drawn.is_ok() {
+            self.written.push(png);
+        }
+        tables.and(drawn)
     }
 }
 

@@ -85,6 +85,27 @@ pub struct CsvOptions {
     pub read_chunk_bytes: usize,
 }
 
+/// A time that does not come after the previous row's `prev`: earlier, or the same where the
+/// channels have several rates (each row is then an instant of its own). One rule for the
+/// prescan, the general path and the bulk paths.
+#[inline]
+fn goes_back(t: f64, prev: f64, multi_rate: bool) -> bool {
+    t < prev || (t == prev && multi_rate)
+}
+
+/// How many samples after its slot a sample at device time `t` comes, for a channel at `rate_hz`
+/// starting at `t0` whose next sample index is `next`.
+#[inline]
+fn samples_past_slot(t: f64, t0: f64, rate_hz: f64, next: f64) -> f64 {
+    (t - t0) * rate_hz - next
+}
+
+/// More than half a sample after its slot: samples were lost before it (a gap in a recording).
+#[inline]
+fn lost_before(samples_past_slot: f64) -> bool {
+    samples_past_slot > 0.5
+}
+
 /// What the general path made of one line.
 enum LineRow {
     /// A data row (values in `row_vals`) and its time.
@@ -532,7 +553,7 @@ impl CsvSource {
                     }
                 };
                 if let Some(p) = prev {
-                    if t < p || (t == p && multi_rate) {
+                    if goes_back(t, p, multi_rate) {
                         prescan_problem = true;
                         break;
                     }
@@ -1003,7 +1024,7 @@ impl CsvSource {
         {
             if let Some(t) = time {
                 if let Some((p, pline)) = self.prev_time {
-                    if t < p || (t == p && self.multi_rate) {
+                    if goes_back(t, p, self.multi_rate) {
                         return Err(self.parse_err(
                             line,
                             format!(
@@ -1064,7 +1085,7 @@ impl CsvSource {
         while j < to {
             let time = if has_time {
                 let t = times[j] * self.time_scale;
-                if t.is_nan() || prev.is_some_and(|p| t < p || (t == p && self.multi_rate)) {
+                if t.is_nan() || prev.is_some_and(|p| goes_back(t, p, self.multi_rate)) {
                     break;
                 }
                 Some(t)
@@ -1080,8 +1101,8 @@ impl CsvSource {
                     // Counted as lost by the general path.
                     ok = false;
                 } else if let (true, Some(t)) = (self.multi_rate, time) {
-                    let x = (t - t0) * self.spec.channels[k].rate_hz - counts[k] as f64;
-                    ok &= x <= 0.5;
+                    let rate = self.spec.channels[k].rate_hz;
+                    ok &= !lost_before(samples_past_slot(t, t0, rate, counts[k] as f64));
                 }
             }
             if !ok {
@@ -1149,7 +1170,7 @@ impl CsvSource {
             let multi_rate = self.multi_rate;
             while j < end {
                 let t = times[j] * self.time_scale;
-                if t.is_nan() || prev.is_some_and(|p| t < p || (t == p && multi_rate)) {
+                if t.is_nan() || prev.is_some_and(|p| goes_back(t, p, multi_rate)) {
                     break;
                 }
                 if multi_rate {
@@ -1160,7 +1181,9 @@ impl CsvSource {
                         .channels
                         .iter()
                         .zip(&self.next_index)
-                        .any(|(c, &next)| (t - t0) * c.rate_hz - (next + row) as f64 > 0.5);
+                        .any(|(c, &next)| {
+                            lost_before(samples_past_slot(t, t0, c.rate_hz, (next + row) as f64))
+                        });
                     if late {
                         break;
                     }
@@ -1357,8 +1380,8 @@ impl CsvSource {
                         continue;
                     }
                     let rate = self.spec.channels[k].rate_hz;
-                    let x = (t - t0) * rate - self.next_index[k] as f64;
-                    if x > 0.5 && !block.chunks[k].samples.is_empty() {
+                    let x = samples_past_slot(t, t0, rate, self.next_index[k] as f64);
+                    if lost_before(x) && !block.chunks[k].samples.is_empty() {
                         split = true;
                     }
                 }
@@ -1370,8 +1393,8 @@ impl CsvSource {
                         continue;
                     }
                     let rate = self.spec.channels[k].rate_hz;
-                    let x = (t - t0) * rate - self.next_index[k] as f64;
-                    if x > 0.5 {
+                    let x = samples_past_slot(t, t0, rate, self.next_index[k] as f64);
+                    if lost_before(x) {
                         // Lost samples: the chunk (still empty) starts later.
                         self.next_index[k] += (x + 0.5).floor() as u64;
                         block.chunks[k].start_index = self.next_index[k];
