@@ -10,7 +10,7 @@ use knip::source::csv_file::{CsvOptions, CsvSource};
 use knip::source::Source;
 use std::path::Path;
 
-mod limited_run;
+use crate::limited_run;
 
 fn spec(start: f64) -> StreamSpec {
     let mut p = ChannelSpec::new(Role::Pressure, 100.0);

@@ -2,7 +2,7 @@
 //! packets at 250 Hz in the 16 ms clumps of the dongle's FTDI latency timer, garbage, torn
 //! packets, counter gaps (modulo 256), channel selection, unplug and replug.
 
-mod serial_support;
+use crate::serial_support;
 
 use knip::frame::Role;
 use knip::source::cyton::{uv_per_count, CytonConfig};

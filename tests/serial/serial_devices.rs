@@ -3,7 +3,7 @@
 //! emulated on a pseudo-terminal: its commands, frames with garbage, a CRC error and sequence
 //! gaps (modulo 16), decoded to µV.
 
-mod serial_support;
+use crate::serial_support;
 
 use serial_support::*;
 use std::process::Command;

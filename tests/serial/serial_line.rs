@@ -2,7 +2,7 @@
 //! garbage, counter gaps, an unplugged and replugged cable, a slow consumer; labels that map
 //! themselves (`PFM:…,abd:…,mmHg:…`) and those that do not.
 
-mod serial_support;
+use crate::serial_support;
 
 use knip::frame::Role;
 use knip::source::line::LineConfig;

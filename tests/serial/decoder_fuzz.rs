@@ -3,10 +3,10 @@
 //! exactly the samples sent, at exactly their indices.
 //!
 //! A normal `cargo test` runs a few hundred cases per property. For a long run:
-//! `KNIP_FUZZ_SECONDS=300 cargo test --release --test decoder_fuzz -- --nocapture`
+//! `KNIP_FUZZ_SECONDS=300 cargo test --release --test serial decoder_fuzz -- --nocapture`
 //! keeps generating new random cases for that many seconds per property.
 
-mod limited_run;
+use crate::limited_run;
 
 use knip::source::cyton::{encode_packet, is_footer, CytonConfig, CytonDecoder, CHANNELS, HEADER};
 use knip::source::line::{LineConfig, LineDecoder, MAX_LINE_BYTES};

@@ -2,7 +2,7 @@
 //! gets a report and a batch.csv row, a broken one is named with its reason and skipped, and an
 //! EDF export analyses to the same contractions as its CSV.
 
-mod limited_run;
+use crate::limited_run;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

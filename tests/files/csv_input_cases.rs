@@ -7,7 +7,7 @@ use knip::source::csv_file::{CsvOptions, CsvSource};
 use knip::source::Source;
 use std::path::{Path, PathBuf};
 
-mod limited_run;
+use crate::limited_run;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);

@@ -3,7 +3,7 @@
 //! disk stops the recording with a clear message and keeps what was written; a port that does
 //! not exist gets a message that says what to do.
 
-mod serial_support;
+use crate::serial_support;
 
 use serial_support::*;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `kill -9` while recording: at most the last second is missing, the CSV reads with
 //! `knip analyze` (a torn last line is dropped), and the raw bytes replay.
 
-mod serial_support;
+use crate::serial_support;
 
 use serial_support::*;
 use std::process::{Command, Stdio};
