@@ -15,7 +15,7 @@ use crate::sidecar::Sidecar;
 use crate::sink::collect::EventCollector;
 use crate::sink::live::LiveStatus;
 use crate::sink::report::{ReportSink, ReportSource};
-use crate::source::csv_file::{CsvOptions, CsvSource};
+use crate::source::csv_file::CsvOptions;
 use crate::source::link::{LinkError, LinkReport, LinkStatus, StopHandle, WireFormat};
 use crate::source::replay::{is_raw_log, open_raw_replay};
 use crate::source::serial::{SerialOptions, SerialSource};
@@ -274,8 +274,20 @@ pub struct ReplayOutcome {
     pub warnings: Vec<String>,
 }
 
+/// What a replayed recording is, for the report and the summary line: `edf`, `vendor` (an
+/// export recognised from its header) or `csv`.
+fn recording_kind(path: &Path, vendor: &Option<String>) -> &'static str {
+    if crate::export::is_edf(path) {
+        "edf"
+    } else if vendor.is_some() {
+        "vendor"
+    } else {
+        "csv"
+    }
+}
+
 /// `knip replay FILE`: a raw-byte log (`.raw`) is decoded again exactly as live; anything else
-/// is read as a recording CSV. Played at `speed` × real time, with live status and a report.
+/// is opened as `knip analyze` opens it (CSV, EDF/BDF, a vendor export). Played at `speed` × real time, with live status and a report.
 pub fn replay(
     opts: &ReplayOptions,
     cfg: &AnalysisConfig,
@@ -283,6 +295,7 @@ pub fn replay(
 ) -> Result<ReplayOutcome, RecordError> {
     let raw = is_raw_log(&opts.input);
     let mut warnings = Vec::new();
+    let mut markers = Vec::new();
     let (source, link, kind, pace): (Box<dyn Source>, _, _, _) = if raw {
         let s = open_raw_replay(&opts.input, opts.speed)?;
         warnings.extend(stream_warnings(
@@ -293,13 +306,20 @@ pub fn replay(
         // The raw transport paces itself from the recorded arrival times.
         (Box::new(s), Some(link), "raw", Pace::Unpaced)
     } else {
-        let s = CsvSource::open(&opts.input, &CsvOptions::default())?;
-        warnings.extend(s.warnings().iter().cloned());
+        // Whatever `knip analyze` opens: a CSV (with its sidecar), EDF/BDF, a vendor export.
+        let opened = crate::export::open_recording(&opts.input, &CsvOptions::default())?;
+        warnings.extend(opened.warnings);
+        markers = opened.markers;
         let pace = match opts.speed {
             Some(x) => Pace::RealTime(x),
             None => Pace::Unpaced,
         };
-        (Box::new(s), None, "csv", pace)
+        (
+            opened.source,
+            None,
+            recording_kind(&opts.input, &opened.format),
+            pace,
+        )
     };
     let report = ReportSink::new(
         &opts.out_dir,
@@ -315,7 +335,8 @@ pub fn replay(
             details: serde_json::json!({ "replay": kind, "speed": opts.speed }),
         },
         cfg,
-    );
+    )
+    .with_markers(markers);
     let live = LiveStatus::new(out, opts.bar, Vec::new());
     let collector = EventCollector::default();
     let events = collector.handle();

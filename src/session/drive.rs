@@ -15,7 +15,7 @@ use crate::frame::{Block, StreamSpec};
 use crate::pipeline::{self, Pace, PipelineError};
 use crate::sidecar::{GuidedSessionInfo, Sidecar};
 use crate::simulate::{RepTruth, SimConfig, SimError, SimulatedPatient};
-use crate::source::csv_file::{CsvOptions, CsvSource};
+use crate::source::csv_file::CsvOptions;
 use crate::source::link::{LinkError, LinkStatus, StopHandle};
 use crate::source::serial::{SerialOptions, SerialSource};
 use crate::source::Source;
@@ -675,13 +675,20 @@ pub fn run_guided(
                     device,
                 )
             } else {
-                let s = CsvSource::open(path, &CsvOptions::default())?;
-                warnings.extend(s.warnings().iter().cloned());
-                let device = crate::export::read_sidecar_beside(path)
+                // Whatever `knip analyze` opens: a CSV (with its sidecar), EDF/BDF, a vendor export.
+                let opened = crate::export::open_recording(path, &CsvOptions::default())?;
+                warnings.extend(opened.warnings);
+                let device = opened
+                    .sidecar
                     .map(|c| c.device)
+                    .or(opened.format)
                     .unwrap_or_else(|| "file".into());
                 (
-                    Box::new(ControlledSource::new(Box::new(s), controls.clone(), *speed)),
+                    Box::new(ControlledSource::new(
+                        opened.source,
+                        controls.clone(),
+                        *speed,
+                    )),
                     path.clone(),
                     device,
                 )

@@ -757,3 +757,65 @@ fn bad_vendor_files_are_named_with_line_and_exit_2() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `knip replay` opens what `knip analyze` opens: a vendor export and an EDF file play through
+/// the live pipeline to the contractions their analyses find.
+#[test]
+fn replay_plays_vendor_exports_and_edf_like_analyze() {
+    let dir = tmp("replay");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (a1, a2) = opensignals_codes(14.0);
+    let vendor = dir.join("bitalino.txt");
+    opensignals_file(&vendor, &a1, &a2, ["EMG", "RAW"], &[]);
+    let edf = dir.join("bitalino.edf");
+    let o = knip(&["export", s(&vendor), "--format", "edf", "--out", s(&edf)]);
+    assert!(o.status.success(), "{}", text(&o));
+    for (file, kind) in [(&vendor, "vendor"), (&edf, "edf")] {
+        let analyzed = dir.join(format!("analyze-{kind}"));
+        analyze(file, &analyzed, &[]);
+        let replayed = dir.join(format!("replay-{kind}"));
+        let o = knip(&[
+            "replay",
+            s(file),
+            "--fast",
+            "--plain",
+            "--out",
+            s(&replayed),
+        ]);
+        assert!(o.status.success(), "{kind}: {}", text(&o));
+        assert!(
+            text(&o).contains(&format!("({kind} replay)")),
+            "{}",
+            text(&o)
+        );
+        let want = contractions(&analyzed);
+        assert_eq!(want.len(), 2, "{kind}: {want:?}");
+        assert_same_contractions(&want, &contractions(&replayed), 0.001, kind);
+    }
+    // A guided session on either file: the same reps (the EDF holds the same samples).
+    let reps = |file: &Path, name: &str| {
+        let out = dir.join(name);
+        let o = knip(&[
+            "session",
+            "--replay",
+            s(file),
+            "--fast",
+            "--plain",
+            "--out",
+            s(&out),
+        ]);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        let t = std::fs::read_to_string(out.join("reps.csv")).expect("reps.csv");
+        t.lines()
+            .map(|l| l.split(',').take(8).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+    };
+    let (from_vendor, from_edf) = (reps(&vendor, "session-vendor"), reps(&edf, "session-edf"));
+    let onsets = from_vendor
+        .iter()
+        .skip(1)
+        .filter(|r| !r.split(',').nth(5).unwrap_or("").is_empty());
+    assert!(onsets.count() >= 1, "no rep with an onset: {from_vendor:?}");
+    assert_eq!(from_vendor, from_edf);
+    let _ = std::fs::remove_dir_all(&dir);
+}
