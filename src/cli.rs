@@ -455,7 +455,8 @@ pub struct EvaluateArgs {
 
 #[derive(Args)]
 pub struct DevicesArgs {
-    /// Also listen to this port for a moment and tell its format from what arrives.
+    /// Also listen to this port for a moment and tell its format from what arrives (a silent
+    /// port is asked for its version with BITalino's one-byte version command).
     #[arg(long)]
     pub probe: Option<String>,
     /// How long to listen with --probe, seconds.

@@ -7,7 +7,7 @@ use crate::source::cyton::{CytonConfig, CytonDecoder};
 use crate::source::line::{LineConfig, LineDecoder};
 use crate::source::wire::{LinkStats, Rows};
 use serde::Serialize;
-use std::io::Read;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// One serial port.
@@ -138,29 +138,75 @@ pub fn format_ports(ports: &[PortInfo]) -> String {
 pub struct ProbeResult {
     pub path: String,
     pub bytes: u64,
-    /// `line`, `cyton`, or `None` (silent or unrecognised).
+    /// `line`, `cyton`, `bitalino`, or `None` (silent or unrecognised).
     pub format: Option<&'static str>,
     pub detail: String,
 }
 
-/// Open `path` and listen for `listen`, without sending anything (a Cyton only streams after
-/// `b`, so a silent FTDI port may still be a Cyton). Decides from what arrives.
+/// How long a silent port gets to answer the BITalino version command.
+const VERSION_REPLY_WAIT: Duration = Duration::from_millis(600);
+
+/// Open `path` and listen for `listen` without sending anything, and decide from what arrives.
+/// A port that stays silent is then asked for its version with BITalino's one-byte version
+/// command (`0x07`; a BITalino streams only once started, and answers `BITalino_v…`). A Cyton
+/// is not asked (its `v` resets the board): a silent FTDI port may still be a Cyton.
 pub fn probe_port(path: &str, baud: u32, listen: Duration) -> Result<ProbeResult, String> {
     let mut port = serialport::new(path, baud)
         .timeout(Duration::from_millis(50))
         .open()
         .map_err(|e| format!("{path}: cannot open: {e}"))?;
+    let bytes = listen_for(&mut *port, path, listen, |_| false)?;
+    if !bytes.is_empty() {
+        return Ok(classify(path, &bytes));
+    }
+    port.write_all(&[crate::source::bitalino::CMD_VERSION])
+        .and_then(|()| port.flush())
+        .map_err(|e| format!("{path}: write failed: {e}"))?;
+    let reply = listen_for(&mut *port, path, VERSION_REPLY_WAIT, |b| {
+        bitalino_version(b).is_some()
+    })?;
+    Ok(match bitalino_version(&reply) {
+        Some(version) => ProbeResult {
+            path: path.to_string(),
+            bytes: reply.len() as u64,
+            format: Some("bitalino"),
+            detail: format!(
+                "answers the version command: {version} (it streams once started: \
+                 --format bitalino)"
+            ),
+        },
+        None => classify(path, &reply),
+    })
+}
+
+/// Bytes from `port` for up to `listen` (1 MB at most), or until `enough` says so.
+fn listen_for(
+    port: &mut dyn serialport::SerialPort,
+    path: &str,
+    listen: Duration,
+    enough: impl Fn(&[u8]) -> bool,
+) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     let mut buf = [0u8; 4096];
     let until = Instant::now() + listen;
-    while Instant::now() < until && bytes.len() < 1 << 20 {
+    while Instant::now() < until && bytes.len() < 1 << 20 && !enough(&bytes) {
         match port.read(&mut buf) {
             Ok(n) => bytes.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
             Err(e) => return Err(format!("{path}: read failed: {e}")),
         }
     }
-    Ok(classify(path, &bytes))
+    Ok(bytes)
+}
+
+/// The version line in a reply to BITalino's version command (`BITalino_v5.2`), once its line
+/// end has arrived; what comes before it (a stale byte, a partial frame) is skipped.
+pub fn bitalino_version(reply: &[u8]) -> Option<String> {
+    let at = reply.windows(8).position(|w| w == b"BITalino")?;
+    let line = &reply[at..];
+    let end = line.iter().position(|&b| b == b'\n')?;
+    let version = String::from_utf8_lossy(&line[..end]).trim().to_string();
+    Some(version)
 }
 
 /// Decide the format of a captured byte stream.
@@ -199,7 +245,9 @@ pub fn classify(path: &str, bytes: &[u8]) -> ProbeResult {
     } else if bytes.is_empty() {
         (
             None,
-            "silent (a Cyton streams only after the `b` command; try --format cyton)".into(),
+            "silent, and no answer to the BITalino version command (a Cyton streams only \
+             after the `b` command; try --format cyton)"
+                .into(),
         )
     } else {
         (
@@ -239,6 +287,21 @@ pub fn device_identity(port: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bitalino_version_line_is_found_after_stray_bytes_once_it_ends() {
+        assert_eq!(
+            bitalino_version(b"\0junk\nBITalino_v5.2\n").as_deref(),
+            Some("BITalino_v5.2")
+        );
+        assert_eq!(
+            bitalino_version(b"BITalino_v5"),
+            None,
+            "the line has not ended"
+        );
+        assert_eq!(bitalino_version(b"Arduino ready\n"), None);
+        assert_eq!(bitalino_version(b""), None);
+    }
 
     #[test]
     fn guesses_from_ids() {

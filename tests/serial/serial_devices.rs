@@ -6,6 +6,7 @@
 use crate::serial_support;
 
 use serial_support::*;
+use std::io::Read;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,65 @@ fn probe_recognises_a_text_line_device() {
     let out = probe_while(text.into_bytes());
     assert!(out.contains(": line ("), "{out}");
     assert!(out.contains("columns ch1,ch2"), "{out}");
+}
+
+/// `knip devices --probe` on a port that plays `device` (polled until the probe ends); the
+/// probe's output and every byte the device received.
+fn probe_silent(
+    mut device: impl FnMut(&mut Plug) -> Vec<u8> + Send + 'static,
+) -> (String, Vec<u8>) {
+    let vp = VirtualPort::new();
+    let mut plug = vp.plug();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let t = std::thread::spawn(move || {
+        let mut received = Vec::new();
+        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+            received.extend(device(&mut plug));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        received
+    });
+    let o = Command::new(knip_bin())
+        .args(["devices", "--probe", &vp.path(), "--listen-s", "0.3"])
+        .output()
+        .expect("run");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let received = t.join().expect("device thread");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (String::from_utf8_lossy(&o.stdout).to_string(), received)
+}
+
+#[test]
+fn probe_asks_a_silent_port_and_recognises_a_bitalino() {
+    let (out, received) = probe_silent(|plug| {
+        let mut buf = [0u8; 64];
+        let n = plug.master.read(&mut buf).unwrap_or(0);
+        if buf[..n].contains(&0x07) {
+            // A stale byte first, then the answer, as over a Bluetooth link.
+            let _ = write_all(&mut plug.master, b"\x00");
+            let _ = write_all(&mut plug.master, BITALINO_VERSION);
+        }
+        buf[..n].to_vec()
+    });
+    assert!(out.contains(": bitalino ("), "{out}");
+    assert!(out.contains("BITalino_v5.2"), "{out}");
+    assert_eq!(received, vec![0x07], "only the version command is sent");
+}
+
+#[test]
+fn probe_of_a_port_that_stays_silent_says_so() {
+    let (out, received) = probe_silent(|plug| {
+        let mut buf = [0u8; 64];
+        let n = plug.master.read(&mut buf).unwrap_or(0);
+        buf[..n].to_vec()
+    });
+    assert!(out.contains("unknown format"), "{out}");
+    assert!(
+        out.contains("no answer to the BITalino version command"),
+        "{out}"
+    );
+    assert_eq!(received, vec![0x07]);
 }
 
 #[test]
