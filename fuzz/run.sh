@@ -3,7 +3,7 @@
 #
 #   fuzz/run.sh [--seconds N] [TARGET ...]
 #
-# Runs each target (default: all five) for N seconds (default 600) from the seed corpus in
+# Runs each target (default: all six) for N seconds (default 600) from the seed corpus in
 # fuzz/corpus/TARGET (small real files, kept in git); what the fuzzer adds goes to
 # fuzz/corpus-grown/TARGET and a crashing input to fuzz/artifacts/TARGET (both ignored by git).
 # Every input is limited to 2 GB of memory and 10 s. Prints per target: runs, seconds,
@@ -36,7 +36,7 @@ case "$seconds" in
     '' | *[!0-9]*) echo "run.sh: --seconds wants a whole number, not '$seconds'" >&2; exit 2 ;;
 esac
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(csv_reader edf_reader rawlog_reader cyton_decoder line_decoder)
+    targets=(csv_reader edf_reader rawlog_reader cyton_decoder line_decoder bitalino_decoder)
 fi
 
 cd "$(dirname "$0")"

@@ -8,6 +8,9 @@
 
 use crate::limited_run;
 
+use knip::source::bitalino::{
+    emg_uv, encode_frame, frame_bytes, resolution_bits, BitalinoConfig, BitalinoDecoder,
+};
 use knip::source::cyton::{encode_packet, is_footer, CytonConfig, CytonDecoder, CHANNELS, HEADER};
 use knip::source::line::{LineConfig, LineDecoder, MAX_LINE_BYTES};
 use knip::source::link::{LinkConfig, TransportEvent, TransportEventKind, WireFormat};
@@ -135,6 +138,144 @@ fn cyton_decoder_never_panics_on_any_bytes() {
         prop_assert!(stats.skipped_bytes + 33 * stats.packets <= bytes.len() as u64);
         Ok(())
     });
+}
+
+/// A Cyton with the Daisy module (packets paired into 16-channel samples) on any bytes.
+#[test]
+fn cyton_daisy_decoder_never_panics_on_any_bytes() {
+    let strategy = (noisy_bytes(), prop::collection::vec(1usize..100, 0..20));
+    fuzz("cyton_daisy_any_bytes", strategy, |(bytes, cuts)| {
+        let mut d = CytonDecoder::new_daisy(&CytonConfig::default());
+        let mut rows = Rows::default();
+        let mut stats = LinkStats::default();
+        for c in chunked(&bytes, &cuts) {
+            d.push(&c, &mut rows, &mut stats);
+            check_rows(&rows)?;
+        }
+        prop_assert!(rows.is_empty() || rows.width == 16);
+        prop_assert!(rows.values.iter().all(|v| v.is_finite()));
+        prop_assert!(stats.skipped_bytes + 33 * stats.packets <= bytes.len() as u64);
+        Ok(())
+    });
+}
+
+/// The analog inputs a BITalino acquires, from a bit mask (never empty).
+fn bitalino_inputs(mask: u8) -> Vec<u8> {
+    let inputs: Vec<u8> = (1..=6u8).filter(|a| mask & (1 << (a - 1)) != 0).collect();
+    if inputs.is_empty() {
+        vec![1]
+    } else {
+        inputs
+    }
+}
+
+/// A BITalino (1–6 inputs, so every frame length) on any bytes, with the link reset midway.
+#[test]
+fn bitalino_decoder_never_panics_on_any_bytes() {
+    let strategy = (
+        noisy_bytes(),
+        prop::collection::vec(1usize..100, 0..20),
+        any::<u8>(),
+        any::<bool>(),
+    );
+    fuzz(
+        "bitalino_any_bytes",
+        strategy,
+        |(bytes, cuts, mask, reset)| {
+            let analog = bitalino_inputs(mask);
+            let n = analog.len();
+            let mut d = BitalinoDecoder::new(&BitalinoConfig {
+                rate_hz: 1000,
+                analog,
+            });
+            let mut rows = Rows::default();
+            let mut stats = LinkStats::default();
+            for (i, c) in chunked(&bytes, &cuts).iter().enumerate() {
+                if reset && i == 2 {
+                    d.reset_link();
+                    rows.clear();
+                }
+                d.push(c, &mut rows, &mut stats);
+                check_rows(&rows)?;
+            }
+            prop_assert!(rows.is_empty() || rows.width == n);
+            prop_assert!(rows.values.iter().all(|v| v.is_finite()));
+            if !reset {
+                prop_assert!(
+                    stats.skipped_bytes + frame_bytes(n) as u64 * stats.packets
+                        <= bytes.len() as u64
+                );
+            }
+            Ok(())
+        },
+    );
+}
+
+/// BITalino frames in runs of two or more, with 1–14 frames lost between runs (the 4-bit
+/// sequence tells up to 15), read in random pieces: every frame is decoded, at its
+/// sequence-derived index, to the µV of its ADC values; the frames lost are counted exactly.
+#[test]
+fn bitalino_sequence_gaps_keep_exact_indices() {
+    let strategy = (
+        any::<u8>(),
+        0u8..16,
+        prop::collection::vec((2usize..6, 2u64..16), 1..20),
+        prop::collection::vec(1usize..40, 0..30),
+        any::<u64>(),
+    );
+    fuzz(
+        "bitalino_gaps",
+        strategy,
+        |(mask, first, runs, cuts, seed)| {
+            let analog = bitalino_inputs(mask);
+            let n = analog.len();
+            let mut rng = seed | 1;
+            let mut next_adc = |k: usize| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                (rng as u32) & ((1 << resolution_bits(k)) - 1)
+            };
+            let mut bytes = Vec::new();
+            let mut expected = Vec::new();
+            let (mut index, mut seq, mut lost) = (0u64, first, 0u64);
+            for (r, &(len, gap)) in runs.iter().enumerate() {
+                if r > 0 {
+                    index += gap;
+                    seq = (seq + gap as u8) & 0x0F;
+                    lost += gap - 1;
+                }
+                for f in 0..len {
+                    if f > 0 {
+                        index += 1;
+                        seq = (seq + 1) & 0x0F;
+                    }
+                    let adc: Vec<u32> = (0..n).map(&mut next_adc).collect();
+                    bytes.extend(encode_frame(seq, 0, &adc));
+                    let uv: Vec<f64> = (0..n).map(|k| emg_uv(adc[k], resolution_bits(k))).collect();
+                    expected.push((index, uv));
+                }
+            }
+            let mut d = BitalinoDecoder::new(&BitalinoConfig {
+                rate_hz: 1000,
+                analog,
+            });
+            let mut rows = Rows::default();
+            let mut stats = LinkStats::default();
+            for c in chunked(&bytes, &cuts) {
+                d.push(&c, &mut rows, &mut stats);
+            }
+            prop_assert_eq!(rows.len(), expected.len());
+            for (k, (index, uv)) in expected.iter().enumerate() {
+                prop_assert_eq!(rows.indices[k], *index);
+                prop_assert_eq!(rows.row(k), &uv[..]);
+            }
+            prop_assert_eq!(stats.lost_samples, lost);
+            prop_assert_eq!(stats.crc_errors, 0);
+            prop_assert_eq!(stats.skipped_bytes, 0);
+            Ok(())
+        },
+    );
 }
 
 /// A Cyton stream with counter gaps under 256 and garbage (without header bytes) between
