@@ -124,35 +124,29 @@ fn line_decoder_never_panics_on_any_bytes() {
     );
 }
 
+/// The Cyton decoder, with or without the Daisy module (packets paired into 16-channel
+/// samples), on any bytes.
 #[test]
 fn cyton_decoder_never_panics_on_any_bytes() {
-    let strategy = (noisy_bytes(), prop::collection::vec(1usize..100, 0..20));
-    fuzz("cyton_any_bytes", strategy, |(bytes, cuts)| {
-        let mut d = CytonDecoder::new(&CytonConfig::default());
+    let strategy = (
+        noisy_bytes(),
+        prop::collection::vec(1usize..100, 0..20),
+        any::<bool>(),
+    );
+    fuzz("cyton_any_bytes", strategy, |(bytes, cuts, daisy)| {
+        let mut d = if daisy {
+            CytonDecoder::new_daisy(&CytonConfig::default())
+        } else {
+            CytonDecoder::new(&CytonConfig::default())
+        };
         let mut rows = Rows::default();
         let mut stats = LinkStats::default();
         for c in chunked(&bytes, &cuts) {
             d.push(&c, &mut rows, &mut stats);
             check_rows(&rows)?;
         }
-        prop_assert!(stats.skipped_bytes + 33 * stats.packets <= bytes.len() as u64);
-        Ok(())
-    });
-}
-
-/// A Cyton with the Daisy module (packets paired into 16-channel samples) on any bytes.
-#[test]
-fn cyton_daisy_decoder_never_panics_on_any_bytes() {
-    let strategy = (noisy_bytes(), prop::collection::vec(1usize..100, 0..20));
-    fuzz("cyton_daisy_any_bytes", strategy, |(bytes, cuts)| {
-        let mut d = CytonDecoder::new_daisy(&CytonConfig::default());
-        let mut rows = Rows::default();
-        let mut stats = LinkStats::default();
-        for c in chunked(&bytes, &cuts) {
-            d.push(&c, &mut rows, &mut stats);
-            check_rows(&rows)?;
-        }
-        prop_assert!(rows.is_empty() || rows.width == 16);
+        let width = if daisy { 16 } else { CHANNELS };
+        prop_assert!(rows.is_empty() || rows.width == width);
         prop_assert!(rows.values.iter().all(|v| v.is_finite()));
         prop_assert!(stats.skipped_bytes + 33 * stats.packets <= bytes.len() as u64);
         Ok(())
