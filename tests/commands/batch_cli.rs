@@ -2,29 +2,11 @@
 //! gets a report and a batch.csv row, a broken one is named with its reason and skipped, and an
 //! EDF export analyses to the same contractions as its CSV.
 
+use crate::cli_support::{knip, s, text};
 use crate::limited_run;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn knip(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_knip"))
-        .args(args)
-        .output()
-        .expect("run knip")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+use std::process::Command;
 
 fn simulate(dir: &Path, name: &str, protocol: &str, seed: u64) -> PathBuf {
     let csv = dir.join(name);

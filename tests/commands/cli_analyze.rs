@@ -1,23 +1,9 @@
 //! The real `knip` binary on simulated and broken inputs: reports are written, bad input gives a
 //! clear error naming the file and line, and nothing panics.
 
+use crate::cli_support::{knip, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn knip(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_knip"))
-        .args(args)
-        .output()
-        .expect("run knip")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use std::process::Output;
 
 fn simulate(dir: &Path, protocol: &str, seed: u64) -> PathBuf {
     let csv = dir.join(format!("{protocol}_{seed}.csv"));

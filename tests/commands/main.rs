@@ -3,6 +3,8 @@
 //! One test binary for the group (each file in `tests/` is linked on its own), one module per
 //! theme; `cargo test --test commands <module>` runs one theme.
 
+#[path = "../cli_support/mod.rs"]
+mod cli_support;
 #[path = "../limited_run/mod.rs"]
 mod limited_run;
 

@@ -1,27 +1,8 @@
 //! `analyze --patient` stores a session; `progress` writes progress.csv and progress.png; the
 //! filler command fills a database; errors name what to do.
 
+use crate::cli_support::{knip, s, text};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn knip(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_knip"))
-        .args(args)
-        .output()
-        .expect("run knip")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 #[test]
 fn analyze_with_a_patient_id_feeds_the_progress_report() {

@@ -1,13 +1,7 @@
 //! `knip demo` (guided strength by default, glazer on request), `knip protocols`, custom TOML.
 
+use crate::cli_support::knip;
 use std::process::Command;
-
-fn knip(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_knip"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn demo_defaults_to_strength_and_glazer_writes_the_assessment() {

@@ -4,29 +4,10 @@
 //! rates, units, channel names, `session.json`, the same contractions as the equivalent plain
 //! CSV, lost samples counted exactly, `batch` and `export`.
 
+use crate::cli_support::{knip, s, text};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn knip(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_knip"))
-        .args(args)
-        .output()
-        .expect("run knip")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
