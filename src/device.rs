@@ -3,6 +3,7 @@
 //! The guess comes from the USB ids (the OpenBCI dongle is an FTDI FT231X; Arduino, ESP32,
 //! CH340 and CP210x boards print text lines); [`probe_port`] listens to a port to be sure.
 
+use crate::source::bitalino::{version_line, CMD_VERSION};
 use crate::source::cyton::{CytonConfig, CytonDecoder};
 use crate::source::line::{LineConfig, LineDecoder};
 use crate::source::wire::{LinkStats, Rows};
@@ -159,13 +160,13 @@ pub fn probe_port(path: &str, baud: u32, listen: Duration) -> Result<ProbeResult
     if !bytes.is_empty() {
         return Ok(classify(path, &bytes));
     }
-    port.write_all(&[crate::source::bitalino::CMD_VERSION])
+    port.write_all(&[CMD_VERSION])
         .and_then(|()| port.flush())
         .map_err(|e| format!("{path}: write failed: {e}"))?;
     let reply = listen_for(&mut *port, path, VERSION_REPLY_WAIT, |b| {
-        bitalino_version(b).is_some()
+        version_line(b).is_some()
     })?;
-    Ok(match bitalino_version(&reply) {
+    Ok(match version_line(&reply) {
         Some(version) => ProbeResult {
             path: path.to_string(),
             bytes: reply.len() as u64,
@@ -197,16 +198,6 @@ fn listen_for(
         }
     }
     Ok(bytes)
-}
-
-/// The version line in a reply to BITalino's version command (`BITalino_v5.2`), once its line
-/// end has arrived; what comes before it (a stale byte, a partial frame) is skipped.
-pub fn bitalino_version(reply: &[u8]) -> Option<String> {
-    let at = reply.windows(8).position(|w| w == b"BITalino")?;
-    let line = &reply[at..];
-    let end = line.iter().position(|&b| b == b'\n')?;
-    let version = String::from_utf8_lossy(&line[..end]).trim().to_string();
-    Some(version)
 }
 
 /// Decide the format of a captured byte stream.
@@ -287,21 +278,6 @@ pub fn device_identity(port: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_bitalino_version_line_is_found_after_stray_bytes_once_it_ends() {
-        assert_eq!(
-            bitalino_version(b"\0junk\nBITalino_v5.2\n").as_deref(),
-            Some("BITalino_v5.2")
-        );
-        assert_eq!(
-            bitalino_version(b"BITalino_v5"),
-            None,
-            "the line has not ended"
-        );
-        assert_eq!(bitalino_version(b"Arduino ready\n"), None);
-        assert_eq!(bitalino_version(b""), None);
-    }
 
     #[test]
     fn guesses_from_ids() {

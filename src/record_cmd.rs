@@ -287,7 +287,8 @@ fn recording_kind(path: &Path, vendor: &Option<String>) -> &'static str {
 }
 
 /// `knip replay FILE`: a raw-byte log (`.raw`) is decoded again exactly as live; anything else
-/// is opened as `knip analyze` opens it (CSV, EDF/BDF, a vendor export). Played at `speed` × real time, with live status and a report.
+/// is opened as `knip analyze` opens it (CSV, EDF/BDF, a vendor export). Played at `speed` ×
+/// real time, with live status and a report.
 pub fn replay(
     opts: &ReplayOptions,
     cfg: &AnalysisConfig,

@@ -48,6 +48,18 @@ pub fn cmd_start(analog: &[u8]) -> u8 {
         .fold(0x01, |m, a| m | 1 << (a + 1))
 }
 
+/// The version line in a reply to [`CMD_VERSION`] (`BITalino_v5.2`), once its line end has
+/// arrived; what comes before it (a stale byte, the end of a frame) is skipped.
+pub fn version_line(reply: &[u8]) -> Option<String> {
+    let at = reply.windows(8).position(|w| w == b"BITalino")?;
+    let end = reply[at..].iter().position(|&b| b == b'\n')?;
+    Some(
+        String::from_utf8_lossy(&reply[at..at + end])
+            .trim()
+            .to_string(),
+    )
+}
+
 /// Bytes in a frame with `n` channels.
 pub fn frame_bytes(n: usize) -> usize {
     if n <= 4 {
@@ -354,6 +366,17 @@ impl BitalinoDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_version_line_is_found_after_stray_bytes_once_it_ends() {
+        assert_eq!(
+            version_line(b"\0junk\nBITalino_v5.2\n").as_deref(),
+            Some("BITalino_v5.2")
+        );
+        assert_eq!(version_line(b"BITalino_v5"), None, "the line has not ended");
+        assert_eq!(version_line(b"Arduino ready\n"), None);
+        assert_eq!(version_line(b""), None);
+    }
 
     /// The table-driven CRC of the ScientISST/BITalino firmware ports, written independently.
     fn crc4_table(frame: &[u8]) -> u8 {

@@ -133,12 +133,8 @@ fn bitalino_start(
     let mut buf = [0u8; 256];
     let deadline = Instant::now() + BITALINO_VERSION_TIMEOUT;
     let version = loop {
-        if let Some(at) = reply.windows(8).position(|w| w == b"BITalino") {
-            if let Some(end) = reply[at..].iter().position(|&b| b == b'\n') {
-                break String::from_utf8_lossy(&reply[at..at + end])
-                    .trim()
-                    .to_string();
-            }
+        if let Some(version) = bitalino::version_line(&reply) {
+            break version;
         }
         if Instant::now() > deadline {
             return Err(LinkError::Io {
