@@ -6,6 +6,7 @@
 use crate::source::bitalino::{version_line, CMD_VERSION};
 use crate::source::cyton::{CytonConfig, CytonDecoder};
 use crate::source::line::{LineConfig, LineDecoder};
+use crate::source::link::LinkError;
 use crate::source::wire::{LinkStats, Rows};
 use serde::Serialize;
 use std::io::Write;
@@ -151,18 +152,15 @@ const VERSION_REPLY_WAIT: Duration = Duration::from_millis(600);
 /// A port that stays silent is then asked for its version with BITalino's one-byte version
 /// command (`0x07`; a BITalino streams only once started, and answers `BITalino_v…`). A Cyton
 /// is not asked (its `v` resets the board): a silent FTDI port may still be a Cyton.
-pub fn probe_port(path: &str, baud: u32, listen: Duration) -> Result<ProbeResult, String> {
-    let mut port = serialport::new(path, baud)
-        .timeout(Duration::from_millis(50))
-        .open()
-        .map_err(|e| format!("{path}: cannot open: {e}"))?;
+pub fn probe_port(path: &str, baud: u32, listen: Duration) -> Result<ProbeResult, LinkError> {
+    let mut port = crate::source::serial::open_port(path, baud)?;
     let bytes = listen_for(&mut *port, path, listen, |_| false)?;
     if !bytes.is_empty() {
         return Ok(classify(path, &bytes));
     }
     port.write_all(&[CMD_VERSION])
         .and_then(|()| port.flush())
-        .map_err(|e| format!("{path}: write failed: {e}"))?;
+        .map_err(|e| io_error(path, "write", e))?;
     let reply = listen_for(&mut *port, path, VERSION_REPLY_WAIT, |b| {
         version_line(b).is_some()
     })?;
@@ -180,13 +178,21 @@ pub fn probe_port(path: &str, baud: u32, listen: Duration) -> Result<ProbeResult
     })
 }
 
+/// A failed read or write on the port being probed (the device went away).
+fn io_error(path: &str, what: &str, e: std::io::Error) -> LinkError {
+    LinkError::Io {
+        port: path.to_string(),
+        message: format!("{what} failed: {e}. Is the device still plugged in?"),
+    }
+}
+
 /// Bytes from `port` for up to `listen` (1 MB at most), or until `enough` says so.
 fn listen_for(
     port: &mut dyn serialport::SerialPort,
     path: &str,
     listen: Duration,
     enough: impl Fn(&[u8]) -> bool,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, LinkError> {
     let mut bytes = Vec::new();
     let mut buf = [0u8; 4096];
     let until = Instant::now() + listen;
@@ -194,7 +200,7 @@ fn listen_for(
         match port.read(&mut buf) {
             Ok(n) => bytes.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(e) => return Err(format!("{path}: read failed: {e}")),
+            Err(e) => return Err(io_error(path, "read", e)),
         }
     }
     Ok(bytes)

@@ -88,6 +88,8 @@ fn is_input_error(e: &anyhow::Error) -> bool {
             || c.is::<ProtocolError>()
             || c.is::<ScoringError>()
             || c.is::<knip::simulate::SimError>()
+            // A missing or unplugged port, a device that went away while probed.
+            || c.is::<knip::source::link::LinkError>()
             || c.downcast_ref::<CalibrationError>()
                 .is_some_and(|c| matches!(c, CalibrationError::Read { .. }))
             || c.downcast_ref::<knip::progress::ProgressError>()

@@ -15,8 +15,7 @@ pub fn run(a: DevicesArgs) -> anyhow::Result<()> {
                 &path,
                 baud,
                 std::time::Duration::from_secs_f64(listen_s.max(0.1)),
-            )
-            .map_err(anyhow::Error::msg)?;
+            )?;
             println!(
                 "{}: {} ({} bytes in {listen_s} s)",
                 r.path,

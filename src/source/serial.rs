@@ -63,7 +63,8 @@ impl SerialOptions {
     }
 }
 
-fn open_port(path: &str, baud: u32) -> Result<Box<dyn SerialPort>, LinkError> {
+/// Opens `path` for reading and writing; the error names the port and says what to do.
+pub(crate) fn open_port(path: &str, baud: u32) -> Result<Box<dyn SerialPort>, LinkError> {
     // `open()` (not `open_native()`): the same code opens COM ports on Windows.
     serialport::new(path, baud)
         .timeout(READ_TIMEOUT)

@@ -123,6 +123,20 @@ fn probe_of_a_port_that_stays_silent_says_so() {
 }
 
 #[test]
+fn probe_of_a_missing_port_names_it_and_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = dir.path().join("ttyACM9");
+    let o = Command::new(knip_bin())
+        .args(["devices", "--probe", port.to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("ttyACM9") && err.contains("knip devices"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
 fn probe_recognises_a_streaming_cyton() {
     let bytes: Vec<u8> = (0..500u64).flat_map(cyton_packet).collect();
     let out = probe_while(bytes);
