@@ -132,7 +132,10 @@ fn probe_of_a_missing_port_names_it_and_exits_2() {
         .expect("run");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("ttyACM9") && err.contains("knip devices"), "{err}");
+    assert!(
+        err.contains("ttyACM9") && err.contains("knip devices"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
