@@ -95,9 +95,10 @@ impl ChannelConditioner {
                 let mut kind = spec.kind;
                 if kind == SignalKind::Raw && rate < MIN_RAW_EMG_RATE_HZ {
                     warnings.push(format!(
-                        "{}: {rate} Hz is too slow for raw EMG; the column is taken as an \
+                        "{}: {} Hz is too slow for raw EMG; the column is taken as an \
                          envelope already (pass --envelope to say so and silence this)",
-                        spec.name
+                        spec.name,
+                        hz(rate)
                     ));
                     kind = SignalKind::Envelope;
                 }
@@ -115,10 +116,12 @@ impl ChannelConditioner {
                     }
                     if rate < RECOMMENDED_EMG_RATE_HZ {
                         warnings.push(format!(
-                            "{}: EMG sampled at {rate} Hz (under the 1 kHz SENIAM advises): the \
+                            "{}: EMG sampled at {} Hz (under the 1 kHz SENIAM advises): the \
                              band-pass low-pass moved from {} Hz to {lp:.1} Hz, below Nyquist; \
                              amplitudes are not comparable with full-band EMG",
-                            spec.name, cfg.emg_lowpass_hz
+                            spec.name,
+                            hz(rate),
+                            cfg.emg_lowpass_hz
                         ));
                     }
                     filter = Cascade::butterworth_highpass(rate, hp, cfg.emg_filter_order)?;
@@ -154,9 +157,10 @@ impl ChannelConditioner {
                     applied.delay_s = filter.delay_s();
                 } else {
                     warnings.push(format!(
-                        "{}: pressure sampled at {rate} Hz: too slow for the {lp} Hz low-pass, used \
+                        "{}: pressure sampled at {} Hz: too slow for the {lp} Hz low-pass, used \
                          unfiltered (≥ 50 Hz is advised for feedback, ≥ 100 Hz to time coughs)",
-                        spec.name
+                        spec.name,
+                        hz(rate)
                     ));
                 }
             }
@@ -213,6 +217,12 @@ impl ChannelConditioner {
             }
         }
     }
+}
+
+/// A rate for messages: up to 3 decimals, no trailing zeros (512, 34.81, 512.033).
+fn hz(rate: f64) -> String {
+    let s = format!("{rate:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]

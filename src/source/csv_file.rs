@@ -264,6 +264,38 @@ fn median(values: &mut [f64]) -> Option<f64> {
     Some(*m)
 }
 
+/// The rate of a regular time column whose printed times are rounded to `unit_s` (10^-decimals
+/// s): every step is the true step rounded up or down, so the median step can be off by up to a
+/// unit (512 Hz at six decimals gives 0.001953 s, 512.03 Hz: 0.2 s adrift after an hour). The
+/// span of the prescanned times is off by at most one unit however many steps it holds: the rate
+/// is `steps / span`, or the whole number of Hz within that error when there is one (512.0000
+/// from 39 s of times). `None` when the steps vary by more than the rounding (gaps, jitter; the
+/// median step then stands) or do not vary at all (the step is exact).
+fn rate_from_rounded_span(
+    steps: &[f64],
+    median_step_s: f64,
+    span_s: f64,
+    n_steps: u64,
+    unit_s: f64,
+) -> Option<f64> {
+    let slack = 1.01 * unit_s;
+    let rounding_only = steps.iter().all(|s| (s - median_step_s).abs() <= slack);
+    let varies = steps
+        .iter()
+        .any(|s| (s - median_step_s).abs() > 0.01 * unit_s);
+    if !(rounding_only && varies && span_s > 0.0 && n_steps > 0 && unit_s > 0.0) {
+        return None;
+    }
+    let rate = n_steps as f64 / span_s;
+    let error_hz = rate * unit_s / span_s;
+    let whole = rate.round();
+    Some(if (whole - rate).abs() <= error_hz {
+        whole
+    } else {
+        rate
+    })
+}
+
 fn agrees(a: f64, b: f64) -> bool {
     ((a / b) - 1.0).abs() <= RATE_AGREEMENT
 }
@@ -633,7 +665,19 @@ impl CsvSource {
                     rate
                 }
                 (Some(_), Some(step), None) => {
-                    let measured = 1.0 / step;
+                    // Times printed too coarsely to give the step exactly (1/512 s at six
+                    // decimals steps by 0.001953 and 0.001954): the rate from their span.
+                    let measured = match (first_time, last_time, time_decimals) {
+                        (Some(a), Some(b), Some(d)) => rate_from_rounded_span(
+                            &steps,
+                            step,
+                            b - a,
+                            time_values - 1,
+                            10f64.powi(-(d.min(12) as i32)) * time_scale,
+                        ),
+                        _ => None,
+                    }
+                    .unwrap_or(1.0 / step);
                     median_step_s = Some(step);
                     let mut rate = measured;
                     if let Some(r) = opts.rate_hz {

@@ -901,3 +901,32 @@ fn warnings_found_late_in_the_file_reach_the_user_and_session_json() {
         }
     }
 }
+
+/// Times printed at six decimals cannot hold 1/512 s: the steps are 0.001953 and 0.001954 s, and
+/// the median step alone gave 512.03 Hz (0.2 s adrift after an hour). The rate comes from the
+/// span of the times, to the whole Hz where the span is precise enough to say so.
+#[test]
+fn rate_of_times_rounded_at_print_comes_from_their_span() {
+    for (rate_hz, rows, want, tol) in [
+        (512.0, 30_000, 512.0, 0.0),
+        (1024.0, 5_000, 1024.0, 0.0),
+        (2048.0, 20_000, 2048.0, 0.0),
+        // Not a whole number of Hz: the span's own figure, within its rounding error.
+        (34.81, 3_000, 34.81, 1e-4),
+    ] {
+        let mut text = String::from("time_s,pfm_emg\n");
+        for i in 0..rows {
+            text.push_str(&format!("{:.6},{}\n", i as f64 / rate_hz, i % 7));
+        }
+        let (_d, _p, r) = open(&text, &CsvOptions::default());
+        let mut s = r.unwrap();
+        let got = s.spec().channels[0].rate_hz;
+        assert!(
+            (got - want).abs() <= tol,
+            "{rate_hz} Hz at six decimals read as {got} Hz"
+        );
+        assert_eq!(read_all(&mut s).unwrap()[0].len(), rows);
+        let w = s.warnings().join("\n");
+        assert!(!w.contains("irregular"), "{w}");
+    }
+}
