@@ -199,16 +199,27 @@ impl ChannelConditioner {
         self.start_pending = true;
     }
 
-    fn filter_in_place(&mut self, filtered: &mut [f64], envelope: &mut Vec<f64>) {
+    /// At the start (or after [`Self::restart_at_next_sample`]): the filter starts in the
+    /// steady state of the first finite sample.
+    fn start_if_pending(&mut self, samples: &[f64]) {
         if self.start_pending {
-            if let Some(&first) = filtered.first() {
+            if let Some(&first) = samples.first() {
                 if first.is_finite() {
                     self.filter.set_steady_state(first);
                     self.start_pending = false;
                 }
             }
         }
+    }
+
+    fn filter_in_place(&mut self, filtered: &mut [f64], envelope: &mut Vec<f64>) {
+        self.start_if_pending(filtered);
         self.filter.process(filtered);
+        self.envelope_of(filtered, envelope);
+    }
+
+    /// The signal the detector works on, from the filtered one.
+    fn envelope_of(&mut self, filtered: &[f64], envelope: &mut Vec<f64>) {
         match self.rms.as_mut() {
             Some(rms) => rms.process(filtered, envelope),
             None => {

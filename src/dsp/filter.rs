@@ -205,14 +205,28 @@ impl Cascade {
 
     /// Filter a block in place. Sections are applied sample by sample (not section by
     /// section over the block) so that the sections' recursions overlap in the CPU pipeline.
+    /// The sections are copied to locals for the block and back after it, so that their state
+    /// stays in registers rather than going through memory at every sample.
     pub fn process(&mut self, samples: &mut [f64]) {
         match self.sections.as_mut_slice() {
             [] => {}
-            [a] => samples.iter_mut().for_each(|x| *x = a.run(*x)),
-            [a, b] => samples.iter_mut().for_each(|x| *x = b.run(a.run(*x))),
-            [a, b, c, d] => samples
-                .iter_mut()
-                .for_each(|x| *x = d.run(c.run(b.run(a.run(*x))))),
+            [a] => {
+                let mut la = *a;
+                samples.iter_mut().for_each(|x| *x = la.run(*x));
+                *a = la;
+            }
+            [a, b] => {
+                let (mut la, mut lb) = (*a, *b);
+                samples.iter_mut().for_each(|x| *x = lb.run(la.run(*x)));
+                (*a, *b) = (la, lb);
+            }
+            [a, b, c, d] => {
+                let (mut la, mut lb, mut lc, mut ld) = (*a, *b, *c, *d);
+                samples
+                    .iter_mut()
+                    .for_each(|x| *x = ld.run(lc.run(lb.run(la.run(*x)))));
+                (*a, *b, *c, *d) = (la, lb, lc, ld);
+            }
             _ => samples.iter_mut().for_each(|x| *x = self.run_inline(*x)),
         }
     }

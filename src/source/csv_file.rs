@@ -1207,7 +1207,9 @@ impl CsvSource {
             }
         }
         let mut j = from;
-        if self.time_col.is_some() {
+        if let Some(taken) = self.accept_regular_times(times, from, end) {
+            j = from + taken;
+        } else if self.time_col.is_some() {
             let mut prev = self.prev_time.map(|(t, _)| t);
             let first_line = self.lines.line_no + 1;
             let t0 = self.spec.start_time_s;
@@ -1251,6 +1253,63 @@ impl CsvSource {
         }
         self.lines.line_no += taken as u64;
         taken
+    }
+
+    /// The common case of [`Self::accept_full_rows`]'s time check, in one pass the compiler can
+    /// vectorise: every time of `times[from..end]` later than the one before, and
+    /// - with one rate: every step within the jitter tolerance of the median step (no repeat,
+    ///   no irregular step);
+    /// - with a rate per channel (a sidecar): no sample more than half a sample after its slot.
+    ///
+    /// Takes all the rows, with the same effect on the step counts as the row-by-row check;
+    /// `None` (nothing taken) when any row needs that check.
+    fn accept_regular_times(&mut self, times: &[f64], from: usize, end: usize) -> Option<usize> {
+        self.time_col?;
+        let ts = times.get(from..end).filter(|ts| !ts.is_empty())?;
+        let scale = self.time_scale;
+        let first = ts[0] * scale;
+        let prev = self.prev_time.map(|(p, _)| p);
+        let ok = if self.multi_rate {
+            if self.median_step_s.is_some() {
+                return None; // its irregular steps are counted row by row
+            }
+            let t0 = self.spec.start_time_s;
+            let mut ok = prev.map_or(true, |p| first > p) && !first.is_nan();
+            ok = ts[1..]
+                .iter()
+                .zip(ts)
+                .fold(ok, |ok, (&t, &p)| ok & (t * scale > p * scale));
+            for (c, &next) in self.spec.channels.iter().zip(&self.next_index) {
+                let rate = c.rate_hz;
+                ok = ts.iter().enumerate().fold(ok, |ok, (row, &t)| {
+                    ok & !lost_before(samples_past_slot(
+                        t * scale,
+                        t0,
+                        rate,
+                        (next + row as u64) as f64,
+                    ))
+                });
+            }
+            ok
+        } else {
+            let (Some(step), 0) = (self.median_step_s, self.time_repeats) else {
+                return None;
+            };
+            let tol = JITTER_TOLERANCE * step;
+            let regular = |t: f64, p: f64| (t - p - step).abs() <= tol;
+            let ok = prev.map_or(true, |p| regular(first, p)) && !first.is_nan();
+            ts[1..]
+                .iter()
+                .zip(ts)
+                .fold(ok, |ok, (&t, &p)| ok & regular(t * scale, p * scale))
+        };
+        if !ok {
+            return None;
+        }
+        let n = ts.len();
+        self.total_steps += (n - usize::from(prev.is_none())) as u64;
+        self.prev_time = Some((ts[n - 1] * scale, self.lines.line_no + n as u64));
+        Some(n)
     }
 
     /// The bulk path in the read buffer: the well-formed rows it holds whole (at most
