@@ -68,10 +68,14 @@ const MAX_NUMBERED_FOLDERS: u32 = 9999;
 
 /// Makes `dir` ready for a new report: creates it (owner-only) when missing; refuses it when it
 /// holds anything, unless `force`, which first removes the earlier report (see the module).
-pub fn prepare(dir: &Path, force: bool) -> Result<(), OutputError> {
+pub fn prepare(dir: &Path, force: bool) -> Result<Prepared, OutputError> {
+    let prepared = Prepared {
+        dir: dir.to_path_buf(),
+        existed: dir.symlink_metadata().is_ok(),
+    };
     let entries = existing_entries(dir)?;
     if entries.is_empty() {
-        return Ok(());
+        return Ok(prepared);
     }
     if !force {
         return Err(OutputError::refused(
@@ -121,7 +125,27 @@ pub fn prepare(dir: &Path, force: bool) -> Result<(), OutputError> {
         };
         removed.map_err(|e| OutputError::write(p, e))?;
     }
-    Ok(())
+    Ok(prepared)
+}
+
+/// A report folder made ready by [`prepare`], and whether it was there before this run.
+#[derive(Debug)]
+pub struct Prepared {
+    dir: PathBuf,
+    existed: bool,
+}
+
+impl Prepared {
+    /// `result` as it is; when it is an error (a bad input file, say) and the folder was made by
+    /// this run, the folder is removed again if it is still empty, so a failed run leaves no
+    /// empty report folder behind to puzzle over. Only an empty folder is ever removed.
+    pub fn tidy_on_error<T, E>(&self, result: Result<T, E>) -> Result<T, E> {
+        if result.is_err() && !self.existed {
+            // Fails, harmlessly, on a folder that holds anything.
+            let _ = std::fs::remove_dir(&self.dir);
+        }
+        result
+    }
 }
 
 /// Makes `dir` ready for a new recording: created when missing, used when empty, refused
@@ -304,7 +328,7 @@ fn is_knip_output(p: &Path) -> bool {
 mod tests {
     use super::*;
 
-    fn refused(r: Result<(), OutputError>) -> String {
+    fn refused<T: std::fmt::Debug>(r: Result<T, OutputError>) -> String {
         match r {
             Err(e @ OutputError::Refused { .. }) => e.to_string(),
             other => panic!("expected a refusal, got {other:?}"),

@@ -23,8 +23,10 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let scoring = super::scoring_config(scoring.as_deref())?;
-    knip::out_folder::prepare(&out, force)?;
-    let o = knip::analyze::analyze_scored(&file, &opts, &cfg, &scoring, &out, markers)?;
+    let folder = knip::out_folder::prepare(&out, force)?;
+    let o = folder.tidy_on_error(knip::analyze::analyze_scored(
+        &file, &opts, &cfg, &scoring, &out, markers,
+    ))?;
     for w in &o.warnings {
         eprintln!("warning: {w}");
     }

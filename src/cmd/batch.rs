@@ -35,14 +35,14 @@ pub fn run(a: BatchArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    knip::out_folder::prepare(&out, force)?;
+    let folder = knip::out_folder::prepare(&out, force)?;
     opts.isolation = std::env::current_exe()
         .ok()
         .map(|program| knip::batch::Isolation {
             program,
             args: std::env::args_os().skip(1).collect(),
         });
-    let o = knip::batch::run_scored(&dir, &out, &opts, &scoring)?;
+    let o = folder.tidy_on_error(knip::batch::run_scored(&dir, &out, &opts, &scoring))?;
     for w in &o.warnings {
         eprintln!("warning: {}", knip::limits::terminal_safe(w));
     }

@@ -37,7 +37,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
         args.web = web;
         return super::session::session(args);
     }
-    knip::out_folder::prepare(&out, force)?;
+    let folder = knip::out_folder::prepare(&out, force)?;
     let stdout = std::io::stdout();
     let bar = !plain && stdout.is_terminal();
     let server = super::start_web(&web, false)?;
@@ -49,7 +49,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
         lsl,
         web: server.clone(),
     };
-    let o = knip::record_cmd::replay(&opts, &cfg, Box::new(stdout))?;
+    let o = folder.tidy_on_error(knip::record_cmd::replay(&opts, &cfg, Box::new(stdout)))?;
     println!();
     for w in &o.warnings {
         eprintln!("warning: {w}");

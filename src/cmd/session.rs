@@ -115,14 +115,14 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
         lsl: a.source.lsl,
         web: web.clone(),
     };
-    knip::out_folder::prepare(&out, a.force)?;
-    let outcome = drive::run_guided(
+    let folder = knip::out_folder::prepare(&out, a.force)?;
+    let outcome = folder.tidy_on_error(drive::run_guided(
         &o,
         &cfg,
         Box::new(std::io::stdout()),
         Box::new(std::io::stderr()),
         &stored,
-    )?;
+    ))?;
     for w in &outcome.warnings {
         eprintln!("warning: {w}");
     }
@@ -236,7 +236,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
         .into());
     }
     let cfg = settings.config()?;
-    knip::out_folder::prepare(&out, force)?;
+    let folder = knip::out_folder::prepare(&out, force)?;
     let stdout = std::io::stdout();
     let bar = !plain && stdout.is_terminal();
     let opts = DemoOptions {
@@ -249,7 +249,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
         out_dir: out,
         bar,
     };
-    let outcome = knip::demo::demo(&opts, &cfg, Box::new(stdout))?;
+    let outcome = folder.tidy_on_error(knip::demo::demo(&opts, &cfg, Box::new(stdout)))?;
     println!();
     println!("Report written to {}/", outcome.out_dir.display());
     for f in [

@@ -172,7 +172,39 @@ fn bad_inputs_give_clear_errors_naming_file_and_line() {
         for n in needles {
             assert!(t.contains(n), "{name}: message lacks '{n}': {t}");
         }
+        // The failed run leaves no empty report folder behind; the same for a replay.
+        assert!(!dir.path().join("o").exists(), "{name}: empty --out left");
+        let replayed = knip(&[
+            "replay",
+            p.to_str().unwrap(),
+            "--fast",
+            "--plain",
+            "--out",
+            dir.path().join("r").to_str().unwrap(),
+        ]);
+        assert_eq!(
+            replayed.status.code(),
+            Some(2),
+            "{name}: {}",
+            text(&replayed)
+        );
+        assert!(
+            !dir.path().join("r").exists(),
+            "{name}: empty replay --out left"
+        );
     }
+    // A folder that was there before the run stays, even empty.
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    let p = dir.path().join("nan.csv");
+    let o = knip(&[
+        "analyze",
+        p.to_str().unwrap(),
+        "--out",
+        mine.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(mine.is_dir(), "a folder the user made was removed");
     let missing = dir.path().join("missing.csv");
     let o = knip(&[
         "analyze",
