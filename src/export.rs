@@ -35,6 +35,37 @@ pub struct OpenedRecording {
     pub format: Option<String>,
 }
 
+/// The prefix of a user's marker among EDF annotations (as `knip export` writes them).
+pub const MARKER_PREFIX: &str = "marker: ";
+
+impl OpenedRecording {
+    /// The markers a user set in this recording, (device time, label): those dropped with `m`
+    /// during a session (kept in the sidecar), and in an EDF file the annotations knip exported
+    /// as markers (`marker: …`, the prefix removed). Not the cues, phases or contractions an
+    /// EDF also carries: a guided replay makes its own.
+    pub fn user_markers(&self) -> Vec<(f64, String)> {
+        let kept = self.session_markers();
+        let exported = self.markers.iter().filter_map(|(t, text)| {
+            text.strip_prefix(MARKER_PREFIX)
+                .map(|label| (*t, label.to_string()))
+        });
+        kept.into_iter().chain(exported).collect()
+    }
+
+    /// The markers dropped with `m` during the guided session this recording holds (its
+    /// sidecar's); none for a file without one.
+    pub fn session_markers(&self) -> Vec<(f64, String)> {
+        session_markers(self.sidecar.as_ref())
+    }
+}
+
+fn session_markers(sidecar: Option<&Sidecar>) -> Vec<(f64, String)> {
+    sidecar
+        .and_then(|s| s.session.as_ref())
+        .map(|info| info.markers.clone())
+        .unwrap_or_default()
+}
+
 /// Is this an EDF/BDF file (by extension)?
 pub fn is_edf(path: &Path) -> bool {
     EdfFormat::from_path(path).is_some()
@@ -358,15 +389,22 @@ pub fn export(
         }
     }
     annotations.extend(event_annotations(&spec, &events));
+    // The file's own annotations, the session's markers (sidecar) and the user's `--markers`.
+    let session_markers = session_markers(sidecar.as_ref());
     annotations.extend(
         opened
             .markers
             .iter()
+            .chain(&session_markers)
             .chain(&opts.markers)
             .map(|(t, text)| Annotation {
                 onset_s: *t,
                 duration_s: None,
-                text: format!("marker: {text}"),
+                text: if text.starts_with(MARKER_PREFIX) {
+                    text.clone()
+                } else {
+                    format!("{MARKER_PREFIX}{text}")
+                },
             }),
     );
     let writer = writer

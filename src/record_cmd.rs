@@ -309,8 +309,10 @@ pub fn replay(
     } else {
         // Whatever `knip analyze` opens: a CSV (with its sidecar), EDF/BDF, a vendor export.
         let opened = crate::export::open_recording(&opts.input, &CsvOptions::default())?;
+        // The file's own annotations (EDF) and the markers of its session (sidecar).
+        markers = opened.markers.clone();
+        markers.extend(opened.session_markers());
         warnings.extend(opened.warnings);
-        markers = opened.markers;
         let pace = match opts.speed {
             Some(x) => Pace::RealTime(x),
             None => Pace::Unpaced,

@@ -562,6 +562,7 @@ pub fn run_guided(
         pressure_delay_s: 0.0,
         pause_mode: mode,
         scripted_pauses: o.scripted_pauses.clone(),
+        recorded_markers: Vec::new(),
         event_settle_s: 0.0,
     };
     let mut warnings = Vec::new();
@@ -677,7 +678,8 @@ pub fn run_guided(
             } else {
                 // Whatever `knip analyze` opens: a CSV (with its sidecar), EDF/BDF, a vendor export.
                 let opened = crate::export::open_recording(path, &CsvOptions::default())?;
-                warnings.extend(opened.warnings);
+                warnings.extend(opened.warnings.iter().cloned());
+                setup.recorded_markers = opened.user_markers();
                 let device = opened
                     .sidecar
                     .map(|c| c.device)

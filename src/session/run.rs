@@ -195,6 +195,9 @@ pub struct SessionSetup {
     /// User pauses of a recorded session (device times, start and end), applied again when it
     /// is replayed so that the replay gives the same repetitions.
     pub scripted_pauses: Vec<(f64, f64)>,
+    /// Markers of a recorded session or of an EDF file being replayed (device time, label):
+    /// drawn and kept in the report with those dropped during the replay.
+    pub recorded_markers: Vec<(f64, String)>,
     /// How long after its decision the pipeline hands an event on (the fusion's settle time):
     /// events are applied to the protocol at that device time, whatever the block size.
     pub event_settle_s: f64,
@@ -233,6 +236,7 @@ impl SessionSetup {
             pressure_delay_s: 0.0,
             pause_mode: PauseMode::HoldSource,
             scripted_pauses: Vec::new(),
+            recorded_markers: Vec::new(),
             event_settle_s: 0.0,
         }
     }
@@ -1430,7 +1434,12 @@ impl SessionRunner {
             calibration: self.calibration.clone(),
             calibration_source: self.calibration_source.clone(),
             events: self.events.clone(),
-            markers: self.markers.clone(),
+            markers: {
+                let mut all = self.setup.recorded_markers.clone();
+                all.extend(self.markers.iter().cloned());
+                all.sort_by(|a, b| a.0.total_cmp(&b.0));
+                all
+            },
             pauses: self.pauses.clone(),
             interruptions: self.interruptions.clone(),
             spec: self.spec.clone(),

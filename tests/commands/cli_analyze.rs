@@ -474,6 +474,7 @@ fn session_hold(csv: &Path, scoring: &ScoringConfig) -> (f64, bool) {
         pressure_delay_s: knip::session::run::pressure_delay_s(&spec, &cfg),
         pause_mode: Default::default(),
         scripted_pauses: Vec::new(),
+        recorded_markers: Vec::new(),
         event_settle_s: knip::session::run::event_settle_s(&spec, &cfg),
     };
     let sink = SessionSink::new(

@@ -430,3 +430,87 @@ fn the_default_demo_folder_is_never_reused_the_next_one_is_numbered() {
         "the first demo is untouched"
     );
 }
+
+/// Markers dropped during a session (kept in its sidecar) stay with the recording: drawn and
+/// listed again by a guided replay, exported to EDF as `marker: …` annotations, and found again
+/// when that EDF is replayed.
+#[test]
+fn session_markers_survive_replay_and_edf_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let o = knip(args);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "{args:?}: {all}");
+    };
+    run(&[
+        "session",
+        "--simulate",
+        "--fast",
+        "--plain",
+        "--protocol",
+        "identify",
+        "--out",
+        &p("s"),
+    ]);
+    // As if the clinician had pressed `m` twice.
+    let sidecar = dir.path().join("s").join("recording.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    json["session"]["markers"] =
+        serde_json::json!([[12.0, "patient coughed"], [30.5, "probe moved"]]);
+    std::fs::write(&sidecar, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    let want = serde_json::json!([[12.0, "patient coughed"], [30.5, "probe moved"]]);
+    let markers_of = |report: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.path().join(report).join("session.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["markers"].clone()
+    };
+
+    let recording = p("s/recording.csv");
+    run(&[
+        "session",
+        "--replay",
+        &recording,
+        "--fast",
+        "--plain",
+        "--out",
+        &p("r1"),
+    ]);
+    assert_eq!(markers_of("r1"), want, "guided replay of the CSV");
+
+    let edf = p("x.edf");
+    run(&["export", &recording, "--out", &edf]);
+    let mut src = knip::source::edf::EdfSource::open(
+        std::path::Path::new(&edf),
+        &knip::source::csv_file::CsvOptions::default(),
+    )
+    .unwrap();
+    let annotations = src.markers();
+    for label in ["marker: patient coughed", "marker: probe moved"] {
+        assert!(
+            annotations.iter().any(|(_, text)| text == label),
+            "{label} not in the EDF: {annotations:?}"
+        );
+    }
+    while knip::source::Source::next_block(&mut src)
+        .unwrap()
+        .is_some()
+    {}
+
+    run(&[
+        "session",
+        "--replay",
+        &edf,
+        "--protocol",
+        "identify",
+        "--fast",
+        "--plain",
+        "--out",
+        &p("r2"),
+    ]);
+    assert_eq!(markers_of("r2"), want, "guided replay of the EDF");
+}
