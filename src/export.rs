@@ -59,6 +59,28 @@ impl OpenedRecording {
     }
 }
 
+/// The guided protocol a recording was made under, by name, as its sidecar says
+/// (`protocol: "session:strength"`) or, in an EDF knip exported, its first annotation
+/// (`knip recording: device …, protocol session:strength, …`). `None` for other recordings.
+pub fn session_protocol_name(opened: &OpenedRecording) -> Option<String> {
+    let from_sidecar = opened.sidecar.as_ref().and_then(|s| s.protocol.clone());
+    let from_edf = || {
+        opened
+            .markers
+            .iter()
+            .find_map(|(_, text)| text.strip_prefix("knip recording: "))
+            .and_then(|head| {
+                head.split(", ")
+                    .find_map(|part| part.strip_prefix("protocol "))
+                    .map(str::to_string)
+            })
+    };
+    from_sidecar
+        .or_else(from_edf)?
+        .strip_prefix("session:")
+        .map(str::to_string)
+}
+
 fn session_markers(sidecar: Option<&Sidecar>) -> Vec<(f64, String)> {
     sidecar
         .and_then(|s| s.session.as_ref())

@@ -58,7 +58,10 @@ pub fn session(a: SessionArgs) -> anyhow::Result<()> {
     let protocol = match (&a.protocol, &recorded_session) {
         (Some(p), _) => Protocol::load(p).map_err(|e| input_error(Path::new(p), e))?,
         (None, Some(info)) => info.protocol.clone(),
-        (None, None) => Protocol::load("strength").map_err(anyhow::Error::msg)?,
+        (None, None) => match s.replay.as_deref().and_then(recorded_protocol) {
+            Some(p) => p,
+            None => Protocol::load("strength").map_err(anyhow::Error::msg)?,
+        },
     };
     let scoring = match (&a.scoring, &recorded_session) {
         (Some(p), _) => ScoringConfig::from_toml_file(p).map_err(|e| input_error(p, e))?,
@@ -275,4 +278,31 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
         1000.0 * s.median_abs_onset_error_s()
     );
     Ok(())
+}
+
+/// The built-in protocol a recording without knip's sidecar was made under, as an EDF that
+/// knip exported names it (its first annotation), announced; `None` when it names none, or
+/// one that is not built in (a custom protocol: `--protocol FILE` chooses it).
+fn recorded_protocol(path: &Path) -> Option<Protocol> {
+    if !knip::export::is_edf(path) {
+        return None;
+    }
+    let opened = knip::export::open_recording(path, &Default::default()).ok()?;
+    let name = knip::export::session_protocol_name(&opened)?;
+    match Protocol::load(&name) {
+        Ok(p) => {
+            eprintln!(
+                "protocol {name}: the one this recording was made under (its EDF annotation); \
+                 --protocol chooses another"
+            );
+            Some(p)
+        }
+        Err(_) => {
+            eprintln!(
+                "warning: this recording was made under protocol {name}, which is not built \
+                 in: the default is used; --protocol FILE chooses it"
+            );
+            None
+        }
+    }
 }

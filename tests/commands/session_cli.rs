@@ -433,7 +433,7 @@ fn the_default_demo_folder_is_never_reused_the_next_one_is_numbered() {
 
 /// Markers dropped during a session (kept in its sidecar) stay with the recording: drawn and
 /// listed again by a guided replay, exported to EDF as `marker: …` annotations, and found again
-/// when that EDF is replayed.
+/// when that EDF is replayed, under the protocol its annotation names.
 #[test]
 fn session_markers_survive_replay_and_edf_export() {
     let dir = tempfile::tempdir().unwrap();
@@ -501,16 +501,24 @@ fn session_markers_survive_replay_and_edf_export() {
         .is_some()
     {}
 
+    // Without --protocol: the one the EDF's knip annotation names, not the default (strength).
     run(&[
         "session",
         "--replay",
         &edf,
-        "--protocol",
-        "identify",
         "--fast",
         "--plain",
         "--out",
         &p("r2"),
     ]);
     assert_eq!(markers_of("r2"), want, "guided replay of the EDF");
+    let session: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("r2").join("session.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        session["protocol"]["name"], "identify",
+        "{}",
+        session["protocol"]
+    );
 }
