@@ -45,6 +45,9 @@ const BACKTRACK_K: f64 = 1.0;
 const RELATIVE_OFFSET_HOLD_S: f64 = 1.0;
 /// EMG: how far before the crossing of the onset threshold an onset may be placed, seconds.
 const EMG_BACKTRACK_MAX_S: f64 = 0.2;
+/// How much envelope before that reach shows the level an EMG rest sat at, when the walk back
+/// found no rest within the reach (see `onset_index`), seconds.
+const EMG_HELD_REST_S: f64 = 0.25;
 /// The first rest estimate of a calibration span comes from this quietest share of its
 /// segments (so activity over up to 80 % of the span is recognised).
 const CALIBRATION_QUIET_SHARE: f64 = 0.2;
@@ -731,14 +734,10 @@ impl ChannelDetector {
     fn onset_index(&self, idx: u64, since: u64) -> u64 {
         // "Left rest" is tied to the onset rise as well: on a very quiet rest σ₀ is smaller than
         // the envelope's own noise, which would carry the onset back through it.
-        let back_threshold =
-            self.rest_mean + (BACKTRACK_K * self.rest_sd).max(self.onset_rise() / 6.0);
-        // Walk back from the first crossing to where the signal last was near rest.
+        let margin = (BACKTRACK_K * self.rest_sd).max(self.onset_rise() / 6.0);
         // Pressure is smooth: also stop where it stops rising, so a breathing swell before the
         // squeeze is not taken as part of it. An EMG envelope is too rough for that rule.
         let smooth = self.is_pressure();
-        let mut onset = since;
-        let mut later = f64::INFINITY;
         // An envelope that has not been near rest for this long before the crossing was not
         // at rest: the onset is not carried back through rest noise further than this.
         let reach = if smooth {
@@ -746,21 +745,63 @@ impl ChannelDetector {
         } else {
             (EMG_BACKTRACK_MAX_S * self.rate_hz).round() as u64
         };
+        let (onset, found) = self.walk_back(idx, since, self.rest_mean + margin, reach, smooth);
+        if found || smooth {
+            return onset;
+        }
+        // The EMG envelope stayed above "left rest" for the whole reach. Either the activity
+        // rose slowly (a weak squeeze's ramp: the envelope was at rest before the reach, and the
+        // onset stays at the reach), or the rest it rose from sat higher than the rest in force
+        // (a quiet rest's floor drifts by tens of per cent between estimates) and the walk went
+        // through that rest's noise. Then "near rest" is the level the envelope held before the
+        // reach (the lower fifth of its values there), plus the same margin.
+        let before = (EMG_HELD_REST_S * self.rate_hz).round() as u64;
+        let mut held: Vec<f64> = self
+            .recent
+            .newest_first(idx)
+            .filter(|&(i, _)| since.saturating_sub(i) > reach && since - i <= reach + before)
+            .map(|(_, v)| v)
+            .collect();
+        if held.is_empty() {
+            return onset;
+        }
+        let k = held.len() / 5;
+        let (_, &mut low, _) = held.select_nth_unstable_by(k, f64::total_cmp);
+        if low <= self.rest_mean + margin {
+            return onset;
+        }
+        self.walk_back(idx, since, low + margin, reach, false).0
+    }
+
+    /// Walks back from the crossing at `since` while the signal stays above `threshold` (and,
+    /// `smooth`, while it falls going back), at most `reach` samples. Returns the first sample
+    /// of the walk's run and whether it ended at the threshold (not at the reach).
+    fn walk_back(
+        &self,
+        idx: u64,
+        since: u64,
+        threshold: f64,
+        reach: u64,
+        smooth: bool,
+    ) -> (u64, bool) {
+        let mut onset = since;
+        let mut later = f64::INFINITY;
         for (i, v) in self.recent.newest_first(idx) {
             if since.saturating_sub(i) > reach {
-                break;
+                return (onset, false);
             }
             if i >= since {
                 later = v;
                 continue;
             }
-            if v <= back_threshold || (smooth && v > later) {
-                break;
+            if v <= threshold || (smooth && v > later) {
+                return (onset, true);
             }
             onset = i;
             later = v;
         }
-        onset
+        // The held signal ends (the stream's start): as far back as it goes.
+        (onset, true)
     }
 
     fn confirm_onset(&mut self, idx: u64, since: u64, out: &mut Vec<DetectorOutput>) {
@@ -1832,6 +1873,39 @@ mod tests {
         assert!(
             first_notice.is_some_and(|n| n < starts[0] - 1.0),
             "{first_notice:?}"
+        );
+    }
+
+    #[test]
+    fn an_emg_onset_is_not_carried_back_through_a_rest_that_sat_higher_than_its_estimate() {
+        // A quiet EMG rest (1 µV) that sits at 1.5 µV from 1 s before a sharp squeeze (under the
+        // onset threshold, above "left rest"): the walk back from the crossing found no rest
+        // within its 0.2-s reach and the onset went 0.2 s early (14.80 s). Near rest is the
+        // level the envelope held before that reach. (Within half the 50-ms RMS window: the
+        // onset is placed that much before where the envelope left rest.)
+        let rate = 2000.0;
+        let start = 15.0;
+        let env: Vec<f64> = (0..(30.0 * rate) as usize)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let rest = if (start - 1.0..start + 6.0).contains(&t) {
+                    1.5
+                } else {
+                    1.0
+                };
+                let up = ((t - start) / 0.03).clamp(0.0, 1.0);
+                let down = ((start + 3.0 - t) / 0.03).clamp(0.0, 1.0);
+                rest + 0.08 * (t * 37.0).sin() + 20.0 * up.min(down)
+            })
+            .collect();
+        let mut det = default_detector(Role::PfmEmg, rate);
+        let out = run(&mut det, &env);
+        let c = contractions(&out);
+        assert_eq!(c.len(), 1, "{:?}", events_of(&out));
+        assert!(
+            (c[0].onset_s - start).abs() < 0.05,
+            "onset {} for a squeeze at {start}",
+            c[0].onset_s
         );
     }
 

@@ -165,10 +165,18 @@ impl EventFuser {
     fn classify(&self, e: &ContractionEvent) -> EventKind {
         let coincidence_s = self.cfg.cough_coincidence_ms / 1000.0;
         let is_short = |x: &ContractionEvent| x.duration_s() < self.cfg.min_contraction_s;
+        // Two bursts of one cough start together: within the coincidence, or one while the
+        // other was still rising (an EMG onset carried back through a quiet rest's noise can
+        // lead the cough's pressure spike by more than the coincidence).
+        let together = |a: &ContractionEvent, b: &ContractionEvent| {
+            (a.onset_s - b.onset_s).abs() <= coincidence_s
+                || (a.onset_s..=a.peak_time_s).contains(&b.onset_s)
+                || (b.onset_s..=b.peak_time_s).contains(&a.onset_s)
+        };
         let short_partners = |e: &ContractionEvent| {
             let mut channels: Vec<usize> = self
                 .partners(e)
-                .filter(|o| is_short(o) && (o.onset_s - e.onset_s).abs() <= coincidence_s)
+                .filter(|o| is_short(o) && together(o, e))
                 .map(|o| o.channel)
                 .collect();
             channels.sort_unstable();
@@ -280,6 +288,33 @@ mod tests {
             kinds,
             vec![EventKind::Cough, EventKind::Cough, EventKind::Artifact]
         );
+    }
+
+    #[test]
+    fn a_cough_whose_pelvic_onset_leads_the_others_while_rising_is_still_one_cough() {
+        // On a quiet rest the pelvic onset was carried back 0.2 s through rest noise: the
+        // abdominal and pressure bursts start 0.2 s later, while the pelvic burst still rises
+        // (its peak at 20.3 s). A burst starting after the other's peak is not the same cough.
+        let roles = vec![Role::PfmEmg, Role::AbdEmg, Role::Pressure];
+        let mut f = EventFuser::new(&DetectorConfig::default(), roles, None);
+        let mut pfm = ev(0, Role::PfmEmg, 20.0, 20.55, EventKind::Contraction);
+        pfm.peak_time_s = 20.3;
+        f.on_event(pfm);
+        f.on_event(ev(1, Role::AbdEmg, 20.2, 20.5, EventKind::Artifact));
+        f.on_event(ev(2, Role::Pressure, 20.21, 20.5, EventKind::Artifact));
+        let mut late = ev(0, Role::PfmEmg, 40.0, 40.55, EventKind::Contraction);
+        late.peak_time_s = 40.1;
+        f.on_event(late);
+        f.on_event(ev(1, Role::AbdEmg, 40.2, 40.5, EventKind::Artifact));
+        f.on_event(ev(2, Role::Pressure, 40.21, 40.5, EventKind::Artifact));
+        let mut out = Vec::new();
+        f.finish(None, &mut out);
+        let pelvic: Vec<_> = out
+            .iter()
+            .filter(|e| e.role == Role::PfmEmg)
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(pelvic, vec![EventKind::Cough, EventKind::Contraction]);
     }
 
     #[test]
