@@ -593,6 +593,7 @@ mod tests {
             peak_time_s: onset,
             mean: 1.0,
             cv_pct: 1.0,
+            core_s: offset - onset,
             rise_s: 0.0,
             release_s: 0.0,
             rest_mean: 0.0,

@@ -48,6 +48,10 @@ pub struct ContractionEvent {
     pub mean: f64,
     /// Coefficient of variation over the hold, percent.
     pub cv_pct: f64,
+    /// Time above half-way from rest to the peak (the burst's core): a cough's is a fraction
+    /// of a second however long its envelope takes to come down to rest.
+    #[serde(default)]
+    pub core_s: f64,
     /// Onset → peak.
     pub rise_s: f64,
     /// Peak → back to rest (offset).

@@ -1355,6 +1355,14 @@ impl ChannelDetector {
             (lo, hi) = (0, n);
         }
         let hold = &a.thinned[lo..hi];
+        // EMG peaks and rests are envelope values; pressure's are above its baseline.
+        let rest = if self.is_pressure() {
+            a.baseline
+        } else {
+            self.rest_mean
+        };
+        let half = rest + 0.5 * (a.peak - rest);
+        let core_s = a.thinned[..n].iter().filter(|&&v| v >= half).count() as f64 * dt;
         let (mean, cv_pct) = mean_cv(hold, a.baseline);
         let kind = if duration_s < self.cfg.min_contraction_s {
             EventKind::Artifact
@@ -1373,6 +1381,7 @@ impl ChannelDetector {
             peak_time_s,
             mean,
             cv_pct,
+            core_s,
             rise_s: peak_time_s - onset_s,
             release_s: offset_s - peak_time_s,
             rest_mean: self.rest_mean,

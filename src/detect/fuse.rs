@@ -198,6 +198,16 @@ impl EventFuser {
         {
             return EventKind::Cough;
         }
+        // So is such a burst with one brief partner when its core (the time above half its
+        // peak) is a cough's: a quick flick holds its level for the shortest contraction or
+        // longer.
+        if e.role != Role::Pressure
+            && e.duration_s() < COUGH_TAIL_FACTOR * self.cfg.min_contraction_s
+            && e.core_s < COUGH_CORE_FRACTION * self.cfg.min_contraction_s
+            && short_partners(e) >= 1
+        {
+            return EventKind::Cough;
+        }
         if e.role == Role::Pressure {
             if let Some(pfm) = self.roles.iter().position(|r| *r == Role::PfmEmg) {
                 let mut covered: f64 = self
@@ -239,6 +249,10 @@ impl EventFuser {
 /// channels may be and still be that cough.
 const COUGH_TAIL_FACTOR: f64 = 2.0;
 
+/// The longest core (time above half its peak) of a cough's burst, as a fraction of
+/// `min_contraction_s`.
+const COUGH_CORE_FRACTION: f64 = 0.6;
+
 fn overlap(a0: f64, a1: f64, b0: f64, b1: f64) -> f64 {
     (a1.min(b1) - a0.max(b0)).max(0.0)
 }
@@ -264,6 +278,7 @@ mod tests {
             peak_time_s: onset_s,
             mean: 8.0,
             cv_pct: 5.0,
+            core_s: offset_s - onset_s,
             rise_s: 0.1,
             release_s: 0.1,
             rest_mean: 2.0,
@@ -307,6 +322,33 @@ mod tests {
         f.on_event(late);
         f.on_event(ev(1, Role::AbdEmg, 40.2, 40.5, EventKind::Artifact));
         f.on_event(ev(2, Role::Pressure, 40.21, 40.5, EventKind::Artifact));
+        let mut out = Vec::new();
+        f.finish(None, &mut out);
+        let pelvic: Vec<_> = out
+            .iter()
+            .filter(|e| e.role == Role::PfmEmg)
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(pelvic, vec![EventKind::Cough, EventKind::Contraction]);
+    }
+
+    #[test]
+    fn a_pelvic_burst_with_a_coughs_core_and_one_brief_partner_is_that_cough() {
+        // 0.7 s of pelvic burst whose core (above half its peak) is 0.2 s, with a brief
+        // abdominal burst at the same time (the pressure saw the cough inside a longer swell):
+        // the cough. A quick flick of the same length holds its level 0.5 s: a contraction,
+        // even with an abdominal twitch.
+        let roles = vec![Role::PfmEmg, Role::AbdEmg, Role::Pressure];
+        let mut f = EventFuser::new(&DetectorConfig::default(), roles, None);
+        let mut cough = ev(0, Role::PfmEmg, 20.0, 20.7, EventKind::Contraction);
+        cough.core_s = 0.2;
+        f.on_event(cough);
+        f.on_event(ev(1, Role::AbdEmg, 20.05, 20.35, EventKind::Artifact));
+        f.on_event(ev(2, Role::Pressure, 19.4, 20.6, EventKind::Contraction));
+        let mut flick = ev(0, Role::PfmEmg, 40.0, 40.7, EventKind::Contraction);
+        flick.core_s = 0.5;
+        f.on_event(flick);
+        f.on_event(ev(1, Role::AbdEmg, 40.05, 40.35, EventKind::Artifact));
         let mut out = Vec::new();
         f.finish(None, &mut out);
         let pelvic: Vec<_> = out

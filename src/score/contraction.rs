@@ -118,6 +118,7 @@ mod tests {
             peak_time_s: on + 1.0,
             mean: 8.0,
             cv_pct: 5.0,
+            core_s: off - on,
             rise_s: 0.3,
             release_s: 0.3,
             rest_mean: 1.0,

@@ -109,6 +109,7 @@ fn run_with_pause(
                 peak_time_s: s.0 + 0.5,
                 mean: s.2,
                 cv_pct: 1.0,
+                core_s: s.1 - s.0,
                 rise_s: 0.5,
                 release_s: 0.2,
                 rest_mean: 0.0,
