@@ -289,6 +289,14 @@ mod tests {
         }
     }
 
+    /// The kinds given to the pelvic-floor events, in order.
+    fn pelvic_kinds(out: &[ContractionEvent]) -> Vec<EventKind> {
+        out.iter()
+            .filter(|e| e.role == Role::PfmEmg)
+            .map(|e| e.kind)
+            .collect()
+    }
+
     #[test]
     fn coincident_short_bursts_are_coughs_and_lone_ones_artifacts() {
         let roles = vec![Role::PfmEmg, Role::AbdEmg, Role::Pressure];
@@ -324,11 +332,7 @@ mod tests {
         f.on_event(ev(2, Role::Pressure, 40.21, 40.5, EventKind::Artifact));
         let mut out = Vec::new();
         f.finish(None, &mut out);
-        let pelvic: Vec<_> = out
-            .iter()
-            .filter(|e| e.role == Role::PfmEmg)
-            .map(|e| e.kind)
-            .collect();
+        let pelvic = pelvic_kinds(&out);
         assert_eq!(pelvic, vec![EventKind::Cough, EventKind::Contraction]);
     }
 
@@ -351,11 +355,7 @@ mod tests {
         f.on_event(ev(1, Role::AbdEmg, 40.05, 40.35, EventKind::Artifact));
         let mut out = Vec::new();
         f.finish(None, &mut out);
-        let pelvic: Vec<_> = out
-            .iter()
-            .filter(|e| e.role == Role::PfmEmg)
-            .map(|e| e.kind)
-            .collect();
+        let pelvic = pelvic_kinds(&out);
         assert_eq!(pelvic, vec![EventKind::Cough, EventKind::Contraction]);
     }
 
@@ -376,11 +376,7 @@ mod tests {
         f.on_event(ev(2, Role::Pressure, 60.03, 60.4, EventKind::Artifact));
         let mut out = Vec::new();
         f.finish(None, &mut out);
-        let pelvic: Vec<_> = out
-            .iter()
-            .filter(|e| e.role == Role::PfmEmg)
-            .map(|e| e.kind)
-            .collect();
+        let pelvic = pelvic_kinds(&out);
         assert_eq!(
             pelvic,
             vec![
