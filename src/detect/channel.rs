@@ -48,6 +48,12 @@ const EMG_BACKTRACK_MAX_S: f64 = 0.2;
 /// How much envelope before that reach shows the level an EMG rest sat at, when the walk back
 /// found no rest within the reach (see `onset_index`), seconds.
 const EMG_HELD_REST_S: f64 = 0.25;
+/// How far above the level the envelope held before it an EMG contraction's hold must be, in
+/// onset rises (see `emg_rest_moved`).
+const EMG_MIN_RISE_OVER_HELD: f64 = 0.5;
+/// How far above the rest in force (in onset rises) the envelope must have sat before an EMG
+/// contraction for `emg_rest_moved` to ask whether it rose at all.
+const EMG_MIN_DRIFT: f64 = 0.5;
 /// The first rest estimate of a calibration span comes from this quietest share of its
 /// segments (so activity over up to 80 % of the span is recognised).
 const CALIBRATION_QUIET_SHARE: f64 = 0.2;
@@ -155,6 +161,9 @@ struct Active {
     next_check_s: f64,
     /// Pressure: the episode's level at each thinned sample of the last second.
     levels: VecDeque<f64>,
+    /// EMG: the level the envelope held just before the onset ([`ChannelDetector::held_level`]);
+    /// NaN when nothing was held.
+    pre_level: f64,
 }
 
 impl Active {
@@ -755,22 +764,31 @@ impl ChannelDetector {
         // (a quiet rest's floor drifts by tens of per cent between estimates) and the walk went
         // through that rest's noise. Then "near rest" is the level the envelope held before the
         // reach (the lower fifth of its values there), plus the same margin.
-        let before = (EMG_HELD_REST_S * self.rate_hz).round() as u64;
-        let mut held: Vec<f64> = self
-            .recent
-            .newest_first(idx)
-            .filter(|&(i, _)| since.saturating_sub(i) > reach && since - i <= reach + before)
-            .map(|(_, v)| v)
-            .collect();
-        if held.is_empty() {
-            return onset;
-        }
-        let k = held.len() / 5;
-        let (_, &mut low, _) = held.select_nth_unstable_by(k, f64::total_cmp);
-        if low <= self.rest_mean + margin {
+        let low = self.held_level(idx, since.saturating_sub(reach));
+        if low.is_nan() || low <= self.rest_mean + margin {
             return onset;
         }
         self.walk_back(idx, since, low + margin, reach, false).0
+    }
+
+    /// EMG: the level the envelope held in the [`EMG_HELD_REST_S`] before sample `before` (the
+    /// lower fifth of what is still held of it); NaN for pressure or when nothing is held.
+    fn held_level(&self, idx: u64, before: u64) -> f64 {
+        if self.is_pressure() {
+            return f64::NAN;
+        }
+        let span = (EMG_HELD_REST_S * self.rate_hz).round() as u64;
+        let mut held: Vec<f64> = self
+            .recent
+            .newest_first(idx)
+            .filter(|&(i, _)| i < before && before - i <= span)
+            .map(|(_, v)| v)
+            .collect();
+        if held.is_empty() {
+            return f64::NAN;
+        }
+        let k = held.len() / 5;
+        *held.select_nth_unstable_by(k, f64::total_cmp).1
     }
 
     /// Walks back from the crossing at `since` while the signal stays above `threshold` (and,
@@ -823,6 +841,7 @@ impl ChannelDetector {
             level: f64::NEG_INFINITY,
             levels: VecDeque::new(),
             next_check_s: SLIP_DECIDE_S,
+            pre_level: self.held_level(idx, onset_index),
         };
         let level_len = self.level_len();
         let held: Vec<(u64, f64)> = self
@@ -1334,6 +1353,28 @@ impl ChannelDetector {
         since
     }
 
+    /// EMG: a "contraction" that began where the envelope already sat [`EMG_MIN_DRIFT`] onset
+    /// rises or more above the rest in force, and whose hold (its median) is less than
+    /// [`EMG_MIN_RISE_OVER_HELD`] onset rises above where it began, did not rise: a drifting floor crossed the threshold (a quiet rest
+    /// moves by tens of per cent faster than its estimate follows). A squeeze, however weak,
+    /// rises from where the envelope was.
+    fn emg_rest_moved(&self, a: &Active, hold: &[f64]) -> bool {
+        if self.is_pressure() || a.pre_level.is_nan() || hold.is_empty() {
+            return false;
+        }
+        let margin = EMG_MIN_RISE_OVER_HELD * self.onset_rise();
+        // Only where the envelope had moved up from the rest in force: a burst from near rest
+        // rose, however small against a noisy rest (a real jaw clench rose 0.4 onset rises
+        // from a level 0.27 rises above its 75-µV rest: a contraction; 0.25 here lost it).
+        if a.pre_level - self.rest_mean < EMG_MIN_DRIFT * self.onset_rise() {
+            return false;
+        }
+        let mut sorted = hold.to_vec();
+        let mid = sorted.len() / 2;
+        let level = *sorted.select_nth_unstable_by(mid, f64::total_cmp).1;
+        level - a.pre_level < margin
+    }
+
     /// Build the event for a contraction from `a.onset_index` to `offset_index`.
     fn measure(&self, a: Active, offset_index: u64, decided_index: u64) -> ContractionEvent {
         let delay = self.delay_s;
@@ -1364,7 +1405,7 @@ impl ChannelDetector {
         let half = rest + 0.5 * (a.peak - rest);
         let core_s = a.thinned[..n].iter().filter(|&&v| v >= half).count() as f64 * dt;
         let (mean, cv_pct) = mean_cv(hold, a.baseline);
-        let kind = if duration_s < self.cfg.min_contraction_s {
+        let kind = if duration_s < self.cfg.min_contraction_s || self.emg_rest_moved(&a, hold) {
             EventKind::Artifact
         } else if self.role == Role::AbdEmg {
             EventKind::AbdominalActivity
@@ -1916,6 +1957,31 @@ mod tests {
             "onset {} for a squeeze at {start}",
             c[0].onset_s
         );
+    }
+
+    #[test]
+    fn a_quiet_emg_floor_drifting_over_the_threshold_is_not_a_contraction() {
+        // A quiet rest (1 µV) whose floor creeps up to 1.85 µV over 6 s, past the onset
+        // threshold (rest + 0.75 × rest), stays there 3 s and comes back: it rose from where
+        // the envelope already was, so no contraction. A weak squeeze (to 2.4 µV, rising in
+        // 0.3 s) from the plain rest later is one.
+        let rate = 2000.0;
+        let squeeze = 40.0;
+        let env: Vec<f64> = (0..(60.0 * rate) as usize)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let drift =
+                    0.85 * ((t - 12.0) / 6.0).clamp(0.0, 1.0) * ((24.0 - t) / 3.0).clamp(0.0, 1.0);
+                let up = ((t - squeeze) / 0.3).clamp(0.0, 1.0);
+                let down = ((squeeze + 4.0 - t) / 0.3).clamp(0.0, 1.0);
+                1.0 + drift + 0.04 * (t * 37.0).sin() + 1.4 * up.min(down)
+            })
+            .collect();
+        let mut det = default_detector(Role::PfmEmg, rate);
+        let out = run(&mut det, &env);
+        let c = contractions(&out);
+        assert_eq!(c.len(), 1, "{:?}", events_of(&out));
+        assert!((c[0].onset_s - squeeze).abs() < 0.25, "{}", c[0].onset_s);
     }
 
     #[test]
