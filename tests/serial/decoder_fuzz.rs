@@ -72,6 +72,51 @@ fn check_rows(rows: &Rows) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The wire decoders, as these tests drive them.
+trait Decoder {
+    fn push(&mut self, bytes: &[u8], out: &mut Rows, stats: &mut LinkStats);
+    fn reset_link(&mut self);
+}
+
+impl Decoder for LineDecoder {
+    fn push(&mut self, bytes: &[u8], out: &mut Rows, stats: &mut LinkStats) {
+        LineDecoder::push(self, bytes, out, stats)
+    }
+    fn reset_link(&mut self) {
+        LineDecoder::reset_link(self)
+    }
+}
+
+impl Decoder for BitalinoDecoder {
+    fn push(&mut self, bytes: &[u8], out: &mut Rows, stats: &mut LinkStats) {
+        BitalinoDecoder::push(self, bytes, out, stats)
+    }
+    fn reset_link(&mut self) {
+        BitalinoDecoder::reset_link(self)
+    }
+}
+
+/// `bytes` through `d` in the pieces `cuts` makes, the link reset before the third piece when
+/// `reset`; the rows are checked after every piece.
+fn feed_in_pieces(
+    d: &mut impl Decoder,
+    bytes: &[u8],
+    cuts: &[usize],
+    reset: bool,
+) -> Result<(Rows, LinkStats), TestCaseError> {
+    let mut rows = Rows::default();
+    let mut stats = LinkStats::default();
+    for (i, c) in chunked(bytes, cuts).iter().enumerate() {
+        if reset && i == 2 {
+            d.reset_link();
+            rows.clear();
+        }
+        d.push(c, &mut rows, &mut stats);
+        check_rows(&rows)?;
+    }
+    Ok((rows, stats))
+}
+
 /// Bytes that look a bit like what devices send, mixed with anything.
 fn noisy_bytes() -> impl Strategy<Value = Vec<u8>> {
     let piece = prop_oneof![
@@ -104,16 +149,7 @@ fn line_decoder_never_panics_on_any_bytes() {
                 seq_bits,
                 value_range: range,
             });
-            let mut rows = Rows::default();
-            let mut stats = LinkStats::default();
-            for (i, c) in chunked(&bytes, &cuts).iter().enumerate() {
-                if reset && i == 2 {
-                    d.reset_link();
-                    rows.clear();
-                }
-                d.push(c, &mut rows, &mut stats);
-                check_rows(&rows)?;
-            }
+            let (rows, stats) = feed_in_pieces(&mut d, &bytes, &cuts, reset)?;
             prop_assert!(rows.values.iter().all(|v| v.is_finite()));
             if let Some(l) = d.layout() {
                 prop_assert!(rows.is_empty() || rows.width == l.columns.len());
@@ -182,16 +218,7 @@ fn bitalino_decoder_never_panics_on_any_bytes() {
                 rate_hz: 1000,
                 analog,
             });
-            let mut rows = Rows::default();
-            let mut stats = LinkStats::default();
-            for (i, c) in chunked(&bytes, &cuts).iter().enumerate() {
-                if reset && i == 2 {
-                    d.reset_link();
-                    rows.clear();
-                }
-                d.push(c, &mut rows, &mut stats);
-                check_rows(&rows)?;
-            }
+            let (rows, stats) = feed_in_pieces(&mut d, &bytes, &cuts, reset)?;
             prop_assert!(rows.is_empty() || rows.width == n);
             prop_assert!(rows.values.iter().all(|v| v.is_finite()));
             if !reset {
