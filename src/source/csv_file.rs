@@ -296,6 +296,12 @@ fn rate_from_rounded_span(
     })
 }
 
+/// A time step within the jitter tolerance of the median step (false for NaN).
+#[inline]
+fn regular_step(step_s: f64, median_step_s: f64) -> bool {
+    (step_s - median_step_s).abs() <= JITTER_TOLERANCE * median_step_s
+}
+
 fn agrees(a: f64, b: f64) -> bool {
     ((a / b) - 1.0).abs() <= RATE_AGREEMENT
 }
@@ -858,8 +864,7 @@ impl CsvSource {
         }
         // Irregular steps already seen in the prescan are reported at once.
         if let (Some(step), false) = (src.median_step_s, multi_rate) {
-            let tol = JITTER_TOLERANCE * step;
-            let n = steps.iter().filter(|s| (*s - step).abs() > tol).count();
+            let n = steps.iter().filter(|&&s| !regular_step(s, step)).count();
             if n > 0 {
                 src.jitter_warning = Some(src.warnings.len());
                 src.warnings.push(format!(
@@ -1052,7 +1057,7 @@ impl CsvSource {
         self.total_steps += 1;
         // Once the times are rounded coarser than a step, their steps say nothing.
         if let (Some(step), 0) = (self.median_step_s, self.time_repeats) {
-            if (step_s - step).abs() > JITTER_TOLERANCE * step {
+            if !regular_step(step_s, step) {
                 if self.irregular_steps == 0 {
                     self.first_irregular_line = line;
                 }
@@ -1295,8 +1300,7 @@ impl CsvSource {
             let (Some(step), 0) = (self.median_step_s, self.time_repeats) else {
                 return None;
             };
-            let tol = JITTER_TOLERANCE * step;
-            let regular = |t: f64, p: f64| (t - p - step).abs() <= tol;
+            let regular = |t: f64, p: f64| regular_step(t - p, step);
             let ok = prev.map_or(true, |p| regular(first, p)) && !first.is_nan();
             ts[1..]
                 .iter()
