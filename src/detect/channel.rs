@@ -64,9 +64,16 @@ const RECOVER_PRESSURE_S: f64 = 0.5;
 /// is known, seconds.
 const MAX_REPLAY_S: f64 = 600.0;
 /// Pressure: a rise from rest to 90 % of its level within this time, then flat for
-/// `SLIP_DECIDE_S`, is a slip (voluntary squeezes take longer to rise, and few are held that
-/// steadily for that long).
+/// [`SLIP_FLAT_S`] and never back halfway down to the old rest by [`SLIP_DECIDE_S`], is a slip
+/// (voluntary squeezes take longer to rise; a quick flick or a cough that rises as fast comes
+/// back down within a second).
 const SLIP_MAX_RISE_S: f64 = 0.1;
+/// Pressure: how long a slip's new level holds flat before anything may rise on top of it (a
+/// squeeze soon after the slip), seconds.
+const SLIP_FLAT_S: f64 = 1.0;
+/// Pressure: the new level is measured from this long after the onset (the step and its
+/// settling are over by then), seconds.
+const SLIP_SETTLED_S: f64 = 0.3;
 /// Pressure: an episode still under this many onset rises above its baseline at
 /// `SLIP_DECIDE_S` is the resting tone moving, not a squeeze.
 const LOW_EPISODE_RISES: f64 = 2.0;
@@ -966,9 +973,9 @@ impl ChannelDetector {
     }
 
     /// Pressure: decide every second from `SLIP_DECIDE_S` after the onset on whether the
-    /// episode is a probe
-    /// slip (a step faster than a squeeze rises, then flat), or end an episode that has lasted
-    /// `pressure_max_active_s` (the rest moved). Either becomes the new rest; returns true then.
+    /// episode is a probe slip ([`slip_step`]) or the resting tone moving (still small), or end
+    /// an episode that has lasted `pressure_max_active_s` (the rest moved). Either becomes the
+    /// new rest; returns true then.
     fn check_slip(&mut self, idx: u64, out: &mut Vec<DetectorOutput>) -> bool {
         let dt = self.stats_step as f64 / self.rate_hz;
         let onset_rise = self.onset_rise();
@@ -981,26 +988,21 @@ impl ChannelDetector {
             return false;
         }
         a.next_check_s += 1.0;
-        // The level over the last second, the rise to it, and how fast it was reached.
+        // The level over the last second and the rise to it.
         let tail = ((1.0 / dt).round() as usize).clamp(1, a.thinned.len());
         let last: Vec<f64> = a.thinned[a.thinned.len() - tail..].to_vec();
         let mut sorted = last.clone();
         sorted.sort_by(|x, y| x.total_cmp(y));
         let level = sorted[sorted.len() / 2];
         let rise = level - a.baseline;
-        let reached = a
-            .thinned
-            .iter()
-            .position(|&v| v >= a.baseline + 0.9 * rise)
-            .unwrap_or(a.thinned.len());
-        let settle = reached + ((0.2 / dt).round() as usize);
-        let tolerance = (0.15 * rise).max(3.0 * self.rest_sd);
-        let flat = settle < a.thinned.len()
-            && a.thinned[settle..]
-                .iter()
-                .all(|v| (v - level).abs() <= tolerance);
-        let slip =
-            rise >= self.cfg.pressure_min_rise && (reached as f64) * dt <= SLIP_MAX_RISE_S && flat;
+        let step = slip_step(
+            &a.thinned,
+            a.baseline,
+            dt,
+            self.cfg.pressure_min_rise,
+            self.rest_sd,
+        );
+        let slip = step.is_some();
         // A rise that stayed small for that long is the resting tone moving, not a squeeze.
         let small = rise < LOW_EPISODE_RISES * onset_rise;
         if !(slip || small || too_long) {
@@ -1010,7 +1012,18 @@ impl ChannelDetector {
             return false;
         };
         self.report.slips += usize::from(slip);
-        let since = (idx + 1).saturating_sub(last.len() as u64 * self.stats_step);
+        // The new rest: the last second, unless a squeeze on top of a slip's new level is in
+        // it; then the level as it held flat after the step.
+        let (since, rest_values) = match &step {
+            Some(st) if last.iter().any(|&v| v > st.ceiling) => (
+                a.onset_index + st.flat.start as u64 * self.stats_step,
+                a.thinned[st.flat.clone()].to_vec(),
+            ),
+            _ => (
+                (idx + 1).saturating_sub(last.len() as u64 * self.stats_step),
+                last,
+            ),
+        };
         let reason = if slip {
             "the pressure stepped up faster than a squeeze and stayed (a probe slip)"
         } else {
@@ -1020,13 +1033,21 @@ impl ChannelDetector {
         // it (squeezes on top of a slipped probe) is analysed again against the new rest. An
         // episode that only lasted too long stays what it was.
         let moved = if slip || small {
+            let reached = match &step {
+                Some(st) => st.reached,
+                None => a
+                    .thinned
+                    .iter()
+                    .position(|&v| v >= a.baseline + 0.9 * rise)
+                    .unwrap_or(a.thinned.len()),
+            };
             let step_end =
                 a.onset_index + reached.min(a.thinned.len() - 1) as u64 * self.stats_step;
             Some((step_end, step_end + 1))
         } else {
             None
         };
-        self.end_as_moved_rest(a, moved, (since, last), idx, reason, out);
+        self.end_as_moved_rest(a, moved, (since, rest_values), idx, reason, out);
         true
     }
 
@@ -1447,6 +1468,52 @@ impl ChannelDetector {
 }
 
 /// Join touching or overlapping spans.
+/// A probe slip at the start of a pressure episode: where its step reached 90 % of the new
+/// level (thinned position) and the positions over which that level held flat.
+#[derive(Debug, Clone, PartialEq)]
+struct SlipStep {
+    reached: usize,
+    flat: std::ops::Range<usize>,
+    /// The top of the flat level's band: above it, something rose on top.
+    ceiling: f64,
+}
+
+/// Pressure: whether the episode `thinned` (values every `dt` s from its onset, rising from
+/// `baseline`) began with a probe slip: a step of at least `min_rise` to 90 % within
+/// [`SLIP_MAX_RISE_S`], flat (within 15 % of the step or 3 rest SDs) for [`SLIP_FLAT_S`], and
+/// never back halfway down to `baseline` since. Squeezes may rise on top of the new level after
+/// that: a patient who goes on training after the probe moved is the usual case.
+fn slip_step(
+    thinned: &[f64],
+    baseline: f64,
+    dt: f64,
+    min_rise: f64,
+    rest_sd: f64,
+) -> Option<SlipStep> {
+    let settled = (SLIP_SETTLED_S / dt).round() as usize;
+    let flat = settled..settled + ((SLIP_FLAT_S / dt).round() as usize).max(1);
+    let window = thinned.get(flat.clone())?;
+    let mut sorted = window.to_vec();
+    sorted.sort_by(|x, y| x.total_cmp(y));
+    let level = sorted[sorted.len() / 2];
+    let rise = level - baseline;
+    if rise.is_nan() || rise < min_rise {
+        return None;
+    }
+    let reached = thinned.iter().position(|&v| v >= baseline + 0.9 * rise)?;
+    let tolerance = (0.15 * rise).max(3.0 * rest_sd);
+    let fast = (reached as f64) * dt <= SLIP_MAX_RISE_S;
+    let held = window.iter().all(|v| (v - level).abs() <= tolerance);
+    let stayed_up = thinned[reached..]
+        .iter()
+        .all(|&v| v >= baseline + 0.5 * rise);
+    (fast && held && stayed_up).then_some(SlipStep {
+        reached,
+        flat,
+        ceiling: level + tolerance,
+    })
+}
+
 fn merge_spans(spans: impl Iterator<Item = [f64; 2]>) -> Vec<[f64; 2]> {
     let mut out: Vec<[f64; 2]> = Vec::new();
     for [a, b] in spans {
@@ -2033,15 +2100,24 @@ mod tests {
 
     #[test]
     fn squeezes_after_a_slip_inside_the_same_episode_are_analysed_again() {
-        // The probe slips up 6 cmH2O at 15 s; a squeeze starts 2 s later, before the slip can
-        // be judged: once the episode is known to be a moved rest, the squeeze is found in it.
+        // The probe slips up 6 or 8 cmH2O at 15 s; a squeeze starts 2 s later, before the slip
+        // can be judged: once the episode is known to be a moved rest, the squeeze is found in
+        // it. (A step of 8 is more than a resting tone that stays small; the squeezes on top of
+        // it once kept the episode going for 90 s, blind to everything in them.)
+        for step_cmh2o in [6.0, 8.0] {
+            slip_then_squeezes(step_cmh2o);
+        }
+    }
+
+    fn slip_then_squeezes(step_cmh2o: f64) {
         let rate = 50.0;
-        let rest = |t: f64| 18.0 + if t >= 15.0 { 6.0 } else { 0.0 };
-        let spans = [(17.0, 22.0, 14.0), (35.0, 40.0, 14.0)];
+        let rest = |t: f64| 18.0 + if t >= 15.0 { step_cmh2o } else { 0.0 };
+        let spans = [(17.0, 22.0, 14.0), (27.0, 32.0, 14.0), (37.0, 42.0, 14.0)];
         let mut det = default_detector(Role::Pressure, rate);
         let out = run(&mut det, &pressure_trace(rate, 50.0, rest, &spans));
         let c = contractions(&out);
-        assert_eq!(c.len(), 2, "{:?}", events_of(&out));
+        assert_eq!(c.len(), 3, "step {step_cmh2o}: {:?}", events_of(&out));
+        assert_eq!(det.rest_report().slips, 1, "{:?}", det.rest_report());
         for (e, (a, b, _)) in c.iter().zip(spans) {
             assert!(
                 (e.onset_s - a).abs() < 0.15 && (e.offset_s - b).abs() < 0.4,
