@@ -63,16 +63,16 @@ const RECOVER_PRESSURE_S: f64 = 0.5;
 /// At most this much signal before the end of the calibration is kept to be analysed once rest
 /// is known, seconds.
 const MAX_REPLAY_S: f64 = 600.0;
-/// Pressure: a rise from rest to 90 % of its level within this time, then flat for
-/// [`SLIP_FLAT_S`] and never back halfway down to the old rest by [`SLIP_DECIDE_S`], is a slip
-/// (voluntary squeezes take longer to rise; a quick flick or a cough that rises as fast comes
-/// back down within a second).
+/// Pressure: a step whose 10–90 % rise takes at most this long, then flat for [`SLIP_FLAT_S`],
+/// never back halfway down to the old rest and flat again at [`SLIP_DECIDE_S`], is a slip
+/// ([`slip_step`]; voluntary squeezes take longer to rise, and a quick flick or a cough that
+/// rises as fast comes back down within a second).
 const SLIP_MAX_RISE_S: f64 = 0.1;
 /// Pressure: how long a slip's new level holds flat before anything may rise on top of it (a
 /// squeeze soon after the slip), seconds.
 const SLIP_FLAT_S: f64 = 1.0;
-/// Pressure: the new level is measured from this long after the onset (the step and its
-/// settling are over by then), seconds.
+/// Pressure: a first look at a slip's new level starts this long after the onset, and the level
+/// is measured from half this long after the step reached 90 % of it, seconds.
 const SLIP_SETTLED_S: f64 = 0.3;
 /// Pressure: an episode still under this many onset rises above its baseline at
 /// `SLIP_DECIDE_S` is the resting tone moving, not a squeeze.
@@ -1012,18 +1012,7 @@ impl ChannelDetector {
             return false;
         };
         self.report.slips += usize::from(slip);
-        // The new rest: the last second, unless a squeeze on top of a slip's new level is in
-        // it; then the level as it held flat after the step.
-        let (since, rest_values) = match &step {
-            Some(st) if last.iter().any(|&v| v > st.ceiling) => (
-                a.onset_index + st.flat.start as u64 * self.stats_step,
-                a.thinned[st.flat.clone()].to_vec(),
-            ),
-            _ => (
-                (idx + 1).saturating_sub(last.len() as u64 * self.stats_step),
-                last,
-            ),
-        };
+        let since = (idx + 1).saturating_sub(last.len() as u64 * self.stats_step);
         let reason = if slip {
             "the pressure stepped up faster than a squeeze and stayed (a probe slip)"
         } else {
@@ -1033,8 +1022,8 @@ impl ChannelDetector {
         // it (squeezes on top of a slipped probe) is analysed again against the new rest. An
         // episode that only lasted too long stays what it was.
         let moved = if slip || small {
-            let reached = match &step {
-                Some(st) => st.reached,
+            let reached = match step {
+                Some(reached) => reached,
                 None => a
                     .thinned
                     .iter()
@@ -1047,7 +1036,7 @@ impl ChannelDetector {
         } else {
             None
         };
-        self.end_as_moved_rest(a, moved, (since, rest_values), idx, reason, out);
+        self.end_as_moved_rest(a, moved, (since, last), idx, reason, out);
         true
     }
 
@@ -1467,53 +1456,67 @@ impl ChannelDetector {
     }
 }
 
-/// Join touching or overlapping spans.
-/// A probe slip at the start of a pressure episode: where its step reached 90 % of the new
-/// level (thinned position) and the positions over which that level held flat.
-#[derive(Debug, Clone, PartialEq)]
-struct SlipStep {
-    reached: usize,
-    flat: std::ops::Range<usize>,
-    /// The top of the flat level's band: above it, something rose on top.
-    ceiling: f64,
-}
-
 /// Pressure: whether the episode `thinned` (values every `dt` s from its onset, rising from
-/// `baseline`) began with a probe slip: a step of at least `min_rise` to 90 % within
-/// [`SLIP_MAX_RISE_S`], flat (within 15 % of the step or 3 rest SDs) for [`SLIP_FLAT_S`], and
-/// never back halfway down to `baseline` since. Squeezes may rise on top of the new level after
-/// that: a patient who goes on training after the probe moved is the usual case.
+/// `baseline`) began with a probe slip, and where its step reached 90 % of the new level: a
+/// step of at least `min_rise` with a 10–90 % rise time within [`SLIP_MAX_RISE_S`], flat (within
+/// 15 % of the step or 3 rest SDs) for [`SLIP_FLAT_S`], never back halfway down to `baseline`
+/// since, and back at that level in the last second. Squeezes may have risen on top of the new
+/// level and ended in between: a patient who goes on training after the probe moved is the
+/// usual case.
 fn slip_step(
     thinned: &[f64],
     baseline: f64,
     dt: f64,
     min_rise: f64,
     rest_sd: f64,
-) -> Option<SlipStep> {
-    let settled = (SLIP_SETTLED_S / dt).round() as usize;
-    let flat = settled..settled + ((SLIP_FLAT_S / dt).round() as usize).max(1);
-    let window = thinned.get(flat.clone())?;
-    let mut sorted = window.to_vec();
-    sorted.sort_by(|x, y| x.total_cmp(y));
-    let level = sorted[sorted.len() / 2];
+) -> Option<usize> {
+    let median = |values: &[f64]| {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(|x, y| x.total_cmp(y));
+        sorted[sorted.len() / 2]
+    };
+    let samples = |s: f64| (s / dt).round() as usize;
+    // A first look at the new level (the onset may lie before the step, on a breath), then
+    // the level as it held from just after the step.
+    let first = thinned.get(samples(SLIP_SETTLED_S)..samples(SLIP_SETTLED_S + SLIP_FLAT_S))?;
+    let reached = thinned
+        .iter()
+        .position(|&v| v >= baseline + 0.9 * (median(first) - baseline))?;
+    let start = reached + samples(SLIP_SETTLED_S) / 2;
+    let window = thinned.get(start..start + samples(SLIP_FLAT_S).max(1))?;
+    let level = median(window);
     let rise = level - baseline;
     if rise.is_nan() || rise < min_rise {
         return None;
     }
     let reached = thinned.iter().position(|&v| v >= baseline + 0.9 * rise)?;
+    // The step's 10–90 % rise time, which does not depend on where the walk back put the
+    // onset: from the last upward crossing of 10 % before the step reached 90 %, crossings
+    // interpolated between samples.
+    let crossing_s = |frac: f64| {
+        let y = baseline + frac * rise;
+        let j = (1..=reached).rev().find(|&j| thinned[j - 1] < y)?;
+        let (a, b) = (thinned[j - 1], thinned[j]);
+        Some((j as f64 - 1.0 + (y - a) / (b - a)) * dt)
+    };
+    let rise_time_s = match (crossing_s(0.1), crossing_s(0.9)) {
+        (Some(t10), Some(t90)) => t90 - t10,
+        // Already above 10 % where the episode starts: the rise was at most as long as this.
+        _ => reached as f64 * dt,
+    };
     let tolerance = (0.15 * rise).max(3.0 * rest_sd);
-    let fast = (reached as f64) * dt <= SLIP_MAX_RISE_S;
+    let fast = rise_time_s <= SLIP_MAX_RISE_S;
     let held = window.iter().all(|v| (v - level).abs() <= tolerance);
     let stayed_up = thinned[reached..]
         .iter()
         .all(|&v| v >= baseline + 0.5 * rise);
-    (fast && held && stayed_up).then_some(SlipStep {
-        reached,
-        flat,
-        ceiling: level + tolerance,
-    })
+    // Back at that level now: what rose on top since (squeezes) has come down again.
+    let last_second = &thinned[thinned.len().saturating_sub(samples(1.0).max(1))..];
+    let back = last_second.iter().all(|v| (v - level).abs() <= tolerance);
+    (fast && held && stayed_up && back).then_some(reached)
 }
 
+/// Join touching or overlapping spans.
 fn merge_spans(spans: impl Iterator<Item = [f64; 2]>) -> Vec<[f64; 2]> {
     let mut out: Vec<[f64; 2]> = Vec::new();
     for [a, b] in spans {
