@@ -99,6 +99,11 @@ const FOOT_BEFORE_S: f64 = 1.0;
 const EMG_HOVER_MIN_S: f64 = 0.5;
 /// EMG: the hover's level is taken up to this long before the envelope reached half its level.
 const EMG_HOVER_GAP_S: f64 = 0.15;
+/// Pressure: under the offset level but not back near the baseline (a breath's trough in a weak
+/// squeeze) ends a contraction only after this long, seconds.
+const PRESSURE_RELEASE_HOLD_S: f64 = 1.0;
+/// Pressure: how far (rest SDs, which hold breathing) a breath can take a squeeze down.
+const BREATH_REACH_SD: f64 = 3.0;
 /// Width of the moving minimum whose running maximum is an episode's level (cough spikes inside
 /// a squeeze are narrower and do not count).
 const LEVEL_WINDOW_S: f64 = 0.5;
@@ -290,6 +295,8 @@ pub struct ChannelDetector {
     above_since: Option<u64>,
     below_since: Option<u64>,
     below_rel_since: Option<u64>,
+    /// Pressure: the last sample of a contraction that was back near its baseline.
+    touched_rest: Option<u64>,
     /// The last `onset_backtrack_max_s` of envelope.
     recent: RecentRing,
     onset_hold: u64,
@@ -363,6 +370,7 @@ impl ChannelDetector {
             above_since: None,
             below_since: None,
             below_rel_since: None,
+            touched_rest: None,
             recent: RecentRing::new(samples(backtrack_s).max(1)),
             onset_hold: samples(cfg.onset_hold_ms / 1000.0).max(1),
             offset_hold: samples(cfg.offset_hold_ms / 1000.0).max(1),
@@ -883,6 +891,7 @@ impl ChannelDetector {
         self.active = Some(active);
         self.above_since = None;
         self.below_since = None;
+        self.touched_rest = None;
         self.below_rel_since = None;
         self.low_since = None;
         self.low_values.clear();
@@ -950,7 +959,23 @@ impl ChannelDetector {
         };
         if e < offset_level {
             let since = *self.below_since.get_or_insert(idx);
-            if idx + 1 - since >= self.offset_hold {
+            let below = idx + 1 - since;
+            // Pressure: a breath's trough takes a weak squeeze (level within
+            // [`BREATH_REACH_SD`] rest SDs of its offset level) under that level for a moment
+            // without the patient letting go. Back near the baseline (1 rest SD, which holds
+            // breathing) is a release after the offset hold; above it, only after
+            // [`PRESSURE_RELEASE_HOLD_S`].
+            let released = match self.active.as_ref() {
+                Some(a) if pressure && a.level - offset_level < BREATH_REACH_SD * self.rest_sd => {
+                    if e <= a.baseline + BACKTRACK_K * self.rest_sd {
+                        self.touched_rest = Some(idx);
+                    }
+                    self.touched_rest.is_some_and(|t| t >= since)
+                        || below as f64 >= PRESSURE_RELEASE_HOLD_S * self.rate_hz
+                }
+                _ => true,
+            };
+            if below >= self.offset_hold && released {
                 self.end_contraction(since, idx, out);
                 return;
             }
@@ -2098,6 +2123,35 @@ mod tests {
         assert_eq!(c.len(), 3, "{:?}", events_of(&out));
         for (e, s) in c.iter().zip(starts) {
             assert!((e.onset_s - s).abs() < 0.1, "onset {} for {s}", e.onset_s);
+        }
+    }
+
+    #[test]
+    fn a_breath_in_a_weak_squeeze_does_not_split_it() {
+        // Breathing moves the probe by ±1.5 cmH2O; a squeeze of 4.3 cmH2O on it dips under
+        // its offset level at every trough of a breath (for ~0.5 s), without ever coming back
+        // near the baseline: one squeeze each, not two or three.
+        let rate = 50.0;
+        let spans = [(20.0, 27.0), (40.0, 47.0)];
+        let trace: Vec<f64> = (0..(60.0 * rate) as usize)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let squeeze: f64 = spans
+                    .iter()
+                    .map(|&(a, b)| 4.3 * ((t - a) / 0.3).clamp(0.0, 1.0).min((b - t) / 0.3))
+                    .fold(0.0, f64::max);
+                20.0 + 1.5 * (2.0 * std::f64::consts::PI * 0.25 * t).sin() + squeeze.max(0.0)
+            })
+            .collect();
+        let mut det = default_detector(Role::Pressure, rate);
+        let out = run(&mut det, &trace);
+        let c = contractions(&out);
+        assert_eq!(c.len(), 2, "{:?}", events_of(&out));
+        for (e, (a, b)) in c.iter().zip(spans) {
+            assert!(
+                (e.onset_s - a).abs() < 1.0 && (e.offset_s - b).abs() < 1.0,
+                "{e:?}"
+            );
         }
     }
 
