@@ -1410,6 +1410,34 @@ impl ChannelDetector {
         level - a.pre_level < margin
     }
 
+    /// A brief burst (its core, the time above half its peak, a cough's:
+    /// [`crate::detect::fuse::COUGH_CORE_FRACTION`] of the shortest contraction) inside an
+    /// episode that held no level of its own, kept going by something else: on EMG, a quiet
+    /// rest's floor over the offset threshold (the hold's median under
+    /// [`EMG_MIN_RISE_OVER_HELD`] onset rises above the rest, or above the level held before the
+    /// onset when that was higher); on pressure, a breath's swell that the onset was walked back
+    /// along (the episode's level, what it held for [`LEVEL_WINDOW_S`], under one onset rise).
+    /// A squeeze that starts with a cough holds its own level.
+    fn burst_without_hold(&self, a: &Active, core_s: f64, hold: &[f64]) -> bool {
+        if hold.is_empty()
+            || core_s >= super::fuse::COUGH_CORE_FRACTION * self.cfg.min_contraction_s
+        {
+            return false;
+        }
+        if self.is_pressure() {
+            return a.level - a.baseline < self.onset_rise();
+        }
+        let mut sorted = hold.to_vec();
+        let mid = sorted.len() / 2;
+        let level = *sorted.select_nth_unstable_by(mid, f64::total_cmp).1;
+        let before = if a.pre_level.is_nan() {
+            self.rest_mean
+        } else {
+            self.rest_mean.max(a.pre_level)
+        };
+        level - before < EMG_MIN_RISE_OVER_HELD * self.onset_rise()
+    }
+
     /// Build the event for a contraction from `a.onset_index` to `offset_index`.
     fn measure(&self, a: Active, offset_index: u64, decided_index: u64) -> ContractionEvent {
         let delay = self.delay_s;
@@ -1440,7 +1468,10 @@ impl ChannelDetector {
         let half = rest + 0.5 * (a.peak - rest);
         let core_s = a.thinned[..n].iter().filter(|&&v| v >= half).count() as f64 * dt;
         let (mean, cv_pct) = mean_cv(hold, a.baseline);
-        let kind = if duration_s < self.cfg.min_contraction_s || self.emg_rest_moved(&a, hold) {
+        let kind = if duration_s < self.cfg.min_contraction_s
+            || self.emg_rest_moved(&a, hold)
+            || self.burst_without_hold(&a, core_s, hold)
+        {
             EventKind::Artifact
         } else if self.role == Role::AbdEmg {
             EventKind::AbdominalActivity
@@ -2077,6 +2108,55 @@ mod tests {
         let c = contractions(&out);
         assert_eq!(c.len(), 1, "{:?}", events_of(&out));
         assert!((c[0].onset_s - squeeze).abs() < 0.25, "{}", c[0].onset_s);
+    }
+
+    #[test]
+    fn a_cough_burst_on_a_quiet_rest_whose_floor_kept_it_going_held_nothing() {
+        // A quiet rest (1 µV) whose floor has crept to 1.3 µV when a cough burst (60 µV,
+        // 0.25 s) comes at 15 s; after it the floor sits at 1.6 µV (over the offset threshold,
+        // under the onset threshold) for 3 s. One burst that held nothing of its own, not a
+        // contraction. A squeeze that starts with a cough at 40 s holds its own level (6 µV for
+        // 4 s): a contraction.
+        let rate = 2000.0;
+        let burst = |t: f64, at: f64| {
+            let u = (t - at) / 0.25;
+            if (0.0..1.0).contains(&u) {
+                60.0 * (std::f64::consts::PI * u).sin()
+            } else {
+                0.0
+            }
+        };
+        let env: Vec<f64> = (0..(60.0 * rate) as usize)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let creep = 0.3 * ((t - 10.0) / 5.0).clamp(0.0, 1.0);
+                let after = 0.3 * ((t - 15.2) / 0.2).clamp(0.0, 1.0);
+                let floor = if t < 18.0 {
+                    1.0 + creep + after
+                } else {
+                    1.0 + 0.6 * ((21.0 - t) / 3.0).clamp(0.0, 1.0)
+                };
+                let up = ((t - 40.0) / 0.3).clamp(0.0, 1.0);
+                let down = ((44.0 - t) / 0.3).clamp(0.0, 1.0);
+                floor
+                    + 0.04 * (t * 37.0).sin()
+                    + burst(t, 15.0)
+                    + burst(t, 40.0)
+                    + 5.0 * up.min(down)
+            })
+            .collect();
+        let mut det = default_detector(Role::PfmEmg, rate);
+        let out = run(&mut det, &env);
+        let c = contractions(&out);
+        assert_eq!(c.len(), 1, "{:?}", events_of(&out));
+        assert!((c[0].onset_s - 40.0).abs() < 0.25, "{:?}", c[0]);
+        let first = events_of(&out);
+        assert!(
+            first
+                .iter()
+                .any(|e| (e.onset_s - 15.0).abs() < 0.2 && e.kind == EventKind::Artifact),
+            "{first:?}"
+        );
     }
 
     #[test]

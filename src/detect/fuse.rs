@@ -200,9 +200,11 @@ impl EventFuser {
         }
         // So is such a burst with one brief partner when its core (the time above half its
         // peak) is a cough's: a quick flick holds its level for the shortest contraction or
-        // longer.
-        if e.role != Role::Pressure
-            && e.duration_s() < COUGH_TAIL_FACTOR * self.cfg.min_contraction_s
+        // longer. A pressure spike inside a breath's swell is drawn out the same way; and an
+        // EMG burst of any length whose detector found no hold after its core (a quiet rest's
+        // floor kept it going) is that cough too.
+        if (e.duration_s() < COUGH_TAIL_FACTOR * self.cfg.min_contraction_s
+            || e.kind == EventKind::Artifact)
             && e.core_s < COUGH_CORE_FRACTION * self.cfg.min_contraction_s
             && short_partners(e) >= 1
         {
@@ -251,7 +253,7 @@ const COUGH_TAIL_FACTOR: f64 = 2.0;
 
 /// The longest core (time above half its peak) of a cough's burst, as a fraction of
 /// `min_contraction_s`.
-const COUGH_CORE_FRACTION: f64 = 0.6;
+pub(crate) const COUGH_CORE_FRACTION: f64 = 0.6;
 
 fn overlap(a0: f64, a1: f64, b0: f64, b1: f64) -> f64 {
     (a1.min(b1) - a0.max(b0)).max(0.0)
@@ -334,6 +336,44 @@ mod tests {
         f.finish(None, &mut out);
         let pelvic = pelvic_kinds(&out);
         assert_eq!(pelvic, vec![EventKind::Cough, EventKind::Contraction]);
+    }
+
+    #[test]
+    fn a_coughs_pressure_spike_on_a_breath_and_a_pelvic_burst_without_hold_are_that_cough() {
+        // A cough at 20 s: the pressure spike (core 0.15 s) rode a breath's swell for 0.5 s,
+        // the abdomen's burst was brief. At 40 s a pelvic burst (core 0.2 s) kept going 3 s by
+        // a quiet rest's floor, which its detector found held nothing (an artifact), with a
+        // brief abdominal burst: the cough too. A quick flick on the pressure (core 0.5 s) with
+        // an abdominal twitch stays a contraction.
+        let roles = vec![Role::PfmEmg, Role::AbdEmg, Role::Pressure];
+        let mut f = EventFuser::new(&DetectorConfig::default(), roles, None);
+        let mut spike = ev(2, Role::Pressure, 20.0, 20.5, EventKind::Contraction);
+        spike.core_s = 0.15;
+        f.on_event(spike);
+        f.on_event(ev(1, Role::AbdEmg, 20.02, 20.3, EventKind::Artifact));
+        f.on_event(ev(0, Role::PfmEmg, 19.9, 23.0, EventKind::Contraction));
+        let mut tail = ev(0, Role::PfmEmg, 40.0, 43.0, EventKind::Artifact);
+        tail.core_s = 0.2;
+        f.on_event(tail);
+        f.on_event(ev(1, Role::AbdEmg, 40.02, 40.3, EventKind::Artifact));
+        let mut flick = ev(2, Role::Pressure, 60.0, 60.7, EventKind::Contraction);
+        flick.core_s = 0.5;
+        f.on_event(flick);
+        f.on_event(ev(0, Role::PfmEmg, 60.0, 60.7, EventKind::Contraction));
+        f.on_event(ev(1, Role::AbdEmg, 60.02, 60.3, EventKind::Artifact));
+        let mut out = Vec::new();
+        f.finish(None, &mut out);
+        let kinds = |role: Role| -> Vec<EventKind> {
+            out.iter()
+                .filter(|e| e.role == role)
+                .map(|e| e.kind)
+                .collect()
+        };
+        assert_eq!(
+            kinds(Role::Pressure),
+            vec![EventKind::Cough, EventKind::Contraction]
+        );
+        assert_eq!(kinds(Role::PfmEmg)[1], EventKind::Cough);
     }
 
     #[test]
