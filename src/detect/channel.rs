@@ -1412,15 +1412,19 @@ impl ChannelDetector {
 
     /// A brief burst (its core, the time above half its peak, a cough's:
     /// [`crate::detect::fuse::COUGH_CORE_FRACTION`] of the shortest contraction) inside an
-    /// episode that held no level of its own, kept going by something else: on EMG, a quiet
+    /// episode of at least [`crate::detect::fuse::COUGH_TAIL_FACTOR`] shortest contractions that
+    /// held no level of its own, kept going by something else: on EMG, a quiet
     /// rest's floor over the offset threshold (the hold's median under
     /// [`EMG_MIN_RISE_OVER_HELD`] onset rises above the rest, or above the level held before the
     /// onset when that was higher); on pressure, a breath's swell that the onset was walked back
     /// along (the episode's level, what it held for [`LEVEL_WINDOW_S`], under one onset rise).
     /// A squeeze that starts with a cough holds its own level.
-    fn burst_without_hold(&self, a: &Active, core_s: f64, hold: &[f64]) -> bool {
+    fn burst_without_hold(&self, a: &Active, duration_s: f64, core_s: f64, hold: &[f64]) -> bool {
+        let min_s = self.cfg.min_contraction_s;
+        // Shorter episodes are all burst: the fuser's cough rules decide those.
         if hold.is_empty()
-            || core_s >= super::fuse::COUGH_CORE_FRACTION * self.cfg.min_contraction_s
+            || duration_s < super::fuse::COUGH_TAIL_FACTOR * min_s
+            || core_s >= super::fuse::COUGH_CORE_FRACTION * min_s
         {
             return false;
         }
@@ -1470,7 +1474,7 @@ impl ChannelDetector {
         let (mean, cv_pct) = mean_cv(hold, a.baseline);
         let kind = if duration_s < self.cfg.min_contraction_s
             || self.emg_rest_moved(&a, hold)
-            || self.burst_without_hold(&a, core_s, hold)
+            || self.burst_without_hold(&a, duration_s, core_s, hold)
         {
             EventKind::Artifact
         } else if self.role == Role::AbdEmg {

@@ -249,7 +249,7 @@ impl EventFuser {
 
 /// How much longer than `min_contraction_s` a burst that starts with a cough on two other
 /// channels may be and still be that cough.
-const COUGH_TAIL_FACTOR: f64 = 2.0;
+pub(crate) const COUGH_TAIL_FACTOR: f64 = 2.0;
 
 /// The longest core (time above half its peak) of a cough's burst, as a fraction of
 /// `min_contraction_s`.
