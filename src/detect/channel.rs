@@ -295,6 +295,8 @@ pub struct ChannelDetector {
     above_since: Option<u64>,
     below_since: Option<u64>,
     below_rel_since: Option<u64>,
+    /// EMG: the envelope has been at or above the relative offset level since this sample.
+    above_rel_since: Option<u64>,
     /// Pressure: the last sample of a contraction that was back near its baseline.
     touched_rest: Option<u64>,
     /// The last `onset_backtrack_max_s` of envelope.
@@ -370,6 +372,7 @@ impl ChannelDetector {
             above_since: None,
             below_since: None,
             below_rel_since: None,
+            above_rel_since: None,
             touched_rest: None,
             recent: RecentRing::new(samples(backtrack_s).max(1)),
             onset_hold: samples(cfg.onset_hold_ms / 1000.0).max(1),
@@ -620,10 +623,19 @@ impl ChannelDetector {
             }
         }
         a.thin_countdown -= n as u64;
+        self.above_relative_level(self.index, n as u64);
         self.index += n as u64;
         self.below_since = None;
-        self.below_rel_since = None;
         n
+    }
+
+    /// EMG: `n` samples from `first` on at or above the relative offset level (or with no such
+    /// level yet). Back above it for the offset hold, the second below it starts again.
+    fn above_relative_level(&mut self, first: u64, n: u64) {
+        let since = *self.above_rel_since.get_or_insert(first);
+        if first + n - since >= self.offset_hold {
+            self.below_rel_since = None;
+        }
     }
 
     /// At rest, the samples from the start of `envelope` that change nothing but the clock (none
@@ -893,6 +905,7 @@ impl ChannelDetector {
         self.below_since = None;
         self.touched_rest = None;
         self.below_rel_since = None;
+        self.above_rel_since = None;
         self.low_since = None;
         self.low_values.clear();
         self.tracker.interrupt();
@@ -984,15 +997,18 @@ impl ChannelDetector {
         }
         if !self.is_pressure() {
             // EMG whose rest rose during the contraction: back near rest but above the offset
-            // threshold for a second ends it where it came down.
+            // threshold for a second ends it where it came down. The envelope's own noise on
+            // that risen rest pokes over the level for a moment; only a return above it for the
+            // offset hold starts the second again.
             match relative {
                 Some(rel) if e < rel => {
+                    self.above_rel_since = None;
                     let since = *self.below_rel_since.get_or_insert(idx);
                     if (idx + 1 - since) as f64 >= RELATIVE_OFFSET_HOLD_S * self.rate_hz {
                         self.end_contraction(since, idx, out);
                     }
                 }
-                _ => self.below_rel_since = None,
+                _ => self.above_relative_level(idx, 1),
             }
         }
     }
@@ -2161,6 +2177,38 @@ mod tests {
                 .any(|e| (e.onset_s - 15.0).abs() < 0.2 && e.kind == EventKind::Artifact),
             "{first:?}"
         );
+    }
+
+    #[test]
+    fn a_risen_quiet_floor_with_noise_poking_over_the_relative_level_does_not_join_two_squeezes() {
+        // A quiet rest (1 µV); between two squeezes (6 µV, 20–24 s and 29–33 s) the floor sits
+        // at 1.7 µV, over the offset threshold, and its noise pokes 20 ms over the relative
+        // level (rest + 25 % of the squeeze's level) every 0.6 s. Two squeezes, not one of 13 s.
+        let rate = 2000.0;
+        let spans = [(20.0, 24.0), (29.0, 33.0)];
+        let env: Vec<f64> = (0..(50.0 * rate) as usize)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let squeeze: f64 = spans
+                    .iter()
+                    .map(|&(a, b)| 5.0 * ((t - a) / 0.3).clamp(0.0, 1.0).min((b - t) / 0.3))
+                    .fold(0.0, f64::max);
+                let between = (24.0..29.0).contains(&t);
+                let poke = between && (t - 24.0) % 0.6 < 0.02;
+                let floor = if between { 1.7 } else { 1.0 };
+                floor + 0.04 * (t * 37.0).sin() + if poke { 0.7 } else { 0.0 } + squeeze.max(0.0)
+            })
+            .collect();
+        let mut det = default_detector(Role::PfmEmg, rate);
+        let out = run(&mut det, &env);
+        let c = contractions(&out);
+        assert_eq!(c.len(), 2, "{:?}", events_of(&out));
+        for (e, (a, b)) in c.iter().zip(spans) {
+            assert!(
+                (e.onset_s - a).abs() < 0.3 && (e.offset_s - b).abs() < 0.5,
+                "{e:?}"
+            );
+        }
     }
 
     #[test]
