@@ -1032,10 +1032,7 @@ impl ChannelDetector {
         // The level over the last second and the rise to it.
         let tail = ((1.0 / dt).round() as usize).clamp(1, a.thinned.len());
         let last: Vec<f64> = a.thinned[a.thinned.len() - tail..].to_vec();
-        let mut sorted = last.clone();
-        sorted.sort_by(|x, y| x.total_cmp(y));
-        let level = sorted[sorted.len() / 2];
-        let rise = level - a.baseline;
+        let rise = upper_median(&last).unwrap_or(f64::NAN) - a.baseline;
         let step = slip_step(
             &a.thinned,
             a.baseline,
@@ -1336,9 +1333,9 @@ impl ChannelDetector {
         if end == 0 {
             return;
         }
-        let mut hover: Vec<f64> = a.thinned[..end].to_vec();
-        hover.sort_by(f64::total_cmp);
-        let level = hover[hover.len() / 2];
+        let Some(level) = upper_median(&a.thinned[..end]) else {
+            return;
+        };
         let left = level + (BACKTRACK_K * self.rest_sd).max(self.onset_rise() / 6.0);
         if left >= self.rest_mean + 0.5 * rise {
             return;
@@ -1409,8 +1406,8 @@ impl ChannelDetector {
     /// [`EMG_MIN_RISE_OVER_HELD`] onset rises above where it began, did not rise: a drifting floor crossed the threshold (a quiet rest
     /// moves by tens of per cent faster than its estimate follows). A squeeze, however weak,
     /// rises from where the envelope was.
-    fn emg_rest_moved(&self, a: &Active, hold: &[f64]) -> bool {
-        if self.is_pressure() || a.pre_level.is_nan() || hold.is_empty() {
+    fn emg_rest_moved(&self, a: &Active, hold_level: f64) -> bool {
+        if self.is_pressure() || a.pre_level.is_nan() || hold_level.is_nan() {
             return false;
         }
         let margin = EMG_MIN_RISE_OVER_HELD * self.onset_rise();
@@ -1420,10 +1417,7 @@ impl ChannelDetector {
         if a.pre_level - self.rest_mean < EMG_MIN_DRIFT * self.onset_rise() {
             return false;
         }
-        let mut sorted = hold.to_vec();
-        let mid = sorted.len() / 2;
-        let level = *sorted.select_nth_unstable_by(mid, f64::total_cmp).1;
-        level - a.pre_level < margin
+        hold_level - a.pre_level < margin
     }
 
     /// A brief burst (its core, the time above half its peak, a cough's:
@@ -1435,10 +1429,16 @@ impl ChannelDetector {
     /// onset when that was higher); on pressure, a breath's swell that the onset was walked back
     /// along (the episode's level, what it held for [`LEVEL_WINDOW_S`], under one onset rise).
     /// A squeeze that starts with a cough holds its own level.
-    fn burst_without_hold(&self, a: &Active, duration_s: f64, core_s: f64, hold: &[f64]) -> bool {
+    fn burst_without_hold(
+        &self,
+        a: &Active,
+        duration_s: f64,
+        core_s: f64,
+        hold_level: f64,
+    ) -> bool {
         let min_s = self.cfg.min_contraction_s;
         // Shorter episodes are all burst: the fuser's cough rules decide those.
-        if hold.is_empty()
+        if hold_level.is_nan()
             || duration_s < super::fuse::COUGH_TAIL_FACTOR * min_s
             || core_s >= super::fuse::COUGH_CORE_FRACTION * min_s
         {
@@ -1447,15 +1447,12 @@ impl ChannelDetector {
         if self.is_pressure() {
             return a.level - a.baseline < self.onset_rise();
         }
-        let mut sorted = hold.to_vec();
-        let mid = sorted.len() / 2;
-        let level = *sorted.select_nth_unstable_by(mid, f64::total_cmp).1;
         let before = if a.pre_level.is_nan() {
             self.rest_mean
         } else {
             self.rest_mean.max(a.pre_level)
         };
-        level - before < EMG_MIN_RISE_OVER_HELD * self.onset_rise()
+        hold_level - before < EMG_MIN_RISE_OVER_HELD * self.onset_rise()
     }
 
     /// Build the event for a contraction from `a.onset_index` to `offset_index`.
@@ -1488,9 +1485,11 @@ impl ChannelDetector {
         let half = rest + 0.5 * (a.peak - rest);
         let core_s = a.thinned[..n].iter().filter(|&&v| v >= half).count() as f64 * dt;
         let (mean, cv_pct) = mean_cv(hold, a.baseline);
+        // The level the hold kept (its median; NaN for no hold).
+        let hold_level = upper_median(hold).unwrap_or(f64::NAN);
         let kind = if duration_s < self.cfg.min_contraction_s
-            || self.emg_rest_moved(&a, hold)
-            || self.burst_without_hold(&a, duration_s, core_s, hold)
+            || self.emg_rest_moved(&a, hold_level)
+            || self.burst_without_hold(&a, duration_s, core_s, hold_level)
         {
             EventKind::Artifact
         } else if self.role == Role::AbdEmg {
@@ -1546,21 +1545,17 @@ fn slip_step(
     min_rise: f64,
     rest_sd: f64,
 ) -> Option<usize> {
-    let median = |values: &[f64]| {
-        let mut sorted = values.to_vec();
-        sorted.sort_by(|x, y| x.total_cmp(y));
-        sorted[sorted.len() / 2]
-    };
     let samples = |s: f64| (s / dt).round() as usize;
     // A first look at the new level (the onset may lie before the step, on a breath), then
     // the level as it held from just after the step.
     let first = thinned.get(samples(SLIP_SETTLED_S)..samples(SLIP_SETTLED_S + SLIP_FLAT_S))?;
+    let first_level = upper_median(first)?;
     let reached = thinned
         .iter()
-        .position(|&v| v >= baseline + 0.9 * (median(first) - baseline))?;
+        .position(|&v| v >= baseline + 0.9 * (first_level - baseline))?;
     let start = reached + samples(SLIP_SETTLED_S) / 2;
     let window = thinned.get(start..start + samples(SLIP_FLAT_S).max(1))?;
-    let level = median(window);
+    let level = upper_median(window)?;
     let rise = level - baseline;
     if rise.is_nan() || rise < min_rise {
         return None;
@@ -1590,6 +1585,14 @@ fn slip_step(
     let last_second = &thinned[thinned.len().saturating_sub(samples(1.0).max(1))..];
     let back = last_second.iter().all(|v| (v - level).abs() <= tolerance);
     (fast && held && stayed_up && back).then_some(reached)
+}
+
+/// The middle value of `values` (the upper of the two middle ones for an even count); `None`
+/// when there are none.
+fn upper_median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    let mid = v.len() / 2;
+    (!v.is_empty()).then(|| *v.select_nth_unstable_by(mid, f64::total_cmp).1)
 }
 
 /// Join touching or overlapping spans.
