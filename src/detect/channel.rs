@@ -92,8 +92,17 @@ const FOOT_SLOPE_SHARE: f64 = 0.05;
 const FOOT_REST_SHARE: f64 = 0.3;
 /// Pressure: the window over which the rise's slope is measured, seconds.
 const FOOT_WINDOW_S: f64 = 0.1;
-/// Pressure: envelope kept from before an onset, for the foot of the rise, seconds.
-const FOOT_BEFORE_S: f64 = 1.0;
+/// Pressure: a weak squeeze that rises while a breath falls climbs in steps, stalling on its
+/// way up. A stall ends the walk back to the foot only when the trace does not drop by
+/// [`FOOT_STALL_DROP`] of the rise within this long before it, seconds.
+const FOOT_STALL_S: f64 = 0.3;
+/// Pressure: the drop before a stall, as a share of the squeeze's rise (and at least the rest's
+/// SD, which holds breathing), that carries the walk back on through the stall.
+const FOOT_STALL_DROP: f64 = 0.25;
+/// Pressure: envelope kept from before an onset, for the foot of the rise, seconds (a weak
+/// squeeze that climbs slowly after its first step can cross its threshold over a second
+/// after the step); never from before the last contraction's end.
+const FOOT_BEFORE_S: f64 = 2.0;
 /// EMG: an onset is moved past a hover only when the envelope first reached half of its level
 /// more than this long after it, seconds (a squeeze's own rise takes at most 0.4 s).
 const EMG_HOVER_MIN_S: f64 = 0.5;
@@ -299,6 +308,8 @@ pub struct ChannelDetector {
     above_rel_since: Option<u64>,
     /// Pressure: the last sample of a contraction that was back near its baseline.
     touched_rest: Option<u64>,
+    /// Where the last contraction ended: the foot of the next one's rise is after it.
+    last_offset: Option<u64>,
     /// The last `onset_backtrack_max_s` of envelope.
     recent: RecentRing,
     onset_hold: u64,
@@ -374,6 +385,7 @@ impl ChannelDetector {
             below_rel_since: None,
             above_rel_since: None,
             touched_rest: None,
+            last_offset: None,
             recent: RecentRing::new(samples(backtrack_s).max(1)),
             onset_hold: samples(cfg.onset_hold_ms / 1000.0).max(1),
             offset_hold: samples(cfg.offset_hold_ms / 1000.0).max(1),
@@ -895,6 +907,9 @@ impl ChannelDetector {
             active.before = (1..=most)
                 .map_while(|k| {
                     let i = onset_index.checked_sub(k * self.stats_step)?;
+                    if self.last_offset.is_some_and(|end| i <= end) {
+                        return None;
+                    }
                     self.recent.get(i, idx)
                 })
                 .collect();
@@ -1169,6 +1184,7 @@ impl ChannelDetector {
             return;
         };
         let offset_index = self.offset_index(&a, since, idx);
+        self.last_offset = Some(offset_index);
         if self.is_pressure() {
             self.move_onset_to_foot(&mut a);
         } else {
@@ -1230,7 +1246,8 @@ impl ChannelDetector {
     /// and a weak squeeze's noisy rise can stop the walk back from the crossing too soon; so
     /// once the episode is over, the onset becomes the foot: walking back from where the trace
     /// first reached half of its rise to where the rise over [`FOOT_WINDOW_S`] falls under
-    /// [`FOOT_SLOPE_SHARE`] of its steepest and under [`FOOT_REST_SHARE`] of the rest's SD. The
+    /// [`FOOT_SLOPE_SHARE`] of its steepest and under [`FOOT_REST_SHARE`] of the rest's SD, on
+    /// through stalls that the trace rose to from well lower ([`FOOT_STALL_DROP`]). The
     /// live onset notice keeps the first estimate. Nothing moves when the foot is not found in
     /// the envelope held.
     fn move_onset_to_foot(&self, a: &mut Active) {
@@ -1264,9 +1281,22 @@ impl ChannelDetector {
             return;
         }
         let flat = (FOOT_SLOPE_SHARE * steepest).max(FOOT_REST_SHARE * self.rest_sd);
+        let stall = ((FOOT_STALL_S / dt).round() as usize).max(1);
         let mut j = half;
-        while j >= w && slope(j) > flat {
-            j -= 1;
+        loop {
+            while j >= w && slope(j) > flat {
+                j -= 1;
+            }
+            // A stall inside the rise: the trace was well lower just before it (by more than
+            // the rest's own spread, which holds breathing).
+            let lower = series(j) - (FOOT_STALL_DROP * rise).max(self.rest_sd);
+            match (j.saturating_sub(stall).max(w)..j)
+                .rev()
+                .find(|&i| series(i) <= lower)
+            {
+                Some(i) => j = i,
+                None => break,
+            }
         }
         if j < w || j >= len {
             return;
@@ -2287,6 +2317,40 @@ mod tests {
                 (e.onset_s - a).abs() < 1.0 && (e.offset_s - b).abs() < 1.0,
                 "{e:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_weak_squeeze_that_crosses_its_threshold_late_starts_at_its_own_rise() {
+        // A weak squeeze steps up 2.2 cmH2O (under the 3-cmH2O onset rise), then climbs slowly
+        // (breathing in, or effort building) and crosses the threshold more than a second
+        // later. Its onset is the foot of its step, which is held that long before the
+        // crossing. A second squeeze climbs, stalls for 0.25 s and climbs again from there.
+        let rate = 50.0;
+        let (step, stalled) = (20.0, 40.0);
+        let trace: Vec<f64> = (0..(60.0 * rate) as usize)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let ramp = |a: f64, s: f64| ((t - a) / s).clamp(0.0, 1.0);
+                let first = if t < step + 8.0 {
+                    2.2 * ramp(step, 0.15) + 1.8 * ramp(step + 0.15, 4.0)
+                } else {
+                    4.0 * (1.0 - ramp(step + 8.0, 0.3))
+                };
+                let second = if t < stalled + 6.0 {
+                    2.0 * ramp(stalled, 0.1) + 2.5 * ramp(stalled + 0.35, 0.15)
+                } else {
+                    4.5 * (1.0 - ramp(stalled + 6.0, 0.3))
+                };
+                20.0 + 0.25 * (2.0 * std::f64::consts::PI * 7.0 * t).sin() + first + second
+            })
+            .collect();
+        let mut det = default_detector(Role::Pressure, rate);
+        let out = run(&mut det, &trace);
+        let c = contractions(&out);
+        assert_eq!(c.len(), 2, "{:?}", events_of(&out));
+        for (e, a) in c.iter().zip([step, stalled]) {
+            assert!((e.onset_s - a).abs() < 0.15, "true onset {a}: {e:?}");
         }
     }
 
