@@ -99,6 +99,9 @@ const FOOT_STALL_S: f64 = 0.3;
 /// Pressure: the drop before a stall, as a share of the squeeze's rise (and at least the rest's
 /// SD, which holds breathing), that carries the walk back on through the stall.
 const FOOT_STALL_DROP: f64 = 0.25;
+/// How far the rest or the onset threshold moves, as a share of the onset rise, before the
+/// report's plot draws them at a new level.
+const REST_LEVEL_STEP: f64 = 0.05;
 /// Pressure: envelope kept from before an onset, for the foot of the rise, seconds (a weak
 /// squeeze that climbs slowly after its first step can cross its threshold over a second
 /// after the step); never from before the last contraction's end.
@@ -148,6 +151,19 @@ pub struct RestReport {
     pub slips: usize,
     /// Plain-words summary.
     pub note: String,
+    /// The rest and onset threshold in force over time, for the report's plot: a new entry
+    /// when either moved by [`REST_LEVEL_STEP`] of the onset rise (left out of `session.json`,
+    /// which lists the re-estimates in `changes`).
+    #[serde(skip)]
+    pub levels: Vec<RestLevel>,
+}
+
+/// The rest and onset threshold in force from `from_s` (device seconds) on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestLevel {
+    pub from_s: f64,
+    pub rest: f64,
+    pub onset_threshold: f64,
 }
 
 /// A moment where rest was estimated again.
@@ -477,7 +493,8 @@ impl ChannelDetector {
         rise
     }
 
-    fn set_rest(&mut self, e: rest::RestEstimate) {
+    /// Puts rest estimate `e` in force, from sample `from` on (for the report's lines).
+    fn set_rest(&mut self, e: rest::RestEstimate, from: u64) {
         self.rest_mean = e.mean;
         // A perfectly constant rest (a synthetic or saturated channel) still needs a spread.
         self.rest_sd = e.sd.max(1e-6 * e.mean.abs()).max(1e-12);
@@ -490,6 +507,44 @@ impl ChannelDetector {
             1.0
         };
         self.off_threshold = self.rest_mean + rise * ratio;
+        self.note_rest_level(rise, from);
+    }
+
+    /// The rest just estimated again is in force from sample `from` on (the end of the step
+    /// that moved it), before the moment it could be estimated.
+    fn rest_in_force_from(&mut self, from: u64) {
+        let t = self.time_s(from) - self.delay_s;
+        let levels = &mut self.report.levels;
+        let Some(mut last) = levels.pop() else {
+            return;
+        };
+        while levels.last().is_some_and(|l| l.from_s >= t) {
+            levels.pop();
+        }
+        last.from_s = last.from_s.min(t);
+        levels.push(last);
+    }
+
+    /// Keeps the rest and onset threshold now in force in [`RestReport::levels`].
+    fn note_rest_level(&mut self, rise: f64, from: u64) {
+        let level = RestLevel {
+            from_s: self.time_s(from) - self.delay_s,
+            rest: self.rest_mean,
+            onset_threshold: self.on_threshold,
+        };
+        let levels = &mut self.report.levels;
+        // A replay estimates rest again from an earlier moment: what followed is superseded.
+        while levels.last().is_some_and(|l| l.from_s > level.from_s) {
+            levels.pop();
+        }
+        let step = REST_LEVEL_STEP * rise;
+        match levels.last_mut() {
+            Some(last)
+                if (last.rest - level.rest).abs() < step
+                    && (last.onset_threshold - level.onset_threshold).abs() < step => {}
+            Some(last) if (last.from_s - level.from_s).abs() < 1e-9 => *last = level,
+            _ => levels.push(level),
+        }
     }
 
     fn span_s(&self, s: &Segment) -> [f64; 2] {
@@ -516,12 +571,12 @@ impl ChannelDetector {
             self.report.note = "no signal in the calibration span".into();
             return;
         };
-        self.set_rest(first);
+        self.set_rest(first, self.index);
         let (quiet, busy): (Vec<Segment>, Vec<Segment>) = segments
             .iter()
             .partition(|s| s.median <= self.off_threshold);
         if let Some(e) = rest::estimate(self.tracker.kind(), &quiet) {
-            self.set_rest(e);
+            self.set_rest(e, self.index);
         }
         for s in &quiet {
             self.tracker.add_segment(*s);
@@ -747,7 +802,7 @@ impl ChannelDetector {
         self.low_values.clear();
         if idx >= self.guard_until && self.cfg.rest_window_s > 0.0 && self.tracker.push(idx, e) {
             if let Some(est) = self.tracker.estimate() {
-                self.set_rest(est);
+                self.set_rest(est, idx);
             }
         }
     }
@@ -763,7 +818,7 @@ impl ChannelDetector {
             self.tracker.add_segment(s);
         }
         if let Some(est) = self.tracker.estimate() {
-            self.set_rest(est);
+            self.set_rest(est, since);
         }
         let at_s = self.time_s(idx);
         self.report.changes.push(RestChange {
@@ -1123,6 +1178,9 @@ impl ChannelDetector {
         let (since, values) = rest;
         self.low_values = values;
         self.restart_rest(since, idx, reason, from_mean);
+        if let Some((end, _)) = moved {
+            self.rest_in_force_from(end);
+        }
         if !after.is_empty() {
             self.settling = false;
             self.replay_values(idx + 1 - after.len() as u64, &after, out);
@@ -2400,6 +2458,36 @@ mod tests {
             r.changes.windows(2).all(|w| w[0].at_s <= w[1].at_s),
             "{r:?}"
         );
+        // The rest in force over time (the report's lines): 18 until the slip, then the new
+        // level, in time order.
+        let levels = &r.levels;
+        assert!(
+            levels.windows(2).all(|w| w[0].from_s < w[1].from_s),
+            "{levels:?}"
+        );
+        let at = |t: f64| {
+            levels
+                .iter()
+                .rev()
+                .find(|l| l.from_s <= t)
+                .unwrap_or(&levels[0])
+        };
+        assert!((at(10.0).rest - 18.0).abs() < 0.5, "{levels:?}");
+        assert!(
+            (at(45.0).rest - (18.0 + step_cmh2o)).abs() < 0.5,
+            "{levels:?}"
+        );
+        let moved = levels
+            .iter()
+            .find(|l| l.rest > 18.0 + step_cmh2o / 2.0)
+            .map(|l| l.from_s);
+        assert!(
+            moved.is_some_and(|t| (15.0..17.5).contains(&t)),
+            "moved at {moved:?}: {levels:?}"
+        );
+        for l in levels {
+            assert!(l.onset_threshold > l.rest, "{l:?}");
+        }
     }
 
     #[test]

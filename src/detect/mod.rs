@@ -7,6 +7,6 @@ pub mod fuse;
 pub mod history;
 pub mod rest;
 
-pub use channel::{ChannelDetector, DetectorOutput, Phase, RestReport};
+pub use channel::{ChannelDetector, DetectorOutput, Phase, RestLevel, RestReport};
 pub use fuse::EventFuser;
 pub use history::LevelHistory;

@@ -14,7 +14,7 @@ use crate::score::session::AnalysisScores;
 use crate::score::sink::{ScoresHandle, ScoringSink};
 use crate::score::ScoringConfig;
 use crate::sink::decimate::TraceDecimator;
-use crate::sink::plot::{self, PlotChannel, ReportPlot};
+use crate::sink::plot::{self, PlotChannel, ReportPlot, RestStep};
 use serde::Serialize;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -354,6 +354,17 @@ impl ReportSink {
                 envelope: self.envelope[i].points(),
                 onset_threshold: outcome.and_then(|o| o.onset_threshold),
                 rest_level: outcome.and_then(|o| o.rest_mean),
+                rest_steps: outcome.map_or_else(Vec::new, |o| {
+                    o.rest
+                        .levels
+                        .iter()
+                        .map(|l| RestStep {
+                            from_s: l.from_s,
+                            rest: l.rest,
+                            onset_threshold: l.onset_threshold,
+                        })
+                        .collect()
+                }),
                 targets: Vec::new(),
                 settle_s: outcome.map_or(0.0, |o| o.applied.settle_s()),
             });

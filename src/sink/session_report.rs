@@ -496,6 +496,7 @@ pub fn report_plot(r: &SessionResult, title: &str) -> ReportPlot {
                     .as_ref()
                     .and_then(|c| c.channel(ch.role))
                     .map(|c| c.rest_mean),
+                rest_steps: Vec::new(),
                 targets: target_segments(r, i),
                 settle_s: 0.0,
             }

@@ -5,8 +5,8 @@
 use knip::error::OutputError;
 use knip::sink::decimate::{MinMaxPoint, TraceDecimator};
 use knip::sink::plot::{
-    panel_range, render_report_rgb, write_report_png, PlotChannel, ReportPlot, RgbImage, Shade,
-    ShadeKind,
+    panel_range, render_report_rgb, write_report_png, PlotChannel, ReportPlot, RestStep, RgbImage,
+    Shade, ShadeKind,
 };
 use std::path::Path;
 
@@ -247,6 +247,7 @@ fn synth_plot(s: &Synth, title: &str) -> ReportPlot {
             envelope: env.points(),
             onset_threshold: thr,
             rest_level: rest,
+            rest_steps: Vec::new(),
             targets: Vec::new(),
             settle_s: 0.0,
         })
@@ -429,6 +430,76 @@ fn startup_transient_does_not_flatten_the_contractions() {
     assert!(navy > 2000, "envelope line missing: {navy}");
 }
 
+/// Rows of the image holding at least `min` pixels of `colour` between columns `x0` and `x1`.
+fn rows_with(img: &RgbImage, colour: [u8; 3], x0: u32, x1: u32, min: usize) -> Vec<u32> {
+    (0..img.height)
+        .filter(|&y| {
+            (x0..x1)
+                .filter(|&x| img.pixel(x, y) == Some(colour))
+                .count()
+                >= min
+        })
+        .collect()
+}
+
+/// A pressure baseline that slipped up 8 cmH₂O half-way: the rest and threshold lines are drawn
+/// where they were in force, not at the final values over the whole recording.
+#[test]
+fn rest_and_threshold_lines_follow_the_rest_as_it_moved() {
+    let mut plot = short_session();
+    let final_only = render_report_rgb(&plot).unwrap();
+    plot.channels[1].rest_steps = vec![
+        RestStep {
+            from_s: 5.5,
+            rest: 0.0,
+            onset_threshold: 6.0,
+        },
+        RestStep {
+            from_s: 30.0,
+            rest: 8.0,
+            onset_threshold: 14.0,
+        },
+    ];
+    plot.channels[1].rest_level = Some(8.0);
+    plot.channels[1].onset_threshold = Some(14.0);
+    let stepped = render_report_rgb(&plot).unwrap();
+    let _ = write_report_png(Path::new("/tmp/plot_example_rest_steps.png"), &plot);
+    // The rest line's and the threshold line's colours (style.rs).
+    let (rest, threshold) = ([70, 70, 70], [170, 40, 150]);
+    let w = stepped.width;
+    // Left and right of the step, clear of the legend and the axes.
+    let (left, right) = ((w * 25 / 100, w * 45 / 100), (w * 60 / 100, w * 85 / 100));
+    for colour in [rest, threshold] {
+        let rows = |img: &RgbImage, (x0, x1): (u32, u32)| rows_with(img, colour, x0, x1, 40);
+        // Without the steps the lines are the same on both sides ...
+        assert_eq!(
+            rows(&final_only, left),
+            rows(&final_only, right),
+            "{colour:?}"
+        );
+        // ... with them, the pressure panel's lines sit higher after the slip.
+        let (before, after) = (rows(&stepped, left), rows(&stepped, right));
+        let only_before: Vec<u32> = before
+            .iter()
+            .filter(|y| !after.contains(y))
+            .copied()
+            .collect();
+        let only_after: Vec<u32> = after
+            .iter()
+            .filter(|y| !before.contains(y))
+            .copied()
+            .collect();
+        assert!(
+            !only_before.is_empty() && !only_after.is_empty(),
+            "{colour:?}: {before:?} / {after:?}"
+        );
+        assert!(
+            only_after.iter().max() < only_before.iter().min(),
+            "{colour:?}"
+        );
+    }
+}
+
 fn pt(t_s: f64, min: f64, max: f64) -> MinMaxPoint {
     MinMaxPoint { t_s, min, max }
 }
@@ -441,6 +512,7 @@ fn channel(raw: Vec<MinMaxPoint>, envelope: Vec<MinMaxPoint>) -> PlotChannel {
         envelope,
         onset_threshold: Some(5.0),
         rest_level: Some(f64::NAN),
+        rest_steps: Vec::new(),
         targets: Vec::new(),
         settle_s: 0.0,
     }

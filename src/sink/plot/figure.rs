@@ -304,12 +304,41 @@ impl<'a> Figure<'a, '_> {
             }
         }
 
-        // Threshold and rest lines (envelope scale), under the envelope.
-        for (value, color) in [(ch.rest_level, REST), (ch.onset_threshold, THRESHOLD)] {
-            if let Some(v) = value.filter(|v| v.is_finite()) {
-                let y = self.y_of(i, v, range.lo, range.hi).round() as i32;
-                if y > top && y < bottom {
-                    self.dashed_hline(y, l.plot_left + 1, l.plot_right - 1, color)?;
+        // Threshold and rest lines (envelope scale), under the envelope: step by step as they
+        // moved, or the values at the end.
+        let steps: Vec<(i32, i32, [Option<f64>; 2])> = if ch.rest_steps.is_empty() {
+            vec![(
+                l.plot_left + 1,
+                l.plot_right - 1,
+                [ch.rest_level, ch.onset_threshold],
+            )]
+        } else {
+            ch.rest_steps
+                .iter()
+                .enumerate()
+                .map(|(k, s)| {
+                    let xa = if k == 0 {
+                        l.plot_left + 1
+                    } else {
+                        (l.x_of(s.from_s).round() as i32).max(l.plot_left + 1)
+                    };
+                    let xb = ch.rest_steps.get(k + 1).map_or(l.plot_right - 1, |n| {
+                        (l.x_of(n.from_s).round() as i32).min(l.plot_right - 1)
+                    });
+                    (xa, xb, [Some(s.rest), Some(s.onset_threshold)])
+                })
+                .collect()
+        };
+        for (xa, xb, values) in steps {
+            if xb <= xa {
+                continue;
+            }
+            for (value, color) in values.into_iter().zip([REST, THRESHOLD]) {
+                if let Some(v) = value.filter(|v| v.is_finite()) {
+                    let y = self.y_of(i, v, range.lo, range.hi).round() as i32;
+                    if y > top && y < bottom {
+                        self.dashed_hline(y, xa, xb, color)?;
+                    }
                 }
             }
         }

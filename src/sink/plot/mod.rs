@@ -3,8 +3,8 @@
 //! One panel per channel, stacked on a shared time axis. In each panel the conditioned signal is
 //! drawn as a light min/max band (exact per pixel column, from a [`TraceDecimator`]), the envelope
 //! (EMG moving RMS, or the zeroed pressure) as a strong line on top, the onset threshold and rest
-//! level as dashed lines, and detected events as coloured shades (contractions numbered). A legend
-//! explains the colours.
+//! level as dashed lines (step by step where the detector estimated its rest again), and
+//! detected events as coloured shades (contractions numbered). A legend explains the colours.
 //!
 //! Everything is laid out in pixels by this module (ticks, labels, collisions) rather than by a
 //! chart library, so the figure stays readable for recordings from seconds to hours. Fonts are
@@ -62,6 +62,10 @@ pub struct PlotChannel {
     pub onset_threshold: Option<f64>,
     /// Drawn as a dashed line on the envelope scale.
     pub rest_level: Option<f64>,
+    /// The rest and onset threshold as they moved over the recording (a pressure baseline that
+    /// crept or slipped, an EMG rest estimated again): drawn step by step in place of the two
+    /// lines above when not empty, the first from the start of the plot.
+    pub rest_steps: Vec<RestStep>,
     /// Target bands of guided sessions: two lines (low, high) on the envelope scale within a
     /// time window.
     pub targets: Vec<TargetSegment>,
@@ -71,6 +75,14 @@ pub struct PlotChannel {
     ///
     /// [`AppliedConditioning::settle_s`]: crate::dsp::condition::AppliedConditioning::settle_s
     pub settle_s: f64,
+}
+
+/// The rest and onset threshold in force from `from_s` on (envelope scale).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestStep {
+    pub from_s: f64,
+    pub rest: f64,
+    pub onset_threshold: f64,
 }
 
 /// A target band shown during one cue window.

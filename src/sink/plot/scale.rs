@@ -100,6 +100,11 @@ pub fn panel_range(c: &PlotChannel) -> PanelRange {
     let lines = [c.onset_threshold, c.rest_level]
         .into_iter()
         .flatten()
+        .chain(
+            c.rest_steps
+                .iter()
+                .flat_map(|s| [s.rest, s.onset_threshold]),
+        )
         .filter(|v| v.is_finite());
     let include_lines = |(lo, hi): (f64, f64)| {
         lines
