@@ -79,6 +79,8 @@ const SLIP_SETTLED_S: f64 = 0.3;
 const LOW_EPISODE_RISES: f64 = 2.0;
 /// Pressure after a squeeze: flat this long above the onset threshold means the rest moved.
 const SETTLE_FLAT_S: f64 = 0.4;
+/// Pressure: a squeeze's release onto a rest that moved up falls within this long, seconds.
+const RELEASE_FALL_S: f64 = 1.0;
 const SLIP_DECIDE_S: f64 = 8.0;
 /// Pressure: in an episode older than `SLIP_DECIDE_S`, the level (0.5-s moving minimum) rising
 /// this many onset rises above the episode's level of a second before is a squeeze on top of a
@@ -1035,6 +1037,12 @@ impl ChannelDetector {
         {
             return;
         }
+        if pressure {
+            if let Some(since) = self.released_onto_moved_rest(idx) {
+                self.end_contraction(since, idx, out);
+                return;
+            }
+        }
         let relative = self.relative_offset_level();
         let offset_level = match relative {
             Some(rel) if self.is_pressure() => self.off_threshold.max(rel),
@@ -1235,6 +1243,58 @@ impl ChannelDetector {
             out,
         );
         true
+    }
+
+    /// Pressure: a squeeze let go onto a rest that had moved up (a wandering resting tone, a
+    /// rest first estimated in a dip) stays above its offset level. When the trace fell, within
+    /// [`RELEASE_FALL_S`], by far more than breathing moves it (half the squeeze's rise, and two
+    /// onset rises) from the episode's level and has been flat for [`SETTLE_FLAT_S`] since, the
+    /// squeeze ended there: returns where the fall began. Settling then takes the flat level as
+    /// the rest that moved.
+    fn released_onto_moved_rest(&self, idx: u64) -> Option<u64> {
+        let a = self.active.as_ref()?;
+        let flat_n = (SETTLE_FLAT_S * self.rate_hz).round().max(1.0) as u64;
+        let fall_n = (RELEASE_FALL_S * self.rate_hz).round().max(1.0) as u64;
+        if idx < a.onset_index + flat_n + fall_n {
+            return None;
+        }
+        let (mut lo, mut hi, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
+        let mut fall: Option<(u64, f64)> = None;
+        for (i, v) in self.recent.newest_first(idx) {
+            let back = idx - i;
+            if back < flat_n {
+                lo = lo.min(v);
+                hi = hi.max(v);
+                sum += v;
+            } else if back < flat_n + fall_n {
+                if fall.map_or(true, |(_, m)| v > m) {
+                    fall = Some((i, v));
+                }
+            } else {
+                break;
+            }
+        }
+        let onset_rise = self.onset_rise();
+        if hi - lo > (0.5 * onset_rise).max(2.0 * self.rest_sd) {
+            return None;
+        }
+        let flat = sum / flat_n as f64;
+        let big = (0.5 * (a.level - a.baseline)).max(2.0 * onset_rise);
+        let (from, top) = fall?;
+        if a.level - flat < big || top - flat < big {
+            return None;
+        }
+        // An episode that began with a probe slip is released back to the rest it stepped up
+        // to (a squeeze on top of the slip): the slip decision takes it.
+        let dt = self.stats_step as f64 / self.rate_hz;
+        let slipped = slip_start(
+            &a.thinned,
+            a.baseline,
+            dt,
+            self.cfg.pressure_min_rise,
+            self.rest_sd,
+        );
+        slipped.is_none().then_some(from)
     }
 
     fn end_contraction(&mut self, since: u64, idx: u64, out: &mut Vec<DetectorOutput>) {
@@ -1633,6 +1693,25 @@ fn slip_step(
     min_rise: f64,
     rest_sd: f64,
 ) -> Option<usize> {
+    let (reached, level, tolerance) = slip_start(thinned, baseline, dt, min_rise, rest_sd)?;
+    // Back at that level now: what rose on top since (squeezes) has come down again.
+    let last_second = &thinned[thinned
+        .len()
+        .saturating_sub(((1.0 / dt).round() as usize).max(1))..];
+    let back = last_second.iter().all(|v| (v - level).abs() <= tolerance);
+    back.then_some(reached)
+}
+
+/// Pressure: the start of [`slip_step`]: a fast step, flat after it and never back halfway
+/// down since. Returns where it reached 90 %, the level it stepped to and the tolerance around
+/// that level.
+fn slip_start(
+    thinned: &[f64],
+    baseline: f64,
+    dt: f64,
+    min_rise: f64,
+    rest_sd: f64,
+) -> Option<(usize, f64, f64)> {
     let samples = |s: f64| (s / dt).round() as usize;
     // A first look at the new level (the onset may lie before the step, on a breath), then
     // the level as it held from just after the step.
@@ -1669,10 +1748,7 @@ fn slip_step(
     let stayed_up = thinned[reached..]
         .iter()
         .all(|&v| v >= baseline + 0.5 * rise);
-    // Back at that level now: what rose on top since (squeezes) has come down again.
-    let last_second = &thinned[thinned.len().saturating_sub(samples(1.0).max(1))..];
-    let back = last_second.iter().all(|v| (v - level).abs() <= tolerance);
-    (fast && held && stayed_up && back).then_some(reached)
+    (fast && held && stayed_up).then_some((reached, level, tolerance))
 }
 
 /// The middle value of `values` (the upper of the two middle ones for an even count); `None`

@@ -514,6 +514,22 @@ mod block_invariance {
 /// 20/50 Hz pressure at 0.1 cmH2O), 6 sessions each, against floors that the detector before
 /// the issue failed (calibration squeeze F1 0.02/0.00, quiet rest 0.86, creep+slip+weak 0.74,
 /// wandering rest 0.82).
+/// Held-out seed 410 (identification, wandering pressure rest): the rest was first estimated in
+/// a dip, the resting tone climbed out of it into the first squeeze, and the squeeze was let go
+/// onto a rest above the episode's offset level. The episode ran on through a cough and the
+/// next squeeze, and the cough was counted as a contraction. A release that fell far more than
+/// breathing moves the trace and went flat now ends the squeeze there.
+#[test]
+fn a_squeeze_let_go_onto_a_climbed_rest_does_not_swallow_the_cough_after_it() {
+    use knip::evaluate::{evaluate_conditions, format_conditions_table, parse_condition_sets};
+    let sets = parse_condition_sets("wandering_rest").unwrap();
+    let rows = evaluate_conditions(&sets, 1, 410, &AnalysisConfig::default(), 1).unwrap();
+    let table = format_conditions_table(&rows);
+    let p = &rows[0].pressure;
+    assert_eq!(p.coughs_counted, 0, "{table}");
+    assert_eq!((p.false_negatives, p.false_positives), (0, 0), "{table}");
+}
+
 #[test]
 fn real_world_conditions_keep_detection_usable() {
     use knip::evaluate::{evaluate_conditions, format_conditions_table, parse_condition_sets};
