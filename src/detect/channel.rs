@@ -104,6 +104,11 @@ const FOOT_STALL_DROP: f64 = 0.25;
 /// How far the rest or the onset threshold moves, as a share of the onset rise, before the
 /// report's plot draws them at a new level.
 const REST_LEVEL_STEP: f64 = 0.05;
+/// Pressure: an onset is also a rise of one onset rise above the lowest point of this last
+/// span at rest, seconds. A weak squeeze that starts in a breath's trough may never stand an
+/// onset rise above the baseline (the breathing's median); a breath moves the trace less than
+/// that in a second, since the onset rise is three SDs of a rest that holds it.
+const LOCAL_RISE_S: f64 = 1.0;
 /// Pressure: envelope kept from before an onset, for the foot of the rise, seconds (a weak
 /// squeeze that climbs slowly after its first step can cross its threshold over a second
 /// after the step); never from before the last contraction's end.
@@ -203,6 +208,9 @@ struct Active {
     /// EMG: the level the envelope held just before the onset ([`ChannelDetector::held_level`]);
     /// NaN when nothing was held.
     pre_level: f64,
+    /// The lowest its offset level can be: the offset threshold, or for a pressure squeeze that
+    /// rose from a breath's trough, the same margin above that trough.
+    off_floor: f64,
 }
 
 impl Active {
@@ -328,6 +336,9 @@ pub struct ChannelDetector {
     touched_rest: Option<u64>,
     /// Where the last contraction ended: the foot of the next one's rise is after it.
     last_offset: Option<u64>,
+    /// Pressure at rest: monotonic queue of (sample, value) whose front is the lowest value of
+    /// the last [`LOCAL_RISE_S`].
+    rest_low: VecDeque<(u64, f64)>,
     /// The last `onset_backtrack_max_s` of envelope.
     recent: RecentRing,
     onset_hold: u64,
@@ -404,6 +415,7 @@ impl ChannelDetector {
             above_rel_since: None,
             touched_rest: None,
             last_offset: None,
+            rest_low: VecDeque::new(),
             recent: RecentRing::new(samples(backtrack_s).max(1)),
             onset_hold: samples(cfg.onset_hold_ms / 1000.0).max(1),
             offset_hold: samples(cfg.offset_hold_ms / 1000.0).max(1),
@@ -711,7 +723,9 @@ impl ChannelDetector {
     /// above the onset threshold, none at which a rest value is taken) are taken at once, as
     /// [`Self::step`] would take them one by one. Returns how many (0: take the next one alone).
     fn quiet_rest(&mut self, envelope: &[f64]) -> usize {
-        if self.settling {
+        // Pressure (a few hundred samples a second) is stepped one by one: its onset also
+        // looks at the last second's lowest value.
+        if self.settling || self.is_pressure() {
             return 0;
         }
         // The sample at which the countdown runs out takes a rest value: not in the run.
@@ -765,10 +779,11 @@ impl ChannelDetector {
     }
 
     fn step_rest(&mut self, idx: u64, e: f64, out: &mut Vec<DetectorOutput>) {
+        let risen = self.is_pressure() && self.risen_from_low(idx, e).is_some();
         if self.settling && self.settle(idx, e) {
             return;
         }
-        if e > self.on_threshold {
+        if e > self.on_threshold || risen {
             let since = *self.above_since.get_or_insert(idx);
             if idx + 1 - since >= self.onset_hold {
                 self.confirm_onset(idx, since, out);
@@ -807,6 +822,21 @@ impl ChannelDetector {
                 self.set_rest(est, idx);
             }
         }
+    }
+
+    /// Pressure at rest: takes `e` into the last [`LOCAL_RISE_S`] and returns its lowest value
+    /// when `e` stands more than an onset rise above it.
+    fn risen_from_low(&mut self, idx: u64, e: f64) -> Option<f64> {
+        let span = (LOCAL_RISE_S * self.rate_hz).round() as u64;
+        while self.rest_low.back().is_some_and(|&(_, v)| v >= e) {
+            self.rest_low.pop_back();
+        }
+        self.rest_low.push_back((idx, e));
+        while self.rest_low.front().is_some_and(|&(i, _)| i + span <= idx) {
+            self.rest_low.pop_front();
+        }
+        let low = self.rest_low.front().map(|&(_, v)| v)?;
+        (e - low > self.onset_rise()).then_some(low)
     }
 
     /// Start the rest estimate again from the thinned values held in `low_values` (taken from
@@ -933,12 +963,23 @@ impl ChannelDetector {
             } else {
                 0.0
             },
+            off_floor: self.off_threshold,
             minq: VecDeque::new(),
             level: f64::NEG_INFINITY,
             levels: VecDeque::new(),
             next_check_s: SLIP_DECIDE_S,
             pre_level: self.held_level(idx, onset_index),
         };
+        // A pressure squeeze that rose from a breath's trough without reaching the onset
+        // threshold: its baseline is that trough.
+        let at = self.recent.get(idx, idx).unwrap_or(f64::NAN);
+        if self.is_pressure() && at <= self.on_threshold {
+            if let Some(&(_, low)) = self.rest_low.front() {
+                active.baseline = low.min(self.rest_mean);
+                active.off_floor = active.baseline + (self.off_threshold - self.rest_mean);
+            }
+        }
+        self.rest_low.clear();
         let level_len = self.level_len();
         let held: Vec<(u64, f64)> = self
             .recent
@@ -1044,9 +1085,13 @@ impl ChannelDetector {
             }
         }
         let relative = self.relative_offset_level();
-        let offset_level = match relative {
-            Some(rel) if self.is_pressure() => self.off_threshold.max(rel),
+        let off_floor = match self.active.as_ref() {
+            Some(a) if pressure => a.off_floor,
             _ => self.off_threshold,
+        };
+        let offset_level = match relative {
+            Some(rel) if pressure => off_floor.max(rel),
+            _ => off_floor,
         };
         if e < offset_level {
             let since = *self.below_since.get_or_insert(idx);
@@ -2485,6 +2530,36 @@ mod tests {
         assert_eq!(c.len(), 2, "{:?}", events_of(&out));
         for (e, a) in c.iter().zip([step, stalled]) {
             assert!((e.onset_s - a).abs() < 0.15, "true onset {a}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn a_weak_flick_from_a_breaths_trough_is_found() {
+        // Breathing moves the probe by ±1.5 cmH2O (the onset rise, 3 rest SDs, is 3.2 cmH2O).
+        // A 3.6-cmH2O flick that starts at a breath's trough never stands an onset rise above
+        // the baseline (the breathing's median), but it rises more than that in a fraction of a
+        // second above where it started; breathing alone never does.
+        let rate = 50.0;
+        let starts = [23.0, 35.0, 47.0];
+        let trace: Vec<f64> = (0..(60.0 * rate) as usize)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let flick: f64 = starts
+                    .iter()
+                    .map(|&a| 3.6 * ((t - a) / 0.1).clamp(0.0, 1.0).min((a + 0.8 - t) / 0.1))
+                    .fold(0.0, f64::max);
+                20.0 + 1.5 * (2.0 * std::f64::consts::PI * 0.25 * t).sin() + flick.max(0.0)
+            })
+            .collect();
+        let mut det = default_detector(Role::Pressure, rate);
+        let out = run(&mut det, &trace);
+        let c = contractions(&out);
+        assert_eq!(c.len(), starts.len(), "{:?}", events_of(&out));
+        for (e, a) in c.iter().zip(starts) {
+            assert!(
+                (e.onset_s - a).abs() < 0.15 && (e.offset_s - (a + 0.9)).abs() < 0.3,
+                "true onset {a}: {e:?}"
+            );
         }
     }
 
