@@ -208,9 +208,6 @@ struct Active {
     /// EMG: the level the envelope held just before the onset ([`ChannelDetector::held_level`]);
     /// NaN when nothing was held.
     pre_level: f64,
-    /// The lowest its offset level can be: the offset threshold, or for a pressure squeeze that
-    /// rose from a breath's trough, the same margin above that trough.
-    off_floor: f64,
 }
 
 impl Active {
@@ -963,7 +960,6 @@ impl ChannelDetector {
             } else {
                 0.0
             },
-            off_floor: self.off_threshold,
             minq: VecDeque::new(),
             level: f64::NEG_INFINITY,
             levels: VecDeque::new(),
@@ -971,12 +967,11 @@ impl ChannelDetector {
             pre_level: self.held_level(idx, onset_index),
         };
         // A pressure squeeze that rose from a breath's trough without reaching the onset
-        // threshold: its baseline is that trough.
+        // threshold: its baseline is that trough (and its offset floor is set from it).
         let at = self.recent.get(idx, idx).unwrap_or(f64::NAN);
         if self.is_pressure() && at <= self.on_threshold {
             if let Some(&(_, low)) = self.rest_low.front() {
                 active.baseline = low.min(self.rest_mean);
-                active.off_floor = active.baseline + (self.off_threshold - self.rest_mean);
             }
         }
         self.rest_low.clear();
@@ -1078,15 +1073,18 @@ impl ChannelDetector {
         {
             return;
         }
-        if pressure {
+        if thinned && pressure {
             if let Some(since) = self.released_onto_moved_rest(idx) {
                 self.end_contraction(since, idx, out);
                 return;
             }
         }
         let relative = self.relative_offset_level();
+        // The offset threshold stands as far above a pressure episode's own baseline (a
+        // breath's trough it rose from) as above the rest. The rest does not move during an
+        // episode, so this is the offset threshold itself for one that rose from the rest.
         let off_floor = match self.active.as_ref() {
-            Some(a) if pressure => a.off_floor,
+            Some(a) if pressure => self.off_threshold - (self.rest_mean - a.baseline),
             _ => self.off_threshold,
         };
         let offset_level = match relative {
@@ -2470,6 +2468,27 @@ mod tests {
         }
     }
 
+    /// Pressure at 20 cmH2O with breathing of ±1.5 cmH2O at 0.25 Hz (troughs at 3 + 4k s), and
+    /// squeezes of `amp` over `spans` with linear ramps of `ramp_s`.
+    fn breathing_trace(
+        rate: f64,
+        len_s: f64,
+        spans: &[(f64, f64)],
+        amp: f64,
+        ramp_s: f64,
+    ) -> Vec<f64> {
+        (0..(len_s * rate) as usize)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let squeeze: f64 = spans
+                    .iter()
+                    .map(|&(a, b)| amp * ((t - a) / ramp_s).clamp(0.0, 1.0).min((b - t) / ramp_s))
+                    .fold(0.0, f64::max);
+                20.0 + 1.5 * (2.0 * std::f64::consts::PI * 0.25 * t).sin() + squeeze.max(0.0)
+            })
+            .collect()
+    }
+
     #[test]
     fn a_breath_in_a_weak_squeeze_does_not_split_it() {
         // Breathing moves the probe by ±1.5 cmH2O; a squeeze of 4.3 cmH2O on it dips under
@@ -2477,16 +2496,7 @@ mod tests {
         // near the baseline: one squeeze each, not two or three.
         let rate = 50.0;
         let spans = [(20.0, 27.0), (40.0, 47.0)];
-        let trace: Vec<f64> = (0..(60.0 * rate) as usize)
-            .map(|i| {
-                let t = i as f64 / rate;
-                let squeeze: f64 = spans
-                    .iter()
-                    .map(|&(a, b)| 4.3 * ((t - a) / 0.3).clamp(0.0, 1.0).min((b - t) / 0.3))
-                    .fold(0.0, f64::max);
-                20.0 + 1.5 * (2.0 * std::f64::consts::PI * 0.25 * t).sin() + squeeze.max(0.0)
-            })
-            .collect();
+        let trace = breathing_trace(rate, 60.0, &spans, 4.3, 0.3);
         let mut det = default_detector(Role::Pressure, rate);
         let out = run(&mut det, &trace);
         let c = contractions(&out);
@@ -2541,16 +2551,8 @@ mod tests {
         // second above where it started; breathing alone never does.
         let rate = 50.0;
         let starts = [23.0, 35.0, 47.0];
-        let trace: Vec<f64> = (0..(60.0 * rate) as usize)
-            .map(|i| {
-                let t = i as f64 / rate;
-                let flick: f64 = starts
-                    .iter()
-                    .map(|&a| 3.6 * ((t - a) / 0.1).clamp(0.0, 1.0).min((a + 0.8 - t) / 0.1))
-                    .fold(0.0, f64::max);
-                20.0 + 1.5 * (2.0 * std::f64::consts::PI * 0.25 * t).sin() + flick.max(0.0)
-            })
-            .collect();
+        let spans: Vec<(f64, f64)> = starts.iter().map(|&a| (a, a + 0.8)).collect();
+        let trace = breathing_trace(rate, 60.0, &spans, 3.6, 0.1);
         let mut det = default_detector(Role::Pressure, rate);
         let out = run(&mut det, &trace);
         let c = contractions(&out);
