@@ -669,6 +669,10 @@ pub struct Settings {
     /// Moving-RMS window, ms.
     #[arg(long, value_parser = |s: &str| knip::limits::ENVELOPE_MS.parse(s))]
     pub envelope_ms: Option<f64>,
+    /// Turn off the adaptive mains canceller (on by default: it takes out 50/60-Hz mains and
+    /// its 3rd and 5th harmonics where they stand out of the EMG, and leaves the EMG alone).
+    #[arg(long)]
+    pub no_mains_cancel: bool,
 }
 
 impl Settings {
@@ -696,6 +700,9 @@ impl Settings {
         }
         if let Some(v) = self.envelope_ms {
             c.conditioning.envelope_window_ms = v;
+        }
+        if self.no_mains_cancel {
+            c.conditioning.mains_cancel_tau_s = None;
         }
         Ok(c)
     }

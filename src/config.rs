@@ -20,6 +20,10 @@ pub struct ConditioningConfig {
     pub notch_hz: Option<f64>,
     /// Quality factor of each notch.
     pub notch_q: f64,
+    /// Adaptive mains canceller on raw EMG (50 and 60 Hz, 3rd and 5th harmonics; see
+    /// [`crate::dsp::mains`]): the learnt lines' time constant at rest, seconds. `None` turns
+    /// it off. Unlike a notch it removes almost no EMG and rings on after no burst.
+    pub mains_cancel_tau_s: Option<f64>,
     /// High-pass on the abdominal channel against ECG bleed (Drake & Callaghan 2006), Hz;
     /// 4th-order Butterworth. `None` disables it.
     pub abd_ecg_highpass_hz: Option<f64>,
@@ -37,6 +41,7 @@ impl Default for ConditioningConfig {
             emg_filter_order: 4,
             notch_hz: None,
             notch_q: 30.0,
+            mains_cancel_tau_s: Some(0.25),
             abd_ecg_highpass_hz: Some(30.0),
             envelope_window_ms: 50.0,
             pressure_lowpass_hz: 10.0,

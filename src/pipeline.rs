@@ -48,8 +48,21 @@ pub struct ChannelOutcome {
     pub offset_threshold: Option<f64>,
     /// Which rest the detector used and why.
     pub rest: RestReport,
+    /// Mains lines the adaptive canceller learnt and took out, at the end of the stream.
+    pub mains_removed: Vec<MainsLine>,
     pub samples: u64,
 }
+
+/// One mains line taken out of an EMG channel.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct MainsLine {
+    pub hz: f64,
+    /// Peak amplitude, in the channel's unit.
+    pub peak: f64,
+}
+
+/// Mains this strong against the rest EMG (RMS over the rest envelope) is worth a warning.
+pub const MAINS_WARN_FRACTION_OF_REST: f64 = 0.5;
 
 /// Envelope samples of one channel that are conditioned but not yet given to the detector.
 #[derive(Debug)]
@@ -88,14 +101,16 @@ impl Processor {
         let mut detectors = Vec::new();
         for (i, ch) in spec.channels.iter().enumerate() {
             let c = ChannelConditioner::design(ch, &cfg.conditioning, &mut warnings)?;
-            detectors.push(ChannelDetector::new(
+            let mut d = ChannelDetector::new(
                 &cfg.detector,
                 i,
                 ch.role,
                 ch.rate_hz,
                 spec.start_time_s,
                 c.applied().delay_s,
-            ));
+            );
+            d.set_settle_s(c.applied().settle_s());
+            detectors.push(d);
             conditioners.push(c);
         }
         let abd_history = spec.channel_index(Role::AbdEmg).map(|i| {
@@ -324,6 +339,11 @@ impl Processor {
                 onset_threshold: d.thresholds().map(|t| t.0),
                 offset_threshold: d.thresholds().map(|t| t.1),
                 rest: d.rest_report().clone(),
+                mains_removed: c
+                    .mains_lines()
+                    .into_iter()
+                    .map(|(hz, peak)| MainsLine { hz, peak })
+                    .collect(),
                 samples: n,
             })
             .collect()
@@ -470,6 +490,7 @@ pub fn run(
         let mut warnings = reader_warnings;
         warnings.extend(start.warnings.iter().cloned());
         warnings.extend(rest_warnings(&spec, &channels));
+        warnings.extend(mains_warnings(&spec, &channels));
         let end = RunEnd {
             channels,
             warnings,
@@ -496,6 +517,33 @@ pub fn rest_warnings(spec: &StreamSpec, channels: &[ChannelOutcome]) -> Vec<Stri
             w.push(format!(
                 "{}: rest estimated again at {:.1} s ({:.2} → {:.2} {}): {}",
                 ch.name, c.at_s, c.from_mean, c.to_mean, ch.unit, c.reason
+            ));
+        }
+    }
+    w
+}
+
+/// RMS of the mains lines taken out of a channel, and the strongest line's frequency.
+pub fn mains_rms(lines: &[MainsLine]) -> Option<(f64, f64)> {
+    let strongest = lines.iter().max_by(|a, b| a.peak.total_cmp(&b.peak))?;
+    let rms = (lines.iter().map(|l| l.peak * l.peak / 2.0).sum::<f64>()).sqrt();
+    Some((rms, strongest.hz))
+}
+
+/// Mains that was as strong as half the rest EMG on a channel: the canceller took it out, but
+/// it says the electrodes' contact or the reference is poor, which a clinician can fix.
+pub fn mains_warnings(spec: &StreamSpec, channels: &[ChannelOutcome]) -> Vec<String> {
+    let mut w = Vec::new();
+    for (ch, o) in spec.channels.iter().zip(channels) {
+        let (Some((rms, hz)), Some(rest)) = (mains_rms(&o.mains_removed), o.rest_mean) else {
+            continue;
+        };
+        if rms.is_finite() && rms >= MAINS_WARN_FRACTION_OF_REST * rest {
+            w.push(format!(
+                "{}: mains interference of {rms:.1} {} RMS (strongest at {hz:.0} Hz) against a \
+                 rest of {rest:.1} {}; it was cancelled, but check the skin contact of the \
+                 electrodes and the reference electrode, and keep mains cables away from the leads",
+                ch.name, ch.unit, ch.unit
             ));
         }
     }

@@ -91,6 +91,12 @@ const TABLE: &[(&str, &str, &str, Option<Limit<f64>>)] = &[
         None,
     ),
     (
+        "mains_cancel_tau_s",
+        "conditioning.mains_cancel_tau_s",
+        "Adaptive mains canceller (50/60 Hz, 3rd, 5th harmonics): time constant, s; None turns it off.",
+        None,
+    ),
+    (
         "abd_ecg_highpass_hz",
         "conditioning.abd_ecg_highpass_hz",
         "High-pass on the abdominal channel against ECG bleed, Hz; None disables it.",
@@ -232,7 +238,8 @@ pub fn apply(
     let optional = default_json()
         .pointer(&format!("/{}", field.replace('.', "/")))
         .is_some_and(|d| d.is_null())
-        || name == "abd_ecg_highpass_hz";
+        || name == "abd_ecg_highpass_hz"
+        || name == "mains_cancel_tau_s";
     *slot = match value {
         None if optional => serde_json::Value::Null,
         None => return Err(format!("{name} cannot be None: give a number")),

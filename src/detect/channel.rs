@@ -325,6 +325,9 @@ pub struct ChannelDetector {
     /// A contraction has ended and the signal is not yet back under the onset threshold.
     settling: bool,
     above_since: Option<u64>,
+    /// No onset before this sample: the conditioning is still settling at the start
+    /// ([`crate::dsp::condition::AppliedConditioning::settle_s`]).
+    settle_until: u64,
     below_since: Option<u64>,
     below_rel_since: Option<u64>,
     /// EMG: the envelope has been at or above the relative offset level since this sample.
@@ -347,6 +350,12 @@ pub struct ChannelDetector {
 impl ChannelDetector {
     /// `delay_s` is the lag of the detection signal behind the input (from the conditioning);
     /// it is subtracted from every reported time.
+    /// No onset is taken from the first `settle_s` of the stream, while the conditioning
+    /// settles.
+    pub fn set_settle_s(&mut self, settle_s: f64) {
+        self.settle_until = (settle_s.max(0.0) * self.rate_hz).round() as u64;
+    }
+
     pub fn new(
         cfg: &DetectorConfig,
         channel: usize,
@@ -407,6 +416,7 @@ impl ChannelDetector {
             recover_samples: samples(RECOVER_PRESSURE_S).max(1),
             settling: false,
             above_since: None,
+            settle_until: 0,
             below_since: None,
             below_rel_since: None,
             above_rel_since: None,
@@ -776,6 +786,11 @@ impl ChannelDetector {
     }
 
     fn step_rest(&mut self, idx: u64, e: f64, out: &mut Vec<DetectorOutput>) {
+        if idx < self.settle_until {
+            // The conditioning is still settling (filter start, mains being learnt).
+            self.above_since = None;
+            return;
+        }
         let risen = self.is_pressure() && self.risen_from_low(idx, e).is_some();
         if self.settling && self.settle(idx, e) {
             return;

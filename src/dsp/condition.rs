@@ -1,5 +1,6 @@
 //! Per-channel conditioning, designed once from the channel's role and rate:
-//! EMG → band-pass (+ optional mains notch, + ECG high-pass on the abdominal channel) → moving RMS;
+//! EMG → band-pass (+ optional mains notch, + ECG high-pass on the abdominal channel) → adaptive
+//! mains canceller ([`crate::dsp::mains`]) → moving RMS;
 //! pressure → low-pass. The detector then works on the envelope (EMG) or the smoothed pressure.
 //!
 //! The filters start in the steady state of the first sample they see (scipy's `sosfilt_zi`), so
@@ -9,6 +10,7 @@
 use crate::config::ConditioningConfig;
 use crate::dsp::envelope::MovingRms;
 use crate::dsp::filter::{Cascade, DesignError};
+use crate::dsp::mains::MainsCanceller;
 use crate::frame::{ChannelSpec, Role, SignalKind};
 use serde::Serialize;
 
@@ -30,6 +32,10 @@ pub struct AppliedConditioning {
     pub lowpass_hz: Option<f64>,
     pub filter_order: usize,
     pub notch_hz: Vec<f64>,
+    /// Mains lines taken out by the adaptive canceller, Hz (none when it is off), and how long
+    /// it takes to learn them at the start, seconds.
+    pub mains_cancelled_hz: Vec<f64>,
+    pub mains_settle_s: f64,
     pub envelope_window_ms: Option<f64>,
     /// Lag of the detection signal behind the input, seconds: subtracted from event times.
     pub delay_s: f64,
@@ -37,9 +43,10 @@ pub struct AppliedConditioning {
 
 impl AppliedConditioning {
     /// How long after a (re)start the outputs are still settling, seconds: about five time
-    /// constants of the slowest corner of the filter plus the envelope window. With the
-    /// steady-state start a DC offset rings in no transient; this is the time the noise in the
-    /// first sample (taken as the offset) takes to die out.
+    /// constants of the slowest corner of the filter plus the envelope window, and the mains
+    /// canceller's start. With the steady-state start a DC offset rings in no transient; this
+    /// is the time the noise in the first sample (taken as the offset) takes to die out, and
+    /// the mains to be learnt. No onset is taken from it.
     pub fn settle_s(&self) -> f64 {
         let a = self;
         let slowest = [a.highpass_hz, a.lowpass_hz]
@@ -51,7 +58,7 @@ impl AppliedConditioning {
         } else {
             0.0
         };
-        filter_s + a.envelope_window_ms.unwrap_or(0.0) / 1000.0
+        filter_s.max(a.mains_settle_s) + a.envelope_window_ms.unwrap_or(0.0) / 1000.0
     }
 }
 
@@ -59,6 +66,7 @@ impl AppliedConditioning {
 #[derive(Debug, Clone)]
 pub struct ChannelConditioner {
     filter: Cascade,
+    mains: Option<MainsCanceller>,
     rms: Option<MovingRms>,
     applied: AppliedConditioning,
     /// The filter's state is set from the next sample processed (the steady state of that
@@ -84,10 +92,13 @@ impl ChannelConditioner {
             lowpass_hz: None,
             filter_order: cfg.emg_filter_order,
             notch_hz: Vec::new(),
+            mains_cancelled_hz: Vec::new(),
+            mains_settle_s: 0.0,
             envelope_window_ms: None,
             delay_s: 0.0,
         };
         let mut filter = Cascade::new();
+        let mut mains = None;
         let mut rms = None;
         let max_corner = MAX_CORNER_FRACTION_OF_RATE * rate;
         match spec.role {
@@ -142,6 +153,13 @@ impl ChannelConditioner {
                             k += 1.0;
                         }
                     }
+                    if let Some(tau_s) = cfg.mains_cancel_tau_s {
+                        mains = MainsCanceller::new(rate, lp.min(max_corner), tau_s);
+                        if let Some(m) = &mains {
+                            applied.mains_cancelled_hz = m.lines_hz();
+                            applied.mains_settle_s = m.settle_s();
+                        }
+                    }
                     let m = MovingRms::for_rate(rate, cfg.envelope_window_ms);
                     applied.envelope_window_ms = Some(m.window() as f64 * 1000.0 / rate);
                     applied.delay_s = m.delay_samples() / rate;
@@ -167,6 +185,7 @@ impl ChannelConditioner {
         }
         Ok(ChannelConditioner {
             filter,
+            mains,
             rms,
             applied,
             start_pending: true,
@@ -175,6 +194,14 @@ impl ChannelConditioner {
 
     pub fn applied(&self) -> &AppliedConditioning {
         &self.applied
+    }
+
+    /// The mains lines the canceller has learnt, `(Hz, peak amplitude)` (empty when it is off).
+    pub fn mains_lines(&self) -> Vec<(f64, f64)> {
+        self.mains
+            .as_ref()
+            .map(|m| m.amplitudes())
+            .unwrap_or_default()
     }
 
     /// Condition a block: `filtered` receives the filtered signal, `envelope` the signal the
@@ -197,6 +224,9 @@ impl ChannelConditioner {
     /// moving-RMS window keeps its samples; they are from before the gap but at the same scale.)
     pub fn restart_at_next_sample(&mut self) {
         self.start_pending = true;
+        if let Some(m) = self.mains.as_mut() {
+            m.restart();
+        }
     }
 
     /// At the start (or after [`Self::restart_at_next_sample`]): the filter starts in the
@@ -215,6 +245,9 @@ impl ChannelConditioner {
     fn filter_in_place(&mut self, filtered: &mut [f64], envelope: &mut Vec<f64>) {
         self.start_if_pending(filtered);
         self.filter.process(filtered);
+        if let Some(m) = self.mains.as_mut() {
+            m.process(filtered);
+        }
         self.envelope_of(filtered, envelope);
     }
 

@@ -3,3 +3,4 @@
 pub mod condition;
 pub mod envelope;
 pub mod filter;
+pub mod mains;

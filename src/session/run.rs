@@ -1129,7 +1129,10 @@ impl SessionRunner {
         };
         let ch = e.channel;
         let cal = self.cal(ch).cloned();
-        let rest = cal.as_ref().map_or(e.rest_mean, |c| c.rest_mean);
+        // The rest the detector had in force for this rep, as `analyze` scores it (the
+        // calibration's rest is an earlier estimate of the same rest; on a quiet rest without
+        // mains the two differ by several per cent).
+        let rest = e.rest_mean;
         let sm = self.history[ch].smoothed(e.onset_s, e.offset_s, HOLD_SMOOTH_BINS);
         let peak = crate::score::hold::smoothed_peak(&sm);
         // The one hold rule (crate::score::hold); PERFECT's E uses its own fall level.

@@ -521,6 +521,7 @@ pub fn report_summary(
             .push_str(&format!(" · {gaps} gap(s) in the signal"));
     }
     add_rest_rows(&mut summary, spec, &end.channels);
+    add_mains_rows(&mut summary, spec, &end.channels);
     summary
 }
 
@@ -564,6 +565,26 @@ fn add_rest_rows(summary: &mut Summary, spec: &StreamSpec, channels: &[ChannelOu
             " · no clean rest in the calibration on {}",
             unclean.join(", ")
         ));
+    }
+}
+
+/// The mains each EMG channel's canceller took out (RMS of its lines, and the strongest line).
+fn add_mains_rows(summary: &mut Summary, spec: &StreamSpec, channels: &[ChannelOutcome]) {
+    for (ch, o) in spec.channels.iter().zip(channels) {
+        let Some((rms, hz)) = crate::pipeline::mains_rms(&o.mains_removed) else {
+            continue;
+        };
+        for (metric, value, unit) in [
+            ("mains_removed", format!("{rms:.2}"), ch.unit.as_str()),
+            ("mains_strongest_line", format!("{hz:.0}"), "Hz"),
+        ] {
+            summary.rows.push(SummaryRow {
+                channel: ch.name.clone(),
+                metric: metric.to_string(),
+                value,
+                unit: unit.to_string(),
+            });
+        }
     }
 }
 

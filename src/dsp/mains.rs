@@ -1,0 +1,893 @@
+//! Adaptive mains canceller: removes the 50-Hz and 60-Hz mains lines (fundamental, 3rd and 5th
+//! harmonics) from band-passed EMG without the notch's cost.
+//!
+//! A notch removes a band of the EMG around each line, and its narrow band rings on after every
+//! burst: a cough's share of that band goes on for 0.1–0.3 s after the cough (a Q-30 notch at
+//! 60 Hz and its harmonics lengthened simulated cough bursts from 0.3 to 0.5 s). Here each line
+//! is a sinusoid of its own whose amplitude and phase are learnt at rest by least mean squares
+//! (Widrow's adaptive noise canceller, with the line's sine and cosine as the reference), and
+//! subtracted. Four things make it safe to leave on:
+//! - **It learns at rest, not in bursts.** Each sample teaches in proportion to
+//!   (rest power / local power)²: the local power is the residual's over the last block
+//!   (50 ms), the rest power a floor under it that falls quickly and rises slowly
+//!   ([`FLOOR_RISE_TAU_S`]). In a contraction or a cough 20 times the rest, a sample teaches
+//!   1/160 000 of what a rest sample does, so the EMG's own content near the lines is not learnt
+//!   as mains and nothing is left ringing after the burst (a Q-30 notch at 60 Hz and its
+//!   harmonics lengthened simulated cough bursts from 0.3 to 0.5 s). In a minute-long hold the
+//!   floor rises to the hold's level and learning resumes.
+//! - **The error that drives it is clipped** at [`CLIP_K`] times the rest's RMS, for the first
+//!   samples of a spike, before the local power has risen.
+//! - **The learning is slow** (time constant `conditioning.mains_cancel_tau_s` at rest, 0.25 s
+//!   by default, longer in practice as rest samples teach a little less than fully): each
+//!   line's band is about 1/(π·τ) ≈ 1 Hz wide, and a mains frequency 0.05 Hz off its nominal
+//!   value is still followed (the line's phase turns slowly and the weights turn with it).
+//! - **Only lines that stand out are taken out** ([`LINE_SHRINK_RATIO`]). Without mains the
+//!   learnt lines are the EMG's own content in 1 Hz around them, about 0.2 % of the rest's
+//!   power each; they are left in, so a channel without mains comes out nearly as it went in.
+
+use std::f64::consts::PI;
+
+/// Mains frequencies cancelled, Hz (both, since a recording does not say where it was made).
+pub const MAINS_HZ: [f64; 2] = [50.0, 60.0];
+/// Harmonics of each mains frequency that are cancelled (mains interference is odd-harmonic).
+pub const MAINS_HARMONICS: [f64; 3] = [1.0, 3.0, 5.0];
+/// The error that drives the learning is clipped at this many rest RMS.
+pub const CLIP_K: f64 = 2.5;
+/// The rest floor follows the local power down with this time constant, seconds ...
+pub const FLOOR_FALL_TAU_S: f64 = 0.2;
+/// ... and up with this one: a minute-long hold becomes the floor after about this long.
+pub const FLOOR_RISE_TAU_S: f64 = 30.0;
+/// A learnt line is subtracted in proportion share / (share + this), where share is its power
+/// over the rest's: a line as strong as 2 % of the rest is half taken out, one of 50 % almost
+/// all of it. The EMG's own content near a line gives a learnt "line" of about 0.2 % of the
+/// rest's power; it is left in, so that a channel without mains comes out as it went in.
+pub const LINE_SHRINK_RATIO: f64 = 0.02;
+/// A mains frequency is followed only while its fundamental carries this share of the rest's
+/// power (below it the learnt phasor's turn is mostly the EMG's noise).
+pub const TRACK_MIN_SHARE: f64 = 0.05;
+/// The start measures the mains frequency only where the fundamental is at least as strong as
+/// the rest EMG (a short fit's drift is noise below that); elsewhere the LMS finds it.
+pub const START_TRACK_MIN_SHARE: f64 = 1.0;
+/// Time constant of the frequency followed, seconds (the measured turns are averaged over it).
+pub const TRACK_TAU_S: f64 = 0.5;
+/// How far from 50 or 60 Hz a mains frequency may be followed, Hz (a sample clock 1 % off).
+pub const TRACK_MAX_OFF_HZ: f64 = 0.6;
+/// The lines are fitted by least squares over this much signal at the start (and at least
+/// eight samples per weight), seconds.
+const START_S: f64 = 0.2;
+/// For this long after the start the lines and the mains frequency are learnt
+/// [`ACQUIRE_SPEEDUP`] times faster, seconds: a recording whose clock makes 60 Hz look like
+/// 59.92 Hz otherwise shows the mains coming back for its first second.
+const ACQUIRE_S: f64 = 1.0;
+const ACQUIRE_SPEEDUP: f64 = 5.0;
+/// The least-squares start's prior: weights of a few thousand units are not held back.
+const START_P: f64 = 1e8;
+
+/// 0 well under `level`, 1 well over it, ½ at it: x² / (x² + level²).
+fn smooth_step(x: f64, level: f64) -> f64 {
+    let (x2, l2) = (x * x, level * level);
+    if x2.is_finite() && x2 + l2 > 0.0 {
+        x2 / (x2 + l2)
+    } else {
+        0.0
+    }
+}
+
+/// Every this long the oscillators are renormalised, the subtracted share of each line is
+/// updated and the mains frequency is followed, seconds.
+const BLOCK_S: f64 = 0.05;
+/// Lanes of the per-sample state: [`MAINS_HZ`] × [`MAINS_HARMONICS`] lines at most (unused
+/// lanes stay zero).
+const LANES: usize = 6;
+/// The oscillators' rotation is set again when the frequency followed moves by this much, Hz
+/// (a phase error of 0.4° after a second).
+const STEP_RESOLUTION_HZ: f64 = 0.001;
+/// A mains frequency's harmonics are learnt and cancelled once its fundamental carries this
+/// share of the rest's power, and until it falls under [`FAMILY_OFF_SHARE`] (the EMG's own
+/// content near a line learns to about 0.2 %).
+pub const FAMILY_ON_SHARE: f64 = 0.01;
+pub const FAMILY_OFF_SHARE: f64 = 0.004;
+/// Samples per weight update (block LMS).
+const SUB_BLOCK: usize = 8;
+
+/// What a line is: its nominal frequency and which harmonic of which mains frequency.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    hz: f64,
+    family: usize,
+    harmonic: f64,
+}
+
+/// The per-sample state of every line, lane by lane: the reference oscillator (cos and sin of
+/// the line's phase now, and its rotation per sample), the learnt weights (the line is
+/// `a·c + b·s`) and the share of it that is subtracted ([`LINE_SHRINK_RATIO`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Lanes {
+    c: [f64; LANES],
+    s: [f64; LANES],
+    cos_step: [f64; LANES],
+    sin_step: [f64; LANES],
+    a: [f64; LANES],
+    b: [f64; LANES],
+    gain: [f64; LANES],
+}
+
+impl Lanes {
+    /// The learnt line `j` as a phasor: its phase turns at the difference between the mains'
+    /// frequency and the reference's.
+    fn phasor(&self, j: usize) -> (f64, f64) {
+        (self.a[j], -self.b[j])
+    }
+
+    #[inline(always)]
+    fn rotate(&mut self, n: usize) {
+        for j in 0..n.min(LANES) {
+            let c = self.c[j] * self.cos_step[j] - self.s[j] * self.sin_step[j];
+            self.s[j] = self.s[j] * self.cos_step[j] + self.c[j] * self.sin_step[j];
+            self.c[j] = c;
+        }
+    }
+}
+
+/// A mains frequency as the recording sees it: the nominal 50 or 60 Hz times the ratio of the
+/// device's real sample rate to its nominal one, and the grid's own ±0.1 Hz.
+#[derive(Debug, Clone, Copy)]
+struct Family {
+    /// Fundamental, radians per sample: nominal and tracked.
+    nominal_w: f64,
+    w: f64,
+    /// The frequency the oscillators' rotation was last set from.
+    w_set: Option<f64>,
+    /// Lane of the fundamental, and its phasor at the last tracking step.
+    fundamental: Option<usize>,
+    /// Its harmonics are learnt and cancelled ([`FAMILY_ON_SHARE`]).
+    active: bool,
+    last: Option<(f64, f64)>,
+}
+
+/// The canceller of one channel, with its state.
+#[derive(Debug, Clone)]
+pub struct MainsCanceller {
+    /// The lines in lane order; the first `n_lanes` are processed at every sample.
+    lines: Vec<Line>,
+    lanes: Lanes,
+    n_lanes: usize,
+    families: Vec<Family>,
+    rate_hz: f64,
+    /// Step size at rest (unit-amplitude references: time constant 2/µ samples), and while
+    /// acquiring ([`ACQUIRE_S`]).
+    mu: f64,
+    mu_acquire: f64,
+    acquire_n: u64,
+    /// Samples learnt from since the (re)start.
+    n: u64,
+    /// The residual's power over the last block, and the rest floor under it (its share per
+    /// block of the way to the block's power, falling and rising); the clip level and the step
+    /// (µ slowed by quiet²) they give, for the next block; this block's power so far.
+    local_power: f64,
+    floor_power: f64,
+    floor_fall: f64,
+    floor_rise: f64,
+    clip: f64,
+    step: f64,
+    block_power: f64,
+    block_samples: u32,
+    start_n: u64,
+    /// The least-squares start: its weights (cosine, sine and their rates, per line), inverse
+    /// correlation matrix (square; both empty after) and samples seen (for time).
+    start_w: Vec<f64>,
+    start_p: Vec<f64>,
+    start_k: u64,
+    /// Samples per block ([`BLOCK_S`]) and samples left in this one; samples left in this
+    /// sub-block ([`SUB_BLOCK`]) and the learning it has gathered.
+    block: u32,
+    block_left: u32,
+    sub_left: u32,
+    da: [f64; LANES],
+    db: [f64; LANES],
+}
+
+impl MainsCanceller {
+    /// A canceller for the lines of [`MAINS_HZ`] × [`MAINS_HARMONICS`] below `max_hz`, at
+    /// `rate_hz`; `None` when no line is below it. `tau_s` is the lines' time constant at rest.
+    pub fn new(rate_hz: f64, max_hz: f64, tau_s: f64) -> Option<Self> {
+        let mut lines: Vec<Line> = (0..MAINS_HZ.len())
+            .flat_map(|f| MAINS_HARMONICS.iter().map(move |&h| (f, h)))
+            .map(|(family, harmonic)| Line {
+                hz: MAINS_HZ[family] * harmonic,
+                family,
+                harmonic,
+            })
+            .filter(|l| l.hz < max_hz && l.hz < 0.5 * rate_hz)
+            .collect();
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if lines.is_empty() || lines.len() > LANES || !positive(tau_s) || !positive(rate_hz) {
+            return None;
+        }
+        lines.sort_by(|x, y| x.hz.total_cmp(&y.hz));
+        let families = MAINS_HZ
+            .iter()
+            .enumerate()
+            .map(|(k, &f)| Family {
+                nominal_w: 2.0 * PI * f / rate_hz,
+                w: 2.0 * PI * f / rate_hz,
+                w_set: None,
+                fundamental: lines
+                    .iter()
+                    .position(|l| l.family == k && l.harmonic == 1.0),
+                active: true,
+                last: None,
+            })
+            .collect();
+        let tau_samples = (tau_s * rate_hz).max(1.0);
+        // Stable while µ·(number of lines) < 2; a time constant shorter than that allows is
+        // not a canceller any more.
+        let cap = 0.5 / lines.len() as f64;
+        let mu = (2.0 / tau_samples).min(cap);
+        let m = 4 * lines.len();
+        let start_n = ((START_S * rate_hz).ceil() as u64).max(8 * m as u64);
+        let block = (BLOCK_S * rate_hz).round().max(1.0) as u32;
+        let mut c = MainsCanceller {
+            lines,
+            lanes: Lanes::default(),
+            n_lanes: 0,
+            families,
+            rate_hz,
+            mu,
+            mu_acquire: (ACQUIRE_SPEEDUP * mu).min(cap),
+            acquire_n: (ACQUIRE_S * rate_hz).round() as u64,
+            n: 0,
+            local_power: 0.0,
+            floor_power: 0.0,
+            floor_fall: (BLOCK_S / FLOOR_FALL_TAU_S).min(1.0),
+            floor_rise: (BLOCK_S / FLOOR_RISE_TAU_S).min(1.0),
+            clip: 0.0,
+            step: 0.0,
+            block_power: 0.0,
+            block_samples: 0,
+            start_n,
+            start_w: Vec::new(),
+            start_p: Vec::new(),
+            start_k: 0,
+            block,
+            block_left: block,
+            sub_left: SUB_BLOCK as u32,
+            da: [0.0; LANES],
+            db: [0.0; LANES],
+        };
+        for j in 0..c.lines.len() {
+            c.lanes.c[j] = 1.0;
+        }
+        c.set_steps();
+        c.restart();
+        Some(c)
+    }
+
+    /// How long after a (re)start the output still carries mains, seconds: the least-squares
+    /// start, then the frequency settling while acquiring.
+    pub fn settle_s(&self) -> f64 {
+        self.start_n as f64 / self.rate_hz + 2.0 * TRACK_TAU_S / ACQUIRE_SPEEDUP
+    }
+
+    /// The frequencies cancelled, Hz, ascending.
+    pub fn lines_hz(&self) -> Vec<f64> {
+        let mut hz: Vec<f64> = self.lines.iter().map(|l| l.hz).collect();
+        hz.sort_by(f64::total_cmp);
+        hz
+    }
+
+    /// The mains frequency each family is followed at now, Hz: `(nominal, tracked)`.
+    pub fn tracked_hz(&self) -> Vec<(f64, f64)> {
+        self.families
+            .iter()
+            .map(|f| {
+                let hz = |w: f64| w * self.rate_hz / (2.0 * PI);
+                (hz(f.nominal_w).round(), hz(f.w))
+            })
+            .collect()
+    }
+
+    /// Each line's peak amplitude taken out now, in the signal's unit: `(Hz, amplitude)`.
+    pub fn amplitudes(&self) -> Vec<(f64, f64)> {
+        let l = &self.lanes;
+        let mut a: Vec<(f64, f64)> = self
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(j, line)| (line.hz, l.gain[j] * l.a[j].hypot(l.b[j])))
+            .collect();
+        a.sort_by(|x, y| x.0.total_cmp(&y.0));
+        a
+    }
+
+    /// Learn again from the next sample, as at the start: after a gap the lines' phase is lost.
+    pub fn restart(&mut self) {
+        // Every line takes part in the start's fit.
+        for f in &mut self.families {
+            f.active = true;
+            f.last = None;
+        }
+        self.arrange();
+        let l = &mut self.lanes;
+        (l.a, l.b, l.gain) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
+        let m = 4 * self.lines.len();
+        self.start_w = vec![0.0; m];
+        self.start_p = vec![0.0; m * m];
+        for i in 0..m {
+            self.start_p[i * m + i] = START_P;
+        }
+        self.start_k = 0;
+        self.n = 0;
+        self.local_power = 0.0;
+        self.floor_power = 0.0;
+        self.clip = 0.0;
+        self.step = 0.0;
+        (self.block_power, self.block_samples) = (0.0, 0);
+        (self.block_left, self.sub_left) = (self.block, SUB_BLOCK as u32);
+        (self.da, self.db) = ([0.0; LANES], [0.0; LANES]);
+    }
+
+    /// Cancel the lines from `samples`, in place. Non-finite samples pass unchanged and teach
+    /// nothing.
+    pub fn process(&mut self, samples: &mut [f64]) {
+        let mut i = 0;
+        while i < samples.len() {
+            if self.n < self.start_n {
+                samples[i] = self.run_start(samples[i]);
+                i += 1;
+                continue;
+            }
+            let k = (self.block_left.min(self.sub_left) as usize).min(samples.len() - i);
+            // The lanes processed, as a constant, so that their loops unroll into vector code.
+            let sub = &mut samples[i..i + k];
+            match self.n_lanes {
+                0..=2 => self.run::<2>(sub),
+                3..=4 => self.run::<4>(sub),
+                _ => self.run::<LANES>(sub),
+            }
+            i += k;
+            self.sub_left -= k as u32;
+            if self.sub_left == 0 {
+                // The sub-block's learning, counted from the start so that how the stream is
+                // cut into blocks does not matter.
+                self.sub_left = SUB_BLOCK as u32;
+                let l = &mut self.lanes;
+                for j in 0..LANES {
+                    l.a[j] += self.da[j];
+                    l.b[j] += self.db[j];
+                }
+                (self.da, self.db) = ([0.0; LANES], [0.0; LANES]);
+            }
+            self.block_left -= k as u32;
+            if self.block_left == 0 {
+                self.block_left = self.block;
+                self.every_block();
+            }
+        }
+    }
+
+    /// Samples after the start: subtract the lines, and learn from the residual by least mean
+    /// squares, clipped, and slowed in bursts. The weights move once per sub-block of
+    /// [`SUB_BLOCK`] samples by the sum of the sub-block's steps (block LMS: the same learning
+    /// within a fraction of a per cent at these step sizes, and each sample's subtraction no
+    /// longer waits for the last sample's update).
+    #[inline(always)]
+    fn run<const N: usize>(&mut self, sub: &mut [f64]) {
+        // Locals for the sub-block, so that the oscillators stay in registers. Lanes past
+        // `n_lanes` are zero (or unused) and stay so.
+        let mut l = self.lanes;
+        let n = N.min(LANES);
+        let (step, clip) = (self.step, self.clip);
+        let (mut da, mut db) = (self.da, self.db);
+        // Sums carried on from the struct, in sample order, so that how the stream is cut into
+        // blocks does not change a bit.
+        let (mut power, mut learnt) = (self.block_power, self.block_samples);
+        let before = learnt;
+        for x in sub.iter_mut() {
+            let (mut est, mut removed) = (0.0, 0.0);
+            for j in 0..n {
+                let v = l.a[j] * l.c[j] + l.b[j] * l.s[j];
+                est += v;
+                removed += l.gain[j] * v;
+            }
+            let e = *x - est;
+            if e.is_finite() {
+                power += e * e;
+                learnt += 1;
+                let g = step * e.clamp(-clip, clip);
+                for j in 0..n {
+                    da[j] += g * l.c[j];
+                    db[j] += g * l.s[j];
+                }
+                *x -= removed;
+            }
+            l.rotate(n);
+        }
+        (self.da, self.db) = (da, db);
+        self.lanes = l;
+        self.n += u64::from(learnt - before);
+        (self.block_power, self.block_samples) = (power, learnt);
+    }
+
+    /// The start: recursive least squares over every sample so far, each line with a phase
+    /// that may drift linearly (its cosine and sine weights, and their rates of change). It is
+    /// exact within a few cycles, so the mains is gone from the first tens of milliseconds
+    /// rather than ringing out over the LMS's time constant (a start-up "burst" the detector
+    /// would see); the drift is the mains frequency as this recording sees it, which the LMS
+    /// then starts from. The output is the a-posteriori residual.
+    fn run_start(&mut self, x: f64) -> f64 {
+        let t = self.start_k as f64 / self.rate_hz;
+        self.start_k += 1;
+        let l = &self.lanes;
+        let phi: Vec<f64> = (0..self.lines.len())
+            .flat_map(|j| [l.c[j], l.s[j], t * l.c[j], t * l.s[j]])
+            .collect();
+        let w = &mut self.start_w;
+        let e = x - w.iter().zip(&phi).map(|(a, b)| a * b).sum::<f64>();
+        let mut out = x;
+        if e.is_finite() {
+            self.n += 1;
+            let m = phi.len();
+            let p = &mut self.start_p;
+            let p_phi: Vec<f64> = (0..m)
+                .map(|i| (0..m).map(|j| p[i * m + j] * phi[j]).sum())
+                .collect();
+            let denom = 1.0 + phi.iter().zip(&p_phi).map(|(a, b)| a * b).sum::<f64>();
+            for (wi, pi) in w.iter_mut().zip(&p_phi) {
+                *wi += pi / denom * e;
+            }
+            for i in 0..m {
+                for j in 0..m {
+                    p[i * m + j] -= p_phi[i] * p_phi[j] / denom;
+                }
+            }
+            out = e / denom;
+            if 2 * self.n > self.start_n {
+                let k = (self.n - self.start_n / 2) as f64;
+                self.local_power += (out * out - self.local_power) / k;
+                self.floor_power = self.local_power;
+            }
+        }
+        self.lanes.rotate(self.lines.len());
+        if self.n == self.start_n {
+            self.end_start(self.start_k as f64 / self.rate_hz);
+        }
+        out
+    }
+
+    /// The start is over at time `t`: the lines as they are at `t`, and each mains frequency
+    /// from its fundamental's drift where the fundamental stands out.
+    fn end_start(&mut self, t: f64) {
+        let w = std::mem::take(&mut self.start_w);
+        self.start_p = Vec::new();
+        // Each line at the end of the fit where it stands out clearly (its drift is then the
+        // mains frequency's); otherwise at the middle of the fit, where the fit is surest (a
+        // straight line's end is four times as uncertain as its middle).
+        let floor = self.floor_power.max(f64::MIN_POSITIVE);
+        for (j, c) in w.chunks_exact(4).enumerate() {
+            let (a, b) = (c[0] + c[2] * t / 2.0, c[1] + c[3] * t / 2.0);
+            let trust = smooth_step((a * a + b * b) / 2.0 / floor, START_TRACK_MIN_SHARE);
+            let at = t / 2.0 + trust * t / 2.0;
+            self.lanes.a[j] = c[0] + c[2] * at;
+            self.lanes.b[j] = c[1] + c[3] * at;
+        }
+        let max_off = 2.0 * PI * TRACK_MAX_OFF_HZ / self.rate_hz;
+        for fam in &mut self.families {
+            let Some(j) = fam.fundamental else {
+                continue;
+            };
+            let (zr, zi) = self.lanes.phasor(j);
+            let (dr, di) = (w[4 * j + 2], -w[4 * j + 3]);
+            let power = zr * zr + zi * zi;
+            let trust = smooth_step(power / 2.0 / floor, START_TRACK_MIN_SHARE);
+            // z' = iΔω·z: Δω = Im(z' · conj z) / |z|², radians per second.
+            let dw = trust * (di * zr - dr * zi) / power.max(f64::MIN_POSITIVE) / self.rate_hz;
+            if dw.is_finite() {
+                fam.w = fam.nominal_w + dw.clamp(-max_off, max_off);
+            }
+        }
+        self.set_steps();
+        for fam in &mut self.families {
+            fam.active = false;
+        }
+        self.every_block();
+        self.update_activity(FAMILY_ON_SHARE);
+    }
+
+    /// Every [`BLOCK_S`]: oscillators back to unit amplitude, the share of each line that is
+    /// subtracted, the clip level, and the mains frequency followed.
+    fn every_block(&mut self) {
+        if self.block_samples > 0 {
+            // The rest floor follows the block's power down quickly and up slowly.
+            self.local_power = self.block_power / self.block_samples as f64;
+            let to = self.local_power - self.floor_power;
+            self.floor_power += to
+                * if to < 0.0 {
+                    self.floor_fall
+                } else {
+                    self.floor_rise
+                };
+        }
+        (self.block_power, self.block_samples) = (0.0, 0);
+        let quiet = (self.floor_power / self.local_power.max(f64::MIN_POSITIVE)).min(1.0);
+        let mu = if self.n < self.acquire_n {
+            self.mu_acquire
+        } else {
+            self.mu
+        };
+        self.step = mu * quiet * quiet;
+        let floor = self.floor_power.max(f64::MIN_POSITIVE);
+        let l = &mut self.lanes;
+        for j in 0..self.n_lanes {
+            let r = l.c[j].hypot(l.s[j]);
+            l.c[j] /= r;
+            l.s[j] /= r;
+            let share = (l.a[j] * l.a[j] + l.b[j] * l.b[j]) / 2.0 / floor;
+            l.gain[j] = if share.is_finite() {
+                share / (share + LINE_SHRINK_RATIO)
+            } else {
+                0.0
+            };
+        }
+        self.clip = CLIP_K * self.floor_power.sqrt();
+        self.track_frequency();
+        self.update_activity(FAMILY_OFF_SHARE);
+    }
+
+    /// A mains frequency whose fundamental stands out ([`FAMILY_ON_SHARE`]) has its harmonics
+    /// learnt and cancelled too; one whose fundamental fell under `off` has only its
+    /// fundamental watched (harmonics of mains come with their fundamental). This keeps the
+    /// per-sample work to the lines that can be there: two to four of six in most recordings.
+    fn update_activity(&mut self, off: f64) {
+        let floor = self.floor_power.max(f64::MIN_POSITIVE);
+        let mut changed = false;
+        for fam in &mut self.families {
+            let Some(j) = fam.fundamental else {
+                continue;
+            };
+            let (a, b) = (self.lanes.a[j], self.lanes.b[j]);
+            let share = (a * a + b * b) / 2.0 / floor;
+            let active = if fam.active {
+                share >= off
+            } else {
+                share >= FAMILY_ON_SHARE
+            };
+            changed |= active != fam.active;
+            fam.active = active;
+        }
+        if changed {
+            self.arrange();
+        }
+    }
+
+    /// Lanes in order: every fundamental, then the harmonics of the active mains frequencies
+    /// (processed: the first `n_lanes`), then the others (weights cleared). A harmonic that
+    /// comes back takes its phase from its fundamental's.
+    fn arrange(&mut self) {
+        let old_lines = self.lines.clone();
+        let old = self.lanes;
+        let families = &self.families;
+        let rank = |l: &Line| {
+            if l.harmonic == 1.0 {
+                0
+            } else if families[l.family].active {
+                1
+            } else {
+                2
+            }
+        };
+        let mut order: Vec<usize> = (0..old_lines.len()).collect();
+        order.sort_by_key(|&i| (rank(&old_lines[i]), old_lines[i].family, i));
+        let was_processed = |i: usize| i < self.n_lanes;
+        let mut lanes = Lanes::default();
+        for (j, &i) in order.iter().enumerate() {
+            let line = old_lines[i];
+            lanes.c[j] = old.c[i];
+            lanes.s[j] = old.s[i];
+            lanes.cos_step[j] = old.cos_step[i];
+            lanes.sin_step[j] = old.sin_step[i];
+            if rank(&line) == 2 || !was_processed(i) {
+                // Not learnt now, or not learnt until now: no weights; the phase again from
+                // the fundamental's (z^h).
+                (lanes.a[j], lanes.b[j], lanes.gain[j]) = (0.0, 0.0, 0.0);
+                if let Some(f) = old_lines
+                    .iter()
+                    .position(|o| o.family == line.family && o.harmonic == 1.0)
+                {
+                    let theta = old.s[f].atan2(old.c[f]) * line.harmonic;
+                    (lanes.s[j], lanes.c[j]) = theta.sin_cos();
+                }
+            } else {
+                (lanes.a[j], lanes.b[j], lanes.gain[j]) = (old.a[i], old.b[i], old.gain[i]);
+            }
+        }
+        self.lines = order.iter().map(|&i| old_lines[i]).collect();
+        self.lanes = lanes;
+        self.n_lanes = self.lines.iter().filter(|l| rank(l) < 2).count();
+        for (k, fam) in self.families.iter_mut().enumerate() {
+            fam.fundamental = self
+                .lines
+                .iter()
+                .position(|l| l.family == k && l.harmonic == 1.0);
+        }
+    }
+
+    /// Follow each mains frequency from how fast its fundamental's learnt phasor turns: a
+    /// reference 0.08 Hz off (a 250-Hz amplifier whose clock runs 0.13 % fast) leaves a
+    /// residual as large as the mains itself within 3 s wherever learning pauses for a burst.
+    /// The turn is trusted as far as the fundamental stands out ([`TRACK_MIN_SHARE`]); the
+    /// frequency moves to it with time constant [`TRACK_TAU_S`] (and back towards nominal as
+    /// far as it is not trusted), within [`TRACK_MAX_OFF_HZ`].
+    fn track_frequency(&mut self) {
+        let floor = self.floor_power.max(f64::MIN_POSITIVE);
+        let max_off = 2.0 * PI * TRACK_MAX_OFF_HZ / self.rate_hz;
+        let block = self.block as f64;
+        let tau = if self.n < self.acquire_n {
+            TRACK_TAU_S / ACQUIRE_SPEEDUP
+        } else {
+            TRACK_TAU_S
+        };
+        let gain = (block / self.rate_hz / tau).min(1.0);
+        for fam in &mut self.families {
+            let Some(j) = fam.fundamental else {
+                continue;
+            };
+            let now = self.lanes.phasor(j);
+            let share = (now.0 * now.0 + now.1 * now.1) / 2.0 / floor;
+            // A smooth weight, so that a recording and its copy at another precision are
+            // followed alike.
+            let trust = smooth_step(share, TRACK_MIN_SHARE);
+            let turn = fam.last.map_or(0.0, |last| {
+                // Phase turned since the last block: arg(now · conj(last)).
+                (now.1 * last.0 - now.0 * last.1).atan2(now.0 * last.0 + now.1 * last.1)
+            });
+            let off = fam.w - fam.nominal_w;
+            let off = off + gain * (trust * turn / block - (1.0 - trust) * off);
+            if off.is_finite() {
+                fam.w = fam.nominal_w + off.clamp(-max_off, max_off);
+            }
+            fam.last = Some(now);
+        }
+        self.set_steps();
+    }
+
+    /// The oscillators' rotation per sample from the frequencies followed, where a frequency
+    /// moved by [`STEP_RESOLUTION_HZ`] or more since the rotation was last set.
+    fn set_steps(&mut self) {
+        let resolution = 2.0 * PI * STEP_RESOLUTION_HZ / self.rate_hz;
+        for k in 0..self.families.len() {
+            let fam = self.families[k];
+            if fam.w_set.is_some_and(|w| (w - fam.w).abs() < resolution) {
+                continue;
+            }
+            self.families[k].w_set = Some(fam.w);
+            for (j, line) in self.lines.iter().enumerate() {
+                if line.family == k {
+                    let w = fam.w * line.harmonic;
+                    self.lanes.cos_step[j] = w.cos();
+                    self.lanes.sin_step[j] = w.sin();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tau() -> f64 {
+        crate::config::ConditioningConfig::default()
+            .mains_cancel_tau_s
+            .unwrap()
+    }
+
+    /// White noise from an LCG: sum of 12 uniforms, unit variance.
+    fn noise(n: usize, seed: u64) -> Vec<f64> {
+        let mut state = seed;
+        let mut uniform = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        (0..n)
+            .map(|_| (0..12).map(|_| uniform()).sum::<f64>())
+            .collect()
+    }
+
+    fn rms(x: &[f64]) -> f64 {
+        (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt()
+    }
+
+    /// Mains of `hz` (peak `amp`, 3rd harmonic 0.45, 5th 0.1 of it) on noise of RMS `sd`.
+    fn mains_on_noise(rate: f64, secs: f64, hz: f64, amp: f64, sd: f64) -> (Vec<f64>, Vec<f64>) {
+        let n = (rate * secs) as usize;
+        let emg: Vec<f64> = noise(n, 7).iter().map(|v| v * sd).collect();
+        let x = emg
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let t = i as f64 / rate;
+                let w = 2.0 * PI * hz * t;
+                v + amp * ((w + 0.3).sin() + 0.45 * (3.0 * w + 1.1).sin() + 0.1 * (5.0 * w).sin())
+            })
+            .collect();
+        (x, emg)
+    }
+
+    #[test]
+    fn mains_is_removed_at_either_frequency_even_off_its_nominal_value() {
+        for (rate, hz) in [
+            (2000.0, 60.0),
+            (2000.0, 50.03),
+            (2000.0, 59.95),
+            (512.0, 50.0),
+        ] {
+            let (mut x, emg) = mains_on_noise(rate, 10.0, hz, 3.6, 2.7);
+            let mut m = MainsCanceller::new(rate, 0.45 * rate, tau()).unwrap();
+            let before: Vec<f64> = x.iter().zip(&emg).map(|(a, b)| a - b).collect();
+            m.process(&mut x);
+            let tail = rate as usize * 2..x.len();
+            let left: Vec<f64> = x[tail.clone()]
+                .iter()
+                .zip(&emg[tail.clone()])
+                .map(|(a, b)| a - b)
+                .collect();
+            let (r_before, r_left) = (rms(&before[tail.clone()]), rms(&left));
+            // Left: what the canceller did not remove plus the EMG it took away (each line's
+            // 1-Hz band is a larger share of the EMG's band at 512 Hz).
+            assert!(
+                r_left < 0.25 * r_before,
+                "{hz} Hz at {rate} Hz: mains RMS {r_before:.2} → {r_left:.2}"
+            );
+            // The frequency followed is the one put in.
+            let (_, followed) = m.tracked_hz()[usize::from(hz.round() == 60.0)];
+            assert!(
+                (followed - hz).abs() < 0.02,
+                "{hz} Hz followed at {followed:.3}"
+            );
+            let a = m.amplitudes();
+            let fund = a
+                .iter()
+                .filter(|(f, _)| (f - hz.round()).abs() < 1.0)
+                .map(|&(_, v)| v)
+                .next()
+                .unwrap();
+            assert!(
+                (fund - 3.6).abs() < 0.6,
+                "{hz} Hz: learnt {fund:.2} µV, put in 3.6"
+            );
+        }
+    }
+
+    #[test]
+    fn emg_without_mains_passes_almost_untouched() {
+        let rate = 2000.0;
+        let emg: Vec<f64> = noise(rate as usize * 20, 11)
+            .iter()
+            .map(|v| v * 5.0)
+            .collect();
+        let mut x = emg.clone();
+        MainsCanceller::new(rate, 450.0, tau())
+            .unwrap()
+            .process(&mut x);
+        let tail = rate as usize..x.len();
+        let removed: Vec<f64> = x[tail.clone()]
+            .iter()
+            .zip(&emg[tail.clone()])
+            .map(|(a, b)| a - b)
+            .collect();
+        let share = rms(&removed) / rms(&emg[tail]);
+        // Six lines of ~1.3 Hz out of 1000 Hz of white noise: about 10 % of the amplitude at
+        // most, and no more than the lines' bandwidth accounts for.
+        assert!(share < 0.12, "removed {share:.3} of the EMG");
+    }
+
+    #[test]
+    fn a_burst_leaves_no_ringing_behind() {
+        // Rest with mains, then a 0.3-s burst 25 times the rest, then rest again. After the
+        // burst the output must be back at rest level within 20 ms: a notch rings on.
+        let rate = 2000.0;
+        let (mut x, emg) = mains_on_noise(rate, 8.0, 60.0, 3.6, 2.7);
+        let burst = noise(x.len(), 99);
+        let (b0, b1) = (4 * rate as usize, (4.3 * rate) as usize);
+        let mut truth = emg.clone();
+        for i in b0..b1 {
+            x[i] += 70.0 * burst[i];
+            truth[i] += 70.0 * burst[i];
+        }
+        let mut m = MainsCanceller::new(rate, 450.0, tau()).unwrap();
+        m.process(&mut x);
+        let after = b1 + (0.02 * rate) as usize..b1 + (0.5 * rate) as usize;
+        let before = (3.5 * rate) as usize..b0;
+        let err_after = rms(&x[after.clone()]
+            .iter()
+            .zip(&truth[after.clone()])
+            .map(|(a, b)| a - b)
+            .collect::<Vec<_>>());
+        let err_before = rms(&x[before.clone()]
+            .iter()
+            .zip(&truth[before])
+            .map(|(a, b)| a - b)
+            .collect::<Vec<_>>());
+        // The output's level after the burst is the EMG's: what is left of the burst in the
+        // learnt lines adds a few percent of the rest's power, under the envelope's own noise.
+        let after_rms = rms(&x[after.clone()]);
+        let emg_rms = rms(&truth[after.clone()]);
+        assert!(
+            (after_rms / emg_rms - 1.0).abs() < 0.05,
+            "after the burst the output is at {after_rms:.2} µV, the EMG at {emg_rms:.2} µV \
+             ({err_after:.2} µV off it; before the burst {err_before:.2})"
+        );
+        // The same burst through a Q-30 notch at 60 Hz and its odd harmonics rings on.
+        let mut y: Vec<f64> = emg.clone();
+        for i in b0..b1 {
+            y[i] += 70.0 * burst[i];
+        }
+        let mut notch = crate::dsp::filter::Cascade::notch(rate, 60.0, 30.0).unwrap();
+        for h in [180.0, 300.0] {
+            notch = notch.then(crate::dsp::filter::Cascade::notch(rate, h, 30.0).unwrap());
+        }
+        notch.process(&mut y);
+        let ring = b1 + (0.02 * rate) as usize..b1 + (0.1 * rate) as usize;
+        let ring_err = rms(&y[ring.clone()]
+            .iter()
+            .zip(&truth[ring])
+            .map(|(a, b)| a - b)
+            .collect::<Vec<_>>());
+        assert!(
+            ring_err > 2.0 * err_after,
+            "the notch rang {ring_err:.2} µV, the canceller {err_after:.2} µV"
+        );
+    }
+
+    #[test]
+    fn a_gap_restarts_the_learning_and_non_finite_samples_pass() {
+        let rate = 2000.0;
+        let (mut x, _) = mains_on_noise(rate, 2.0, 50.0, 3.0, 2.0);
+        x[100] = f64::NAN;
+        let mut m = MainsCanceller::new(rate, 450.0, tau()).unwrap();
+        m.process(&mut x);
+        assert!(x[100].is_nan());
+        assert!(x.iter().enumerate().all(|(i, v)| i == 100 || v.is_finite()));
+        assert!(m.amplitudes().iter().any(|&(f, a)| f == 50.0 && a > 2.5));
+        m.restart();
+        assert!(m.amplitudes().iter().all(|&(_, a)| a == 0.0));
+    }
+
+    #[test]
+    fn only_lines_below_the_low_pass_and_nyquist_are_cancelled() {
+        let m = MainsCanceller::new(512.0, 230.4, tau()).unwrap();
+        assert_eq!(m.lines_hz(), vec![50.0, 60.0, 150.0, 180.0]);
+        let m = MainsCanceller::new(2000.0, 450.0, tau()).unwrap();
+        assert_eq!(m.lines_hz(), vec![50.0, 60.0, 150.0, 180.0, 250.0, 300.0]);
+        assert!(MainsCanceller::new(80.0, 36.0, tau()).is_none());
+        assert!(MainsCanceller::new(2000.0, 450.0, 0.0).is_none());
+    }
+
+    #[test]
+    fn the_output_does_not_depend_on_how_the_stream_is_cut() {
+        let rate = 2000.0;
+        let (x, _) = mains_on_noise(rate, 20.0, 50.02, 3.0, 5.0);
+        let mut whole = x.clone();
+        MainsCanceller::new(rate, 450.0, tau())
+            .unwrap()
+            .process(&mut whole);
+        for block in [1usize, 7, 97, 4096] {
+            let mut cut = x.clone();
+            let mut m = MainsCanceller::new(rate, 450.0, tau()).unwrap();
+            for c in cut.chunks_mut(block) {
+                m.process(c);
+            }
+            let first = whole
+                .iter()
+                .zip(&cut)
+                .position(|(p, q)| p.to_bits() != q.to_bits());
+            assert_eq!(
+                first, None,
+                "blocks of {block} samples differ from sample {first:?}"
+            );
+        }
+    }
+}
