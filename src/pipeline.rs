@@ -53,13 +53,7 @@ pub struct ChannelOutcome {
     pub samples: u64,
 }
 
-/// One mains line taken out of an EMG channel.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct MainsLine {
-    pub hz: f64,
-    /// Peak amplitude, in the channel's unit.
-    pub peak: f64,
-}
+pub use crate::dsp::mains::MainsLine;
 
 /// Mains this strong against the rest EMG (RMS over the rest envelope) is worth a warning.
 pub const MAINS_WARN_FRACTION_OF_REST: f64 = 0.5;
@@ -339,11 +333,7 @@ impl Processor {
                 onset_threshold: d.thresholds().map(|t| t.0),
                 offset_threshold: d.thresholds().map(|t| t.1),
                 rest: d.rest_report().clone(),
-                mains_removed: c
-                    .mains_lines()
-                    .into_iter()
-                    .map(|(hz, peak)| MainsLine { hz, peak })
-                    .collect(),
+                mains_removed: c.mains_lines(),
                 samples: n,
             })
             .collect()

@@ -348,14 +348,14 @@ pub struct ChannelDetector {
 }
 
 impl ChannelDetector {
-    /// `delay_s` is the lag of the detection signal behind the input (from the conditioning);
-    /// it is subtracted from every reported time.
     /// No onset is taken from the first `settle_s` of the stream, while the conditioning
     /// settles.
     pub fn set_settle_s(&mut self, settle_s: f64) {
         self.settle_until = (settle_s.max(0.0) * self.rate_hz).round() as u64;
     }
 
+    /// `delay_s` is the lag of the detection signal behind the input (from the conditioning);
+    /// it is subtracted from every reported time.
     pub fn new(
         cfg: &DetectorConfig,
         channel: usize,

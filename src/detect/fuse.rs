@@ -176,16 +176,22 @@ impl EventFuser {
         // A cough's burst lasts a few tenths of a second on every channel; a heartbeat's QRS
         // on the abdominal channel (ECG bleed, 0.1 s) is not one.
         let cough_long = |x: &ContractionEvent| x.duration_s() >= COUGH_MIN_S;
-        let short_partners = |e: &ContractionEvent| {
+        let cough_core =
+            |x: &ContractionEvent| x.core_s < COUGH_CORE_FRACTION * self.cfg.min_contraction_s;
+        let drawn_out =
+            |x: &ContractionEvent| x.duration_s() < COUGH_TAIL_FACTOR * self.cfg.min_contraction_s;
+        // How many other channels burst with `e` as a cough does, in a way `kind` accepts.
+        let partner_channels = |e: &ContractionEvent, kind: &dyn Fn(&ContractionEvent) -> bool| {
             let mut channels: Vec<usize> = self
                 .partners(e)
-                .filter(|o| is_short(o) && cough_long(o) && together(o, e))
+                .filter(|o| cough_long(o) && together(o, e) && kind(o))
                 .map(|o| o.channel)
                 .collect();
             channels.sort_unstable();
             channels.dedup();
             channels.len()
         };
+        let short_partners = |e: &ContractionEvent| partner_channels(e, &is_short);
         if is_short(e) {
             return if short_partners(e) >= 1 {
                 EventKind::Cough
@@ -197,8 +203,7 @@ impl EventFuser {
         // that starts with short bursts on two other channels is the same cough, drawn out by
         // its envelope's tail on a quiet rest (a quick flick does not make the abdomen and the
         // pressure both twitch briefly).
-        if e.duration_s() < COUGH_TAIL_FACTOR * self.cfg.min_contraction_s && short_partners(e) >= 2
-        {
+        if drawn_out(e) && short_partners(e) >= 2 {
             return EventKind::Cough;
         }
         // So is such a burst with one brief partner when its core (the time above half its
@@ -206,15 +211,9 @@ impl EventFuser {
         // longer. A pressure spike inside a breath's swell is drawn out the same way; and an
         // EMG burst of any length whose detector found no hold after its core (a quiet rest's
         // floor kept it going) is that cough too.
-        let cough_core =
-            |x: &ContractionEvent| x.core_s < COUGH_CORE_FRACTION * self.cfg.min_contraction_s;
-        let drawn_out =
-            |x: &ContractionEvent| x.duration_s() < COUGH_TAIL_FACTOR * self.cfg.min_contraction_s;
         // The partner may be drawn out by its tail too, as long as its core is a cough's.
         let cough_partner = |e: &ContractionEvent| {
-            self.partners(e).any(|o| {
-                together(o, e) && cough_long(o) && (is_short(o) || (drawn_out(o) && cough_core(o)))
-            })
+            partner_channels(e, &|o| is_short(o) || (drawn_out(o) && cough_core(o))) >= 1
         };
         if (drawn_out(e) || e.kind == EventKind::Artifact) && cough_core(e) && cough_partner(e) {
             return EventKind::Cough;

@@ -196,8 +196,8 @@ impl ChannelConditioner {
         &self.applied
     }
 
-    /// The mains lines the canceller has learnt, `(Hz, peak amplitude)` (empty when it is off).
-    pub fn mains_lines(&self) -> Vec<(f64, f64)> {
+    /// The mains lines the canceller is taking out (empty when it is off).
+    pub fn mains_lines(&self) -> Vec<crate::dsp::mains::MainsLine> {
         self.mains
             .as_ref()
             .map(|m| m.amplitudes())

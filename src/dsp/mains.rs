@@ -101,6 +101,15 @@ pub const FAMILY_OFF_SHARE: f64 = 0.004;
 /// Samples per weight update (block LMS).
 const SUB_BLOCK: usize = 8;
 
+/// One mains line taken out of a channel (written to `session.json`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct MainsLine {
+    /// Nominal frequency, Hz.
+    pub hz: f64,
+    /// Peak amplitude subtracted, in the channel's unit.
+    pub peak: f64,
+}
+
 /// What a line is: its nominal frequency and which harmonic of which mains frequency.
 #[derive(Debug, Clone, Copy)]
 struct Line {
@@ -301,16 +310,19 @@ impl MainsCanceller {
             .collect()
     }
 
-    /// Each line's peak amplitude taken out now, in the signal's unit: `(Hz, amplitude)`.
-    pub fn amplitudes(&self) -> Vec<(f64, f64)> {
+    /// Each line's peak amplitude taken out now, in the signal's unit, by frequency.
+    pub fn amplitudes(&self) -> Vec<MainsLine> {
         let l = &self.lanes;
-        let mut a: Vec<(f64, f64)> = self
+        let mut a: Vec<MainsLine> = self
             .lines
             .iter()
             .enumerate()
-            .map(|(j, line)| (line.hz, l.gain[j] * l.a[j].hypot(l.b[j])))
+            .map(|(j, line)| MainsLine {
+                hz: line.hz,
+                peak: l.gain[j] * l.a[j].hypot(l.b[j]),
+            })
             .collect();
-        a.sort_by(|x, y| x.0.total_cmp(&y.0));
+        a.sort_by(|x, y| x.hz.total_cmp(&y.hz));
         a
     }
 
@@ -782,8 +794,8 @@ mod tests {
             let a = m.amplitudes();
             let fund = a
                 .iter()
-                .filter(|(f, _)| (f - hz.round()).abs() < 1.0)
-                .map(|&(_, v)| v)
+                .filter(|l| (l.hz - hz.round()).abs() < 1.0)
+                .map(|l| l.peak)
                 .next()
                 .unwrap();
             assert!(
@@ -883,9 +895,9 @@ mod tests {
         m.process(&mut x);
         assert!(x[100].is_nan());
         assert!(x.iter().enumerate().all(|(i, v)| i == 100 || v.is_finite()));
-        assert!(m.amplitudes().iter().any(|&(f, a)| f == 50.0 && a > 2.5));
+        assert!(m.amplitudes().iter().any(|l| l.hz == 50.0 && l.peak > 2.5));
         m.restart();
-        assert!(m.amplitudes().iter().all(|&(_, a)| a == 0.0));
+        assert!(m.amplitudes().iter().all(|l| l.peak == 0.0));
     }
 
     #[test]
@@ -896,6 +908,13 @@ mod tests {
         assert_eq!(m.lines_hz(), vec![50.0, 60.0, 150.0, 180.0, 250.0, 300.0]);
         assert!(MainsCanceller::new(80.0, 36.0, tau()).is_none());
         assert!(MainsCanceller::new(2000.0, 450.0, 0.0).is_none());
+    }
+
+    /// The first sample whose bits differ.
+    fn first_difference(a: &[f64], b: &[f64]) -> Option<usize> {
+        a.iter()
+            .zip(b)
+            .position(|(p, q)| p.to_bits() != q.to_bits())
     }
 
     #[test]
@@ -912,10 +931,7 @@ mod tests {
             for c in cut.chunks_mut(block) {
                 m.process(c);
             }
-            let first = whole
-                .iter()
-                .zip(&cut)
-                .position(|(p, q)| p.to_bits() != q.to_bits());
+            let first = first_difference(&whole, &cut);
             assert_eq!(
                 first, None,
                 "blocks of {block} samples differ from sample {first:?}"
@@ -926,10 +942,7 @@ mod tests {
         let mut m = MainsCanceller::new(rate, 450.0, tau()).unwrap();
         m.avx2 = false;
         m.process(&mut portable);
-        let first = whole
-            .iter()
-            .zip(&portable)
-            .position(|(p, q)| p.to_bits() != q.to_bits());
+        let first = first_difference(&whole, &portable);
         assert_eq!(
             first, None,
             "AVX2 and portable differ from sample {first:?}"
