@@ -1,5 +1,5 @@
 //! The live view: screens at known moments of a simulated session (ratatui `TestBackend`),
-//! and the real binary in a pseudo-terminal (`script`), where `m` drops a marker and `q` ends
+//! and the real binary in a pseudo-terminal it opens itself, where `m` drops a marker and `q` ends
 //! the session with its report written.
 
 use knip::config::AnalysisConfig;
@@ -100,39 +100,81 @@ fn screens_at_known_moments() {
     }
 }
 
+/// A pseudo-terminal of 80 × 24 whose slave end becomes the child's controlling terminal and its
+/// stdin, stdout and stderr, as a terminal emulator does. Returns the master end.
+fn spawn_in_pty(cmd: &mut std::process::Command) -> (std::process::Child, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::process::CommandExt;
+    let (mut master, mut slave) = (-1, -1);
+    let size = libc::winsize {
+        ws_row: 24,
+        ws_col: 80,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty writes two descriptors this function then owns; no name buffer is passed.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are owned here.
+    let (master, slave) = unsafe {
+        libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC);
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    };
+    cmd.stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    // The parent's copies of the slave end are closed with `cmd`'s stdio once the command is
+    // dropped, so a read on the master ends (EIO) when the child exits.
+    (child, master)
+}
+
 #[test]
 fn real_binary_in_a_pseudo_terminal_marks_and_quits_cleanly() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("`script` (util-linux) not installed; skipping the pseudo-terminal test");
-        return;
-    }
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("s");
-    let cmd = format!(
-        "{} session --simulate --protocol strength --speed 5 --out {}",
-        env!("CARGO_BIN_EXE_knip"),
-        out.display()
-    );
-    let mut child = std::process::Command::new("script")
-        .args(["-qfec", &cmd, "/dev/null"])
-        .env("TERM", "xterm-256color")
-        .env("COLUMNS", "80")
-        .env("LINES", "24")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_knip"));
+    cmd.args([
+        "session",
+        "--simulate",
+        "--protocol",
+        "strength",
+        "--speed",
+        "5",
+        "--out",
+    ])
+    .arg(&out)
+    .env("TERM", "xterm-256color")
+    .env("COLUMNS", "80")
+    .env("LINES", "24");
+    let (mut child, master) = spawn_in_pty(&mut cmd);
+    drop(cmd);
+    let mut keys = master.try_clone().unwrap();
     // Collect the screen output on a thread, so keys are sent only once the view is up (the
     // alternate screen is entered after raw mode is on).
     let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
-    let mut stdout = child.stdout.take().unwrap();
+    let mut stdout = master;
     let sink = screen.clone();
     let reader = std::thread::spawn(move || {
         use std::io::Read;
@@ -145,9 +187,9 @@ fn real_binary_in_a_pseudo_terminal_marks_and_quits_cleanly() {
         }
     });
     let shown = |s: &str| String::from_utf8_lossy(&screen.lock().unwrap()).contains(s);
-    let send = |stdin: &mut std::process::ChildStdin, k: &[u8]| {
-        let _ = stdin.write_all(k);
-        let _ = stdin.flush();
+    let send = |keys: &mut std::fs::File, k: &[u8]| {
+        let _ = keys.write_all(k);
+        let _ = keys.flush();
     };
     let mut step = 0;
     let mut status = None;
@@ -161,20 +203,20 @@ fn real_binary_in_a_pseudo_terminal_marks_and_quits_cleanly() {
         // Keys are spaced out so the session sees each state for a few frames.
         match step {
             0 if shown("\u{1b}[?1049h") => {
-                send(&mut stdin, b"m");
+                send(&mut keys, b"m");
                 step = 1;
             }
             1..=4 => step += 1,
             5 => {
-                send(&mut stdin, b" ");
+                send(&mut keys, b" ");
                 step = 6;
             }
             6..=9 => step += 1,
             10 => {
-                send(&mut stdin, b" ");
+                send(&mut keys, b" ");
                 step = 11;
             }
-            11 => send(&mut stdin, b"q"),
+            11 => send(&mut keys, b"q"),
             _ => {}
         }
     }
