@@ -78,10 +78,12 @@ pub struct DetectorConfig {
     /// A pressure episode lasting longer than this is not a squeeze (the Glazer protocol's
     /// endurance hold is 60 s): the rest level moved; it becomes the new rest, seconds.
     pub pressure_max_active_s: f64,
-    /// ... and on EMG at least this factor × (rest P99 − rest median) above rest: ECG bleeding
-    /// through leaves regular bumps that robust statistics ignore but that must not trigger
-    /// onsets. The P99 rise is the upper quartile over the quiet rest segments, so a single
-    /// twitch does not raise it.
+    /// ... and on EMG, an onset under this factor × the rest's regular bumps (P99 − median)
+    /// above rest must hold 0.25 s, not `onset_hold_ms`: ECG bleeding through leaves regular
+    /// bumps (under 0.2 s each) that robust statistics ignore but that must not trigger onsets,
+    /// while a weak co-activation above the onset threshold still counts. The bumps' height is
+    /// the 90th percentile over the rest segments whose median is at rest level (a beat lifts its
+    /// segment's median a little), so a single twitch does not raise it.
     pub rest_p99_margin: f64,
     /// The envelope must stay above the onset threshold this long to confirm an onset, ms.
     pub onset_hold_ms: f64,

@@ -141,7 +141,7 @@ const TABLE: &[(&str, &str, &str, Option<Limit<f64>>)] = &[
     (
         "rest_p99_margin",
         "detector.rest_p99_margin",
-        "EMG onset at least this factor x (rest P99 - rest median) above rest (ECG bleed).",
+        "EMG onset under rest + this factor x the rest's regular bumps (P99 - median, ECG bleed) must hold 0.25 s.",
         None,
     ),
     (

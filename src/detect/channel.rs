@@ -38,6 +38,11 @@ use std::collections::VecDeque;
 const STATS_RATE_HZ: f64 = 200.0;
 /// After a contraction ends, rest statistics are not updated for this long (release tail).
 const REBASELINE_GUARD_S: f64 = 1.0;
+/// An EMG onset above the onset threshold but within the rest's regular bumps (rest +
+/// `rest_p99_margin` × their P99 rise) must hold this long: an ECG complex bleeding onto the
+/// abdominal channel lasts under 0.12 s, so its 50-ms RMS bump under 0.2 s; a weak but real
+/// co-activation holds for a second or more, s.
+const BUMP_HOLD_S: f64 = 0.25;
 /// Multiple of σ₀ that marks "left rest" when moving the onset back.
 const BACKTRACK_K: f64 = 1.0;
 /// EMG: below the relative offset level (but above the offset threshold) this long ends a
@@ -313,6 +318,12 @@ pub struct ChannelDetector {
     /// bleeding through on the abdominal channel) must not trigger onsets.
     rest_p99_rise: f64,
     on_threshold: f64,
+    /// Above the onset threshold but under this one (rest + the regular bumps' margin), an
+    /// onset must hold for [`BUMP_HOLD_S`]: a heartbeat's bump is briefer.
+    bump_threshold: f64,
+    bump_hold: u64,
+    /// The envelope has been above `bump_threshold` since `above_since`.
+    pending_bumped: bool,
     off_threshold: f64,
     tracker: RestTracker,
     /// Rest samples until the next thinned value goes to the tracker.
@@ -402,6 +413,9 @@ impl ChannelDetector {
             rest_sd: 0.0,
             rest_p99_rise: 0.0,
             on_threshold: f64::INFINITY,
+            bump_threshold: f64::INFINITY,
+            bump_hold: samples(BUMP_HOLD_S).max(1),
+            pending_bumped: false,
             off_threshold: f64::INFINITY,
             tracker: RestTracker::new(
                 kind,
@@ -507,11 +521,18 @@ impl ChannelDetector {
         } else {
             self.cfg.onset_min_rel * self.rest_mean.abs()
         };
-        let mut rise = (self.cfg.onset_k * self.rest_sd).max(floor);
-        if !self.is_pressure() {
-            rise = rise.max(self.cfg.rest_p99_margin * self.rest_p99_rise);
+        (self.cfg.onset_k * self.rest_sd).max(floor)
+    }
+
+    /// Rise above rest that confirms an onset after the usual hold: EMG rest with regular bumps
+    /// (ECG bleeding through on the abdominal channel) needs [`BUMP_HOLD_S`] under it.
+    fn bump_rise(&self) -> f64 {
+        let rise = self.onset_rise();
+        if self.is_pressure() {
+            rise
+        } else {
+            rise.max(self.cfg.rest_p99_margin * self.rest_p99_rise)
         }
-        rise
     }
 
     /// Puts rest estimate `e` in force, from sample `from` on (for the report's lines).
@@ -522,6 +543,7 @@ impl ChannelDetector {
         self.rest_p99_rise = e.p99_rise;
         let rise = self.onset_rise();
         self.on_threshold = self.rest_mean + rise;
+        self.bump_threshold = self.rest_mean + self.bump_rise();
         let ratio = if self.cfg.onset_k > 0.0 {
             (self.cfg.offset_k / self.cfg.onset_k).clamp(0.0, 1.0)
         } else {
@@ -797,12 +819,21 @@ impl ChannelDetector {
         }
         if e > self.on_threshold || risen {
             let since = *self.above_since.get_or_insert(idx);
-            if idx + 1 - since >= self.onset_hold {
+            let bumped = risen || e > self.bump_threshold;
+            self.pending_bumped = bumped || (self.pending_bumped && since < idx);
+            let held = idx + 1 - since;
+            if held >= self.onset_hold && (self.pending_bumped || held >= self.bump_hold) {
+                self.pending_bumped = false;
                 self.confirm_onset(idx, since, out);
+                return;
             }
-            return;
+            if bumped {
+                return;
+            }
+            // Within the bumps' band: rest for the statistics until it holds.
+        } else {
+            self.above_since = None;
         }
-        self.above_since = None;
         if self.replaying {
             return;
         }

@@ -23,6 +23,12 @@ use std::collections::VecDeque;
 pub const SEGMENT_S: f64 = 0.5;
 /// Percentile of the recent segments' medians that is an EMG rest level.
 pub const QUIET_SHARE: f64 = 0.4;
+/// An EMG segment whose median is within this many rest spreads of the rest level is rest for
+/// the regular bumps on it (ECG): a heartbeat lifts a segment's median by a fraction of that.
+pub const BUMP_SEGMENT_SPREADS: f64 = 2.0;
+/// Quantile of the rest segments' P99 rises that is the regular bumps' height: about half the
+/// segments hold a heartbeat, and this takes the taller beats among them.
+pub const BUMP_QUANTILE: f64 = 0.9;
 
 /// What kind of signal the rest is tracked on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,11 +154,20 @@ pub fn estimate_at(kind: RestKind, segments: &[Segment], share: f64) -> Option<R
     };
     let mut spreads: Vec<f64> = chosen.iter().map(|s| s.spread).collect();
     let within = median_of(&mut spreads);
-    // Regular bumps (a heartbeat a second) are in about every other segment: their upper
-    // quartile, not their median.
-    let mut rises: Vec<f64> = chosen.iter().map(|s| s.p99_rise).collect();
-    let upper_quartile = ((rises.len() - 1) as f64 * 0.75).round() as usize;
-    let [p99_rise] = order_statistics(&mut rises, [upper_quartile]);
+    // Regular bumps (a heartbeat a second) are in about every other segment: the tall ones
+    // among them, not their median. A bump lifts its segment's median a little, so the quietest
+    // segments (the EMG rest level's) are mostly those without one: the bumps are looked for in
+    // every segment whose median is still at rest.
+    let bumps_from: Vec<&Segment> = match kind {
+        RestKind::Envelope => segments
+            .iter()
+            .filter(|s| s.median <= mean + BUMP_SEGMENT_SPREADS * within)
+            .collect(),
+        RestKind::Pressure => chosen.iter().collect(),
+    };
+    let mut rises: Vec<f64> = bumps_from.iter().map(|s| s.p99_rise).collect();
+    let tall = ((rises.len() - 1) as f64 * BUMP_QUANTILE).round() as usize;
+    let [p99_rise] = order_statistics(&mut rises, [tall]);
     let sd = match kind {
         RestKind::Envelope => within,
         RestKind::Pressure => {
@@ -346,12 +361,18 @@ mod tests {
                 } else {
                     0.5 * (spreads[k / 2 - 1] + spreads[k / 2])
                 };
-                let mut rises: Vec<f64> = by_median.iter().map(|s| s.p99_rise).collect();
+                let mean = by_median.iter().map(|s| s.median).fold(f64::MIN, f64::max);
+                // The bumps: over every segment at rest level, not only the quiet ones.
+                let mut rises: Vec<f64> = segments
+                    .iter()
+                    .filter(|s| s.median <= mean + BUMP_SEGMENT_SPREADS * within)
+                    .map(|s| s.p99_rise)
+                    .collect();
                 rises.sort_by(f64::total_cmp);
                 let want = RestEstimate {
-                    mean: by_median.iter().map(|s| s.median).fold(f64::MIN, f64::max),
+                    mean,
                     sd: within,
-                    p99_rise: rises[((k - 1) as f64 * 0.75).round() as usize],
+                    p99_rise: rises[((rises.len() - 1) as f64 * BUMP_QUANTILE).round() as usize],
                 };
                 assert_eq!(
                     estimate(RestKind::Envelope, &segments),
