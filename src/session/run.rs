@@ -412,6 +412,11 @@ pub struct SessionResult {
     pub done_today: u32,
     /// Median-frequency points (time, Hz) of every 1-s window inside contractions.
     pub median_points: Vec<(f64, f64)>,
+    /// Per channel at the end of the stream: the conditioning applied (mains lines cancelled
+    /// and how much was taken out), the rest and thresholds the detector used and why.
+    pub channels: Vec<crate::pipeline::ChannelOutcome>,
+    /// What the user was told at the end (the reader's, the rest estimates', strong mains).
+    pub warnings: Vec<String>,
 }
 
 /// Drives a session from processed blocks.
@@ -1455,6 +1460,8 @@ impl SessionRunner {
             stopped_early,
             done_today: self.setup.done_today,
             median_points: std::mem::take(&mut self.median_points),
+            channels: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -1618,7 +1625,9 @@ impl Sink for SessionSink {
         } else {
             end.end_time_s
         };
-        let result = r.finish(end_s, stopped);
+        let mut result = r.finish(end_s, stopped);
+        result.channels = end.channels.clone();
+        result.warnings = end.warnings.clone();
         let live = LiveState {
             finished: true,
             ..Default::default()

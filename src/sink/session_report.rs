@@ -386,6 +386,8 @@ pub fn write_session_report(
         "glazer": glazer,
         "perfect": perf,
         "stream": r.spec,
+        "channels": r.channels,
+        "warnings": r.warnings,
     });
     crate::private_file::write(
         &p,

@@ -34,6 +34,55 @@ fn demo_defaults_to_strength_and_glazer_writes_the_assessment() {
         dir.path().join("a").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The guided session's session.json says what its conditioning took out (the simulated
+    // patient has 50-Hz mains on both EMG channels) and the rest it used, as the analysis of
+    // its recording does.
+    let json = |p: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let (session, analysis) = (
+        json(out.join("session.json")),
+        json(dir.path().join("a").join("session.json")),
+    );
+    let mains = |j: &serde_json::Value, ch: usize| -> Vec<(f64, f64)> {
+        j["channels"][ch]["mains_removed"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no mains_removed on channel {ch}: {j}"))
+            .iter()
+            .map(|l| (l["hz"].as_f64().unwrap(), l["peak"].as_f64().unwrap()))
+            .collect()
+    };
+    for ch in 0..2 {
+        let (s, a) = (mains(&session, ch), mains(&analysis, ch));
+        let strongest = s
+            .iter()
+            .cloned()
+            .fold((0.0, 0.0), |m, l| if l.1 > m.1 { l } else { m });
+        assert_eq!(strongest.0, 50.0, "channel {ch}: {s:?}");
+        assert!(strongest.1 > 1.0, "channel {ch}: {s:?}");
+        assert_eq!(s.len(), a.len());
+        for ((hz_s, peak_s), (hz_a, peak_a)) in s.iter().zip(&a) {
+            assert_eq!(hz_s, hz_a);
+            assert!(
+                (peak_s - peak_a).abs() <= 0.02 * strongest.1,
+                "{s:?} vs {a:?}"
+            );
+        }
+        let rest = |j: &serde_json::Value| j["channels"][ch]["rest_mean"].as_f64().unwrap();
+        assert!((rest(&session) - rest(&analysis)).abs() <= 0.02 * rest(&analysis));
+    }
+    let warned = |j: &serde_json::Value| {
+        j["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap_or("").contains("mains interference"))
+    };
+    assert!(
+        warned(&session) && warned(&analysis),
+        "{}",
+        session["warnings"]
+    );
     let summary = std::fs::read_to_string(out.join("session_summary.csv")).unwrap();
     assert!(summary.contains("not validated"), "{summary}");
     assert!(summary.contains("strength_reps_to_failure"), "{summary}");
