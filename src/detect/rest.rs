@@ -9,7 +9,8 @@
 //!   `rest_window_s` of rest), its spread the median spread of the segments up to it. A stretch
 //!   of activity that the detector missed (a threshold set too high) occupies the upper segments
 //!   and is ignored; a dip of the rest (the pelvic floor relaxing while the patient bears down)
-//!   shorter than 40 % of the window does not pull the rest down.
+//!   shorter than 40 % of the window does not pull the rest down. A rest that rose and stayed
+//!   up (the last 3 s of rest segments all clearly above the estimate) is followed at once.
 //! * **Pressure**: a *local* baseline — the median of the last `pressure_baseline_s` of rest
 //!   segments — so it follows inflation creep, a wandering rest and slips between squeezes; its
 //!   spread includes the between-segment variation (breathing), which decides false onsets.
@@ -23,6 +24,10 @@ use std::collections::VecDeque;
 pub const SEGMENT_S: f64 = 0.5;
 /// Percentile of the recent segments' medians that is an EMG rest level.
 pub const QUIET_SHARE: f64 = 0.4;
+/// The last this many EMG rest segments (3 s of rest), all more than [`RISEN_SPREADS`] rest
+/// spreads above the estimate, are the rest now.
+pub const RISEN_SEGMENTS: usize = 6;
+pub const RISEN_SPREADS: f64 = 2.0;
 /// An EMG segment whose median is within this many rest spreads of the rest level is rest for
 /// the regular bumps on it (ECG): a heartbeat lifts a segment's median by a fraction of that.
 pub const BUMP_SEGMENT_SPREADS: f64 = 2.0;
@@ -256,7 +261,21 @@ impl RestTracker {
 
     pub fn estimate(&self) -> Option<RestEstimate> {
         let v: Vec<Segment> = self.segments.iter().copied().collect();
-        estimate(self.kind, &v)
+        let e = estimate(self.kind, &v)?;
+        // EMG rest that rose and stayed up (a quiet rest's floor moves by tens of per cent over
+        // tens of seconds): the quietest segments of the window are from before the rise, and
+        // the estimate would follow only once they left it. When every one of the last
+        // `RISEN_SEGMENTS` stands clearly above the estimate, those are the rest now.
+        if self.kind == RestKind::Envelope && v.len() > RISEN_SEGMENTS {
+            let recent = &v[v.len() - RISEN_SEGMENTS..];
+            if recent
+                .iter()
+                .all(|s| s.median > e.mean + RISEN_SPREADS * e.sd)
+            {
+                return estimate(self.kind, recent);
+            }
+        }
+        Some(e)
     }
 }
 
@@ -411,5 +430,46 @@ mod tests {
         assert_eq!(t.estimate().unwrap().mean, 2.0);
         t.restart();
         assert!(t.estimate().is_none());
+    }
+
+    /// Seed 506, quiet rest: the floor rose from 1.2 to 1.75 µV within half a minute, the
+    /// estimate stayed at the quiet segments from before, and the envelope hovered at the offset
+    /// threshold, so a cough's burst ran on for 1.7 s and was counted as a contraction.
+    #[test]
+    fn an_emg_rest_that_rose_and_stayed_up_is_followed() {
+        // 20 s of rest in the window: 34 segments at 1.2, then the floor rises to 1.75.
+        let tracker = |risen: usize, dip_at: Option<usize>| {
+            let mut t = RestTracker::new(RestKind::Envelope, 200.0, 10, 20.0);
+            for _ in 0..34 {
+                t.add_segment(seg(1.2, 0.09));
+            }
+            for k in 0..risen {
+                let m = if Some(k) == dip_at { 1.25 } else { 1.75 };
+                t.add_segment(seg(m, 0.09));
+            }
+            t.estimate().unwrap().mean
+        };
+        assert_eq!(
+            tracker(RISEN_SEGMENTS - 1, None),
+            1.2,
+            "not yet: 2.5 s of rest"
+        );
+        assert_eq!(
+            tracker(RISEN_SEGMENTS, None),
+            1.75,
+            "3 s of rest all higher"
+        );
+        assert_eq!(tracker(12, None), 1.75);
+        assert_eq!(
+            tracker(RISEN_SEGMENTS, Some(3)),
+            1.2,
+            "one segment back at the old rest: it did not move"
+        );
+        // Pressure has its own local baseline and is left alone.
+        let mut p = RestTracker::new(RestKind::Pressure, 200.0, 10, 20.0);
+        for m in [1.2; 34].into_iter().chain([1.75; 6]) {
+            p.add_segment(seg(m, 0.09));
+        }
+        assert_eq!(p.estimate().unwrap().mean, 1.2);
     }
 }
