@@ -1402,7 +1402,14 @@ impl SessionRunner {
     }
 
     /// Close the session (end of stream or `q`).
-    pub fn finish(mut self, end_time_s: f64, stopped_early: bool) -> SessionResult {
+    /// The session's result. `stream`: the per-channel outcome and warnings at the end of the
+    /// stream (`None` where the session was driven without the pipeline, as in tests).
+    pub fn finish(
+        mut self,
+        end_time_s: f64,
+        stopped_early: bool,
+        stream: Option<&RunEnd>,
+    ) -> SessionResult {
         self.frontier_s = self.frontier_s.max(end_time_s);
         self.stopped_early = stopped_early;
         if let Some((since, cause)) = self.frozen.take() {
@@ -1460,8 +1467,8 @@ impl SessionRunner {
             stopped_early,
             done_today: self.setup.done_today,
             median_points: std::mem::take(&mut self.median_points),
-            channels: Vec::new(),
-            warnings: Vec::new(),
+            channels: stream.map(|e| e.channels.clone()).unwrap_or_default(),
+            warnings: stream.map(|e| e.warnings.clone()).unwrap_or_default(),
         }
     }
 }
@@ -1625,9 +1632,7 @@ impl Sink for SessionSink {
         } else {
             end.end_time_s
         };
-        let mut result = r.finish(end_s, stopped);
-        result.channels = end.channels.clone();
-        result.warnings = end.warnings.clone();
+        let result = r.finish(end_s, stopped, Some(end));
         let live = LiveState {
             finished: true,
             ..Default::default()

@@ -141,7 +141,7 @@ fn run_with_pause(
         }
         i += block;
     }
-    let mut res = r.finish(end_s, false);
+    let mut res = r.finish(end_s, false, None);
     assert_eq!(res.reps[0].kind, "rest", "the baseline comes first");
     res.reps.remove(0);
     res
