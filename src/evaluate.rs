@@ -601,6 +601,7 @@ mod tests {
             abd_mean: None,
             abd_index: None,
             decided_at_s: offset + 0.2,
+            onset_carried_s: 0.0,
         }
     }
 

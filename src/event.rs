@@ -65,11 +65,23 @@ pub struct ContractionEvent {
     pub abd_index: Option<f64>,
     /// Device-clock time at which the detector decided the event (for latency figures).
     pub decided_at_s: f64,
+    /// How much earlier the onset is than where the trace left rest (less the conditioning's
+    /// delay), seconds: an EMG onset is carried back along its rise (negative for a step, which
+    /// shows at once). Not part of the burst for the rules that tell a contraction from a brief
+    /// burst ([`Self::burst_s`]).
+    #[serde(skip)]
+    pub onset_carried_s: f64,
 }
 
 impl ContractionEvent {
     pub fn duration_s(&self) -> f64 {
         self.offset_s - self.onset_s
+    }
+
+    /// How long the burst stood out of rest: the duration without the onset's carry back along
+    /// the rise.
+    pub fn burst_s(&self) -> f64 {
+        self.duration_s() - self.onset_carried_s
     }
 }
 

@@ -50,6 +50,20 @@ const BACKTRACK_K: f64 = 1.0;
 const RELATIVE_OFFSET_HOLD_S: f64 = 1.0;
 /// EMG: how far before the crossing of the onset threshold an onset may be placed, seconds.
 const EMG_BACKTRACK_MAX_S: f64 = 0.2;
+/// EMG: how far before where the envelope left rest an onset may be carried back along the
+/// rise ([`ChannelDetector::carried_back_along_rise`]), seconds.
+const EMG_RISE_CARRY_MAX_S: f64 = 0.15;
+/// EMG: the rise's excess over rest must have grown by this factor from where the envelope left
+/// rest to the onset's confirmation for its line to be followed back (less is a hover, not a
+/// rise).
+const EMG_RISE_MIN_GROWTH: f64 = 1.2;
+/// EMG: halfway between leaving rest and the confirmation, a rise has climbed at least this share
+/// of its excess over rest (a smooth start from zero climbs about 40 %, a line 50 %).
+const EMG_RISE_MIDWAY_SHARE: f64 = 0.15;
+/// EMG: the envelope's lag behind a rise (at most half the RMS window), in multiples of how far
+/// the onset was carried back along it: a step shows at once on the window's leading edge, a
+/// rise slower than the window shows half a window late.
+const EMG_LAG_PER_CARRY: f64 = 2.0;
 /// How much envelope before that reach shows the level an EMG rest sat at, when the walk back
 /// found no rest within the reach (see `onset_index`), seconds.
 const EMG_HELD_REST_S: f64 = 0.25;
@@ -187,9 +201,26 @@ pub struct RestChange {
     pub reason: String,
 }
 
+/// An onset as [`ChannelDetector::onset_index`] placed it.
+#[derive(Debug, Clone, Copy)]
+struct PlacedOnset {
+    /// The sample the activity began at.
+    index: u64,
+    /// The envelope's lag behind the activity there, seconds: subtracted from its time.
+    lag_s: f64,
+    /// Where the trace left rest (`index` or later).
+    left: u64,
+}
+
 #[derive(Debug, Clone)]
 struct Active {
     onset_index: u64,
+    /// The envelope's lag behind the activity at its onset, seconds: subtracted from the onset's
+    /// time (the conditioning's delay, or less for an EMG rise faster than the RMS window).
+    onset_lag_s: f64,
+    /// Where the trace left rest (`onset_index` or later: the onset may be carried back along
+    /// the rise from there).
+    left_index: u64,
     peak: f64,
     peak_index: u64,
     /// Envelope thinned to STATS_RATE_HZ from the onset on.
@@ -272,14 +303,18 @@ impl RecentRing {
 
     /// The value at `index` when it is still held, given that `last` is the newest.
     fn get(&self, index: u64, last: u64) -> Option<f64> {
-        let oldest = self.first.max((last + 1).saturating_sub(self.span));
-        (index >= oldest && index <= last).then(|| self.values[index as usize & self.mask])
+        (index >= self.oldest(last) && index <= last)
+            .then(|| self.values[index as usize & self.mask])
+    }
+
+    /// The oldest index held, given that `last` is the newest.
+    fn oldest(&self, last: u64) -> u64 {
+        self.first.max((last + 1).saturating_sub(self.span))
     }
 
     /// `(index, value)` of the held samples up to and including `last`, newest first.
     fn newest_first(&self, last: u64) -> impl Iterator<Item = (u64, f64)> + '_ {
-        let oldest = self.first.max((last + 1).saturating_sub(self.span));
-        (oldest..=last)
+        (self.oldest(last)..=last)
             .rev()
             .map(move |i| (i, self.values[i as usize & self.mask]))
     }
@@ -909,7 +944,7 @@ impl ChannelDetector {
     }
 
     /// Where the activity that crossed the onset threshold at `since` began.
-    fn onset_index(&self, idx: u64, since: u64) -> u64 {
+    fn onset_index(&self, idx: u64, since: u64) -> PlacedOnset {
         // "Left rest" is tied to the onset rise as well: on a very quiet rest σ₀ is smaller than
         // the envelope's own noise, which would carry the onset back through it.
         let margin = (BACKTRACK_K * self.rest_sd).max(self.onset_rise() / 6.0);
@@ -924,8 +959,11 @@ impl ChannelDetector {
             (EMG_BACKTRACK_MAX_S * self.rate_hz).round() as u64
         };
         let (onset, found) = self.walk_back(idx, since, self.rest_mean + margin, reach, smooth);
-        if found || smooth {
-            return onset;
+        if smooth {
+            return self.placed_at(onset);
+        }
+        if found {
+            return self.carried_back_along_rise(idx, onset);
         }
         // The EMG envelope stayed above "left rest" for the whole reach. Either the activity
         // rose slowly (a weak squeeze's ramp: the envelope was at rest before the reach, and the
@@ -935,9 +973,66 @@ impl ChannelDetector {
         // reach (the lower fifth of its values there), plus the same margin.
         let low = self.held_level(idx, since.saturating_sub(reach));
         if low.is_nan() || low <= self.rest_mean + margin {
-            return onset;
+            return self.placed_at(onset);
         }
-        self.walk_back(idx, since, low + margin, reach, false).0
+        self.placed_at(self.walk_back(idx, since, low + margin, reach, false).0)
+    }
+
+    /// An onset where the trace left rest, with the conditioning's delay as its lag.
+    fn placed_at(&self, left: u64) -> PlacedOnset {
+        PlacedOnset {
+            index: left,
+            lag_s: self.delay_s,
+            left,
+        }
+    }
+
+    /// EMG: the onset of a rise that left rest at `left` and is confirmed at `idx`.
+    ///
+    /// A voluntary contraction's amplitude grows from zero over 0.1–0.4 s, and the part of it
+    /// still under the rest's noise does not show: where the envelope leaves rest is some way
+    /// into the rise, the further the slower the rise. So the onset is carried back along the
+    /// rise: the excess amplitude over rest, √(envelope² − rest²), is followed on its line
+    /// through `left` and `idx` back to zero (at most [`EMG_RISE_CARRY_MAX_S`], never before
+    /// the last contraction's end or the envelope held). A step reaches its level within the
+    /// RMS window, so its line is steep and the onset stays where it left rest.
+    ///
+    /// The lag subtracted is the envelope's lag behind that rise: half the RMS window for a rise
+    /// slower than the window, less for a faster one ([`EMG_LAG_PER_CARRY`]). An envelope that
+    /// hardly grew (a hover, not a rise) keeps the onset where it left rest, half a window back.
+    fn carried_back_along_rise(&self, idx: u64, left: u64) -> PlacedOnset {
+        let rest = self.rest_mean;
+        let excess = |v: f64| (v * v - rest * rest).max(0.0).sqrt();
+        let (Some(at_left), Some(at_idx)) = (self.recent.get(left, idx), self.recent.get(idx, idx))
+        else {
+            return self.placed_at(left);
+        };
+        let (e_left, e_idx) = (excess(at_left), excess(at_idx));
+        if idx <= left || !(e_idx > EMG_RISE_MIN_GROWTH * e_left) {
+            return self.placed_at(left);
+        }
+        // A rise climbs all the way; an envelope that hovered after leaving rest and then
+        // jumped (a cough after a restless rest) has no line to follow back.
+        let climbed = match self.recent.get(left + (idx - left) / 2, idx) {
+            Some(v) => excess(v) >= e_left + EMG_RISE_MIDWAY_SHARE * (e_idx - e_left),
+            None => false,
+        };
+        if !climbed {
+            return self.placed_at(left);
+        }
+        let carry = ((idx - left) as f64 * e_left / (e_idx - e_left)).round() as u64;
+        let most = (EMG_RISE_CARRY_MAX_S * self.rate_hz).round() as u64;
+        let earliest = self
+            .recent
+            .oldest(idx)
+            .max(self.last_offset.map_or(0, |end| end + 1));
+        let onset = left.saturating_sub(carry.min(most)).max(earliest).min(left);
+        let carried_s = (left - onset) as f64 / self.rate_hz;
+        PlacedOnset {
+            index: onset,
+            lag_s: self.delay_s.min(EMG_LAG_PER_CARRY * carried_s),
+            left,
+        }
     }
 
     /// EMG: the level the envelope held in the [`EMG_HELD_REST_S`] before sample `before` (the
@@ -992,9 +1087,12 @@ impl ChannelDetector {
     }
 
     fn confirm_onset(&mut self, idx: u64, since: u64, out: &mut Vec<DetectorOutput>) {
-        let onset_index = self.onset_index(idx, since);
+        let placed = self.onset_index(idx, since);
+        let (onset_index, onset_lag_s) = (placed.index, placed.lag_s);
         let mut active = Active {
             onset_index,
+            onset_lag_s,
+            left_index: placed.left,
             peak: f64::NEG_INFINITY,
             peak_index: onset_index,
             thinned: Vec::new(),
@@ -1010,7 +1108,8 @@ impl ChannelDetector {
             level: f64::NEG_INFINITY,
             levels: VecDeque::new(),
             next_check_s: SLIP_DECIDE_S,
-            pre_level: self.held_level(idx, onset_index),
+            // Before where the trace left rest: the rise carried back from there is rest noise.
+            pre_level: self.held_level(idx, placed.left),
         };
         // A pressure squeeze that rose from a breath's trough without reaching the onset
         // threshold: its baseline is that trough (and its offset floor is set from it).
@@ -1067,7 +1166,7 @@ impl ChannelDetector {
         out.push(DetectorOutput::Onset(OnsetNotice {
             channel: self.channel,
             role: self.role,
-            onset_s: self.time_s(onset_index) - self.delay_s,
+            onset_s: self.time_s(onset_index) - onset_lag_s,
             decided_at_s: self.time_s(idx.max(self.decided_floor)),
         }));
     }
@@ -1611,6 +1710,9 @@ impl ChannelDetector {
             a.onset_index -= (o - j) as u64 * self.stats_step;
         }
         a.before.clear();
+        // Placed where the trace left the level it rose from: the conditioning's delay.
+        a.onset_lag_s = self.delay_s;
+        a.left_index = a.onset_index;
     }
 
     /// Where the activity that fell below the offset level at `since` ended: there for EMG; for
@@ -1695,10 +1797,14 @@ impl ChannelDetector {
     /// Build the event for a contraction from `a.onset_index` to `offset_index`.
     fn measure(&self, a: Active, offset_index: u64, decided_index: u64) -> ContractionEvent {
         let delay = self.delay_s;
-        let onset_s = self.time_s(a.onset_index) - delay;
+        let onset_s = self.time_s(a.onset_index) - a.onset_lag_s;
         let offset_s = self.time_s(offset_index) - delay;
         let peak_time_s = self.time_s(a.peak_index) - delay;
         let duration_s = offset_s - onset_s;
+        // The rules that tell a contraction from a brief burst measure from where the trace left
+        // rest: carrying the onset back along the rise times it, it does not lengthen the burst.
+        let left_s = self.time_s(a.left_index) - delay;
+        let burst_s = offset_s - left_s;
         // The hold: skip the rise (1 s, or a quarter of short contractions) and the release.
         let skip_s = (0.25 * duration_s).min(1.0);
         let tail_s = (0.15 * duration_s).min(0.5);
@@ -1724,9 +1830,9 @@ impl ChannelDetector {
         let (mean, cv_pct) = mean_cv(hold, a.baseline);
         // The level the hold kept (its median; NaN for no hold).
         let hold_level = upper_median(hold).unwrap_or(f64::NAN);
-        let kind = if duration_s < self.cfg.min_contraction_s
+        let kind = if burst_s < self.cfg.min_contraction_s
             || self.emg_rest_moved(&a, hold_level)
-            || self.burst_without_hold(&a, duration_s, core_s, hold_level)
+            || self.burst_without_hold(&a, burst_s, core_s, hold_level)
         {
             EventKind::Artifact
         } else if self.role == Role::AbdEmg {
@@ -1752,6 +1858,7 @@ impl ChannelDetector {
             abd_mean: None,
             abd_index: None,
             decided_at_s: self.time_s(decided_index.max(self.decided_floor)),
+            onset_carried_s: left_s - onset_s,
         }
     }
 

@@ -164,7 +164,7 @@ impl EventFuser {
 
     fn classify(&self, e: &ContractionEvent) -> EventKind {
         let coincidence_s = self.cfg.cough_coincidence_ms / 1000.0;
-        let is_short = |x: &ContractionEvent| x.duration_s() < self.cfg.min_contraction_s;
+        let is_short = |x: &ContractionEvent| x.burst_s() < self.cfg.min_contraction_s;
         // Two bursts of one cough start together: within the coincidence, or one while the
         // other was still rising (an EMG onset carried back through a quiet rest's noise can
         // lead the cough's pressure spike by more than the coincidence).
@@ -175,11 +175,11 @@ impl EventFuser {
         };
         // A cough's burst lasts a few tenths of a second on every channel; a heartbeat's QRS
         // on the abdominal channel (ECG bleed, 0.1 s) is not one.
-        let cough_long = |x: &ContractionEvent| x.duration_s() >= COUGH_MIN_S;
+        let cough_long = |x: &ContractionEvent| x.burst_s() >= COUGH_MIN_S;
         let cough_core =
             |x: &ContractionEvent| x.core_s < COUGH_CORE_FRACTION * self.cfg.min_contraction_s;
         let drawn_out =
-            |x: &ContractionEvent| x.duration_s() < COUGH_TAIL_FACTOR * self.cfg.min_contraction_s;
+            |x: &ContractionEvent| x.burst_s() < COUGH_TAIL_FACTOR * self.cfg.min_contraction_s;
         // How many other channels burst with `e` as a cough does, in a way `kind` accepts.
         let partner_channels = |e: &ContractionEvent, kind: &dyn Fn(&ContractionEvent) -> bool| {
             let mut channels: Vec<usize> = self
@@ -300,6 +300,7 @@ mod tests {
             abd_mean: None,
             abd_index: None,
             decided_at_s: offset_s + 0.15,
+            onset_carried_s: 0.0,
         }
     }
 

@@ -126,6 +126,7 @@ mod tests {
             abd_mean: None,
             abd_index: None,
             decided_at_s: off + 0.5,
+            onset_carried_s: 0.0,
         }
     }
 

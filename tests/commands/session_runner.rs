@@ -117,6 +117,7 @@ fn run_with_pause(
                 abd_mean: None,
                 abd_index: None,
                 decided_at_s: s.1 + 0.3,
+                onset_carried_s: 0.0,
             })
             .collect();
         r.push(&Processed {
