@@ -1008,7 +1008,8 @@ impl ChannelDetector {
             return self.placed_at(left);
         };
         let (e_left, e_idx) = (excess(at_left), excess(at_idx));
-        if idx <= left || !(e_idx > EMG_RISE_MIN_GROWTH * e_left) {
+        let grew = e_idx > EMG_RISE_MIN_GROWTH * e_left; // false for NaN
+        if idx <= left || !grew {
             return self.placed_at(left);
         }
         // A rise climbs all the way; an envelope that hovered after leaving rest and then
