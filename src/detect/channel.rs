@@ -9,10 +9,12 @@
 //! 2. **Rest**: an onset is confirmed when the envelope stays above
 //!    `μ₀ + max(k·σ₀, floor)` for `onset_hold_ms`; the floor is `onset_min_rel`·μ₀ for EMG (a
 //!    very quiet rest's k·σ₀ is smaller than drift and envelope noise) and `pressure_min_rise`
-//!    for pressure. The reported onset is where the activity began: for an RMS envelope the
-//!    rising power is extrapolated back to rest from where it left μ₀ + σ₀ (a causal moving RMS
-//!    starts rising the moment activity starts, so no half-window is subtracted); for pressure
-//!    it is where the trace left μ₀ + σ₀ or stopped rising, minus the low-pass delay.
+//!    for pressure. The reported onset is where the activity began: for an RMS envelope, from
+//!    where it left rest the rise's excess amplitude over rest is followed on its line back to
+//!    zero, and the window's half-window lag is taken off only for a rise slower than the window
+//!    (a causal moving RMS starts rising the moment activity starts; see
+//!    [`ChannelDetector::carried_back_along_rise`]); for pressure it is where the trace left
+//!    μ₀ + σ₀ or stopped rising, minus the low-pass delay (then the foot of its rise).
 //!    While at rest, μ₀ and σ₀ follow the rest level from the recent segments (a rest estimate
 //!    spoiled by activity is replaced within seconds); when pressure stays clearly below its
 //!    baseline (creep, the probe slipped down) the baseline starts again from the lower level.
