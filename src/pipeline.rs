@@ -82,6 +82,8 @@ pub struct Processor {
     fuser: EventFuser,
     warnings: Vec<String>,
     samples: Vec<u64>,
+    /// Per channel, the index the next sample should have; a later one means samples were lost.
+    next_index: Vec<Option<u64>>,
     outputs: Vec<DetectorOutput>,
     /// Per channel, envelope samples waiting for a decision on another channel (usually none).
     held: Vec<VecDeque<Held>>,
@@ -123,6 +125,7 @@ impl Processor {
             fuser: EventFuser::new(&cfg.detector, roles, abd_history),
             warnings,
             samples: vec![0; spec.channels.len()],
+            next_index: vec![None; spec.channels.len()],
             outputs: Vec::new(),
             held: (0..spec.channels.len()).map(|_| VecDeque::new()).collect(),
         })
@@ -160,6 +163,12 @@ impl Processor {
             }
             let mut envelope = Vec::new();
             let n = chunk.samples.len() as u64;
+            if let Some(next) = self.next_index[i] {
+                if chunk.start_index > next {
+                    self.conditioners[i].skip_lost(chunk.start_index - next);
+                }
+            }
+            self.next_index[i] = Some(chunk.start_index + n);
             let filtered = self.conditioners[i].process_owned(chunk.samples, &mut envelope);
             self.samples[i] += n;
             p.filtered.push(ChannelChunk {

@@ -65,7 +65,10 @@ const EMG_RISE_MIDWAY_SHARE: f64 = 0.15;
 /// EMG: the envelope's lag behind a rise (at most half the RMS window), in multiples of how far
 /// the onset was carried back along it: a step shows at once on the window's leading edge, a
 /// rise slower than the window shows half a window late.
-const EMG_LAG_PER_CARRY: f64 = 2.0;
+const EMG_LAG_PER_CARRY: f64 = 4.0;
+/// EMG: the line a rise is followed back on goes through where the envelope left rest and where
+/// it stood this much later, seconds.
+const EMG_RISE_SPAN_S: f64 = 0.03;
 /// How much envelope before that reach shows the level an EMG rest sat at, when the walk back
 /// found no rest within the reach (see `onset_index`), seconds.
 const EMG_HELD_REST_S: f64 = 0.25;
@@ -960,12 +963,13 @@ impl ChannelDetector {
         } else {
             (EMG_BACKTRACK_MAX_S * self.rate_hz).round() as u64
         };
-        let (onset, found) = self.walk_back(idx, since, self.rest_mean + margin, reach, smooth);
+        let left_rest = self.rest_mean + margin;
+        let (onset, found) = self.walk_back(idx, since, left_rest, reach, smooth);
         if smooth {
             return self.placed_at(onset);
         }
         if found {
-            return self.carried_back_along_rise(idx, onset);
+            return self.carried_back_along_rise(idx, onset, left_rest);
         }
         // The EMG envelope stayed above "left rest" for the whole reach. Either the activity
         // rose slowly (a weak squeeze's ramp: the envelope was at rest before the reach, and the
@@ -989,27 +993,33 @@ impl ChannelDetector {
         }
     }
 
-    /// EMG: the onset of a rise that left rest at `left` and is confirmed at `idx`.
+    /// EMG: the onset of a rise that left rest (crossed `left_rest` upwards) just before sample
+    /// `left` and is confirmed at `idx`.
     ///
     /// A voluntary contraction's amplitude grows from zero over 0.1–0.4 s, and the part of it
     /// still under the rest's noise does not show: where the envelope leaves rest is some way
     /// into the rise, the further the slower the rise. So the onset is carried back along the
-    /// rise: the excess amplitude over rest, √(envelope² − rest²), is followed on its line
-    /// through `left` and `idx` back to zero (at most [`EMG_RISE_CARRY_MAX_S`], never before
-    /// the last contraction's end or the envelope held). A step reaches its level within the
-    /// RMS window, so its line is steep and the onset stays where it left rest.
+    /// rise: the excess amplitude over rest, √(envelope² − rest²), is followed on its line back
+    /// to zero (at most [`EMG_RISE_CARRY_MAX_S`], never before the last contraction's end or
+    /// the envelope held). The line goes through where the envelope crossed `left_rest` (placed
+    /// between samples) and where it stood [`EMG_RISE_SPAN_S`] later, or at the confirmation
+    /// when it had not grown by then: fixed points of the rise, so that the onset moves
+    /// smoothly with the signal and does not depend on whether the envelope dipped under the
+    /// onset threshold during the hold (a signal quantised a little differently, an EDF export
+    /// read back, gives the same onset). A step reaches its level within the RMS window, so its
+    /// line is steep and the onset stays near where it left rest.
     ///
     /// The lag subtracted is the envelope's lag behind that rise: half the RMS window for a rise
     /// slower than the window, less for a faster one ([`EMG_LAG_PER_CARRY`]). An envelope that
-    /// hardly grew (a hover, not a rise) keeps the onset where it left rest, half a window back.
-    fn carried_back_along_rise(&self, idx: u64, left: u64) -> PlacedOnset {
+    /// hardly grew, or hovered and then jumped, keeps the onset where it left rest, half a
+    /// window back.
+    fn carried_back_along_rise(&self, idx: u64, left: u64, left_rest: f64) -> PlacedOnset {
         let rest = self.rest_mean;
         let excess = |v: f64| (v * v - rest * rest).max(0.0).sqrt();
-        let (Some(at_left), Some(at_idx)) = (self.recent.get(left, idx), self.recent.get(idx, idx))
-        else {
+        let Some(at_idx) = self.recent.get(idx, idx) else {
             return self.placed_at(left);
         };
-        let (e_left, e_idx) = (excess(at_left), excess(at_idx));
+        let (e_left, e_idx) = (excess(left_rest), excess(at_idx));
         let grew = e_idx > EMG_RISE_MIN_GROWTH * e_left; // false for NaN
         if idx <= left || !grew {
             return self.placed_at(left);
@@ -1023,16 +1033,31 @@ impl ChannelDetector {
         if !climbed {
             return self.placed_at(left);
         }
-        let carry = ((idx - left) as f64 * e_left / (e_idx - e_left)).round() as u64;
-        let most = (EMG_RISE_CARRY_MAX_S * self.rate_hz).round() as u64;
+        // Where the envelope crossed `left_rest`, in samples (from the sample before `left`,
+        // which was at or under it).
+        let crossed = match (left.checked_sub(1), self.recent.get(left, idx)) {
+            (Some(before), Some(v)) => match self.recent.get(before, idx) {
+                Some(u) if v > u => left as f64 - ((v - left_rest) / (v - u)).clamp(0.0, 1.0),
+                _ => left as f64,
+            },
+            _ => left as f64,
+        };
+        // The line's second point.
+        let later = left + (EMG_RISE_SPAN_S * self.rate_hz).round() as u64;
+        let (t2, e2) = match self.recent.get(later, idx).map(excess) {
+            Some(e) if later < idx && e > EMG_RISE_MIN_GROWTH * e_left => (later as f64, e),
+            _ => (idx as f64, e_idx),
+        };
+        let carry =
+            ((t2 - crossed) * e_left / (e2 - e_left)).min(EMG_RISE_CARRY_MAX_S * self.rate_hz);
         let earliest = self
             .recent
             .oldest(idx)
             .max(self.last_offset.map_or(0, |end| end + 1));
-        let onset = left.saturating_sub(carry.min(most)).max(earliest).min(left);
-        let carried_s = (left - onset) as f64 / self.rate_hz;
+        let onset = (crossed - carry).max(earliest as f64).min(left as f64);
+        let carried_s = (crossed - onset) / self.rate_hz;
         PlacedOnset {
-            index: onset,
+            index: onset.round() as u64,
             lag_s: self.delay_s.min(EMG_LAG_PER_CARRY * carried_s),
             left,
         }

@@ -70,7 +70,7 @@ pub struct ChannelConditioner {
     rms: Option<MovingRms>,
     applied: AppliedConditioning,
     /// The filter's state is set from the next sample processed (the steady state of that
-    /// sample held forever); true until the first sample and after [`Self::restart_at_next_sample`].
+    /// sample held forever); true until the first sample and after [`Self::skip_lost`].
     start_pending: bool,
 }
 
@@ -219,17 +219,24 @@ impl ChannelConditioner {
         samples
     }
 
-    /// Re-initialise the filter from the next sample processed, as at the start of the stream:
-    /// for after a gap or a reconnection, when the signal may resume at another offset. (The
-    /// moving-RMS window keeps its samples; they are from before the gap but at the same scale.)
-    pub fn restart_at_next_sample(&mut self) {
+    /// `n` samples were lost before the next one processed (a gap in the sample index: an
+    /// unplugged cable, garbage values). The filter starts again in the steady state of the
+    /// next sample, as at the start of the stream: the signal may resume at another offset (an
+    /// electrode reseated, a DC that drifted through the gap), which would ring through the
+    /// filter as a burst. The mains canceller keeps time through the gap
+    /// ([`MainsCanceller::skip`]). The moving-RMS window keeps its samples from before the gap
+    /// (they are at the same scale).
+    pub fn skip_lost(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
         self.start_pending = true;
         if let Some(m) = self.mains.as_mut() {
-            m.restart();
+            m.skip(n);
         }
     }
 
-    /// At the start (or after [`Self::restart_at_next_sample`]): the filter starts in the
+    /// At the start (or after [`Self::skip_lost`]): the filter starts in the
     /// steady state of the first finite sample.
     fn start_if_pending(&mut self, samples: &[f64]) {
         if self.start_pending {
@@ -364,8 +371,8 @@ mod tests {
         // Without a restart a jump rings in through the filter ...
         c.process(&[30.0; 5], &mut f, &mut e);
         assert!(f[0] < 20.0);
-        // ... after `restart_at_next_sample` the filter starts at the new level.
-        c.restart_at_next_sample();
+        // ... after lost samples the filter starts at the new level.
+        c.skip_lost(3);
         c.process(&[40.0; 5], &mut f, &mut e);
         assert!(f.iter().all(|v| (v - 40.0).abs() < 1e-9), "{f:?}");
     }

@@ -90,6 +90,10 @@ const BLOCK_S: f64 = 0.05;
 /// Lanes of the per-sample state: [`MAINS_HZ`] × [`MAINS_HARMONICS`] lines at most (unused
 /// lanes stay zero).
 const LANES: usize = 6;
+/// Lost samples up to this long are bridged by turning the oscillators on ([`MainsCanceller::skip`]);
+/// after a longer gap the lines' phase is not known any more (the grid's frequency wanders by up
+/// to ±0.1 Hz, 36° a second, faster than the canceller follows it), seconds.
+const BRIDGE_MAX_S: f64 = 1.0;
 /// The oscillators' rotation is set again when the frequency followed moves by this much, Hz
 /// (a phase error of 0.4° after a second).
 const STEP_RESOLUTION_HZ: f64 = 0.001;
@@ -335,8 +339,27 @@ impl MainsCanceller {
         a
     }
 
-    /// Learn again from the next sample, as at the start: after a gap the lines' phase is lost.
-    pub fn restart(&mut self) {
+    /// `n` samples were lost before the next one. The mains went on through them, so the
+    /// oscillators turn on by `n` samples and the learnt lines keep their phase (lost samples
+    /// teach nothing). After a gap longer than [`BRIDGE_MAX_S`] the lines' phase is not known
+    /// any more, and the canceller learns again as at the start.
+    pub fn skip(&mut self, n: u64) {
+        if n as f64 > BRIDGE_MAX_S * self.rate_hz {
+            self.restart();
+            return;
+        }
+        let mut lost = [f64::NAN; 256];
+        let mut left = n as usize;
+        while left > 0 {
+            let k = left.min(lost.len());
+            lost[..k].fill(f64::NAN);
+            self.process(&mut lost[..k]);
+            left -= k;
+        }
+    }
+
+    /// Learn again from the next sample, as at the start.
+    fn restart(&mut self) {
         // Every line takes part in the start's fit.
         for f in &mut self.families {
             f.active = true;
@@ -938,7 +961,7 @@ mod tests {
     }
 
     #[test]
-    fn a_gap_restarts_the_learning_and_non_finite_samples_pass() {
+    fn non_finite_samples_pass_and_teach_nothing() {
         let rate = 2000.0;
         let (mut x, _) = mains_on_noise(rate, 2.0, 50.0, 3.0, 2.0);
         x[100] = f64::NAN;
@@ -947,7 +970,40 @@ mod tests {
         assert!(x[100].is_nan());
         assert!(x.iter().enumerate().all(|(i, v)| i == 100 || v.is_finite()));
         assert!(m.amplitudes().iter().any(|l| l.hz == 50.0 && l.peak > 2.5));
-        m.restart();
+    }
+
+    /// Lost samples: the mains went on through the gap, so after a short one the lines are
+    /// cancelled at once (told of the gap, the oscillators turned on by it); not told, the
+    /// canceller subtracts the lines at the wrong phase. After a long gap it learns again.
+    #[test]
+    fn a_short_gap_keeps_the_lines_phase_and_a_long_one_restarts_the_learning() {
+        let rate = 2000.0;
+        let (x, emg) = mains_on_noise(rate, 6.0, 50.0, 6.0, 2.0);
+        let (gap0, gap1) = ((4.0 * rate) as usize, (4.3075 * rate) as usize); // 15⅜ cycles
+        let after = gap1..gap1 + (0.1 * rate) as usize;
+        let residual = |told: bool| {
+            let mut m = MainsCanceller::new(rate, 450.0, tau()).unwrap();
+            let mut before = x[..gap0].to_vec();
+            m.process(&mut before);
+            if told {
+                m.skip((gap1 - gap0) as u64);
+            }
+            let mut y = x[after.clone()].to_vec();
+            m.process(&mut y);
+            let err: Vec<f64> = y
+                .iter()
+                .zip(&emg[after.clone()])
+                .map(|(a, b)| a - b)
+                .collect();
+            rms(&err)
+        };
+        let (told, not_told) = (residual(true), residual(false));
+        assert!(told < 0.5, "residual after the gap {told:.2}");
+        assert!(not_told > 4.0 * told, "{not_told:.2} against {told:.2}");
+        let mut m = MainsCanceller::new(rate, 450.0, tau()).unwrap();
+        m.process(&mut x[..gap0].to_vec());
+        assert!(m.amplitudes().iter().any(|l| l.hz == 50.0 && l.peak > 5.0));
+        m.skip((2.0 * BRIDGE_MAX_S * rate) as u64);
         assert!(m.amplitudes().iter().all(|l| l.peak == 0.0));
     }
 
