@@ -373,3 +373,75 @@ fn ambiguous_or_unknown_labels_still_need_channels() {
     let rows = read_csv(&rec.join("recording.csv"));
     assert_eq!(rows[0], vec!["time_s", "pfm_emg", "abd_emg"]);
 }
+
+/// A real device through the whole pipeline: raw EMG on a DC offset of 3000 µV, unplugged for
+/// 1.5 s and plugged back with the offset 400 µV higher (an electrode reseated). The samples
+/// resume after a marked gap, and no burst is reported where they resume: the filters start
+/// again from the first sample after the gap.
+#[test]
+fn a_replug_at_another_dc_level_shows_no_burst_in_the_analysis() {
+    use knip::config::AnalysisConfig;
+    use knip::pipeline::{self, Pace};
+    use knip::sink::collect::{take_events, EventCollector};
+    let vp = VirtualPort::new();
+    let plug = vp.plug();
+    let mut rng = knip::simulate::rng::Rng::seed_from(11);
+    let mut line = |k: u64, dc: f64| {
+        let pfm = dc + 5.0 * rng.normal();
+        let abd = -dc + 5.0 * rng.normal();
+        format!("{},{pfm:.2},{abd:.2}\n", k % 65536)
+    };
+    let first: Vec<String> = std::iter::once("# rate_hz=500\n# seq=16\n".to_string())
+        .chain((0..1500u64).map(|k| line(k, 3000.0)))
+        .collect();
+    let second: Vec<String> = std::iter::once("Boot v1.2\n# rate_hz=500\n# seq=16\n".to_string())
+        .chain((0..1000u64).map(|k| line(k, 3400.0)))
+        .collect();
+    let vp = Arc::new(vp);
+    let vp2 = vp.clone();
+    let device = std::thread::spawn(move || {
+        let mut plug = plug;
+        play_lines(&mut plug.master, &first, RATE_HZ, 5, 1.0);
+        std::thread::sleep(Duration::from_millis(100));
+        vp2.unplug(plug);
+        std::thread::sleep(Duration::from_millis(1500));
+        let mut plug = vp2.plug();
+        play_lines(&mut plug.master, &second, RATE_HZ, 5, 1.0);
+        std::thread::sleep(Duration::from_millis(300));
+        plug
+    });
+    let source = SerialSource::open(&line_options(&vp.path(), "pfm_emg,abd_emg")).expect("open");
+    let stop = source.stop_handle();
+    let report = source.report();
+    let mut cfg = AnalysisConfig::default();
+    cfg.detector.calibration_s = 2.0;
+    let collector = EventCollector::default();
+    let events = collector.handle();
+    let run = std::thread::spawn(move || {
+        pipeline::run(
+            Box::new(source),
+            &cfg,
+            vec![Box::new(collector)],
+            Pace::Unpaced,
+        )
+    });
+    let _plug = device.join().expect("device");
+    stop.stop();
+    let end = run.join().expect("pipeline thread").expect("pipeline runs");
+    let r = report.lock().expect("report").clone();
+    assert_eq!(r.stats.reconnects, 1, "the device came back");
+    let gap = r
+        .gaps
+        .iter()
+        .find(|g| g.cause == GapCause::Unplugged)
+        .expect("the gap is marked");
+    assert_eq!(gap.start_index, 1500);
+    // Both parts were analysed: the stream ran past the gap.
+    let resumed_s = (gap.start_index + gap.lost_samples) as f64 / RATE_HZ;
+    assert!(end.end_time_s > resumed_s + 1.5, "{end:?}");
+    let events = take_events(&events);
+    assert!(
+        events.is_empty(),
+        "rest with a DC step across the gap (resumed at {resumed_s:.2} s): {events:?}"
+    );
+}
