@@ -46,19 +46,33 @@ fn decimal(m: u64, frac: usize, neg: bool) -> f64 {
     f64::from_bits(v.to_bits() | u64::from(neg) << 63)
 }
 
+/// The digits of a number at `data[p]` as (mantissa, fraction digits, end): `Some(None)` when it
+/// is not a number [`number_at`] takes, `None` when this way cannot tell (the byte-wise loop
+/// then does).
+type Digits = Option<Option<(u64, usize, usize)>>;
+
 /// `[+-]digits[.digits]` starting at `data[*i]`; `*i` ends at the byte after the number. `None`
 /// for anything else (no digit, too many digits). `data` must end with a byte that is not a digit.
 ///
 /// Where 17 bytes can be read from the number's first digit, the digits are found and combined
 /// eight bytes at a time ([`number_swar`]): a per-byte loop mispredicts where each number ends
 /// (raw EMG changes its number of digits at random), and that was most of the parse's time.
-/// Both paths give the same mantissa and fraction length, so the same value bit for bit.
-#[inline(always)]
+/// Both paths give the same mantissa and fraction length, so the same value bit for bit. The
+/// reader itself goes 16 bytes at a time where the processor can ([`ssse3::number`]); this
+/// is what the tests hold each fast path to.
+#[cfg(test)]
 pub(super) fn number_at(data: &[u8], i: &mut usize) -> Option<f64> {
+    number_at_by(data, i, number_swar)
+}
+
+/// [`number_at`] with `fast` trying the digits first ([`number_swar`], or 16 bytes at a time in
+/// [`ssse3::number`]).
+#[inline(always)]
+fn number_at_by(data: &[u8], i: &mut usize, fast: impl Fn(&[u8], usize) -> Digits) -> Option<f64> {
     let first = data[*i];
     let neg = first == b'-';
     let p = *i + usize::from(neg | (first == b'+'));
-    let (m, frac, end) = match number_swar(data, p) {
+    let (m, frac, end) = match fast(data, p) {
         Some(r) => r?,
         None => number_bytewise(data, p)?,
     };
@@ -122,11 +136,10 @@ fn digits_value(w: u64, k: usize) -> u64 {
     (v.wrapping_mul(10_000) + (v >> 32)) & 0xFFFF_FFFF
 }
 
-/// The digits of `digits[.digits]` at `data[p]` as (mantissa, fraction digits, end), eight
-/// bytes at a time: `Some(None)` when it is not a number [`number_at`] takes, `None` when this
-/// way cannot tell (a part of eight digits or more, or too near the end of `data`).
+/// The digits of `digits[.digits]` at `data[p]`, eight bytes at a time (see [`Digits`]); this
+/// way cannot tell when a part has eight digits or more, or near the end of `data`.
 #[inline(always)]
-fn number_swar(data: &[u8], p: usize) -> Option<Option<(u64, usize, usize)>> {
+fn number_swar(data: &[u8], p: usize) -> Digits {
     if p + 17 > data.len() {
         return None;
     }
@@ -158,15 +171,29 @@ fn number_swar(data: &[u8], p: usize) -> Option<Option<(u64, usize, usize)>> {
 const EXACT_POW10_U64: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
 
 /// One row starting at `data[start]`: field `f` goes to `out[slots[f]]` unless it is
-/// [`SKIP_FIELD`]; an empty field gives NaN (the caller decides what it means). Returns the index just after the row's `\n`, or `None` when the row needs the
-/// general path. `data` must end with a 0 sentinel (after the bytes read).
-#[inline]
+/// [`SKIP_FIELD`]; an empty field gives NaN (the caller decides what it means). Returns the
+/// index just after the row's `\n`, or `None` when the row needs the general path. `data` must
+/// end with a 0 sentinel (after the bytes read).
+#[cfg(test)]
 pub(super) fn row_at(
     data: &[u8],
     start: usize,
     sep: u8,
     slots: &[u32],
     out: &mut [f64],
+) -> Option<usize> {
+    row_at_by(data, start, sep, slots, out, number_swar)
+}
+
+/// [`row_at`] with `fast` trying each number's digits first.
+#[inline(always)]
+fn row_at_by(
+    data: &[u8],
+    start: usize,
+    sep: u8,
+    slots: &[u32],
+    out: &mut [f64],
+    fast: impl Fn(&[u8], usize) -> Digits,
 ) -> Option<usize> {
     let mut i = start;
     let last = slots.len().checked_sub(1)?;
@@ -184,7 +211,7 @@ pub(super) fn row_at(
             let v = if c == sep || c == b'\n' || c == b'\r' {
                 f64::NAN // an empty cell: no sample of this channel on this row
             } else {
-                number_at(data, &mut i)?
+                number_at_by(data, &mut i, &fast)?
             };
             *out.get_mut(slot as usize)? = v;
         }
@@ -203,6 +230,100 @@ pub(super) fn row_at(
         }
     }
     None
+}
+
+/// Numbers sixteen bytes at a time with SSSE3 (every x86-64 processor since 2006; checked at
+/// run time): the digits found with one compare, gathered without the dot by one shuffle and
+/// combined by three multiply-adds. The whole parse runs a third fewer instructions than with
+/// [`number_swar`] (callgrind: 554 → 366 a row of three numbers) and takes 10 % less time; the
+/// mantissa, fraction length and end are the same (tested against the byte-wise loop).
+#[cfg(target_arch = "x86_64")]
+mod ssse3 {
+    use super::Digits;
+    use std::arch::x86_64::*;
+
+    /// Whether the processor has SSSE3 (the standard library caches the answer).
+    pub(super) fn available() -> bool {
+        std::arch::is_x86_feature_detected!("ssse3")
+    }
+
+    /// Per (integer digits `i`, fraction digits `f`), at `i * 16 + f`: the shuffle that puts the
+    /// `i + f` digits of `digits.digits` (the dot at `i` left out) at the end of 16 bytes, with
+    /// zeros (0x80: a zero byte) before them.
+    static GATHER: [[u8; 16]; 256] = gather_table();
+
+    const fn gather_table() -> [[u8; 16]; 256] {
+        let mut t = [[0x80u8; 16]; 256];
+        let mut i = 0;
+        while i < 16 {
+            let mut f = 0;
+            while i + f < 16 {
+                let n = i + f;
+                let mut j = 0;
+                while j < n {
+                    t[i * 16 + f][16 - n + j] = (if j < i { j } else { j + 1 }) as u8;
+                    j += 1;
+                }
+                f += 1;
+            }
+            i += 1;
+        }
+        t
+    }
+
+    /// The digits of `digits[.digits]` at `data[p]` (see [`Digits`]); this way cannot tell when
+    /// the number does not end within 16 bytes, or near the end of `data`.
+    ///
+    /// # Safety
+    /// The processor must have SSSE3 ([`available`]).
+    #[target_feature(enable = "ssse3")]
+    #[inline]
+    pub(super) unsafe fn number(data: &[u8], p: usize) -> Digits {
+        let window = data.get(p..p + 16)?;
+        // SAFETY: `window` holds 16 bytes; the load is unaligned.
+        let v = unsafe { _mm_loadu_si128(window.as_ptr().cast()) };
+        let x = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+        // A digit is a byte that is at most 9 after subtracting '0' (unsigned).
+        let digit = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(9)), x);
+        let not_digits = !(_mm_movemask_epi8(digit) as u32); // bits 16 and up set
+        let int_len = not_digits.trailing_zeros() as usize;
+        if int_len == 16 {
+            return None;
+        }
+        let (mut frac, mut end) = (0, int_len);
+        if window[int_len] == b'.' {
+            frac = (not_digits >> (int_len + 1)).trailing_zeros() as usize;
+            end = int_len + 1 + frac;
+            if end >= 16 {
+                return None; // the fraction may go on past the window
+            }
+        }
+        let n = int_len + frac;
+        if n == 0 || n > super::MAX_DIGITS {
+            return Some(None);
+        }
+        let gather = &GATHER[int_len * 16 + frac];
+        // SAFETY: 16 bytes, unaligned load.
+        let gather = unsafe { _mm_loadu_si128(gather.as_ptr().cast()) };
+        let d = _mm_shuffle_epi8(x, gather); // 16 digits, most significant first
+        let d = _mm_maddubs_epi16(
+            d,
+            _mm_setr_epi8(10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1),
+        );
+        let d = _mm_madd_epi16(d, _mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1));
+        let d = _mm_packs_epi32(d, d); // four numbers of four digits (at most 9999)
+        let d = _mm_madd_epi16(
+            d,
+            _mm_setr_epi16(10_000, 1, 10_000, 1, 10_000, 1, 10_000, 1),
+        );
+        let high = _mm_cvtsi128_si32(d) as u32;
+        let low = _mm_cvtsi128_si32(_mm_srli_si128::<4>(d)) as u32;
+        Some(Some((
+            u64::from(high) * 100_000_000 + u64::from(low),
+            frac,
+            p + end,
+        )))
+    }
 }
 
 /// How rows are laid out: what [`row_at`] needs.
@@ -261,10 +382,58 @@ impl ParsedLines {
         layout: &RowLayout,
         at_declined: AtDeclined,
     ) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if ssse3::available() {
+            // SAFETY: the processor has SSSE3.
+            return unsafe { self.parse_ssse3(buf, from, limit, max_lines, layout, at_declined) };
+        }
+        self.parse_by(
+            buf,
+            from,
+            limit,
+            max_lines,
+            layout,
+            at_declined,
+            number_swar,
+        )
+    }
+
+    /// [`Self::parse`] with the numbers read by [`ssse3::number`].
+    ///
+    /// # Safety
+    /// The processor must have SSSE3.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "ssse3")]
+    unsafe fn parse_ssse3(
+        &mut self,
+        buf: &[u8],
+        from: usize,
+        limit: usize,
+        max_lines: usize,
+        layout: &RowLayout,
+        at_declined: AtDeclined,
+    ) -> Option<usize> {
+        // SAFETY: this function runs only where the processor has SSSE3.
+        let fast = |data: &[u8], p: usize| unsafe { ssse3::number(data, p) };
+        self.parse_by(buf, from, limit, max_lines, layout, at_declined, fast)
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn parse_by(
+        &mut self,
+        buf: &[u8],
+        from: usize,
+        limit: usize,
+        max_lines: usize,
+        layout: &RowLayout,
+        at_declined: AtDeclined,
+        fast: impl Fn(&[u8], usize) -> Digits,
+    ) -> Option<usize> {
         let n = buf.len().saturating_sub(1); // the sentinel's index
         let mut p = from;
         while p < limit && self.starts.len() < max_lines {
-            let parsed = row_at(buf, p, layout.sep, &layout.slots, &mut self.row);
+            let parsed = row_at_by(buf, p, layout.sep, &layout.slots, &mut self.row, &fast);
             let next = match (parsed, at_declined) {
                 (Some(next), _) => Some(next),
                 (None, AtDeclined::Stop) => break,
@@ -355,8 +524,25 @@ mod tests {
         Some(decimal(m, frac, neg))
     }
 
+    type ReadNumber = fn(&[u8], &mut usize) -> Option<f64>;
+
+    /// Each way of reading a number fast: eight bytes at a time, and 16 with SSSE3 (which the
+    /// x86-64 machines these tests run on have: a failure, not a skip, where it is missing).
+    fn fast_paths() -> Vec<(&'static str, ReadNumber)> {
+        let mut paths: Vec<(&'static str, ReadNumber)> = vec![("eight bytes", number_at)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert!(ssse3::available(), "this x86-64 processor has no SSSE3");
+            paths.push(("sixteen bytes (SSSE3)", |data, i| {
+                // SAFETY: the processor has SSSE3 (asserted above).
+                number_at_by(data, i, |data, p| unsafe { ssse3::number(data, p) })
+            }));
+        }
+        paths
+    }
+
     #[test]
-    fn the_eight_byte_path_reads_what_the_byte_loop_reads() {
+    fn the_fast_paths_read_what_the_byte_loop_reads() {
         // Every shape of number (each part 0–16 digits, signs, a dot or not), followed by each
         // kind of byte that can end a field, at every distance from the end of the buffer.
         let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
@@ -385,19 +571,27 @@ mod tests {
                                 let mut data = s.clone();
                                 (0..tail).for_each(|_| data.push(b'7'));
                                 data.push(0);
-                                let (mut a, mut b) = (0, 0);
-                                let got = number_at(&data, &mut a);
+                                let mut b = 0;
                                 let want = number_scalar(&data, &mut b);
-                                assert_eq!(
-                                    got.map(f64::to_bits),
-                                    want.map(f64::to_bits),
-                                    "{:?}",
-                                    String::from_utf8_lossy(&data)
-                                );
-                                if want.is_some() {
-                                    assert_eq!(a, b, "{:?}", String::from_utf8_lossy(&data));
+                                for (path, read) in fast_paths() {
+                                    let mut a = 0;
+                                    let got = read(&data, &mut a);
+                                    assert_eq!(
+                                        got.map(f64::to_bits),
+                                        want.map(f64::to_bits),
+                                        "{path}: {:?}",
+                                        String::from_utf8_lossy(&data)
+                                    );
+                                    if want.is_some() {
+                                        assert_eq!(
+                                            a,
+                                            b,
+                                            "{path}: {:?}",
+                                            String::from_utf8_lossy(&data)
+                                        );
+                                    }
+                                    checked += 1;
                                 }
-                                checked += 1;
                             }
                         }
                     }
@@ -405,6 +599,105 @@ mod tests {
             }
         }
         assert!(checked > 10_000);
+    }
+
+    /// Rows of every kind — good, empty cells, CRLF, lone CRs, junk, a field short or too many,
+    /// skipped fields holding anything, numbers too long for a 16-byte window, a last line
+    /// without its end — parsed as the reader parses them (SSSE3 where the processor has it) and
+    /// eight bytes at a time: the same lines, the same declined ones, the same values bit for
+    /// bit, the same stop.
+    #[test]
+    fn rows_read_sixteen_bytes_at_a_time_are_the_rows_read_eight_at_a_time() {
+        let mut seed = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let field = |next: &mut dyn FnMut(u64) -> u64| -> String {
+            match next(12) {
+                0 => String::new(),
+                1 => ["abc", "1e5", " 2", "nan", "\"3\"", "1\r2", "-", ".", "+.5"]
+                    [next(9) as usize]
+                    .into(),
+                _ => {
+                    let mut f = String::new();
+                    f.push_str(["", "-", "+"][next(3) as usize]);
+                    let digits = |f: &mut String, n: u64, next: &mut dyn FnMut(u64) -> u64| {
+                        (0..n).for_each(|_| f.push((b'0' + next(10) as u8) as char))
+                    };
+                    let long = next(10) == 0;
+                    digits(&mut f, next(if long { 18 } else { 5 }), next);
+                    if next(4) != 0 {
+                        f.push('.');
+                        digits(&mut f, next(if long { 18 } else { 8 }), next);
+                    }
+                    f
+                }
+            }
+        };
+        for slots in [
+            vec![0, 1, 2],
+            vec![0, SKIP_FIELD, 1],
+            vec![0, 1, 2, 3, 4, 5],
+            vec![0, 1],
+        ] {
+            let width = slots.iter().filter(|&&s| s != SKIP_FIELD).count();
+            let layout = RowLayout {
+                sep: b',',
+                slots: slots.clone(),
+                width,
+            };
+            for round in 0..60 {
+                let mut text = String::new();
+                for _ in 0..200 {
+                    let n = match next(20) {
+                        0 => slots.len() - 1,
+                        1 => slots.len() + 1,
+                        _ => slots.len(),
+                    };
+                    let fields: Vec<String> = (0..n).map(|_| field(&mut next)).collect();
+                    text.push_str(&fields.join(","));
+                    text.push_str(["\n", "\n", "\n", "\r\n", "\r"][next(5) as usize]);
+                }
+                if round % 2 == 1 {
+                    text.pop(); // a last line without its end
+                }
+                let mut buf = text.into_bytes();
+                buf.push(0);
+                let limit = buf.len() - 1;
+                for at_declined in [AtDeclined::Stop, AtDeclined::StepOver { at_eof: true }] {
+                    let (mut fast, mut plain) = (ParsedLines::default(), ParsedLines::default());
+                    fast.clear(width);
+                    plain.clear(width);
+                    let got = fast.parse(&buf, 0, limit, usize::MAX, &layout, at_declined);
+                    let want = plain.parse_by(
+                        &buf,
+                        0,
+                        limit,
+                        usize::MAX,
+                        &layout,
+                        at_declined,
+                        number_swar,
+                    );
+                    assert_eq!(got, want);
+                    assert_eq!(fast.starts, plain.starts);
+                    assert_eq!(fast.declined, plain.declined);
+                    if at_declined != AtDeclined::Stop {
+                        assert!(fast.starts.len() >= 100, "{} lines", fast.starts.len());
+                        // a lone CR ends no line
+                    }
+                    for (line, &declined) in plain.declined.iter().enumerate() {
+                        if !declined {
+                            for (a, b) in fast.columns.iter().zip(&plain.columns) {
+                                assert_eq!(a[line].to_bits(), b[line].to_bits(), "line {line}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
