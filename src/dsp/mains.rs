@@ -74,6 +74,102 @@ fn avx2_available() -> bool {
     }
 }
 
+/// What [`fit_lines`] does with each sample of the block: its value less the lanes not fitted,
+/// and every lane's references at it.
+type Visit<'a> = &'a mut dyn FnMut(f64, &[f64; LANES], &[f64; LANES]);
+
+/// Least-squares weights, in `x`, of the lanes `fit` picks among the first `n` (the other lanes
+/// keep their weights and are taken out of `x` first); `x` is the block that ended just before
+/// the oscillators' present state (sample `k` of `x` is `x.len() - k` turns back). Returns every
+/// lane's weights and the residual's power; `None` when the lines cannot be told apart in it.
+fn fit_lines(
+    x: &[f64],
+    lanes: &Lanes,
+    n: usize,
+    fit: &[bool],
+) -> Option<([f64; LANES], [f64; LANES], f64)> {
+    let picked: Vec<usize> = (0..n).filter(|&j| fit.get(j) == Some(&true)).collect();
+    let m = 2 * picked.len();
+    // Each sample's references, walking back in time, and what the other lanes take out.
+    let walk = |each: Visit| {
+        let (mut c, mut s) = (lanes.c, lanes.s);
+        for &v in x.iter().rev() {
+            let mut others = 0.0;
+            for j in 0..n {
+                // One turn back: multiply by the conjugate of the step.
+                let (cs, sn) = (lanes.cos_step[j], lanes.sin_step[j]);
+                (c[j], s[j]) = (c[j] * cs + s[j] * sn, s[j] * cs - c[j] * sn);
+                if fit.get(j) != Some(&true) {
+                    others += lanes.a[j] * c[j] + lanes.b[j] * s[j];
+                }
+            }
+            each(v - others, &c, &s);
+        }
+    };
+    // Normal equations: [c_j.., s_j..] of the picked lanes per sample.
+    let mut gram = vec![0.0; m * m];
+    let mut rhs = vec![0.0; m];
+    let mut phi = vec![0.0; m];
+    walk(&mut |v, c, s| {
+        for (k, &j) in picked.iter().enumerate() {
+            phi[k] = c[j];
+            phi[picked.len() + k] = s[j];
+        }
+        for r in 0..m {
+            rhs[r] += phi[r] * v;
+            for q in 0..m {
+                gram[r * m + q] += phi[r] * phi[q];
+            }
+        }
+    });
+    let w = solve(&mut gram, &mut rhs, m)?;
+    let (mut a, mut b) = (lanes.a, lanes.b);
+    for (k, &j) in picked.iter().enumerate() {
+        a[j] = w[k];
+        b[j] = w[picked.len() + k];
+    }
+    let mut power = 0.0;
+    walk(&mut |v, c, s| {
+        let fitted: f64 = picked.iter().map(|&j| a[j] * c[j] + b[j] * s[j]).sum();
+        power += (v - fitted) * (v - fitted);
+    });
+    let power = power / x.len() as f64;
+    power.is_finite().then_some((a, b, power))
+}
+
+/// Solves the `m`×`m` system `a · w = b` (row-major `a`) by Gaussian elimination with partial
+/// pivoting; `None` when it is singular (for these fits: lines that cannot be told apart).
+fn solve(a: &mut [f64], b: &mut [f64], m: usize) -> Option<Vec<f64>> {
+    let scale = (0..m).map(|i| a[i * m + i].abs()).fold(0.0, f64::max);
+    for col in 0..m {
+        let pivot =
+            (col..m).max_by(|&i, &k| a[i * m + col].abs().total_cmp(&a[k * m + col].abs()))?;
+        let independent = a[pivot * m + col].abs() > 1e-9 * scale;
+        if !independent {
+            return None;
+        }
+        if pivot != col {
+            for q in 0..m {
+                a.swap(pivot * m + q, col * m + q);
+            }
+            b.swap(pivot, col);
+        }
+        for r in col + 1..m {
+            let f = a[r * m + col] / a[col * m + col];
+            for q in col..m {
+                a[r * m + q] -= f * a[col * m + q];
+            }
+            b[r] -= f * b[col];
+        }
+    }
+    let mut w = vec![0.0; m];
+    for r in (0..m).rev() {
+        let tail: f64 = (r + 1..m).map(|q| a[r * m + q] * w[q]).sum();
+        w[r] = (b[r] - tail) / a[r * m + r];
+    }
+    w.iter().all(|v| v.is_finite()).then_some(w)
+}
+
 /// 0 well under `level`, 1 well over it, ½ at it: x² / (x² + level²).
 fn smooth_step(x: f64, level: f64) -> f64 {
     let (x2, l2) = (x * x, level * level);
@@ -87,6 +183,30 @@ fn smooth_step(x: f64, level: f64) -> f64 {
 /// Every this long the oscillators are renormalised, the subtracted share of each line is
 /// updated and the mains frequency is followed, seconds.
 const BLOCK_S: f64 = 0.05;
+/// A block whose (clipped) residual is at least this share the lines' own frequencies is the
+/// canceller being wrong, not a burst: the lines are fitted again to the block (see
+/// [`MainsCanceller::refit_wrong_lines`]). Broadband EMG puts about 2 / (samples in a block)
+/// of its power on each line; a line left behind by a jump of the mains' phase puts 0.8 or
+/// more (0.81 when clipped to a square wave).
+const LINE_ERROR_SHARE: f64 = 0.5;
+/// ... and at least this many times what broadband residual puts on the lines by chance (so
+/// that at low rates, few samples a block, chance does not pass for a line).
+const LINE_ERROR_OVER_CHANCE: f64 = 4.0;
+/// ... in a block at least this many times louder than the rest floor (a quiet block has
+/// nothing worth fitting again);
+const LINE_ERROR_LOUD: f64 = 4.0;
+/// ... or this many times, in the block right after such a fit;
+const LINE_ERROR_LOUD_AFTER_FIT: f64 = 1.5;
+/// ... whose strongest line's projection is at most this many times the line learnt (a jump
+/// leaves up to twice the line, at half a turn; a burst is usually far larger than the line);
+const LINE_ERROR_MAX_JUMP: f64 = 2.2;
+/// ... and fitted again, the strongest line comes out this close to the size learnt (a jump
+/// moves the phase, not the size), relative;
+const LINE_ERROR_SAME_SIZE: f64 = 0.3;
+/// ... and the fit leaves at most this share of the block's residual power, or no more than
+/// this many times the rest floor.
+const LINE_ERROR_LEFT: f64 = 0.3;
+const LINE_ERROR_LEFT_FLOOR: f64 = 1.5;
 /// Lanes of the per-sample state: [`MAINS_HZ`] × [`MAINS_HARMONICS`] lines at most (unused
 /// lanes stay zero).
 const LANES: usize = 6;
@@ -206,6 +326,16 @@ pub struct MainsCanceller {
     step: f64,
     block_power: f64,
     block_samples: u32,
+    /// This block's input, its residual's power clipped as the learning clips it, and the
+    /// weights (with the sub-block's pending learning) at its start: what
+    /// [`Self::refit_wrong_lines`] looks at.
+    block_input: Vec<f64>,
+    block_clipped_power: f64,
+    block_start_a: [f64; LANES],
+    block_start_b: [f64; LANES],
+    /// Times the lines were fitted again to a block, and whether the last block was.
+    refits: u64,
+    refitted_last_block: bool,
     start_n: u64,
     /// The least-squares start: its weights (cosine, sine and their rates, per line), inverse
     /// correlation matrix (square; both empty after) and samples seen (for time).
@@ -281,6 +411,12 @@ impl MainsCanceller {
             step: 0.0,
             block_power: 0.0,
             block_samples: 0,
+            block_input: vec![0.0; block as usize],
+            block_clipped_power: 0.0,
+            block_start_a: [0.0; LANES],
+            block_start_b: [0.0; LANES],
+            refits: 0,
+            refitted_last_block: false,
             start_n,
             start_w: Vec::new(),
             start_p: Vec::new(),
@@ -383,6 +519,16 @@ impl MainsCanceller {
         (self.block_power, self.block_samples) = (0.0, 0);
         (self.block_left, self.sub_left) = (self.block, SUB_BLOCK as u32);
         (self.da, self.db) = ([0.0; LANES], [0.0; LANES]);
+        self.mark_block_start();
+    }
+
+    /// Where a block starts: its clipped power from zero, the weights it starts from.
+    fn mark_block_start(&mut self) {
+        self.block_clipped_power = 0.0;
+        for j in 0..LANES {
+            self.block_start_a[j] = self.lanes.a[j] + self.da[j];
+            self.block_start_b[j] = self.lanes.b[j] + self.db[j];
+        }
     }
 
     /// Cancel the lines from `samples`, in place. Non-finite samples pass unchanged and teach
@@ -398,6 +544,10 @@ impl MainsCanceller {
             let k = (self.block_left as usize).min(samples.len() - i);
             // The lanes processed, as a constant, so that their loops unroll into vector code.
             let sub = &mut samples[i..i + k];
+            let at = (self.block - self.block_left) as usize;
+            if let Some(keep) = self.block_input.get_mut(at..at + k) {
+                keep.copy_from_slice(sub);
+            }
             match self.n_lanes {
                 0..=2 => self.run_fastest::<2>(sub),
                 3..=4 => self.run_fastest::<4>(sub),
@@ -447,6 +597,7 @@ impl MainsCanceller {
         // Sums and counts carried on from the struct, in sample order, so that how the stream
         // is cut into blocks does not change a bit.
         let (mut power, mut learnt) = (self.block_power, self.block_samples);
+        let mut clipped_power = self.block_clipped_power;
         let mut sub_left = self.sub_left;
         let before = learnt;
         for x in sub.iter_mut() {
@@ -460,7 +611,9 @@ impl MainsCanceller {
             if e.is_finite() {
                 power += e * e;
                 learnt += 1;
-                let g = step * e.clamp(-clip, clip);
+                let clipped = e.clamp(-clip, clip);
+                clipped_power += clipped * clipped;
+                let g = step * clipped;
                 for j in 0..n {
                     da[j] += g * l.c[j];
                     db[j] += g * l.s[j];
@@ -483,6 +636,7 @@ impl MainsCanceller {
         self.lanes = l;
         self.n += u64::from(learnt - before);
         (self.block_power, self.block_samples) = (power, learnt);
+        self.block_clipped_power = clipped_power;
     }
 
     /// The start: recursive least squares over every sample so far, each line with a phase
@@ -573,6 +727,9 @@ impl MainsCanceller {
     /// Every [`BLOCK_S`]: oscillators back to unit amplitude, the share of each line that is
     /// subtracted, the clip level, and the mains frequency followed.
     fn every_block(&mut self) {
+        if let Some(residual_power) = self.refit_wrong_lines() {
+            self.block_power = residual_power * self.block_samples as f64;
+        }
         if self.block_samples > 0 {
             // The rest floor follows the block's power down quickly and up slowly.
             self.local_power = self.block_power / self.block_samples as f64;
@@ -608,6 +765,103 @@ impl MainsCanceller {
         self.clip = CLIP_K * self.floor_power.sqrt();
         self.track_frequency();
         self.update_activity(FAMILY_OFF_SHARE, false);
+        self.mark_block_start();
+    }
+
+    /// A block whose residual is mostly the lines themselves: the lines are not where the
+    /// canceller has them any more. The mains' phase jumped (samples lost without a gap in the
+    /// numbering: a text device without a counter, a dropped packet, a counter that wrapped
+    /// unseen) or a strong hum came on at once. The learning cannot follow: the residual is
+    /// loud, so it is slowed as in a burst, and a line left behind stood in the envelope for
+    /// seconds as a "contraction". Here the lines are fitted again, by least squares, to the
+    /// block's input, and learning goes on from there. Returns the block's residual power after
+    /// the fit, or `None` when the block is not such a block (or the fit fails).
+    ///
+    /// The test costs nothing per sample beyond the clipped power: the block's learning (the
+    /// weights' change over it, over the step) is each line's projection of the clipped
+    /// residual, so the share of that residual on the lines is at hand.
+    fn refit_wrong_lines(&mut self) -> Option<f64> {
+        let n = self.n_lanes;
+        let samples = self.block_samples as usize;
+        // (Each test is false for NaN: such a block is left alone.)
+        let learning = self.step > 0.0 && self.block_clipped_power > 0.0;
+        if n == 0 || samples != self.block as usize || !learning {
+            return None;
+        }
+        let block_power = self.block_power / samples as f64;
+        // Right after a fit the next block is looked at closely: a jump inside the block
+        // fitted left part of the line behind, too quiet for a fresh look.
+        let loud = if self.refitted_last_block {
+            LINE_ERROR_LOUD_AFTER_FIT
+        } else {
+            LINE_ERROR_LOUD
+        };
+        self.refitted_last_block = false;
+        let is_loud = block_power > loud * self.floor_power;
+        if !is_loud {
+            return None;
+        }
+        // The strongest line learnt, as the block started: the one a jump shows most in.
+        let l = &self.lanes;
+        let amplitude = |j: usize| self.block_start_a[j].hypot(self.block_start_b[j]);
+        let strongest = (0..n).max_by(|&i, &k| amplitude(i).total_cmp(&amplitude(k)))?;
+        let learnt = amplitude(strongest);
+        // A jump leaves at most twice the line (half a turn), and matters only for a line
+        // that is loud against the rest.
+        let line_matters = learnt * learnt > self.floor_power;
+        if !line_matters {
+            return None;
+        }
+        let projection = |j: usize| {
+            let pc = (l.a[j] + self.da[j] - self.block_start_a[j]) / self.step;
+            let ps = (l.b[j] + self.db[j] - self.block_start_b[j]) / self.step;
+            (pc, ps)
+        };
+        let on_lines: f64 = (0..n)
+            .map(|j| {
+                let (pc, ps) = projection(j);
+                pc * pc + ps * ps
+            })
+            .sum();
+        let share = 2.0 * on_lines / (samples as f64 * self.block_clipped_power);
+        let chance = 2.0 * n as f64 / samples as f64;
+        let (pc, ps) = projection(strongest);
+        let left_behind = 2.0 * pc.hypot(ps) / samples as f64;
+        let looks_like_a_line = share >= LINE_ERROR_SHARE.max(LINE_ERROR_OVER_CHANCE * chance)
+            && left_behind <= LINE_ERROR_MAX_JUMP * learnt;
+        if !looks_like_a_line {
+            return None;
+        }
+        // Only now the fit (most blocks never get here): a jump moves the lines' phase, not
+        // their size, and leaves a block the lines explain. A burst near the mains frequency
+        // can look like a line for 50 ms, but not like the same line at another phase.
+        // The strongest line's mains frequency alone: its lines (odd harmonics) are told apart
+        // over a block, 50 Hz from 60 Hz is not (half a cycle apart in 50 ms).
+        let family = self.lines[strongest].family;
+        let fit: Vec<bool> = (0..n).map(|j| self.lines[j].family == family).collect();
+        let (a, b, residual_power) = fit_lines(&self.block_input, l, n, &fit)?;
+        let fitted = a[strongest].hypot(b[strongest]);
+        let same_line_moved = (fitted - learnt).abs() <= LINE_ERROR_SAME_SIZE * learnt
+            && residual_power
+                <= (LINE_ERROR_LEFT * block_power).max(LINE_ERROR_LEFT_FLOOR * self.floor_power);
+        if !same_line_moved {
+            return None;
+        }
+        let l = &mut self.lanes;
+        l.a[..n].copy_from_slice(&a[..n]);
+        l.b[..n].copy_from_slice(&b[..n]);
+        (self.da, self.db) = ([0.0; LANES], [0.0; LANES]);
+        // The phasors moved at once: not a frequency to follow.
+        self.families.iter_mut().for_each(|f| f.last = None);
+        self.refits += 1;
+        self.refitted_last_block = true;
+        Some(residual_power)
+    }
+
+    /// Times the lines were fitted again to a block whose residual was mostly the lines (a
+    /// jump of the mains' phase): for the report.
+    pub fn refits(&self) -> u64 {
+        self.refits
     }
 
     /// A mains frequency whose fundamental stands out ([`FAMILY_ON_SHARE`]) has its harmonics
@@ -1005,6 +1259,57 @@ mod tests {
         assert!(m.amplitudes().iter().any(|l| l.hz == 50.0 && l.peak > 5.0));
         m.skip((2.0 * BRIDGE_MAX_S * rate) as u64);
         assert!(m.amplitudes().iter().all(|l| l.peak == 0.0));
+    }
+
+    /// Samples lost without a gap in the numbering (a text device without a counter): the
+    /// mains' phase jumps. The lines are fitted again to the first block that is mostly line:
+    /// from 0.1 s after the jump the output is the EMG again (left to the learning, a jump
+    /// stood in the output for seconds: its loudness slowed the learning as a burst does).
+    /// A burst is never fitted as lines.
+    #[test]
+    fn a_jump_of_the_mains_phase_is_fitted_again_at_once_and_bursts_are_not_lines() {
+        for (rate, lost) in [(2000.0, 11), (2000.0, 27), (1000.0, 7)] {
+            let (mut x, mut emg) = mains_on_noise(rate, 8.0, 50.0, 20.0, 3.0);
+            let at = |s: f64| (s * rate) as usize;
+            // Bursts 25 times the rest before and after the jump.
+            let burst = noise(x.len(), 99);
+            let bursts = [at(2.0)..at(2.5), at(6.0) - lost..at(6.5) - lost];
+            // `lost` samples gone at 4 s, from the input and the truth alike.
+            x.drain(at(4.0)..at(4.0) + lost);
+            emg.drain(at(4.0)..at(4.0) + lost);
+            for range in bursts.clone() {
+                for i in range {
+                    x[i] += 75.0 * burst[i];
+                    emg[i] += 75.0 * burst[i];
+                }
+            }
+            let mut m = MainsCanceller::new(rate, 0.45 * rate, tau()).unwrap();
+            let mut y = x.clone();
+            let mut fitted_in_bursts = 0;
+            let mut from = 0;
+            for range in bursts {
+                m.process(&mut y[from..range.start]);
+                let before = m.refits();
+                m.process(&mut y[range.clone()]);
+                fitted_in_bursts += m.refits() - before;
+                from = range.end;
+            }
+            m.process(&mut y[from..]);
+            assert_eq!(fitted_in_bursts, 0, "{rate} Hz: a burst fitted as lines");
+            let err = |r: std::ops::Range<usize>| {
+                let d: Vec<f64> = y[r.clone()]
+                    .iter()
+                    .zip(&emg[r])
+                    .map(|(a, b)| a - b)
+                    .collect();
+                rms(&d)
+            };
+            let (after, before) = (err(at(4.1)..at(5.5)), err(at(3.0)..at(4.0)));
+            assert!(
+                after < 2.0 * before.max(0.3),
+                "{rate} Hz, {lost} lost: {after:.2} µV off the EMG after the jump, {before:.2} before"
+            );
+        }
     }
 
     #[test]

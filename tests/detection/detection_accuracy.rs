@@ -849,3 +849,94 @@ fn lost_samples_do_not_show_as_bursts_where_the_signal_resumes() {
         .collect();
     assert!(at_gaps.is_empty(), "events at the gaps:\n{listing}");
 }
+
+/// Samples lost without a gap in the numbering (a text device without a counter, a dropped
+/// packet): the reader cannot see the loss, and the mains' phase jumps where the samples resume.
+/// Under strong mains (20 µV against a 3-µV rest) the line left behind stood in the envelope as
+/// a "contraction" that ran on into the next squeeze (5 of 9 drops, onsets seconds early). Now
+/// the canceller fits the lines again at once: every squeeze is found on time and whole, and a
+/// drop shows at most as a short artifact.
+#[test]
+fn samples_lost_unseen_under_strong_mains_do_not_become_contractions() {
+    let rate = 2000.0;
+    let mut rng = knip::simulate::rng::Rng::seed_from(11);
+    let mut gauss = move || rng.normal();
+    let onsets: Vec<f64> = (0..10).map(|k| 8.0 + 9.0 * k as f64).collect();
+    let n = (100.0 * rate) as usize;
+    let full: Vec<f64> = (0..n)
+        .map(|i| {
+            let t = i as f64 / rate;
+            let burst = onsets.iter().any(|&t0| (t0..t0 + 4.0).contains(&t));
+            let w = std::f64::consts::TAU * 50.0 * t;
+            let mains = 20.0 * (w + 0.3).sin() + 6.0 * (3.0 * w + 1.0).sin();
+            1500.0 + mains + 3.0 * gauss() + if burst { 25.0 * gauss() } else { 0.0 }
+        })
+        .collect();
+    // Drops of 5 to 33 samples in the rests (2.5 s after a squeeze ends), and where each
+    // squeeze now starts.
+    let drops: Vec<(f64, usize)> = (0..9)
+        .map(|k| (onsets[k] + 6.5 + 0.1 * k as f64, 5 + 3 * k + k % 2))
+        .collect();
+    let mut x = Vec::with_capacity(n);
+    let mut lost = 0;
+    let mut drop_at = Vec::new();
+    for (i, &v) in full.iter().enumerate() {
+        let t = i as f64 / rate;
+        if let Some(&(t0, len)) = drops
+            .iter()
+            .find(|&&(t0, len)| t >= t0 && t < t0 + len as f64 / rate)
+        {
+            if (t - t0).abs() < 0.5 / rate {
+                drop_at.push(t0 - lost as f64 / rate);
+                lost += len;
+            }
+            continue;
+        }
+        x.push(v);
+    }
+    let shifted: Vec<f64> = onsets
+        .iter()
+        .map(|&t0| {
+            t0 - drops
+                .iter()
+                .filter(|&&(d, _)| d < t0)
+                .map(|&(_, len)| len)
+                .sum::<usize>() as f64
+                / rate
+        })
+        .collect();
+    let a = analyze_pelvic_emg(rate, x);
+    let listing: String = a
+        .events
+        .iter()
+        .map(|e| format!("{:?} {:.2}–{:.2} s\n", e.kind, e.onset_s, e.offset_s))
+        .collect();
+    let contractions: Vec<_> = a
+        .events
+        .iter()
+        .filter(|e| e.kind == knip::event::EventKind::Contraction)
+        .collect();
+    assert_eq!(contractions.len(), 10, "{listing}");
+    for (c, &t0) in contractions.iter().zip(&shifted) {
+        assert!(
+            (c.onset_s - t0).abs() < 0.1,
+            "squeeze at {t0:.2} s:\n{listing}"
+        );
+        assert!(
+            c.offset_s - c.onset_s < 4.5,
+            "squeeze at {t0:.2} s ran on:\n{listing}"
+        );
+    }
+    for &d in &drop_at {
+        for e in a
+            .events
+            .iter()
+            .filter(|e| e.offset_s > d - 0.05 && e.onset_s < d + 1.0)
+        {
+            assert!(
+                e.kind == knip::event::EventKind::Artifact && e.offset_s - e.onset_s < 0.3,
+                "at the drop at {d:.2} s:\n{listing}"
+            );
+        }
+    }
+}
