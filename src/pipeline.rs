@@ -50,6 +50,9 @@ pub struct ChannelOutcome {
     pub rest: RestReport,
     /// Mains lines the adaptive canceller learnt and took out, at the end of the stream.
     pub mains_removed: Vec<MainsLine>,
+    /// Jumps of the mains' phase the canceller fitted: samples lost without a gap in the
+    /// numbering, as far as the signal can tell.
+    pub mains_phase_jumps: u64,
     pub samples: u64,
 }
 
@@ -343,6 +346,7 @@ impl Processor {
                 offset_threshold: d.thresholds().map(|t| t.1),
                 rest: d.rest_report().clone(),
                 mains_removed: c.mains_lines(),
+                mains_phase_jumps: c.mains_phase_jumps(),
                 samples: n,
             })
             .collect()
@@ -530,10 +534,21 @@ pub fn mains_rms(lines: &[MainsLine]) -> Option<(f64, f64)> {
 }
 
 /// Mains that was as strong as half the rest EMG on a channel: the canceller took it out, but
-/// it says the electrodes' contact or the reference is poor, which a clinician can fix.
+/// it says the electrodes' contact or the reference is poor, which a clinician can fix. And
+/// jumps of the mains' phase: samples lost where the reader could not see it.
 pub fn mains_warnings(spec: &StreamSpec, channels: &[ChannelOutcome]) -> Vec<String> {
     let mut w = Vec::new();
     for (ch, o) in spec.channels.iter().zip(channels) {
+        if o.mains_phase_jumps > 0 {
+            w.push(format!(
+                "{}: the mains' phase jumped {} time(s): samples were probably lost without a gap \
+                 in the numbering (a dropped line or packet); the mains canceller followed each \
+                 jump, and events.csv may show a short artifact there. Check the cable and the \
+                 port, and if the device can send a sample counter, declare it (`# seq=16`) so \
+                 that lost samples are counted",
+                ch.name, o.mains_phase_jumps
+            ));
+        }
         let (Some((rms, hz)), Some(rest)) = (mains_rms(&o.mains_removed), o.rest_mean) else {
             continue;
         };

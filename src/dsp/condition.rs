@@ -204,6 +204,11 @@ impl ChannelConditioner {
             .unwrap_or_default()
     }
 
+    /// Jumps of the mains' phase the canceller fitted (0 when it is off).
+    pub fn mains_phase_jumps(&self) -> u64 {
+        self.mains.as_ref().map_or(0, |m| m.phase_jumps())
+    }
+
     /// Condition a block: `filtered` receives the filtered signal, `envelope` the signal the
     /// detector works on (moving RMS for raw EMG; the filtered signal otherwise).
     pub fn process(&mut self, input: &[f64], filtered: &mut Vec<f64>, envelope: &mut Vec<f64>) {

@@ -195,6 +195,9 @@ const LINE_ERROR_OVER_CHANCE: f64 = 4.0;
 /// ... in a block at least this many times louder than the rest floor (a quiet block has
 /// nothing worth fitting again);
 const LINE_ERROR_LOUD: f64 = 4.0;
+/// Fits in the first this many seconds of learning are part of learning (lines still settling
+/// after the start, harmonics switched on, the frequency followed): not counted as jumps.
+const JUMPS_COUNTED_AFTER_S: f64 = 10.0;
 /// ... or this many times, in the block right after such a fit;
 const LINE_ERROR_LOUD_AFTER_FIT: f64 = 1.5;
 /// ... whose strongest line's projection is at most this many times the line learnt (a jump
@@ -333,9 +336,11 @@ pub struct MainsCanceller {
     block_clipped_power: f64,
     block_start_a: [f64; LANES],
     block_start_b: [f64; LANES],
-    /// Times the lines were fitted again to a block, and whether the last block was.
+    /// Times the lines were fitted again to a block, and whether the last block was; jumps of
+    /// the mains' phase seen once the lines were settled ([`JUMPS_COUNTED_AFTER_S`]).
     refits: u64,
     refitted_last_block: bool,
+    phase_jumps: u64,
     start_n: u64,
     /// The least-squares start: its weights (cosine, sine and their rates, per line), inverse
     /// correlation matrix (square; both empty after) and samples seen (for time).
@@ -417,6 +422,7 @@ impl MainsCanceller {
             block_start_b: [0.0; LANES],
             refits: 0,
             refitted_last_block: false,
+            phase_jumps: 0,
             start_n,
             start_w: Vec::new(),
             start_p: Vec::new(),
@@ -783,6 +789,7 @@ impl MainsCanceller {
     fn refit_wrong_lines(&mut self) -> Option<f64> {
         let n = self.n_lanes;
         let samples = self.block_samples as usize;
+        let follow_up = std::mem::replace(&mut self.refitted_last_block, false);
         // (Each test is false for NaN: such a block is left alone.)
         let learning = self.step > 0.0 && self.block_clipped_power > 0.0;
         if n == 0 || samples != self.block as usize || !learning {
@@ -791,12 +798,11 @@ impl MainsCanceller {
         let block_power = self.block_power / samples as f64;
         // Right after a fit the next block is looked at closely: a jump inside the block
         // fitted left part of the line behind, too quiet for a fresh look.
-        let loud = if self.refitted_last_block {
+        let loud = if follow_up {
             LINE_ERROR_LOUD_AFTER_FIT
         } else {
             LINE_ERROR_LOUD
         };
-        self.refitted_last_block = false;
         let is_loud = block_power > loud * self.floor_power;
         if !is_loud {
             return None;
@@ -855,13 +861,21 @@ impl MainsCanceller {
         self.families.iter_mut().for_each(|f| f.last = None);
         self.refits += 1;
         self.refitted_last_block = true;
+        if !follow_up && self.n as f64 > JUMPS_COUNTED_AFTER_S * self.rate_hz {
+            self.phase_jumps += 1;
+        }
         Some(residual_power)
     }
 
-    /// Times the lines were fitted again to a block whose residual was mostly the lines (a
-    /// jump of the mains' phase): for the report.
+    /// Times the lines were fitted again to a block whose residual was mostly the lines.
     pub fn refits(&self) -> u64 {
         self.refits
+    }
+
+    /// Jumps of the mains' phase fitted once the lines had settled: samples lost without a
+    /// gap in the numbering, as far as the signal can tell (for the report and a warning).
+    pub fn phase_jumps(&self) -> u64 {
+        self.phase_jumps
     }
 
     /// A mains frequency whose fundamental stands out ([`FAMILY_ON_SHARE`]) has its harmonics

@@ -854,8 +854,8 @@ fn lost_samples_do_not_show_as_bursts_where_the_signal_resumes() {
 /// packet): the reader cannot see the loss, and the mains' phase jumps where the samples resume.
 /// Under strong mains (20 µV against a 3-µV rest) the line left behind stood in the envelope as
 /// a "contraction" that ran on into the next squeeze (5 of 9 drops, onsets seconds early). Now
-/// the canceller fits the lines again at once: every squeeze is found on time and whole, and a
-/// drop shows at most as a short artifact.
+/// the canceller fits the lines again at once: every squeeze is found on time and whole, a drop
+/// shows at most as a short artifact, and each drop is counted and told in a warning.
 #[test]
 fn samples_lost_unseen_under_strong_mains_do_not_become_contractions() {
     let rate = 2000.0;
@@ -905,12 +905,30 @@ fn samples_lost_unseen_under_strong_mains_do_not_become_contractions() {
                 / rate
         })
         .collect();
+    // Without the drops: no jump seen, no warning.
+    let whole = analyze_pelvic_emg(rate, full);
+    assert_eq!(whole.end.channels[0].mains_phase_jumps, 0);
+    assert!(!whole.warnings.iter().any(|w| w.contains("phase jumped")));
     let a = analyze_pelvic_emg(rate, x);
     let listing: String = a
         .events
         .iter()
         .map(|e| format!("{:?} {:.2}–{:.2} s\n", e.kind, e.onset_s, e.offset_s))
         .collect();
+    // Each drop is seen, counted and told.
+    assert_eq!(
+        a.end.channels[0].mains_phase_jumps,
+        drops.len() as u64,
+        "{listing}"
+    );
+    assert!(
+        a.warnings
+            .iter()
+            .any(|w| w.contains("pfm_emg: the mains' phase jumped 9 time(s)")
+                && w.contains("# seq=16")),
+        "{:?}",
+        a.warnings
+    );
     let contractions: Vec<_> = a
         .events
         .iter()
