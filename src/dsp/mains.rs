@@ -74,10 +74,6 @@ fn avx2_available() -> bool {
     }
 }
 
-/// What [`fit_lines`] does with each sample of the block: its value less the lanes not fitted,
-/// and every lane's references at it.
-type Visit<'a> = &'a mut dyn FnMut(f64, &[f64; LANES], &[f64; LANES]);
-
 /// Least-squares weights, in `x`, of the lanes `fit` picks among the first `n` (the other lanes
 /// keep their weights and are taken out of `x` first); `x` is the block that ended just before
 /// the oscillators' present state (sample `k` of `x` is `x.len() - k` turns back). Returns every
@@ -90,27 +86,25 @@ fn fit_lines(
 ) -> Option<([f64; LANES], [f64; LANES], f64)> {
     let picked: Vec<usize> = (0..n).filter(|&j| fit.get(j) == Some(&true)).collect();
     let m = 2 * picked.len();
-    // Each sample's references, walking back in time, and what the other lanes take out.
-    let walk = |each: Visit| {
-        let (mut c, mut s) = (lanes.c, lanes.s);
-        for &v in x.iter().rev() {
-            let mut others = 0.0;
-            for j in 0..n {
-                // One turn back: multiply by the conjugate of the step.
-                let (cs, sn) = (lanes.cos_step[j], lanes.sin_step[j]);
-                (c[j], s[j]) = (c[j] * cs + s[j] * sn, s[j] * cs - c[j] * sn);
-                if fit.get(j) != Some(&true) {
-                    others += lanes.a[j] * c[j] + lanes.b[j] * s[j];
-                }
-            }
-            each(v - others, &c, &s);
-        }
-    };
-    // Normal equations: [c_j.., s_j..] of the picked lanes per sample.
+    // Normal equations over the block, [c_j.., s_j..] of the picked lanes per sample, walking
+    // back in time; the signal's energy too, for the residual.
     let mut gram = vec![0.0; m * m];
     let mut rhs = vec![0.0; m];
     let mut phi = vec![0.0; m];
-    walk(&mut |v, c, s| {
+    let mut energy = 0.0;
+    let (mut c, mut s) = (lanes.c, lanes.s);
+    for &x in x.iter().rev() {
+        let mut others = 0.0;
+        for j in 0..n {
+            // One turn back: multiply by the conjugate of the step.
+            let (cs, sn) = (lanes.cos_step[j], lanes.sin_step[j]);
+            (c[j], s[j]) = (c[j] * cs + s[j] * sn, s[j] * cs - c[j] * sn);
+            if fit.get(j) != Some(&true) {
+                others += lanes.a[j] * c[j] + lanes.b[j] * s[j];
+            }
+        }
+        let v = x - others;
+        energy += v * v;
         for (k, &j) in picked.iter().enumerate() {
             phi[k] = c[j];
             phi[picked.len() + k] = s[j];
@@ -121,19 +115,17 @@ fn fit_lines(
                 gram[r * m + q] += phi[r] * phi[q];
             }
         }
-    });
+    }
+    let projections = rhs.clone();
     let w = solve(&mut gram, &mut rhs, m)?;
     let (mut a, mut b) = (lanes.a, lanes.b);
     for (k, &j) in picked.iter().enumerate() {
         a[j] = w[k];
         b[j] = w[picked.len() + k];
     }
-    let mut power = 0.0;
-    walk(&mut |v, c, s| {
-        let fitted: f64 = picked.iter().map(|&j| a[j] * c[j] + b[j] * s[j]).sum();
-        power += (v - fitted) * (v - fitted);
-    });
-    let power = power / x.len() as f64;
+    // At the least-squares weights the residual's energy is the signal's less wᵀ·(Φᵀv).
+    let explained: f64 = w.iter().zip(&projections).map(|(w, p)| w * p).sum();
+    let power = (energy - explained).max(0.0) / x.len() as f64;
     power.is_finite().then_some((a, b, power))
 }
 

@@ -346,6 +346,17 @@ pub(super) enum AtDeclined {
     StepOver { at_eof: bool },
 }
 
+/// The arguments of [`ParsedLines::parse`], handed on to the way that reads the numbers.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    buf: &'a [u8],
+    from: usize,
+    limit: usize,
+    max_lines: usize,
+    layout: &'a RowLayout,
+    at_declined: AtDeclined,
+}
+
 /// Lines parsed into columns, for the reader to check and place a run at a time.
 #[derive(Debug, Default)]
 pub(super) struct ParsedLines {
@@ -382,20 +393,20 @@ impl ParsedLines {
         layout: &RowLayout,
         at_declined: AtDeclined,
     ) -> Option<usize> {
-        #[cfg(target_arch = "x86_64")]
-        if ssse3::available() {
-            // SAFETY: the processor has SSSE3.
-            return unsafe { self.parse_ssse3(buf, from, limit, max_lines, layout, at_declined) };
-        }
-        self.parse_by(
+        let job = Job {
             buf,
             from,
             limit,
             max_lines,
             layout,
             at_declined,
-            number_swar,
-        )
+        };
+        #[cfg(target_arch = "x86_64")]
+        if ssse3::available() {
+            // SAFETY: the processor has SSSE3.
+            return unsafe { self.parse_ssse3(job) };
+        }
+        self.parse_by(job, number_swar)
     }
 
     /// [`Self::parse`] with the numbers read by [`ssse3::number`].
@@ -404,32 +415,24 @@ impl ParsedLines {
     /// The processor must have SSSE3.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "ssse3")]
-    unsafe fn parse_ssse3(
-        &mut self,
-        buf: &[u8],
-        from: usize,
-        limit: usize,
-        max_lines: usize,
-        layout: &RowLayout,
-        at_declined: AtDeclined,
-    ) -> Option<usize> {
+    unsafe fn parse_ssse3(&mut self, job: Job) -> Option<usize> {
         // SAFETY: this function runs only where the processor has SSSE3.
-        let fast = |data: &[u8], p: usize| unsafe { ssse3::number(data, p) };
-        self.parse_by(buf, from, limit, max_lines, layout, at_declined, fast)
+        self.parse_by(job, |data: &[u8], p: usize| unsafe {
+            ssse3::number(data, p)
+        })
     }
 
+    /// [`Self::parse`] with `fast` trying each number's digits first.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn parse_by(
-        &mut self,
-        buf: &[u8],
-        from: usize,
-        limit: usize,
-        max_lines: usize,
-        layout: &RowLayout,
-        at_declined: AtDeclined,
-        fast: impl Fn(&[u8], usize) -> Digits,
-    ) -> Option<usize> {
+    fn parse_by(&mut self, job: Job, fast: impl Fn(&[u8], usize) -> Digits) -> Option<usize> {
+        let Job {
+            buf,
+            from,
+            limit,
+            max_lines,
+            layout,
+            at_declined,
+        } = job;
         let n = buf.len().saturating_sub(1); // the sentinel's index
         let mut p = from;
         while p < limit && self.starts.len() < max_lines {
@@ -672,15 +675,15 @@ mod tests {
                     fast.clear(width);
                     plain.clear(width);
                     let got = fast.parse(&buf, 0, limit, usize::MAX, &layout, at_declined);
-                    let want = plain.parse_by(
-                        &buf,
-                        0,
+                    let job = Job {
+                        buf: &buf,
+                        from: 0,
                         limit,
-                        usize::MAX,
-                        &layout,
+                        max_lines: usize::MAX,
+                        layout: &layout,
                         at_declined,
-                        number_swar,
-                    );
+                    };
+                    let want = plain.parse_by(job, number_swar);
                     assert_eq!(got, want);
                     assert_eq!(fast.starts, plain.starts);
                     assert_eq!(fast.declined, plain.declined);

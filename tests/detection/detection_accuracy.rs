@@ -676,6 +676,22 @@ fn analyze_pelvic_emg(rate_hz: f64, x: Vec<f64>) -> knip::analyze_arrays::ArrayA
     .expect("analysis runs")
 }
 
+/// One line per event (kind, onset–offset), for assertion messages.
+fn event_listing(a: &knip::analyze_arrays::ArrayAnalysis) -> String {
+    a.events
+        .iter()
+        .map(|e| format!("{:?} {:.2}–{:.2} s\n", e.kind, e.onset_s, e.offset_s))
+        .collect()
+}
+
+/// The events that are contractions, in onset order.
+fn contractions_of(a: &knip::analyze_arrays::ArrayAnalysis) -> Vec<&knip::event::ContractionEvent> {
+    a.events
+        .iter()
+        .filter(|e| e.kind == knip::event::EventKind::Contraction)
+        .collect()
+}
+
 /// EMG bursts of a known shape added to a white-noise rest (2 kHz, 10 bursts of 3 s, 8 s apart,
 /// from 10 s on): each burst is noise of RMS `snr` × the rest's, faded in over `rise_s` (a
 /// raised cosine; 0 is a step). Returns the onset errors (detected − true, ms) of the bursts
@@ -709,12 +725,7 @@ fn onset_errors_ms(rise_s: f64, snr: f64, seed: u64) -> (Vec<f64>, usize) {
         })
         .collect();
     let a = analyze_pelvic_emg(rate, x);
-    let found: Vec<f64> = a
-        .events
-        .iter()
-        .filter(|e| e.kind == knip::event::EventKind::Contraction)
-        .map(|e| e.onset_s)
-        .collect();
+    let found: Vec<f64> = contractions_of(&a).iter().map(|e| e.onset_s).collect();
     let errors: Vec<f64> = onsets
         .iter()
         .filter_map(|&t0| {
@@ -825,16 +836,8 @@ fn lost_samples_do_not_show_as_bursts_where_the_signal_resumes() {
         })
         .collect();
     let a = analyze_pelvic_emg(rate, x);
-    let listing: String = a
-        .events
-        .iter()
-        .map(|e| format!("{:?} {:.2}–{:.2} s\n", e.kind, e.onset_s, e.offset_s))
-        .collect();
-    let contractions: Vec<_> = a
-        .events
-        .iter()
-        .filter(|e| e.kind == knip::event::EventKind::Contraction)
-        .collect();
+    let listing = event_listing(&a);
+    let contractions = contractions_of(&a);
     assert_eq!(contractions.len(), 10, "{listing}");
     for (c, &t0) in contractions.iter().zip(&onsets) {
         assert!((c.onset_s - t0).abs() < 0.1, "{listing}");
@@ -910,11 +913,7 @@ fn samples_lost_unseen_under_strong_mains_do_not_become_contractions() {
     assert_eq!(whole.end.channels[0].mains_phase_jumps, 0);
     assert!(!whole.warnings.iter().any(|w| w.contains("phase jumped")));
     let a = analyze_pelvic_emg(rate, x);
-    let listing: String = a
-        .events
-        .iter()
-        .map(|e| format!("{:?} {:.2}–{:.2} s\n", e.kind, e.onset_s, e.offset_s))
-        .collect();
+    let listing = event_listing(&a);
     // Each drop is seen, counted and told.
     assert_eq!(
         a.end.channels[0].mains_phase_jumps,
@@ -929,11 +928,7 @@ fn samples_lost_unseen_under_strong_mains_do_not_become_contractions() {
         "{:?}",
         a.warnings
     );
-    let contractions: Vec<_> = a
-        .events
-        .iter()
-        .filter(|e| e.kind == knip::event::EventKind::Contraction)
-        .collect();
+    let contractions = contractions_of(&a);
     assert_eq!(contractions.len(), 10, "{listing}");
     for (c, &t0) in contractions.iter().zip(&shifted) {
         assert!(
