@@ -190,8 +190,11 @@ const LINE_ERROR_LOUD: f64 = 4.0;
 /// Fits in the first this many seconds of learning are part of learning (lines still settling
 /// after the start, harmonics switched on, the frequency followed): not counted as jumps.
 const JUMPS_COUNTED_AFTER_S: f64 = 10.0;
-/// ... or this many times, in the block right after such a fit;
+/// ... or this many times within [`FIT_FOLLOW_UP_S`] after such a fit;
 const LINE_ERROR_LOUD_AFTER_FIT: f64 = 1.5;
+/// After a fit, for this long, a jump inside the fitted block may still leave part of the line
+/// behind: fits then are the same jump's (looked at closer, not counted again), seconds.
+const FIT_FOLLOW_UP_S: f64 = 0.5;
 /// ... whose strongest line's projection is at most this many times the line learnt (a jump
 /// leaves up to twice the line, at half a turn; a burst is usually far larger than the line);
 const LINE_ERROR_MAX_JUMP: f64 = 2.2;
@@ -328,10 +331,11 @@ pub struct MainsCanceller {
     block_clipped_power: f64,
     block_start_a: [f64; LANES],
     block_start_b: [f64; LANES],
-    /// Times the lines were fitted again to a block, and whether the last block was; jumps of
-    /// the mains' phase seen once the lines were settled ([`JUMPS_COUNTED_AFTER_S`]).
+    /// Times the lines were fitted again to a block, and when the last fit was (samples learnt
+    /// by then); jumps of the mains' phase seen once the lines were settled
+    /// ([`JUMPS_COUNTED_AFTER_S`]).
     refits: u64,
-    refitted_last_block: bool,
+    last_fit_n: Option<u64>,
     phase_jumps: u64,
     start_n: u64,
     /// The least-squares start: its weights (cosine, sine and their rates, per line), inverse
@@ -413,7 +417,7 @@ impl MainsCanceller {
             block_start_a: [0.0; LANES],
             block_start_b: [0.0; LANES],
             refits: 0,
-            refitted_last_block: false,
+            last_fit_n: None,
             phase_jumps: 0,
             start_n,
             start_w: Vec::new(),
@@ -510,6 +514,7 @@ impl MainsCanceller {
         }
         self.start_k = 0;
         self.n = 0;
+        self.last_fit_n = None;
         self.local_power = 0.0;
         self.floor_power = 0.0;
         self.clip = 0.0;
@@ -781,14 +786,16 @@ impl MainsCanceller {
     fn refit_wrong_lines(&mut self) -> Option<f64> {
         let n = self.n_lanes;
         let samples = self.block_samples as usize;
-        let follow_up = std::mem::replace(&mut self.refitted_last_block, false);
+        let follow_up = self
+            .last_fit_n
+            .is_some_and(|at| (self.n.saturating_sub(at)) as f64 <= FIT_FOLLOW_UP_S * self.rate_hz);
         // (Each test is false for NaN: such a block is left alone.)
         let learning = self.step > 0.0 && self.block_clipped_power > 0.0;
         if n == 0 || samples != self.block as usize || !learning {
             return None;
         }
         let block_power = self.block_power / samples as f64;
-        // Right after a fit the next block is looked at closely: a jump inside the block
+        // Right after a fit the next blocks are looked at closely: a jump inside the block
         // fitted left part of the line behind, too quiet for a fresh look.
         let loud = if follow_up {
             LINE_ERROR_LOUD_AFTER_FIT
@@ -852,7 +859,7 @@ impl MainsCanceller {
         // The phasors moved at once: not a frequency to follow.
         self.families.iter_mut().for_each(|f| f.last = None);
         self.refits += 1;
-        self.refitted_last_block = true;
+        self.last_fit_n = Some(self.n);
         if !follow_up && self.n as f64 > JUMPS_COUNTED_AFTER_S * self.rate_hz {
             self.phase_jumps += 1;
         }

@@ -445,3 +445,92 @@ fn a_replug_at_another_dc_level_shows_no_burst_in_the_analysis() {
         "rest with a DC step across the gap (resumed at {resumed_s:.2} s): {events:?}"
     );
 }
+
+/// A text device without a sample counter that drops lines (a real device on a pty, 2 kHz,
+/// 20 µV of mains on a 3-µV rest, two squeezes; 13 and 29 lines lost in the rests). The reader
+/// cannot see such a loss; the mains' phase jumps where the lines resume. The analysis still
+/// finds the two squeezes on time and whole, counts both jumps and says what to do.
+#[test]
+fn lines_lost_unseen_from_a_device_without_a_counter_are_counted_not_contractions() {
+    use knip::config::AnalysisConfig;
+    use knip::event::EventKind;
+    use knip::pipeline::{self, Pace};
+    use knip::sink::collect::{take_events, EventCollector};
+    let rate = 2000.0;
+    let vp = VirtualPort::new();
+    let plug = vp.plug();
+    let mut rng = knip::simulate::rng::Rng::seed_from(5);
+    let squeezes = [(10.0, 13.0), (20.0, 23.0)];
+    let drops = [(16.0, 13usize), (26.0, 29usize)];
+    let mut lines = vec!["# rate_hz=2000\n".to_string()];
+    let mut lost = 0;
+    let mut onsets = Vec::new();
+    let mut i = 0usize;
+    while i < (30.0 * rate) as usize {
+        let t = i as f64 / rate;
+        if let Some(&(_, n)) = drops.iter().find(|&&(d, _)| i == (d * rate) as usize) {
+            lost += n;
+            i += n;
+            continue;
+        }
+        if squeezes.iter().any(|&(on, _)| i == (on * rate) as usize) {
+            onsets.push(t - lost as f64 / rate);
+        }
+        let burst = squeezes.iter().any(|&(on, off)| (on..off).contains(&t));
+        let mains = 20.0 * (std::f64::consts::TAU * 50.0 * t + 0.3).sin();
+        let v = 1500.0 + mains + 3.0 * rng.normal() + if burst { 25.0 * rng.normal() } else { 0.0 };
+        lines.push(format!("{v:.2}\n"));
+        i += 1;
+    }
+    let device = std::thread::spawn(move || {
+        let mut plug = plug;
+        play_lines(&mut plug.master, &lines, rate, 100, 10.0);
+        std::thread::sleep(Duration::from_millis(300));
+        plug
+    });
+    let source = SerialSource::open(&line_options(&vp.path(), "pfm_emg")).expect("open");
+    let stop = source.stop_handle();
+    let report = source.report();
+    let collector = EventCollector::default();
+    let events = collector.handle();
+    let cfg = AnalysisConfig::default();
+    let run = std::thread::spawn(move || {
+        pipeline::run(
+            Box::new(source),
+            &cfg,
+            vec![Box::new(collector)],
+            Pace::Unpaced,
+        )
+    });
+    let _plug = device.join().expect("device");
+    stop.stop();
+    let end = run.join().expect("pipeline thread").expect("pipeline runs");
+    let r = report.lock().expect("report").clone();
+    assert!(
+        r.gaps.is_empty(),
+        "no counter: the loss cannot be seen ({:?})",
+        r.gaps
+    );
+    let events = take_events(&events);
+    let contractions: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Contraction)
+        .collect();
+    assert_eq!(contractions.len(), 2, "{events:?}");
+    for (c, &t0) in contractions.iter().zip(&onsets) {
+        assert!(
+            (c.onset_s - t0).abs() < 0.1,
+            "onset {:.2} s, true {t0:.2} s",
+            c.onset_s
+        );
+        assert!(c.offset_s - c.onset_s < 3.5, "ran on: {c:?}");
+    }
+    assert_eq!(end.channels[0].mains_phase_jumps, 2, "{:?}", end.warnings);
+    assert!(
+        end.warnings
+            .iter()
+            .any(|w| w.contains("phase jumped 2 time(s)")),
+        "{:?}",
+        end.warnings
+    );
+}
