@@ -1,13 +1,22 @@
 //! Moving-RMS envelope at O(1) per sample.
 
 /// Causal moving RMS over the last `window` samples. Keeps a running sum of squares; the sum
-/// is recomputed exactly once per window so rounding cannot drift over hours of signal.
+/// is replaced by an exact one once per window so rounding cannot drift over hours of signal.
 #[derive(Debug, Clone)]
 pub struct MovingRms {
     squares: Vec<f64>,
     pos: usize,
     filled: usize,
     sum: f64,
+    /// The squares written since `pos` was last 0, summed in order: when `pos` comes round
+    /// to 0 again it is the exact sum of the window (the sum of `squares` from slot 0 up, the
+    /// same bits), kept up sample by sample rather than added up in one long chain then.
+    fresh: f64,
+}
+
+/// What a sum of no `f64` is (the start of [`MovingRms::fresh`], as of `Iterator::sum`).
+fn empty_sum() -> f64 {
+    std::iter::empty::<f64>().sum()
 }
 
 impl MovingRms {
@@ -19,6 +28,7 @@ impl MovingRms {
             pos: 0,
             filled: 0,
             sum: 0.0,
+            fresh: empty_sum(),
         }
     }
 
@@ -42,11 +52,12 @@ impl MovingRms {
         let old = self.squares[self.pos];
         self.squares[self.pos] = sq;
         self.sum += sq - old;
+        self.fresh += sq;
         self.pos += 1;
         if self.pos == self.squares.len() {
             self.pos = 0;
-            // Exact recomputation once per window: amortised O(1), no drift.
-            self.sum = self.squares.iter().sum();
+            // The exact sum once per window: no drift.
+            self.sum = std::mem::replace(&mut self.fresh, empty_sum());
         }
         if self.filled < self.squares.len() {
             self.filled += 1;
@@ -75,18 +86,19 @@ impl MovingRms {
             let take = (self.squares.len() - self.pos).min(rest.len());
             let (now, later) = rest.split_at(take);
             let window = &mut self.squares[self.pos..self.pos + take];
-            let mut sum = self.sum;
+            let (mut sum, mut fresh) = (self.sum, self.fresh);
             out.extend(now.iter().zip(window.iter_mut()).map(|(&x, slot)| {
                 let sq = x * x;
                 sum += sq - *slot;
                 *slot = sq;
+                fresh += sq;
                 sum
             }));
-            self.sum = sum;
+            (self.sum, self.fresh) = (sum, fresh);
             self.pos += take;
             if self.pos == self.squares.len() {
                 self.pos = 0;
-                self.sum = self.squares.iter().sum();
+                self.sum = std::mem::replace(&mut self.fresh, empty_sum());
             }
             rest = later;
         }
@@ -113,6 +125,93 @@ mod tests {
             let win = &x[lo..=i];
             let want = (win.iter().map(|a| a * a).sum::<f64>() / win.len() as f64).sqrt();
             assert!((got - want).abs() < 1e-9, "sample {i}: {got} vs {want}");
+        }
+    }
+
+    /// The moving RMS as it was before the window's sum was kept up sample by sample: the
+    /// window's squares added up again at every wrap of the ring.
+    struct AddedUpAtWraps(MovingRms);
+
+    impl AddedUpAtWraps {
+        fn push(&mut self, x: f64) -> f64 {
+            let m = &mut self.0;
+            let sq = x * x;
+            m.sum += sq - m.squares[m.pos];
+            m.squares[m.pos] = sq;
+            m.pos += 1;
+            if m.pos == m.squares.len() {
+                m.pos = 0;
+                m.sum = m.squares.iter().sum();
+            }
+            m.filled = (m.filled + 1).min(m.squares.len());
+            (m.sum.max(0.0) / m.filled as f64).sqrt()
+        }
+
+        fn process(&mut self, input: &[f64], out: &mut Vec<f64>) {
+            out.clear();
+            let mut rest = input;
+            while self.0.filled < self.0.squares.len() {
+                let Some((&x, later)) = rest.split_first() else {
+                    return;
+                };
+                out.push(self.push(x));
+                rest = later;
+            }
+            let m = &mut self.0;
+            let inv_n = 1.0 / m.squares.len() as f64;
+            for &x in rest {
+                let sq = x * x;
+                m.sum += sq - m.squares[m.pos];
+                m.squares[m.pos] = sq;
+                out.push((m.sum.max(0.0) * inv_n).sqrt());
+                m.pos += 1;
+                if m.pos == m.squares.len() {
+                    m.pos = 0;
+                    m.sum = m.squares.iter().sum();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_sum_kept_up_is_the_sum_added_up_at_each_wrap_bit_for_bit() {
+        // Bursts a million times the rest, so that the running sum's rounding shows.
+        let x: Vec<f64> = (0..20_000)
+            .map(|i| {
+                let noise = ((i * 2654435761u64 as usize) % 1000) as f64 / 997.0 - 0.5;
+                if (i / 1500) % 3 == 1 {
+                    noise * 3.3e6
+                } else {
+                    noise * 1.7e-2
+                }
+            })
+            .collect();
+        for w in [1, 2, 37, 100] {
+            for block in [1, 7, 100, 1024, 20_000] {
+                let (mut now, mut before) = (MovingRms::new(w), AddedUpAtWraps(MovingRms::new(w)));
+                let (mut got, mut want) = (Vec::new(), Vec::new());
+                for (j, chunk) in x.chunks(block).enumerate() {
+                    now.process(chunk, &mut got);
+                    before.process(chunk, &mut want);
+                    for (i, (a, b)) in want.iter().zip(&got).enumerate() {
+                        let at = j * block + i;
+                        assert_eq!(
+                            a.to_bits(),
+                            b.to_bits(),
+                            "window {w}, blocks of {block}, sample {at}"
+                        );
+                    }
+                    assert_eq!(got.len(), chunk.len());
+                }
+            }
+            let (mut now, mut before) = (MovingRms::new(w), AddedUpAtWraps(MovingRms::new(w)));
+            for (i, &v) in x.iter().enumerate() {
+                assert_eq!(
+                    now.push(v).to_bits(),
+                    before.push(v).to_bits(),
+                    "push, window {w}, sample {i}"
+                );
+            }
         }
     }
 

@@ -8,6 +8,8 @@
 
 use biquad::{Coefficients, ToHertz, Type};
 
+mod paired;
+
 /// One second-order section in direct form II transposed, with its two state variables.
 /// (Our own type rather than `biquad::DirectForm2Transposed` so the state can be set; the
 /// arithmetic is the same, operation for operation.)
@@ -204,10 +206,14 @@ impl Cascade {
     }
 
     /// Filter a block in place. Sections are applied sample by sample (not section by
-    /// section over the block) so that the sections' recursions overlap in the CPU pipeline.
-    /// The sections are copied to locals for the block and back after it, so that their state
+    /// section over the block) so that the sections' recursions overlap in the CPU pipeline;
+    /// two at a time in one register where [`paired`] applies (the same bits). Otherwise the
+    /// sections are copied to locals for the block and back after it, so that their state
     /// stays in registers rather than going through memory at every sample.
     pub fn process(&mut self, samples: &mut [f64]) {
+        if paired::process(&mut self.sections, samples) {
+            return;
+        }
         match self.sections.as_mut_slice() {
             [] => {}
             [a] => {
