@@ -232,6 +232,11 @@ mod tests {
             (20.0, 0.004),
             (7.0, 1.0),
             (100.0, 0.01),
+            // Far from 0, where a bin's edge is guessed with the largest rounding errors.
+            (2000.0, 1.0e8),
+            (44_100.0, 7.3e6),
+            // No time at all: every sample in bin 0 (the guesses are all wrong and walked).
+            (2000.0, f64::NAN),
         ] {
             let n = 3000;
             let v: Vec<f64> = (0..n).map(|k| ((k * 7919) % 101) as f64).collect();
