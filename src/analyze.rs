@@ -81,7 +81,7 @@ pub fn analyze_scored(
         source,
         cfg,
         vec![Box::new(report), Box::new(collector)],
-        Pace::Unpaced,
+        Pace::Offline,
     )?;
     // The reader's warnings (also those found late in the file) are among the run's.
     let warnings = end.warnings.clone();

@@ -81,7 +81,7 @@ pub fn analyze_source(
     };
     let scores = sink.scoring.handle();
     let out = sink.out.clone();
-    let end = pipeline::run(source, cfg, vec![Box::new(sink)], Pace::Unpaced)?;
+    let end = pipeline::run(source, cfg, vec![Box::new(sink)], Pace::Offline)?;
     let no_data = || {
         RunError::Input(crate::error::InputError::Format {
             path: "<arrays>".into(),

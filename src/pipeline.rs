@@ -396,8 +396,14 @@ pub enum PipelineError {
 /// How fast to feed the source.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pace {
-    /// As fast as the CPU allows (offline analysis).
+    /// As fast as the source gives blocks (a live device paces itself). The sinks run on a
+    /// thread of their own, so a slow display or disk never holds up the processing.
     Unpaced,
+    /// A recording (or arrays) read whole: as fast as the CPU allows, and the sinks take each
+    /// block on the processing thread right after it is processed, while its samples are
+    /// still in that core's cache (handed to another thread, every line of them had to be
+    /// fetched from the other core, and the buffers came back cold).
+    Offline,
     /// Real time × this factor (1.0 = real time).
     RealTime(f64),
 }
@@ -422,7 +428,6 @@ pub fn run(
 
     let (block_tx, block_rx) =
         crossbeam_channel::bounded::<Result<Block, InputError>>(SOURCE_QUEUE_BLOCKS);
-    let (proc_tx, proc_rx) = crossbeam_channel::bounded::<Processed>(SINK_QUEUE_BLOCKS);
 
     std::thread::scope(|scope| {
         // Acquisition: read (or synthesise) blocks, paced if asked.
@@ -450,9 +455,35 @@ pub fn run(
             source.reader_warnings()
         });
 
-        // Processing: conditioning, detection, fusion.
-        let worker = scope.spawn(
-            move || -> Result<Vec<crate::pipeline::ChannelOutcome>, InputError> {
+        // Sinks: on this thread. `deliver` hands them a processed block (after a sink's error,
+        // no more: the run still reads to the end, and reports the error after it).
+        let mut sink_error = None;
+        let mut end_time_s = spec.start_time_s;
+        let mut deliver = |p: &Processed| {
+            end_time_s = end_time_s.max(p.frontier_s);
+            if sink_error.is_none() {
+                sink_error = sinks.iter_mut().find_map(|s| s.block(p).err());
+            }
+        };
+
+        // Processing: conditioning, detection, fusion; on this thread too when offline.
+        let (reader_warnings, channels) = if pace == Pace::Offline {
+            let processed = || -> Result<Vec<ChannelOutcome>, InputError> {
+                for item in block_rx {
+                    deliver(&processor.process(item?));
+                }
+                deliver(&processor.finish());
+                Ok(processor.outcome())
+            };
+            // (An input error drops `block_rx`, which stops the reader.)
+            let channels = processed();
+            let reader_warnings = reader
+                .join()
+                .map_err(|_| PipelineError::Thread("acquisition"))?;
+            (reader_warnings, channels?)
+        } else {
+            let (proc_tx, proc_rx) = crossbeam_channel::bounded::<Processed>(SINK_QUEUE_BLOCKS);
+            let worker = scope.spawn(move || -> Result<Vec<ChannelOutcome>, InputError> {
                 for item in block_rx {
                     let block = item?;
                     let p = processor.process(block);
@@ -463,30 +494,18 @@ pub fn run(
                 let tail = processor.finish();
                 let _ = proc_tx.send(tail);
                 Ok(processor.outcome())
-            },
-        );
-
-        // Sinks, on this thread.
-        let mut sink_error = None;
-        let mut end_time_s = spec.start_time_s;
-        for p in proc_rx {
-            end_time_s = end_time_s.max(p.frontier_s);
-            if sink_error.is_some() {
-                continue;
+            });
+            for p in proc_rx {
+                deliver(&p);
             }
-            for s in sinks.iter_mut() {
-                if let Err(e) = s.block(&p) {
-                    sink_error = Some(e);
-                    break;
-                }
-            }
-        }
-        let reader_warnings = reader
-            .join()
-            .map_err(|_| PipelineError::Thread("acquisition"))?;
-        let channels = worker
-            .join()
-            .map_err(|_| PipelineError::Thread("processing"))??;
+            let reader_warnings = reader
+                .join()
+                .map_err(|_| PipelineError::Thread("acquisition"))?;
+            let channels = worker
+                .join()
+                .map_err(|_| PipelineError::Thread("processing"))??;
+            (reader_warnings, channels)
+        };
         if let Some(e) = sink_error {
             return Err(PipelineError::Output(e));
         }
@@ -576,5 +595,162 @@ fn pace_block(block: &Block, spec: &StreamSpec, t0: Instant, speed: f64) {
     let now = t0.elapsed();
     if due > now {
         std::thread::sleep(due - now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulate::{SimConfig, SimulatedPatient};
+    use std::sync::{Arc, Mutex};
+
+    /// What a sink was given: per block, its frontier and a digest of its events and samples;
+    /// whether it was finished.
+    #[derive(Debug, Default, PartialEq)]
+    struct Seen {
+        blocks: Vec<(u64, String, u64)>,
+        finished: bool,
+    }
+
+    /// A sink that writes down what it is given, and fails at block `fail_at`.
+    struct Recorder {
+        seen: Arc<Mutex<Seen>>,
+        fail_at: Option<usize>,
+    }
+
+    /// FNV-1a over the bits of every sample of `chunks`.
+    fn digest(chunks: &[ChannelChunk]) -> u64 {
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for v in chunks.iter().flat_map(|c| &c.samples) {
+            h = (h ^ v.to_bits()).wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    }
+
+    impl Sink for Recorder {
+        fn start(&mut self, _: &RunStart) -> Result<(), OutputError> {
+            Ok(())
+        }
+        fn block(&mut self, p: &Processed) -> Result<(), OutputError> {
+            let mut seen = self.seen.lock().expect("not poisoned");
+            if Some(seen.blocks.len()) == self.fail_at {
+                return Err(OutputError::write(
+                    "/reports/p01/events.csv",
+                    std::io::Error::other("No space left on device"),
+                ));
+            }
+            let digest = digest(&p.filtered) ^ digest(&p.envelope).rotate_left(1);
+            seen.blocks
+                .push((p.frontier_s.to_bits(), format!("{:?}", p.events), digest));
+            Ok(())
+        }
+        fn finish(&mut self, _: &RunEnd) -> Result<(), OutputError> {
+            self.seen.lock().expect("not poisoned").finished = true;
+            Ok(())
+        }
+    }
+
+    /// A simulated patient whose stream breaks (an input error) after `blocks` blocks.
+    struct Breaking {
+        inner: SimulatedPatient,
+        blocks: usize,
+    }
+
+    impl Source for Breaking {
+        fn spec(&self) -> &StreamSpec {
+            self.inner.spec()
+        }
+        fn next_block(&mut self) -> Result<Option<Block>, InputError> {
+            if self.blocks == 0 {
+                return Err(InputError::Format {
+                    path: "session.csv".into(),
+                    message: "line 9000: garbage".into(),
+                });
+            }
+            self.blocks -= 1;
+            self.inner.next_block()
+        }
+    }
+
+    fn patient() -> SimulatedPatient {
+        SimulatedPatient::new(&SimConfig {
+            protocol: "identify".into(),
+            seed: 3,
+            ..SimConfig::default()
+        })
+        .expect("simulator")
+    }
+
+    /// Runs `source` at `pace` into a recorder failing at `fail_at`.
+    fn run_at(
+        source: Box<dyn Source>,
+        pace: Pace,
+        fail_at: Option<usize>,
+    ) -> (Result<RunEnd, PipelineError>, Seen) {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let sink = Recorder {
+            seen: seen.clone(),
+            fail_at,
+        };
+        let end = run(
+            source,
+            &AnalysisConfig::default(),
+            vec![Box::new(sink)],
+            pace,
+        );
+        let seen = std::mem::take(&mut *seen.lock().expect("not poisoned"));
+        (end, seen)
+    }
+
+    #[test]
+    fn offline_the_sinks_are_given_what_they_are_given_on_their_own_thread() {
+        let (threaded, by_thread) = run_at(Box::new(patient()), Pace::Unpaced, None);
+        let (inline, by_inline) = run_at(Box::new(patient()), Pace::Offline, None);
+        let (threaded, inline) = (threaded.expect("run"), inline.expect("run"));
+        assert!(
+            by_thread.blocks.len() > 100,
+            "{} blocks",
+            by_thread.blocks.len()
+        );
+        assert!(
+            by_thread.blocks.iter().any(|b| b.1 != "[]"),
+            "no event at all"
+        );
+        assert_eq!(by_thread, by_inline);
+        assert!(by_inline.finished);
+        assert_eq!(threaded.end_time_s.to_bits(), inline.end_time_s.to_bits());
+        assert_eq!(threaded.warnings, inline.warnings);
+        assert_eq!(
+            format!("{:?}", threaded.channels),
+            format!("{:?}", inline.channels)
+        );
+    }
+
+    #[test]
+    fn offline_a_failing_sink_or_a_broken_stream_ends_the_run_as_on_threads() {
+        for pace in [Pace::Unpaced, Pace::Offline] {
+            // A sink that fails: the run reads to the end, then reports the sink's error.
+            let (end, seen) = run_at(Box::new(patient()), pace, Some(40));
+            let e = end.expect_err("the sink failed");
+            assert!(matches!(e, PipelineError::Output(_)), "{pace:?}: {e}");
+            assert!(e.to_string().contains("/reports/p01/events.csv"), "{e}");
+            assert_eq!(seen.blocks.len(), 40, "{pace:?}");
+            assert!(!seen.finished, "{pace:?}: a failed sink is not finished");
+            // A stream that breaks: its error, and no finish.
+            let source = Box::new(Breaking {
+                inner: patient(),
+                blocks: 25,
+            });
+            let (end, seen) = run_at(source, pace, None);
+            let e = end.expect_err("the stream broke");
+            assert!(matches!(e, PipelineError::Input(_)), "{pace:?}: {e}");
+            assert!(e.to_string().contains("garbage"), "{e}");
+            assert!(
+                seen.blocks.len() <= 25,
+                "{pace:?}: {} blocks",
+                seen.blocks.len()
+            );
+            assert!(!seen.finished, "{pace:?}");
+        }
     }
 }

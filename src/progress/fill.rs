@@ -174,7 +174,7 @@ pub fn run_session(
         Box::new(patient),
         cfg,
         vec![Box::new(scoring)],
-        Pace::Unpaced,
+        Pace::Offline,
     )
     .map_err(|e| fail(e.to_string()))?;
     let scores = scores
