@@ -357,7 +357,7 @@ fn evaluate_one(job: &Job, cfg: &AnalysisConfig) -> Result<SessionScore, RunErro
         Box::new(patient),
         cfg,
         vec![Box::new(collector)],
-        Pace::Unpaced,
+        Pace::Offline,
     )?;
     let events = take_events(&events);
     let onsets = onsets.lock().map(|v| v.clone()).unwrap_or_default();
