@@ -408,6 +408,23 @@ pub enum Pace {
     RealTime(f64),
 }
 
+/// Processes every block of `blocks`, then the stream's end, handing each result to `emit`
+/// (which says whether to go on: `false` when nobody takes them any more). Returns the
+/// channels' outcome, or the stream's error (which drops `blocks`, so that the reader stops).
+fn process_all(
+    processor: &mut Processor,
+    blocks: crossbeam_channel::Receiver<Result<Block, InputError>>,
+    mut emit: impl FnMut(Processed) -> bool,
+) -> Result<Vec<ChannelOutcome>, InputError> {
+    for item in blocks {
+        if !emit(processor.process(item?)) {
+            return Ok(processor.outcome());
+        }
+    }
+    emit(processor.finish());
+    Ok(processor.outcome())
+}
+
 /// Run `source` through the pipeline into `sinks`. Returns the end-of-run summary.
 pub fn run(
     mut source: Box<dyn Source>,
@@ -467,45 +484,25 @@ pub fn run(
         };
 
         // Processing: conditioning, detection, fusion; on this thread too when offline.
-        let (reader_warnings, channels) = if pace == Pace::Offline {
-            let processed = || -> Result<Vec<ChannelOutcome>, InputError> {
-                for item in block_rx {
-                    deliver(&processor.process(item?));
-                }
-                deliver(&processor.finish());
-                Ok(processor.outcome())
-            };
+        let processed = if pace == Pace::Offline {
             // (An input error drops `block_rx`, which stops the reader.)
-            let channels = processed();
-            let reader_warnings = reader
-                .join()
-                .map_err(|_| PipelineError::Thread("acquisition"))?;
-            (reader_warnings, channels?)
+            Ok(process_all(&mut processor, block_rx, |p| {
+                deliver(&p);
+                true
+            }))
         } else {
             let (proc_tx, proc_rx) = crossbeam_channel::bounded::<Processed>(SINK_QUEUE_BLOCKS);
-            let worker = scope.spawn(move || -> Result<Vec<ChannelOutcome>, InputError> {
-                for item in block_rx {
-                    let block = item?;
-                    let p = processor.process(block);
-                    if proc_tx.send(p).is_err() {
-                        return Ok(processor.outcome());
-                    }
-                }
-                let tail = processor.finish();
-                let _ = proc_tx.send(tail);
-                Ok(processor.outcome())
-            });
+            let worker = scope
+                .spawn(move || process_all(&mut processor, block_rx, |p| proc_tx.send(p).is_ok()));
             for p in proc_rx {
                 deliver(&p);
             }
-            let reader_warnings = reader
-                .join()
-                .map_err(|_| PipelineError::Thread("acquisition"))?;
-            let channels = worker
-                .join()
-                .map_err(|_| PipelineError::Thread("processing"))??;
-            (reader_warnings, channels)
+            worker.join()
         };
+        let reader_warnings = reader
+            .join()
+            .map_err(|_| PipelineError::Thread("acquisition"))?;
+        let channels = processed.map_err(|_| PipelineError::Thread("processing"))??;
         if let Some(e) = sink_error {
             return Err(PipelineError::Output(e));
         }
