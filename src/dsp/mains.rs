@@ -27,6 +27,9 @@
 
 use std::f64::consts::PI;
 
+#[cfg(target_arch = "x86_64")]
+mod avx;
+
 /// Mains frequencies cancelled, Hz (both, since a recording does not say where it was made).
 pub const MAINS_HZ: [f64; 2] = [50.0, 60.0];
 /// Harmonics of each mains frequency that are cancelled (mains interference is odd-harmonic).
@@ -274,6 +277,63 @@ impl Lanes {
             self.s[j] = self.s[j] * self.cos_step[j] + self.c[j] * self.sin_step[j];
             self.c[j] = c;
         }
+    }
+}
+
+/// The learning within a block: the step and clip level set for it, the sub-block's pending
+/// learning, and the block's sums so far.
+struct Lms {
+    step: f64,
+    clip: f64,
+    da: [f64; LANES],
+    db: [f64; LANES],
+    power: f64,
+    clipped_power: f64,
+    learnt: u32,
+}
+
+impl Lms {
+    /// One sample: subtract the lines, learn from the residual (clipped; a non-finite sample
+    /// passes unchanged and teaches nothing), turn the oscillators on.
+    #[inline(always)]
+    fn sample<const N: usize>(&mut self, l: &mut Lanes, x: &mut f64) {
+        let n = N.min(LANES);
+        let (mut est, mut removed) = (0.0, 0.0);
+        for j in 0..n {
+            let v = l.a[j] * l.c[j] + l.b[j] * l.s[j];
+            est += v;
+            removed += l.gain[j] * v;
+        }
+        let e = *x - est;
+        if e.is_finite() {
+            let g = self.residual(e);
+            for j in 0..n {
+                self.da[j] += g * l.c[j];
+                self.db[j] += g * l.s[j];
+            }
+            *x -= removed;
+        }
+        l.rotate(n);
+    }
+
+    /// A finite residual `e` counted in the block's sums; its step.
+    #[inline(always)]
+    fn residual(&mut self, e: f64) -> f64 {
+        self.power += e * e;
+        self.learnt += 1;
+        let clipped = e.clamp(-self.clip, self.clip);
+        self.clipped_power += clipped * clipped;
+        self.step * clipped
+    }
+
+    /// The sub-block's learning, into the weights.
+    #[inline(always)]
+    fn end_sub_block<const N: usize>(&mut self, l: &mut Lanes) {
+        for j in 0..N.min(LANES) {
+            l.a[j] += self.da[j];
+            l.b[j] += self.db[j];
+        }
+        (self.da, self.db) = ([0.0; LANES], [0.0; LANES]);
     }
 }
 
@@ -580,66 +640,81 @@ impl MainsCanceller {
             unsafe { self.run_avx2::<N>(sub) };
             return;
         }
-        self.run::<N>(sub);
+        self.run::<N>(sub, false);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn run_avx2<const N: usize>(&mut self, sub: &mut [f64]) {
-        self.run::<N>(sub);
+        self.run::<N>(sub, true);
     }
 
+    /// `avx2`: the processor has AVX2 (whole sub-blocks go through [`avx::sub_blocks`]).
     #[inline(always)]
-    fn run<const N: usize>(&mut self, sub: &mut [f64]) {
+    fn run<const N: usize>(&mut self, sub: &mut [f64], avx2: bool) {
         // Locals for the block, so that the oscillators stay in registers. Lanes past
         // `n_lanes` are zero (or unused) and stay so.
         let mut l = self.lanes;
-        let n = N.min(LANES);
-        let (step, clip) = (self.step, self.clip);
-        let (mut da, mut db) = (self.da, self.db);
-        // Sums and counts carried on from the struct, in sample order, so that how the stream
-        // is cut into blocks does not change a bit.
-        let (mut power, mut learnt) = (self.block_power, self.block_samples);
-        let mut clipped_power = self.block_clipped_power;
-        let mut sub_left = self.sub_left;
-        let before = learnt;
-        for x in sub.iter_mut() {
-            let (mut est, mut removed) = (0.0, 0.0);
-            for j in 0..n {
-                let v = l.a[j] * l.c[j] + l.b[j] * l.s[j];
-                est += v;
-                removed += l.gain[j] * v;
-            }
-            let e = *x - est;
-            if e.is_finite() {
-                power += e * e;
-                learnt += 1;
-                let clipped = e.clamp(-clip, clip);
-                clipped_power += clipped * clipped;
-                let g = step * clipped;
-                for j in 0..n {
-                    da[j] += g * l.c[j];
-                    db[j] += g * l.s[j];
-                }
-                *x -= removed;
-            }
-            l.rotate(n);
+        let mut lms = Lms {
+            step: self.step,
+            clip: self.clip,
+            da: self.da,
+            db: self.db,
+            // Sums and counts carried on from the struct, in sample order, so that how the
+            // stream is cut into blocks does not change a bit.
+            power: self.block_power,
+            clipped_power: self.block_clipped_power,
+            learnt: self.block_samples,
+        };
+        let before = lms.learnt;
+        let mut sub_left = self.sub_left as usize;
+        // Sample by sample up to the next sub-block's start, whole sub-blocks, then sample by
+        // sample again: the same operations on every accumulator in the same order either way.
+        let head = if sub_left == SUB_BLOCK {
+            0
+        } else {
+            sub_left.min(sub.len())
+        };
+        let (head, rest) = sub.split_at_mut(head);
+        let (whole, tail) = rest.split_at_mut(rest.len() / SUB_BLOCK * SUB_BLOCK);
+        for x in head.iter_mut() {
+            lms.sample::<N>(&mut l, x);
             sub_left -= 1;
-            if sub_left == 0 {
-                // The sub-block's learning, counted from the start.
-                sub_left = SUB_BLOCK as u32;
-                for j in 0..n {
-                    l.a[j] += da[j];
-                    l.b[j] += db[j];
+        }
+        if sub_left == 0 {
+            lms.end_sub_block::<N>(&mut l);
+            sub_left = SUB_BLOCK;
+        }
+        // (`clamp` needs -clip <= clip: otherwise sample by sample, which says so.)
+        let vectors = avx2 && -lms.clip <= lms.clip;
+        #[cfg(target_arch = "x86_64")]
+        if vectors {
+            // SAFETY: `avx2` is true only where the processor has AVX2.
+            unsafe {
+                match N {
+                    0..=2 => avx::sub_blocks::<2, 1>(&mut lms, &mut l, whole),
+                    3..=4 => avx::sub_blocks::<4, 1>(&mut lms, &mut l, whole),
+                    _ => avx::sub_blocks::<LANES, 2>(&mut lms, &mut l, whole),
                 }
-                (da, db) = ([0.0; LANES], [0.0; LANES]);
             }
         }
-        (self.da, self.db, self.sub_left) = (da, db, sub_left);
+        if !vectors {
+            for xs in whole.chunks_exact_mut(SUB_BLOCK) {
+                for x in xs {
+                    lms.sample::<N>(&mut l, x);
+                }
+                lms.end_sub_block::<N>(&mut l);
+            }
+        }
+        for x in tail {
+            lms.sample::<N>(&mut l, x);
+            sub_left -= 1;
+        }
+        (self.da, self.db, self.sub_left) = (lms.da, lms.db, sub_left as u32);
         self.lanes = l;
-        self.n += u64::from(learnt - before);
-        (self.block_power, self.block_samples) = (power, learnt);
-        self.block_clipped_power = clipped_power;
+        self.n += u64::from(lms.learnt - before);
+        (self.block_power, self.block_samples) = (lms.power, lms.learnt);
+        self.block_clipped_power = lms.clipped_power;
     }
 
     /// The start: recursive least squares over every sample so far, each line with a phase
@@ -1371,6 +1446,90 @@ mod tests {
         assert_eq!(
             first, None,
             "AVX2 and portable differ from sample {first:?}"
+        );
+    }
+
+    #[test]
+    fn whole_sub_blocks_in_vectors_give_the_bits_of_one_sample_at_a_time() {
+        // Streams that run with two, four and six lanes, with what changes the path through
+        // a sub-block: bursts (clipped learning, slowed steps), samples that are not
+        // numbers, a jump of the mains' phase (lines fitted again), a gap bridged.
+        let rate = 2000.0;
+        let (n, mut seeds) = ((rate * 12.0) as usize, 11..);
+        let mut streams: Vec<(&str, Vec<f64>)> = Vec::new();
+        streams.push(("no mains", noise(n, seeds.next().unwrap())));
+        let (fifty, _) = mains_on_noise(rate, 12.0, 50.02, 20.0, 3.0);
+        streams.push(("50 Hz", fifty.clone()));
+        let (sixty, _) = mains_on_noise(rate, 12.0, 59.97, 4.0, 0.0);
+        let both: Vec<f64> = fifty.iter().zip(&sixty).map(|(a, b)| a + b).collect();
+        streams.push(("50 and 60 Hz", both));
+        for (_, x) in &mut streams {
+            for (i, v) in x.iter_mut().enumerate() {
+                let t = i as f64 / rate;
+                if (3.0..3.4).contains(&t) || (7.0..8.5).contains(&t) {
+                    *v *= 25.0;
+                }
+                if i % 997 == 0 || (9.0..9.003).contains(&t) {
+                    *v = f64::NAN;
+                }
+            }
+            // Samples lost unseen: the mains' phase jumps.
+            x.drain(20_000..20_011);
+        }
+        let mut lanes_seen = Vec::new();
+        for (name, x) in &streams {
+            let mut one = MainsCanceller::new(rate, 450.0, tau()).unwrap();
+            one.avx2 = false;
+            let mut by_one = x.clone();
+            for (i, v) in by_one.chunks_mut(1).enumerate() {
+                if i == 11_000 {
+                    one.skip(37);
+                }
+                one.process(v);
+            }
+            for block in [8usize, 100, 203, 4096] {
+                let mut m = MainsCanceller::new(rate, 450.0, tau()).unwrap();
+                #[cfg(target_arch = "x86_64")]
+                assert!(m.avx2, "the vector path needs a processor with AVX2");
+                let mut cut = x.clone();
+                let mut at = 0;
+                for c in cut.chunks_mut(block) {
+                    if (at..at + c.len()).contains(&11_000) {
+                        let (before, after) = c.split_at_mut(11_000 - at);
+                        m.process(before);
+                        m.skip(37);
+                        m.process(after);
+                    } else {
+                        m.process(c);
+                    }
+                    at += c.len();
+                }
+                let first = first_difference(&by_one, &cut);
+                assert_eq!(
+                    first, None,
+                    "{name}, blocks of {block}: output differs at {first:?}"
+                );
+                let mut state = one.clone();
+                state.avx2 = m.avx2;
+                assert_eq!(
+                    format!("{m:?}"),
+                    format!("{state:?}"),
+                    "{name}, blocks of {block}: state"
+                );
+                lanes_seen.push(m.n_lanes);
+            }
+            let refits = one.refits();
+            assert!(
+                refits > 0 || *name == "no mains",
+                "{name}: the jump was not fitted"
+            );
+        }
+        lanes_seen.sort();
+        lanes_seen.dedup();
+        assert_eq!(
+            lanes_seen,
+            [2, 4, 6],
+            "lanes in use at the end of the streams"
         );
     }
 }
