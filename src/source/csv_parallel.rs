@@ -24,6 +24,9 @@ pub(super) const DEFAULT_CHUNK_BYTES: usize = 1 << 19;
 const SLACK_BYTES: usize = 1 << 14;
 /// Chunks in flight per worker (being parsed, or parsed and waiting to be taken).
 const AHEAD_PER_WORKER: usize = 2;
+/// Chunks the kernel is asked to fetch ahead of the last one handed to a worker (8 MB with the
+/// default chunks; see [`prefetch`]).
+const PREFETCH_CHUNKS: u64 = 16;
 /// More workers than this would wait on the reader (which checks and places every row) and only
 /// add memory (about 1.5 MB each, with their chunks in flight).
 const MAX_WORKERS: usize = 4;
@@ -68,6 +71,28 @@ fn read_exact_at(_file: &File, _buf: &mut [u8], _offset: u64) -> std::io::Result
     Err(std::io::ErrorKind::Unsupported.into())
 }
 
+/// Asks the kernel to start reading `len` bytes of `file` from `offset` into the page cache, in
+/// the background (`POSIX_FADV_WILLNEED`; a hint, so a failure changes nothing). A file that is
+/// partly or wholly out of the cache (a recording read again hours later, a network drive, a
+/// machine that trims its cache) is then fetched in large reads ahead of the workers, instead
+/// of a worker waiting for the disk in the middle of a chunk (docs/performance.md, tenth round).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn prefetch(file: &File, offset: u64, len: u64) {
+    use std::os::unix::io::AsRawFd;
+    let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return;
+    };
+    // SAFETY: posix_fadvise reads its integer arguments only; the descriptor is `file`'s, open
+    // for the whole call.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_WILLNEED);
+    }
+}
+
+/// Elsewhere the reads go as the system's own read-ahead takes them.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn prefetch(_file: &File, _offset: u64, _len: u64) {}
+
 /// Where the chunks are: data from `data_start` to `file_len`, `chunk_bytes` each.
 #[derive(Debug, Clone, Copy)]
 struct ChunkPlan {
@@ -79,6 +104,11 @@ struct ChunkPlan {
 impl ChunkPlan {
     fn count(&self) -> u64 {
         (self.file_len - self.data_start).div_ceil(self.chunk_bytes)
+    }
+
+    /// Where chunk `k` starts in the file (the file's end for `k` = [`Self::count`]).
+    fn start_of(&self, k: u64) -> u64 {
+        (self.data_start + k * self.chunk_bytes).min(self.file_len)
     }
 }
 
@@ -174,6 +204,10 @@ pub(super) struct ParallelFeed {
     pub cursor: usize,
     /// Where the previous chunk's lines ended (the next chunk must start there).
     last_end: Option<u64>,
+    /// The file and its chunks, and the chunks the kernel was asked to fetch ([`prefetch`]).
+    file: Arc<File>,
+    plan: ChunkPlan,
+    prefetched: u64,
 }
 
 impl ParallelFeed {
@@ -259,6 +293,9 @@ impl ParallelFeed {
             chunk: ParsedChunk::default(),
             cursor: 0,
             last_end: Some(data_start),
+            file,
+            plan,
+            prefetched: 0,
         };
         feed.dispatch();
         Some(feed)
@@ -272,6 +309,12 @@ impl ParallelFeed {
                 return;
             }
             self.next_job += 1;
+        }
+        let ahead = (self.next_job + PREFETCH_CHUNKS).min(self.n_chunks);
+        if ahead > self.prefetched {
+            let from = self.plan.start_of(self.prefetched);
+            prefetch(&self.file, from, self.plan.start_of(ahead) - from);
+            self.prefetched = ahead;
         }
     }
 
