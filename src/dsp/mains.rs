@@ -321,7 +321,9 @@ impl Lms {
     fn residual(&mut self, e: f64) -> f64 {
         self.power += e * e;
         self.learnt += 1;
-        let clipped = e.clamp(-self.clip, self.clip);
+        // Not `clamp`, which panics on a clip level that is not a number (squares that
+        // overflowed); these leave such a residual unclipped.
+        let clipped = e.max(-self.clip).min(self.clip);
         self.clipped_power += clipped * clipped;
         self.step * clipped
     }
@@ -685,7 +687,7 @@ impl MainsCanceller {
             lms.end_sub_block::<N>(&mut l);
             sub_left = SUB_BLOCK;
         }
-        // (`clamp` needs -clip <= clip: otherwise sample by sample, which says so.)
+        // (A clip level that is not a number, after squares that overflowed: sample by sample.)
         let vectors = avx2 && -lms.clip <= lms.clip;
         #[cfg(target_arch = "x86_64")]
         if vectors {
@@ -1531,5 +1533,45 @@ mod tests {
             [2, 4, 6],
             "lanes in use at the end of the streams"
         );
+    }
+
+    #[test]
+    fn absurd_values_neither_panic_nor_leave_the_canceller_broken() {
+        // Squares that overflow make the rest floor infinite or NaN for a while (and so the
+        // clip level): no panic, and a few seconds later the output is the input again.
+        let rate = 2000.0;
+        let tone = |i: usize| 3.0 * (i as f64 * 0.37).sin();
+        for (avx2, burst) in [(true, 100), (true, 1000), (false, 100), (false, 1000)] {
+            let mut m = MainsCanceller::new(rate, 450.0, tau()).unwrap();
+            m.avx2 &= avx2;
+            let x: Vec<f64> = (0..60_000)
+                .map(|i| {
+                    if (10_000..10_000 + burst).contains(&i) {
+                        1e300 * tone(i)
+                    } else {
+                        tone(i)
+                    }
+                })
+                .collect();
+            let mut y = x.clone();
+            for c in y.chunks_mut(97) {
+                m.process(c);
+            }
+            let late = 30_000..60_000;
+            assert!(
+                y[late.clone()].iter().all(|v| v.is_finite()),
+                "burst of {burst}: not finite"
+            );
+            let d: Vec<f64> = y[late.clone()]
+                .iter()
+                .zip(&x[late.clone()])
+                .map(|(a, b)| a - b)
+                .collect();
+            assert!(
+                rms(&d) < 0.1 * rms(&x[late]),
+                "burst of {burst}: output off the input by {:.3} RMS",
+                rms(&d)
+            );
+        }
     }
 }
