@@ -37,6 +37,20 @@ pub struct Processed {
     pub frontier_s: f64,
 }
 
+impl Processed {
+    /// The next channel's filtered samples and envelope, from sample `start_index`.
+    fn push(&mut self, start_index: u64, filtered: Vec<f64>, envelope: Vec<f64>) {
+        self.filtered.push(ChannelChunk {
+            start_index,
+            samples: filtered,
+        });
+        self.envelope.push(ChannelChunk {
+            start_index,
+            samples: envelope,
+        });
+    }
+}
+
 /// Per-channel state at the end of a run, for reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ChannelOutcome {
@@ -160,11 +174,9 @@ impl Processor {
             envelope: Vec::with_capacity(block.chunks.len()),
             ..Default::default()
         };
-        for (i, chunk) in block.chunks.into_iter().enumerate() {
-            if i >= self.conditioners.len() {
-                break;
-            }
-            let mut envelope = Vec::new();
+        let mut chunks: Vec<ChannelChunk> = block.chunks;
+        chunks.truncate(self.conditioners.len());
+        for (i, chunk) in chunks.iter().enumerate() {
             let n = chunk.samples.len() as u64;
             if let Some(next) = self.next_index[i] {
                 if chunk.start_index > next {
@@ -172,16 +184,27 @@ impl Processor {
                 }
             }
             self.next_index[i] = Some(chunk.start_index + n);
-            let filtered = self.conditioners[i].process_owned(chunk.samples, &mut envelope);
             self.samples[i] += n;
-            p.filtered.push(ChannelChunk {
-                start_index: chunk.start_index,
-                samples: filtered,
-            });
-            p.envelope.push(ChannelChunk {
-                start_index: chunk.start_index,
-                samples: envelope,
-            });
+        }
+        // Channels two at a time (their band-passes side by side where they can be), the
+        // last one of an odd count alone.
+        let mut chunks = chunks.into_iter();
+        let mut conditioners = self.conditioners.iter_mut();
+        while let (Some(first), Some(a)) = (chunks.next(), conditioners.next()) {
+            let mut a_envelope = Vec::new();
+            let second = chunks.next().zip(conditioners.next());
+            let Some((second, b)) = second else {
+                let filtered = a.process_owned(first.samples, &mut a_envelope);
+                p.push(first.start_index, filtered, a_envelope);
+                break;
+            };
+            let mut b_envelope = Vec::new();
+            let (a_filtered, b_filtered) = ChannelConditioner::process_owned_two(
+                (a, first.samples, &mut a_envelope),
+                (b, second.samples, &mut b_envelope),
+            );
+            p.push(first.start_index, a_filtered, a_envelope);
+            p.push(second.start_index, b_filtered, b_envelope);
         }
         let Processed {
             envelope,
@@ -748,6 +771,65 @@ mod tests {
                 seen.blocks.len()
             );
             assert!(!seen.finished, "{pace:?}");
+        }
+    }
+
+    #[test]
+    fn channels_two_at_a_time_give_the_bits_of_each_alone() {
+        // Pairs of the same rate (band-passes side by side), a pair of different rates (one
+        // after the other) and a channel left alone at the end of an odd count.
+        use Role::{AbdEmg, PfmEmg, Pressure};
+        for roles in [
+            vec![PfmEmg, AbdEmg, Pressure],
+            vec![Pressure, PfmEmg, AbdEmg],
+        ] {
+            let mut sim = SimulatedPatient::new(&SimConfig {
+                protocol: "identify".into(),
+                seed: 5,
+                roles: roles.clone(),
+                ..SimConfig::default()
+            })
+            .expect("simulator");
+            let spec = sim.spec().clone();
+            let cfg = AnalysisConfig::default();
+            let mut processor = Processor::new(&spec, &cfg).expect("processor");
+            let mut alone: Vec<ChannelConditioner> = spec
+                .channels
+                .iter()
+                .map(|ch| ChannelConditioner::design(ch, &cfg.conditioning, &mut Vec::new()))
+                .collect::<Result<_, _>>()
+                .expect("conditioners");
+            let mut blocks = 0;
+            while let Some(block) = sim.next_block().expect("block") {
+                let want: Vec<(Vec<f64>, Vec<f64>)> = block
+                    .chunks
+                    .iter()
+                    .zip(&mut alone)
+                    .map(|(chunk, c)| {
+                        let mut envelope = Vec::new();
+                        (
+                            c.process_owned(chunk.samples.clone(), &mut envelope),
+                            envelope,
+                        )
+                    })
+                    .collect();
+                let got = processor.process(block);
+                for (c, (filtered, envelope)) in want.iter().enumerate() {
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&got.filtered[c].samples),
+                        bits(filtered),
+                        "{roles:?}, {c}"
+                    );
+                    assert_eq!(
+                        bits(&got.envelope[c].samples),
+                        bits(envelope),
+                        "{roles:?}, {c}"
+                    );
+                }
+                blocks += 1;
+            }
+            assert!(blocks > 100, "{blocks} blocks");
         }
     }
 }

@@ -254,9 +254,29 @@ impl ChannelConditioner {
         }
     }
 
+    /// [`Self::process_owned`] for two channels: their band-passes run side by side where
+    /// they have the same shape and the blocks the same length ([`Cascade::process_two`]), the
+    /// rest one channel after the other; the same results as each alone.
+    pub fn process_owned_two(
+        (a, mut a_samples, a_envelope): (&mut Self, Vec<f64>, &mut Vec<f64>),
+        (b, mut b_samples, b_envelope): (&mut Self, Vec<f64>, &mut Vec<f64>),
+    ) -> (Vec<f64>, Vec<f64>) {
+        a.start_if_pending(&a_samples);
+        b.start_if_pending(&b_samples);
+        Cascade::process_two(&mut a.filter, &mut a_samples, &mut b.filter, &mut b_samples);
+        a.after_band_pass(&mut a_samples, a_envelope);
+        b.after_band_pass(&mut b_samples, b_envelope);
+        (a_samples, b_samples)
+    }
+
     fn filter_in_place(&mut self, filtered: &mut [f64], envelope: &mut Vec<f64>) {
         self.start_if_pending(filtered);
         self.filter.process(filtered);
+        self.after_band_pass(filtered, envelope);
+    }
+
+    /// The mains canceller and the envelope, after the band-pass.
+    fn after_band_pass(&mut self, filtered: &mut [f64], envelope: &mut Vec<f64>) {
         if let Some(m) = self.mains.as_mut() {
             m.process(filtered);
         }

@@ -237,6 +237,20 @@ impl Cascade {
         }
     }
 
+    /// [`Self::process`] for two cascades (two channels) over their blocks: side by side where
+    /// they have as many sections and the blocks are as long (the same bits as each alone).
+    pub fn process_two(
+        a: &mut Cascade,
+        a_samples: &mut [f64],
+        b: &mut Cascade,
+        b_samples: &mut [f64],
+    ) {
+        if !paired::process_two(&mut a.sections, a_samples, &mut b.sections, b_samples) {
+            a.process(a_samples);
+            b.process(b_samples);
+        }
+    }
+
     #[inline]
     fn run_inline(&mut self, x: f64) -> f64 {
         self.run(x)
