@@ -282,16 +282,21 @@ mod tests {
 
     /// A cascade of `k` sections with state (a band-pass, a low-pass, notches).
     fn cascade(k: usize) -> Cascade {
-        let fs = 2000.0;
+        designed(k, 2000.0, [20.0, 450.0, 50.0, 30.0])
+    }
+
+    /// A cascade of `k` sections at `fs`: a high-pass and a low-pass at the first two
+    /// frequencies, then notches at 2, 3, 4, … times the third, of Q the fourth.
+    fn designed(k: usize, fs: f64, [high, low, step, q]: [f64; 4]) -> Cascade {
         let mut c = Cascade::new();
-        let mut centre = 50.0;
+        let mut centre = step;
         while c.len() < k {
             c = match c.len() {
-                0 if k >= 2 => c.then(Cascade::butterworth_highpass(fs, 20.0, 2).unwrap()),
-                1 if k >= 3 => c.then(Cascade::butterworth_lowpass(fs, 450.0, 2).unwrap()),
+                0 if k >= 2 => c.then(Cascade::butterworth_highpass(fs, high, 2).unwrap()),
+                1 if k >= 3 => c.then(Cascade::butterworth_lowpass(fs, low, 2).unwrap()),
                 _ => {
-                    centre += 50.0;
-                    c.then(Cascade::notch(fs, centre, 30.0).unwrap())
+                    centre += step;
+                    c.then(Cascade::notch(fs, centre, q).unwrap())
                 }
             };
         }
@@ -336,20 +341,7 @@ mod tests {
     /// A second cascade of `k` sections, of other corners (so that lanes mixed up between the
     /// two show).
     fn other_cascade(k: usize) -> Cascade {
-        let fs = 4000.0;
-        let mut c = Cascade::new();
-        let mut centre = 70.0;
-        while c.len() < k {
-            c = match c.len() {
-                0 if k >= 2 => c.then(Cascade::butterworth_highpass(fs, 10.0, 2).unwrap()),
-                1 if k >= 3 => c.then(Cascade::butterworth_lowpass(fs, 200.0, 2).unwrap()),
-                _ => {
-                    centre += 70.0;
-                    c.then(Cascade::notch(fs, centre, 20.0).unwrap())
-                }
-            };
-        }
-        c
+        designed(k, 4000.0, [10.0, 200.0, 70.0, 20.0])
     }
 
     #[test]
