@@ -75,9 +75,10 @@ unsafe fn transpose(r: [__m256d; W]) -> [__m256d; W] {
     ]
 }
 
-/// The per-sample path's `x.max(min).min(max)` for four values (`min <= max`): below `min`
-/// becomes `min`, then above `max` becomes `max` (where `x` equals a bound, a zero's sign may
-/// differ: its step is then ±0, which leaves the learning's sums as they were).
+/// The per-sample path's `x.max(min).min(max)` for four values: below `min` becomes `min`,
+/// then above `max` becomes `max`; a bound that is not a number clips nothing, as there (where
+/// `x` equals a bound, a zero's sign may differ: its step is then ±0, which leaves the
+/// learning's sums as they were).
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn clamp(x: __m256d, min: __m256d, max: __m256d) -> __m256d {
