@@ -81,7 +81,8 @@ impl Calibration {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        std::fs::write(path, text).map_err(|e| CalibrationError::Write {
+        // A patient's levels: owner-only, and whole or not at all (a temporary file renamed).
+        crate::private_file::write(path, text.as_bytes()).map_err(|e| CalibrationError::Write {
             path: path.display().to_string(),
             message: e.to_string(),
         })
@@ -132,6 +133,12 @@ mod tests {
             source: String::new(),
         };
         c.save(&p).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "a patient's calibration is its owner's alone");
+        }
         let back = Calibration::load(&p).unwrap();
         assert_eq!(back.channels, c.channels);
         std::fs::write(&p, "{\"channels\": []}").unwrap();
