@@ -296,6 +296,24 @@ fn rate_from_rounded_span(
     })
 }
 
+/// Where the first value of `v` that is not a measurement is: NaN (an empty cell) or beyond
+/// `max_abs`. Looked for sixteen values at a time, with a compare the compiler turns into
+/// vector code (most runs have none), then value by value in the group that has one.
+fn first_implausible(v: &[f64], max_abs: f64) -> Option<usize> {
+    let implausible = |x: f64| x.is_nan() || x.abs() > max_abs;
+    let mut start = 0;
+    for group in v.chunks(16) {
+        if group.iter().fold(false, |any, &x| any | implausible(x)) {
+            return group
+                .iter()
+                .position(|&x| implausible(x))
+                .map(|k| start + k);
+        }
+        start += group.len();
+    }
+    None
+}
+
 /// A time step within the jitter tolerance of the median step (false for NaN).
 #[inline]
 fn regular_step(step_s: f64, median_step_s: f64) -> bool {
@@ -1203,11 +1221,7 @@ impl CsvSource {
     ) -> usize {
         let mut end = to;
         for (chan, &max) in chans.iter().zip(&self.max_abs) {
-            // NaN: an empty cell.
-            if let Some(bad) = chan[from..end]
-                .iter()
-                .position(|v| v.is_nan() || v.abs() > max)
-            {
+            if let Some(bad) = first_implausible(&chan[from..end], max) {
                 end = from + bad;
             }
         }
@@ -1616,6 +1630,37 @@ impl CsvSource {
             Ok(None)
         } else {
             Ok(Some(block))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_implausible;
+
+    #[test]
+    fn the_first_implausible_value_is_found_wherever_it_is() {
+        // Every length up to three groups and a bit, every position of one bad value (NaN,
+        // beyond the limit either way, infinite) and of a second one after it; values exactly
+        // at the limit are measurements.
+        let max = 1000.0;
+        for len in 0..50 {
+            let clean: Vec<f64> = (0..len).map(|i| [max, -max, 0.5, -3.0][i % 4]).collect();
+            assert_eq!(first_implausible(&clean, max), None, "{len} clean values");
+            for at in 0..len {
+                for bad in [f64::NAN, 1000.001, -2e300, f64::NEG_INFINITY] {
+                    let mut v = clean.clone();
+                    v[at] = bad;
+                    if at + 7 < len {
+                        v[at + 7] = f64::NAN;
+                    }
+                    assert_eq!(
+                        first_implausible(&v, max),
+                        Some(at),
+                        "{bad} at {at} of {len}"
+                    );
+                }
+            }
         }
     }
 }
