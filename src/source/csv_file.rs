@@ -314,6 +314,32 @@ fn first_implausible(v: &[f64], max_abs: f64) -> Option<usize> {
     None
 }
 
+/// The bulk parser's layout of a row: per field, its slot among a row's values (0 the time,
+/// `k + 1` channel `k`) or [`SKIP_FIELD`]; `None` for blank-separated text (the general path
+/// reads it).
+fn row_layout(
+    sep: Sep,
+    n_fields: usize,
+    time_col: Option<usize>,
+    columns: &[Column],
+) -> Option<RowLayout> {
+    let Sep::Byte(sep) = sep else {
+        return None;
+    };
+    let mut slots = vec![SKIP_FIELD; n_fields];
+    if let Some(tc) = time_col {
+        slots[tc] = 0;
+    }
+    for (k, c) in columns.iter().enumerate() {
+        slots[c.index] = k as u32 + 1;
+    }
+    Some(RowLayout {
+        sep,
+        slots,
+        width: columns.len() + 1,
+    })
+}
+
 /// A time step within the jitter tolerance of the median step (false for NaN).
 #[inline]
 fn regular_step(step_s: f64, median_step_s: f64) -> bool {
@@ -561,6 +587,24 @@ impl CsvSource {
                     None,
                 )
             }
+        };
+
+        // The bulk parser's row layout; with it, the workers start parsing the file now, while
+        // the prescan below reads its first rows (an open that fails drops them).
+        let layout = row_layout(sep, n_fields, time_col, &columns);
+        let feed = match (&layout, lines.seekable) {
+            (Some(layout), true) => ParallelFeed::start(
+                &lines.inner,
+                data_offset,
+                layout.clone(),
+                opts.read_threads,
+                if opts.read_chunk_bytes == 0 {
+                    csv_parallel::DEFAULT_CHUNK_BYTES
+                } else {
+                    opts.read_chunk_bytes
+                },
+            ),
+            _ => None,
         };
 
         // Prescan the time column: first time and median step.
@@ -828,23 +872,7 @@ impl CsvSource {
             time_scale,
             next_index: vec![0; columns.len()],
             row_vals: vec![None; columns.len()],
-            layout: match sep {
-                Sep::Byte(sep) => {
-                    let mut slots = vec![SKIP_FIELD; n_fields];
-                    if let Some(tc) = time_col {
-                        slots[tc] = 0;
-                    }
-                    for (k, c) in columns.iter().enumerate() {
-                        slots[c.index] = k as u32 + 1;
-                    }
-                    Some(RowLayout {
-                        sep,
-                        slots,
-                        width: columns.len() + 1,
-                    })
-                }
-                Sep::Whitespace => None,
-            },
+            layout,
             bulk: ParsedLines::default(),
             columns,
             spec: StreamSpec {
@@ -905,19 +933,7 @@ impl CsvSource {
             }
             return Err(e);
         }
-        if let (Some(layout), true) = (src.layout.clone(), src.lines.seekable) {
-            src.feed = ParallelFeed::start(
-                &src.lines.inner,
-                data_offset,
-                layout,
-                opts.read_threads,
-                if opts.read_chunk_bytes == 0 {
-                    csv_parallel::DEFAULT_CHUNK_BYTES
-                } else {
-                    opts.read_chunk_bytes
-                },
-            );
-        }
+        src.feed = feed;
         Ok(src)
     }
 
