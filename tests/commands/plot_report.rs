@@ -379,8 +379,8 @@ fn long_session_png() {
     assert_eq!(png_size(&bytes).0, 1800);
     let img = render_report_rgb(&plot).unwrap();
     // The file holds the rendered pixels, and compresses as a figure should (rows predicted
-    // from the pixels around them: a tenth of the raw size; from the left alone it took a
-    // quarter).
+    // from the pixels around them: under a tenth of the raw size; predicted from the left
+    // alone it took a seventh).
     let mut reader = png::Decoder::new(std::io::Cursor::new(&bytes))
         .read_info()
         .unwrap();
