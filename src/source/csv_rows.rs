@@ -563,6 +563,19 @@ fn row_dense<const W: usize>(
     None
 }
 
+/// Where the line at `buf[p]` (the bytes read, then the 0 sentinel) ends, for stepping over a
+/// declined line: after its `\n`; for a last line without one, the sentinel's index when the
+/// bytes end the file (`at_eof`), else `None` (the line is marked all the same, and the general
+/// path reads it).
+fn after_line(buf: &[u8], p: usize, at_eof: bool) -> Option<usize> {
+    let n = buf.len().saturating_sub(1); // the sentinel's index
+    match memchr::memchr(b'\n', buf.get(p..n)?) {
+        Some(i) => Some(p + i + 1),
+        None if at_eof => Some(n),
+        None => None,
+    }
+}
+
 /// Lines of [`ParsedLines::parse_dense`] waiting to join the columns.
 const BATCH: usize = 64;
 
@@ -755,7 +768,6 @@ impl ParsedLines {
             at_declined,
         } = job;
         let sep = layout.sep;
-        let n = buf.len().saturating_sub(1); // the sentinel's index
         let mut batch = Batch::<W>::new();
         let mut p = from;
         let mut next = Some(p);
@@ -766,17 +778,7 @@ impl ParsedLines {
             next = match (parsed, at_declined) {
                 (Some((_, next)), _) => Some(next),
                 (None, AtDeclined::Stop) => break,
-                (None, AtDeclined::StepOver { at_eof }) => {
-                    let Some(rest) = buf.get(p..n) else {
-                        batch.flush(self, &slots);
-                        return None;
-                    };
-                    match memchr::memchr(b'\n', rest) {
-                        Some(i) => Some(p + i + 1),
-                        None if at_eof => Some(n), // the file's last line, without a line end
-                        None => None,              // marked all the same: the general path reads it
-                    }
-                }
+                (None, AtDeclined::StepOver { at_eof }) => after_line(buf, p, at_eof),
             };
             if batch.push((p - from) as u32, parsed.map(|(v, _)| v)) {
                 batch.flush(self, &slots);
@@ -801,20 +803,13 @@ impl ParsedLines {
             layout,
             at_declined,
         } = job;
-        let n = buf.len().saturating_sub(1); // the sentinel's index
         let mut p = from;
         while p < limit && self.starts.len() < max_lines {
             let parsed = row_at_by(buf, p, layout.sep, &layout.slots, &mut self.row, &fast);
             let next = match (parsed, at_declined) {
                 (Some(next), _) => Some(next),
                 (None, AtDeclined::Stop) => break,
-                (None, AtDeclined::StepOver { at_eof }) => {
-                    match memchr::memchr(b'\n', buf.get(p..n)?) {
-                        Some(i) => Some(p + i + 1),
-                        None if at_eof => Some(n), // the file's last line, without a line end
-                        None => None,              // marked all the same: the general path reads it
-                    }
-                }
+                (None, AtDeclined::StepOver { at_eof }) => after_line(buf, p, at_eof),
             };
             self.starts.push((p - from) as u32);
             self.declined.push(parsed.is_none());
