@@ -356,16 +356,59 @@ mod ssse3 {
     impl super::WholeRow for WholeRows {
         #[inline(always)]
         fn row<const W: usize>(self, data: &[u8], p: usize, sep: u8) -> Option<([f64; W], usize)> {
-            // SAFETY: a `WholeRows` exists only where the processor has SSSE3 (`new`).
-            unsafe { row(data, p, sep) }
+            // SAFETY: a `WholeRows` exists only where the processor has SSSE3 (`new`), and
+            // this is inlined into code compiled for it (`parse_ssse3`).
+            unsafe { row_by(data, p, |w| classes(w, sep)) }
         }
     }
 
-    /// Per byte of 32 (`lo`, then `hi`), as bits: a number's byte (digit or dot), a dot, a
-    /// minus, the separator, `\n`.
+    /// Whole rows read by [`row_avx2`]; made only where the processor has AVX2 and the bit
+    /// instructions that come with it ([`avx2_available`]).
+    #[derive(Clone, Copy)]
+    pub(super) struct WholeRowsAvx2(());
+
+    impl WholeRowsAvx2 {
+        /// # Safety
+        /// The processor must have what [`avx2_available`] asks for.
+        pub(super) unsafe fn new() -> Self {
+            WholeRowsAvx2(())
+        }
+    }
+
+    impl super::WholeRow for WholeRowsAvx2 {
+        #[inline(always)]
+        fn row<const W: usize>(self, data: &[u8], p: usize, sep: u8) -> Option<([f64; W], usize)> {
+            // SAFETY: a `WholeRowsAvx2` exists only where the processor has AVX2 (`new`), and
+            // this is inlined into code compiled for it (`parse_avx2`).
+            unsafe { row_by(data, p, |w| classes_avx2(w, sep)) }
+        }
+    }
+
+    /// Whether the processor has AVX2 and the bit instructions (BMI1, BMI2, LZCNT, POPCNT)
+    /// that every AVX2 processor has: what [`super::ParsedLines::parse_avx2`] is compiled for.
+    pub(super) fn avx2_available() -> bool {
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("bmi1")
+            && std::arch::is_x86_feature_detected!("bmi2")
+            && std::arch::is_x86_feature_detected!("lzcnt")
+            && std::arch::is_x86_feature_detected!("popcnt")
+    }
+
+    /// The classes of a row's bytes: per byte of its first 32, as bits, a number's byte (digit
+    /// or dot), a dot, a minus, the separator, `\n`.
+    type Classes = [u32; 5];
+
+    /// [`Classes`] from two 16-byte loads.
     #[target_feature(enable = "ssse3")]
     #[inline]
-    unsafe fn classes(lo: __m128i, hi: __m128i, sep: u8) -> [u32; 5] {
+    unsafe fn classes(window: &[u8; 48], sep: u8) -> Classes {
+        // SAFETY: `window` holds 48 bytes; the loads are unaligned.
+        let (lo, hi) = unsafe {
+            (
+                _mm_loadu_si128(window.as_ptr().cast()),
+                _mm_loadu_si128(window[16..].as_ptr().cast()),
+            )
+        };
         let bits = |m: [__m128i; 2]| {
             (_mm_movemask_epi8(m[0]) as u32) | (_mm_movemask_epi8(m[1]) as u32) << 16
         };
@@ -390,33 +433,77 @@ mod ssse3 {
         ]
     }
 
+    /// [`Classes`] from one 32-byte load: half the instructions of [`classes`].
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn classes_avx2(window: &[u8; 48], sep: u8) -> Classes {
+        // SAFETY: `window` holds 48 bytes; the load is unaligned.
+        let v = unsafe { _mm256_loadu_si256(window.as_ptr().cast()) };
+        let bits = |m: __m256i| _mm256_movemask_epi8(m) as u32;
+        let eq = |b: u8| _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b as i8));
+        let x = _mm256_sub_epi8(v, _mm256_set1_epi8(b'0' as i8));
+        let digit = _mm256_cmpeq_epi8(_mm256_min_epu8(x, _mm256_set1_epi8(9)), x);
+        let dot = eq(b'.');
+        [
+            bits(_mm256_or_si256(digit, dot)),
+            bits(dot),
+            bits(eq(b'-')),
+            bits(eq(sep)),
+            bits(eq(b'\n')),
+        ]
+    }
+
     /// A whole row of `W` fields at `data[p]`, from the bits of its first 32 bytes: its values
     /// in field order and the index after its line end. `None` when this way cannot tell (the
     /// row is longer, it is near the end of `data`, or anything about it is unusual, such as a
     /// `+`): [`super::row_dense`] then reads it.
     ///
-    /// The next row's start waits only on the line end's bit, not on each number's end in turn:
-    /// the numbers of a row and of the rows after it are read side by side.
-    ///
     /// # Safety
     /// The processor must have SSSE3 ([`available`]).
+    #[cfg(test)]
     #[target_feature(enable = "ssse3")]
-    #[inline]
     pub(super) unsafe fn row<const W: usize>(
         data: &[u8],
         p: usize,
         sep: u8,
     ) -> Option<([f64; W], usize)> {
+        // SAFETY: this function is compiled for SSSE3.
+        unsafe { row_by(data, p, |w| classes(w, sep)) }
+    }
+
+    /// [`row`] with the classes found by AVX2.
+    ///
+    /// # Safety
+    /// The processor must have AVX2 ([`avx2_available`]).
+    #[cfg(test)]
+    #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
+    pub(super) unsafe fn row_avx2<const W: usize>(
+        data: &[u8],
+        p: usize,
+        sep: u8,
+    ) -> Option<([f64; W], usize)> {
+        // SAFETY: this function is compiled for AVX2.
+        unsafe { row_by(data, p, |w| classes_avx2(w, sep)) }
+    }
+
+    /// [`row`], with the byte classes from `classify`.
+    ///
+    /// The next row's start waits only on the line end's bit, not on each number's end in turn:
+    /// the numbers of a row and of the rows after it are read side by side.
+    ///
+    /// # Safety
+    /// Only inlined into code compiled for SSSE3 (it uses its instructions without being
+    /// compiled for them itself, so that it is inlined: a call per row cost 15 instructions,
+    /// and the values went through memory).
+    #[inline(always)]
+    unsafe fn row_by<const W: usize>(
+        data: &[u8],
+        p: usize,
+        classify: impl Fn(&[u8; 48]) -> Classes,
+    ) -> Option<([f64; W], usize)> {
         // 32 bytes for the row, 16 more for the digits of a number that starts at byte 31.
         let window: &[u8; 48] = data.get(p..p + 48)?.try_into().ok()?;
-        // SAFETY: `window` holds 48 bytes; the loads are unaligned.
-        let (lo, hi) = unsafe {
-            (
-                _mm_loadu_si128(window.as_ptr().cast()),
-                _mm_loadu_si128(window[16..].as_ptr().cast()),
-            )
-        };
-        let [num, dots, minus, seps, line_ends] = classes(lo, hi, sep);
+        let [num, dots, minus, seps, line_ends] = classify(window);
         let line_end = line_ends.trailing_zeros() as usize;
         if line_end == 0 || line_end >= 32 {
             return None;
@@ -701,11 +788,33 @@ impl ParsedLines {
             at_declined,
         };
         #[cfg(target_arch = "x86_64")]
+        if ssse3::avx2_available() {
+            // SAFETY: the processor has AVX2 and its bit instructions.
+            return unsafe { self.parse_avx2(job) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if ssse3::available() {
             // SAFETY: the processor has SSSE3.
             return unsafe { self.parse_ssse3(job) };
         }
         self.parse_by(job, number_swar, NoWholeRows)
+    }
+
+    /// [`Self::parse`] with the numbers read by [`ssse3::number`] and the whole rows' bytes
+    /// classified 32 at a time ([`ssse3::WholeRowsAvx2`]).
+    ///
+    /// # Safety
+    /// The processor must have what [`ssse3::avx2_available`] asks for.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
+    unsafe fn parse_avx2(&mut self, job: Job) -> Option<usize> {
+        // SAFETY: this function runs only where the processor has AVX2 (which has SSSE3).
+        self.parse_by(
+            job,
+            |data: &[u8], p: usize| unsafe { ssse3::number(data, p) },
+            // SAFETY: the processor has AVX2.
+            unsafe { ssse3::WholeRowsAvx2::new() },
+        )
     }
 
     /// [`Self::parse`] with the numbers read by [`ssse3::number`].
@@ -1063,6 +1172,21 @@ mod tests {
                     };
                     let want = plain.parse_general(job, number_swar);
                     assert_eq!(got, want);
+                    // The SSSE3 path too (`parse` takes AVX2 where the processor has it).
+                    #[cfg(target_arch = "x86_64")]
+                    {
+                        assert!(ssse3::available(), "this x86-64 processor has no SSSE3");
+                        let mut sse = ParsedLines::default();
+                        sse.clear(width);
+                        // SAFETY: the processor has SSSE3 (asserted).
+                        assert_eq!(unsafe { sse.parse_ssse3(job) }, want);
+                        assert_eq!((&sse.starts, &sse.declined), (&fast.starts, &fast.declined));
+                        let bits = |p: &ParsedLines| -> Vec<Vec<u64>> {
+                            let c = p.columns.iter();
+                            c.map(|c| c.iter().map(|v| v.to_bits()).collect()).collect()
+                        };
+                        assert_eq!(bits(&sse), bits(&fast));
+                    }
                     assert_eq!(fast.starts, plain.starts);
                     assert_eq!(fast.declined, plain.declined);
                     if at_declined != AtDeclined::Stop && max_lines == usize::MAX {
@@ -1086,14 +1210,15 @@ mod tests {
     }
 
     /// Whole rows read from the bits of 32 bytes give what the field-by-field reader gives,
-    /// bit for bit, whenever they give anything; and they do take every well-formed row of at
-    /// most 31 bytes without a `+` (else the fast way would silently not be used).
+    /// bit for bit, whenever they give anything, with the bytes classified 16 (SSSE3) or 32
+    /// (AVX2) at a time; and they do take every well-formed row of at most 31 bytes without a
+    /// `+` (else the fast way would silently not be used).
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn whole_rows_are_the_rows_read_field_by_field() {
         assert!(
-            ssse3::available(),
-            "every x86-64 processor CI runs on has SSSE3"
+            ssse3::available() && ssse3::avx2_available(),
+            "every x86-64 processor CI runs on has SSSE3 and AVX2"
         );
         let mut seed = 0x1234_5678_9ABC_DEF1_u64;
         let mut next = move |n: u64| {
@@ -1129,9 +1254,12 @@ mod tests {
             let slots: Vec<u32> = (0..W as u32).collect();
             let mut want = [f64::NAN; W];
             let want_next = row_at(&data, 0, b',', &slots, &mut want);
-            // SAFETY: SSSE3 is there (asserted above).
+            // SAFETY: SSSE3 and AVX2 are there (asserted above).
             let got = unsafe { ssse3::row::<W>(&data, 0, b',') };
+            let got_avx2 = unsafe { ssse3::row_avx2::<W>(&data, 0, b',') };
             let text = String::from_utf8_lossy(row);
+            let bits = |r: Option<([f64; W], usize)>| r.map(|(v, n)| (v.map(f64::to_bits), n));
+            assert_eq!(bits(got), bits(got_avx2), "{text:?}: AVX2");
             if let Some((values, next)) = got {
                 assert_eq!(Some(next), want_next, "{text:?}");
                 for (a, b) in values.iter().zip(&want) {
