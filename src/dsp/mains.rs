@@ -232,6 +232,13 @@ const FAMILY_ON_BLOCKS: u32 = 10;
 /// Samples per weight update (block LMS).
 const SUB_BLOCK: usize = 8;
 
+/// A line's oscillator's rotation per sample, (cos, sin), at fundamental `w` (radians per
+/// sample).
+fn steps(w: f64, line: &Line) -> (f64, f64) {
+    let w = w * line.harmonic;
+    (w.cos(), w.sin())
+}
+
 /// One mains line taken out of a channel (written to `session.json`).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct MainsLine {
@@ -830,7 +837,9 @@ impl MainsCanceller {
         let floor = self.floor_power.max(f64::MIN_POSITIVE);
         let l = &mut self.lanes;
         for j in 0..self.n_lanes {
-            let r = l.c[j].hypot(l.s[j]);
+            // An oscillator's radius is 1 within rounding: no overflow for `hypot` to avoid
+            // (a library call, a tenth of the canceller's time spent between samples).
+            let r = (l.c[j] * l.c[j] + l.s[j] * l.s[j]).sqrt();
             l.c[j] /= r;
             l.s[j] /= r;
             let share = (l.a[j] * l.a[j] + l.b[j] * l.b[j]) / 2.0 / floor;
@@ -883,9 +892,12 @@ impl MainsCanceller {
         }
         // The strongest line learnt, as the block started: the one a jump shows most in.
         let l = &self.lanes;
-        let amplitude = |j: usize| self.block_start_a[j].hypot(self.block_start_b[j]);
-        let strongest = (0..n).max_by(|&i, &k| amplitude(i).total_cmp(&amplitude(k)))?;
-        let learnt = amplitude(strongest);
+        let power = |j: usize| {
+            let (a, b) = (self.block_start_a[j], self.block_start_b[j]);
+            a * a + b * b
+        };
+        let strongest = (0..n).max_by(|&i, &k| power(i).total_cmp(&power(k)))?;
+        let learnt = self.block_start_a[strongest].hypot(self.block_start_b[strongest]);
         // A jump leaves at most twice the line (half a turn), and matters only for a line
         // that is loud against the rest.
         let line_matters = learnt * learnt > self.floor_power;
@@ -1013,6 +1025,12 @@ impl MainsCanceller {
             lanes.s[j] = old.s[i];
             lanes.cos_step[j] = old.cos_step[i];
             lanes.sin_step[j] = old.sin_step[i];
+            if rank(&line) < 2 && !was_processed(i) {
+                // Its rotation was not kept up to date while it was not processed.
+                if let Some(w) = families[line.family].w_set {
+                    (lanes.cos_step[j], lanes.sin_step[j]) = steps(w, &line);
+                }
+            }
             if rank(&line) == 2 || !was_processed(i) {
                 // Not learnt now, or not learnt until now: no weights; the phase again from
                 // the fundamental's (z^h).
@@ -1088,11 +1106,10 @@ impl MainsCanceller {
                 continue;
             }
             self.families[k].w_set = Some(fam.w);
-            for (j, line) in self.lines.iter().enumerate() {
+            // The lanes processed now; the others get theirs when they are (`arrange`).
+            for (j, line) in self.lines.iter().enumerate().take(self.n_lanes) {
                 if line.family == k {
-                    let w = fam.w * line.harmonic;
-                    self.lanes.cos_step[j] = w.cos();
-                    self.lanes.sin_step[j] = w.sin();
+                    (self.lanes.cos_step[j], self.lanes.sin_step[j]) = steps(fam.w, line);
                 }
             }
         }
