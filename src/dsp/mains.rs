@@ -114,9 +114,15 @@ fn fit_lines(
         }
         for r in 0..m {
             rhs[r] += phi[r] * v;
-            for q in 0..m {
+            // The upper triangle: the matrix is symmetric (mirrored below, the same bits).
+            for q in r..m {
                 gram[r * m + q] += phi[r] * phi[q];
             }
+        }
+    }
+    for r in 0..m {
+        for q in 0..r {
+            gram[r * m + q] = gram[q * m + r];
         }
     }
     let projections = rhs.clone();
