@@ -12,9 +12,10 @@
 //! the end without a length check per byte.
 //!
 //! Where every field of a row is read (a time and two or three channels, the usual recording),
-//! a row of up to 32 bytes is read whole from the bits of two 16-byte loads ([`ssse3::row`]):
-//! where its fields and its end are comes from bit masks, so the next row's start does not wait
-//! on each number being read in turn. That took the parse from 28–29 to 19 ns a row.
+//! a row of up to 32 bytes is read whole from the bits of one 32-byte load (AVX2) or two 16-byte
+//! loads (SSSE3) (`ssse3::row_by`): where its fields and its end are comes from bit masks, so the
+//! next row's start does not wait on each number being read in turn. That took the parse from
+//! 28–29 to 19 ns a row, and AVX2 with the row reader inlined from 386 to 303 instructions a row.
 
 /// A field [`row_at`] steps over without parsing.
 pub(super) const SKIP_FIELD: u32 = u32::MAX;
@@ -341,7 +342,7 @@ mod ssse3 {
         u64::from(high) * 100_000_000 + u64::from(low)
     }
 
-    /// Whole rows read by [`row`]; made only where the processor has SSSE3.
+    /// Whole rows read by [`row_by`] with [`classes`]; made only where the processor has SSSE3.
     #[derive(Clone, Copy)]
     pub(super) struct WholeRows(());
 
@@ -362,7 +363,7 @@ mod ssse3 {
         }
     }
 
-    /// Whole rows read by [`row_avx2`]; made only where the processor has AVX2 and the bit
+    /// Whole rows read by [`row_by`] with [`classes_avx2`]; made only where the processor has AVX2 and the bit
     /// instructions that come with it ([`avx2_available`]).
     #[derive(Clone, Copy)]
     pub(super) struct WholeRowsAvx2(());
@@ -453,10 +454,7 @@ mod ssse3 {
         ]
     }
 
-    /// A whole row of `W` fields at `data[p]`, from the bits of its first 32 bytes: its values
-    /// in field order and the index after its line end. `None` when this way cannot tell (the
-    /// row is longer, it is near the end of `data`, or anything about it is unusual, such as a
-    /// `+`): [`super::row_dense`] then reads it.
+    /// [`row_by`] with the classes found by SSSE3.
     ///
     /// # Safety
     /// The processor must have SSSE3 ([`available`]).
@@ -471,7 +469,7 @@ mod ssse3 {
         unsafe { row_by(data, p, |w| classes(w, sep)) }
     }
 
-    /// [`row`] with the classes found by AVX2.
+    /// [`row_by`] with the classes found by AVX2.
     ///
     /// # Safety
     /// The processor must have AVX2 ([`avx2_available`]).
@@ -486,7 +484,11 @@ mod ssse3 {
         unsafe { row_by(data, p, |w| classes_avx2(w, sep)) }
     }
 
-    /// [`row`], with the byte classes from `classify`.
+    /// A whole row of `W` fields at `data[p]`, from the bits of its first 32 bytes as
+    /// `classify` gives them ([`classes`], [`classes_avx2`]): its values in field order and the
+    /// index after its line end. `None` when this way cannot tell (the row is longer, it is near
+    /// the end of `data`, or anything about it is unusual, such as a `+`):
+    /// [`super::row_dense`] then reads it.
     ///
     /// The next row's start waits only on the line end's bit, not on each number's end in turn:
     /// the numbers of a row and of the rows after it are read side by side.
@@ -573,7 +575,7 @@ mod ssse3 {
 }
 
 /// A way to read a whole row of `W` fields at once, values in field order (see
-/// [`ssse3::row`]): `None` when it cannot tell, and [`row_dense`] reads the row.
+/// `ssse3::row_by`): `None` when it cannot tell, and [`row_dense`] reads the row.
 trait WholeRow: Copy {
     fn row<const W: usize>(self, data: &[u8], p: usize, sep: u8) -> Option<([f64; W], usize)>;
 }
@@ -856,7 +858,7 @@ impl ParsedLines {
     }
 
     /// [`Self::parse`] for rows of `W` fields that are all read (field `f` into slot
-    /// `slots[f]`): each row read whole where `whole` can ([`ssse3::row`]), else field by field
+    /// `slots[f]`): each row read whole where `whole` can (`ssse3::row_by`), else field by field
     /// ([`row_dense`]), and the lines gathered [`BATCH`] at a time before they join the
     /// columns, so that a line costs no vector growth check per value. The same lines, values
     /// and stop as [`Self::parse_general`] (tested).
