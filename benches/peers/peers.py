@@ -361,18 +361,26 @@ def compare(args):
     tfile = os.path.join(work, "time.txt")
     results = []
     for rec_name, path, truth in recs:
+        # The tools' runs interleaved (knip, knip --notch, scipy, the others; then again): the
+        # machine's speed drifts over seconds, and each tool's best run then comes from the
+        # same stretch of time as the others'. The slow peers run once (minutes each); knip
+        # and the scipy pipeline `--repeat` times.
+        runs = {}
         for tool in tools:
             if tool in args.skip:
                 continue
             out = os.path.join(work, f"{tool}_{re.sub(r'[^a-z0-9]+', '_', rec_name.lower())}")
             max_s = None
-            # The slow peers run once (minutes each); knip and the scipy pipeline `--repeat` times.
-            reps = args.repeat if tool in ("knip", "knip_notch", "scipy") else 1
             if tool == "neurokit2":
                 if rec_name == "sim 60 min" and args.nk_60_span_s:
                     max_s = args.nk_60_span_s
-            walls, peaks, cpus = [], [], []
-            for _ in range(reps):
+            reps = args.repeat if tool in ("knip", "knip_notch", "scipy") else 1
+            runs[tool] = {"out": out, "max_s": max_s, "reps": reps, "walls": [], "peaks": [], "cpus": []}
+        for rep in range(max((r["reps"] for r in runs.values()), default=0)):
+            for tool, r in runs.items():
+                if rep >= r["reps"]:
+                    continue
+                out, max_s = r["out"], r["max_s"]
                 if tool == "knip":
                     cmd = [args.knip, "analyze", path, "--out", out, "--force"]
                 elif tool == "knip_notch":
@@ -382,10 +390,12 @@ def compare(args):
                     if max_s:
                         cmd += ["--max-s", str(max_s)]
                 w, p, cpu = timed(cmd, env, tfile)
-                walls.append(w)
-                peaks.append(p)
-                cpus.append(cpu)
+                r["walls"].append(w)
+                r["peaks"].append(p)
+                r["cpus"].append(cpu)
                 print(f"  {rec_name:24s} {tool:11s} {w:8.2f} s {cpu:8.2f} cpu-s {p:8.1f} MB", file=sys.stderr)
+        for tool, r in runs.items():
+            out, max_s, walls, peaks, cpus = r["out"], r["max_s"], r["walls"], r["peaks"], r["cpus"]
             if tool.startswith("knip"):
                 det_file, samples = os.path.join(out, "contractions.csv"), None
                 with open(os.path.join(out, "session.json")) as f:
@@ -515,7 +525,7 @@ def report(results, mach, args):
         + "\n\n### Machine\n\n"
         + "\n".join(f"- {k}: {v}" for k, v in mach.items())
         + f"\n- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-        + f"\n- repeats: knip and the scipy pipeline best wall of {args.repeat} runs, the other peers one run; peak memory the largest\n"
+        + f"\n- repeats: knip and the scipy pipeline best wall of {args.repeat} runs, interleaved with each other (knip, knip --notch, scipy, then again), the other peers one run; peak memory the largest\n"
     )
     print(text)
     if args.out:
