@@ -454,36 +454,6 @@ mod ssse3 {
         ]
     }
 
-    /// [`row_by`] with the classes found by SSSE3.
-    ///
-    /// # Safety
-    /// The processor must have SSSE3 ([`available`]).
-    #[cfg(test)]
-    #[target_feature(enable = "ssse3")]
-    pub(super) unsafe fn row<const W: usize>(
-        data: &[u8],
-        p: usize,
-        sep: u8,
-    ) -> Option<([f64; W], usize)> {
-        // SAFETY: this function is compiled for SSSE3.
-        unsafe { row_by(data, p, |w| classes(w, sep)) }
-    }
-
-    /// [`row_by`] with the classes found by AVX2.
-    ///
-    /// # Safety
-    /// The processor must have AVX2 ([`avx2_available`]).
-    #[cfg(test)]
-    #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
-    pub(super) unsafe fn row_avx2<const W: usize>(
-        data: &[u8],
-        p: usize,
-        sep: u8,
-    ) -> Option<([f64; W], usize)> {
-        // SAFETY: this function is compiled for AVX2.
-        unsafe { row_by(data, p, |w| classes_avx2(w, sep)) }
-    }
-
     /// A whole row of `W` fields at `data[p]`, from the bits of its first 32 bytes as
     /// `classify` gives them ([`classes`], [`classes_avx2`]): its values in field order and the
     /// index after its line end. `None` when this way cannot tell (the row is longer, it is near
@@ -1222,6 +1192,9 @@ mod tests {
             ssse3::available() && ssse3::avx2_available(),
             "every x86-64 processor CI runs on has SSSE3 and AVX2"
         );
+        // SAFETY: the processor has SSSE3 and AVX2 (asserted).
+        let readers = unsafe { (ssse3::WholeRows::new(), ssse3::WholeRowsAvx2::new()) };
+        let sse = readers.0;
         let mut seed = 0x1234_5678_9ABC_DEF1_u64;
         let mut next = move |n: u64| {
             seed ^= seed << 13;
@@ -1249,16 +1222,22 @@ mod tests {
             }
             f
         };
-        fn check<const W: usize>(row: &[u8], taken: &mut usize, short: &mut usize) {
+        type Readers = (ssse3::WholeRows, ssse3::WholeRowsAvx2);
+        fn check<const W: usize>(
+            row: &[u8],
+            readers: Readers,
+            taken: &mut usize,
+            short: &mut usize,
+        ) {
+            let (sse, avx2) = readers;
             let mut data = row.to_vec();
             data.extend_from_slice(&[b'9'; 48]); // the next rows' bytes
             data.push(0);
             let slots: Vec<u32> = (0..W as u32).collect();
             let mut want = [f64::NAN; W];
             let want_next = row_at(&data, 0, b',', &slots, &mut want);
-            // SAFETY: SSSE3 and AVX2 are there (asserted above).
-            let got = unsafe { ssse3::row::<W>(&data, 0, b',') };
-            let got_avx2 = unsafe { ssse3::row_avx2::<W>(&data, 0, b',') };
+            let got = sse.row::<W>(&data, 0, b',');
+            let got_avx2 = avx2.row::<W>(&data, 0, b',');
             let text = String::from_utf8_lossy(row);
             let bits = |r: Option<([f64; W], usize)>| r.map(|(v, n)| (v.map(f64::to_bits), n));
             assert_eq!(bits(got), bits(got_avx2), "{text:?}: AVX2");
@@ -1287,9 +1266,9 @@ mod tests {
             let mut row = fields.join(",");
             row.push_str(["\n", "\n", "\r\n", "\r", ""][next(5) as usize]);
             match w {
-                2 => check::<2>(row.as_bytes(), &mut taken, &mut short),
-                3 => check::<3>(row.as_bytes(), &mut taken, &mut short),
-                _ => check::<4>(row.as_bytes(), &mut taken, &mut short),
+                2 => check::<2>(row.as_bytes(), readers, &mut taken, &mut short),
+                3 => check::<3>(row.as_bytes(), readers, &mut taken, &mut short),
+                _ => check::<4>(row.as_bytes(), readers, &mut taken, &mut short),
             }
         }
         assert!(
@@ -1299,15 +1278,14 @@ mod tests {
         // A recorder's row, a CRLF row, a row of empty cells.
         let mut data = b"0.000500,2.267999,-8.324065\n1,,-0\r\n,,\n".to_vec();
         data.extend_from_slice(&[0; 48]);
-        // SAFETY: SSSE3 is there.
-        let (row, next) = unsafe { ssse3::row::<3>(&data, 0, b',') }.expect("taken whole");
+        let (row, next) = sse.row::<3>(&data, 0, b',').expect("taken whole");
         assert_eq!(row, [0.0005, 2.267999, -8.324065]);
-        let (row, after) = unsafe { ssse3::row::<3>(&data, next, b',') }.expect("CRLF");
+        let (row, after) = sse.row::<3>(&data, next, b',').expect("CRLF");
         assert_eq!(
             (row[0], row[1].is_nan(), row[2].to_bits()),
             (1.0, true, (-0.0f64).to_bits())
         );
-        let (row, _) = unsafe { ssse3::row::<3>(&data, after, b',') }.expect("empty cells");
+        let (row, _) = sse.row::<3>(&data, after, b',').expect("empty cells");
         assert!(row.iter().all(|v| v.is_nan()));
     }
 
